@@ -1,0 +1,169 @@
+"""Seeded generation of valid random graphs from the operator specs.
+
+Graphs grow by forward insertion: pick an operator, pick an *anchor* among existing values
+it accepts (or a fresh graph input), let the spec propose attributes and its other inputs,
+reuse existing values of the proposed types where possible (fan-out) or create inputs and
+weights, and keep the node when shape inference and the size budget accept it. The same
+seed and options always give the same graph.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx_bytes
+from fuzzer.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.ops import all_specs
+from fuzzer.ops.spec import ANCHOR, OpSpec, Unsatisfiable
+from fuzzer.outcome import TestCase
+from fuzzer.values import random_array, random_inputs
+
+DEFAULT_DTYPES = frozenset({DType.float32, DType.float16, DType.float64, DType.int32,
+                            DType.int64, DType.int8, DType.uint8, DType.bool})
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    nodes: int = 10
+    opset: int = DEFAULT_OPSET
+    dtypes: frozenset[DType] = DEFAULT_DTYPES  # dtypes of fresh graph inputs and anchors
+    ops: frozenset[str] | None = None  # None: every operator available at ``opset``
+    max_rank: int = 4
+    max_dim: int = 6
+    max_elements: int = 4096  # per tensor
+    weight_share: float = 0.3  # chance that a fresh operand is a weight, not an input
+    reuse_share: float = 0.6  # chance to reuse an existing value of the right type
+    output_share: float = 0.2  # chance that a consumed value is also a graph output
+    float_bias: float = 0.6  # chance that a fresh anchor is a float when the op allows it
+    attempts_per_node: int = 30
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise ValueError(f"nodes must be at least 1, got {self.nodes}")
+        unknown = set(self.dtypes) - ALL_DTYPES
+        if unknown or not self.dtypes:
+            raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
+
+    def specs(self) -> list[OpSpec]:
+        chosen = [s for s in all_specs() if s.since <= self.opset and (self.ops is None or s.name in self.ops)
+                  and s.dtypes & self.dtypes]
+        if self.ops is not None:
+            missing = set(self.ops) - {s.name for s in chosen}
+            if missing:
+                raise ValueError(f"operators {', '.join(sorted(missing))} are unknown, need a newer "
+                                 f"opset than {self.opset}, or accept none of the chosen dtypes")
+        if not chosen:
+            raise ValueError("no operator matches the chosen operators, dtypes and opset")
+        return chosen
+
+
+@dataclass
+class _Builder:
+    rng: random.Random
+    options: GeneratorOptions
+    inputs: list[Input] = field(default_factory=list)
+    weights: list[Weight] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    values: dict[str, TensorType] = field(default_factory=dict)
+
+    def random_type(self, dtypes: frozenset[DType], ranks: tuple[int, int]) -> TensorType:
+        rng, options = self.rng, self.options
+        floats = sorted((d for d in dtypes if d.is_float), key=lambda d: d.value)
+        pool = floats if floats and rng.random() < options.float_bias else sorted(dtypes, key=lambda d: d.value)
+        low, high = ranks[0], min(ranks[1], options.max_rank)
+        if low > high:
+            raise Unsatisfiable(f"rank range {ranks} exceeds max_rank {options.max_rank}")
+        rank = rng.randint(low, high)
+        shape = [rng.randint(1, options.max_dim) for _ in range(rank)]
+        while np.prod(shape) > options.max_elements:
+            shape[rng.randrange(rank)] = 1
+        return TensorType(rng.choice(pool), tuple(shape))
+
+    def fresh_name(self, prefix: str, staged: list) -> str:
+        counts = {"x": len(self.inputs), "w": len(self.weights), "v": len(self.values)}
+        return f"{prefix}{counts[prefix] + sum(1 for s in staged if s.name.startswith(prefix))}"
+
+    def add_node(self, spec: OpSpec) -> None:
+        rng, options = self.rng, self.options
+        staged: list[Input | Weight] = []
+        candidates = [name for name, t in self.values.items()
+                      if spec.accepts(t) and t.dtype in options.dtypes]
+        if candidates and rng.random() < 0.9:
+            # Prefer recent values so that graphs grow deep as well as wide.
+            anchor_name = candidates[min(int(rng.expovariate(0.7)), len(candidates) - 1) * -1 - 1]
+            anchor = self.values[anchor_name]
+        else:
+            dtypes = spec.dtypes & options.dtypes
+            if not dtypes:
+                raise Unsatisfiable(f"{spec.name} accepts none of the chosen dtypes")
+            anchor = self.random_type(dtypes, spec.ranks)
+            anchor_name = self.fresh_name("x", staged)
+            staged.append(Input(anchor_name, anchor))
+        proposal = spec.propose(rng, anchor)
+        names = []
+        for operand in proposal.inputs:
+            if operand is ANCHOR:
+                names.append(anchor_name)
+                continue
+            if operand.values is not None:
+                weight = Weight.from_array(self.fresh_name("w", staged), np.asarray(operand.values))
+                staged.append(weight)
+                names.append(weight.name)
+                continue
+            matching = [name for name, t in self.values.items() if t == operand.type]
+            if matching and rng.random() < options.reuse_share:
+                names.append(rng.choice(matching))
+            elif rng.random() < options.weight_share:
+                gen = np.random.default_rng(rng.getrandbits(32))
+                weight = Weight.from_array(self.fresh_name("w", staged),
+                                           np.asarray(random_array(gen, operand.type)))
+                staged.append(weight)
+                names.append(weight.name)
+            else:
+                staged.append(Input(self.fresh_name("x", staged), operand.type))
+                names.append(staged[-1].name)
+        types = {**self.values, **{s.name: s.type for s in staged}}
+        outputs = tuple(spec.infer(tuple(types[n] for n in names), proposal.attrs))
+        if any(not 1 <= t.numel <= options.max_elements for t in outputs):
+            raise Unsatisfiable(f"{spec.name} output size is outside the element budget")
+        output_names = tuple(f"v{len(self.nodes)}_{k}" for k in range(len(outputs)))
+        for item in staged:
+            (self.inputs if isinstance(item, Input) else self.weights).append(item)
+            self.values[item.name] = item.type
+        self.nodes.append(Node(spec.name, tuple(names), output_names, outputs, tuple(proposal.attrs.items())))
+        self.values.update(zip(output_names, outputs))
+
+    def graph(self) -> Graph:
+        consumed = {name for node in self.nodes for name in node.inputs}
+        produced = [name for node in self.nodes for name in node.outputs]
+        outputs = [name for name in produced
+                   if name not in consumed or self.rng.random() < self.options.output_share]
+        return Graph(tuple(self.inputs), tuple(self.weights), tuple(self.nodes), tuple(outputs))
+
+
+def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) -> Graph:
+    """A valid graph of ``options.nodes`` nodes (fewer only if attempts run out)."""
+    rng = random.Random(seed)
+    specs = options.specs()
+    builder = _Builder(rng, options)
+    attempts = 0
+    while len(builder.nodes) < options.nodes and attempts < options.nodes * options.attempts_per_node:
+        attempts += 1
+        try:
+            builder.add_node(rng.choice(specs))
+        except (Unsatisfiable, ValueError):
+            continue
+    if not builder.nodes:
+        raise Unsatisfiable(f"no node could be generated from seed {seed} with {options}")
+    return builder.graph()
+
+
+def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0) -> TestCase:
+    return TestCase(graph, random_inputs(graph, seed), to_onnx_bytes(graph, opset), opset, seed, index)
+
+
+def generate_case(seed: int, options: GeneratorOptions = GeneratorOptions(), index: int = 0) -> TestCase:
+    return make_case(generate_graph(seed, options), seed, options.opset, index)

@@ -1,0 +1,158 @@
+"""Operator specifications as declarative data.
+
+An :class:`OpSpec` says which inputs an operator accepts (dtypes and ranks of its
+*anchor*, the input the generator picks first), how to choose its attributes and its
+other inputs given the anchor (``propose``), how to infer output types (``infer``), and
+how to lower it to ONNX and to torch. Specs are data: the generator, exporters,
+validator and mutators all read them, and none of them special-cases an operator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from fuzzer.ir import DType, Node, TensorType
+
+
+class Unsatisfiable(Exception):
+    """A random choice cannot be completed for this anchor; the generator retries."""
+
+
+class LazyModule:
+    """A module imported on first attribute access (keeps torch out of the generator)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+torch = LazyModule("torch")
+F = LazyModule("torch.nn.functional")
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An input the operator needs besides the anchor.
+
+    ``values`` fixes its contents (indices in range, non-zero divisors): such an
+    operand always becomes a weight. ``name`` reuses an existing value instead.
+    """
+
+    type: TensorType
+    values: np.ndarray | None = field(default=None, compare=False)
+
+
+ANCHOR = None  # marks the anchor's slot in Proposal.inputs
+
+
+@dataclass(frozen=True)
+class Proposal:
+    attrs: Mapping[str, Any]
+    inputs: tuple[Operand | None, ...] = (ANCHOR,)  # ANCHOR marks where the anchor goes
+
+
+Propose = Callable[[random.Random, TensorType], Proposal]
+Infer = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[TensorType, ...]]
+TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
+
+
+class OnnxBuilder:
+    """What an ONNX lowering may use: emit nodes and add constant initializers."""
+
+    def __init__(self, opset: int, prefix: str) -> None:
+        self.opset = opset
+        self._prefix = prefix
+        self._count = 0
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def constant(self, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = f"{self._prefix}_c{self._count}"
+        self._count += 1
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def temporary(self) -> str:
+        name = f"{self._prefix}_t{self._count}"
+        self._count += 1
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any) -> None:
+        from onnx import helper
+
+        clean = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()}
+        self.nodes.append(helper.make_node(op, list(inputs), list(outputs), **clean))
+
+
+OnnxLowering = Callable[[OnnxBuilder, Node], None]
+
+
+def lower_as_is(builder: OnnxBuilder, node: Node) -> None:
+    """Default ONNX lowering: one node with the IR attributes as ONNX attributes."""
+    builder.node(node.op, node.inputs, node.outputs, **node.attr)
+
+
+def no_attrs(rng: random.Random, anchor: TensorType) -> Proposal:
+    return Proposal({})
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    family: str
+    dtypes: frozenset[DType]  # anchor dtypes the operator accepts
+    infer: Infer
+    torch: TorchLowering
+    propose: Propose = no_attrs
+    ranks: tuple[int, int] = (0, 4)  # anchor rank range, inclusive
+    onnx: OnnxLowering = lower_as_is
+    since: int = 13  # first opset (>= 13) in which this spec's ONNX lowering is valid
+    nondeterministic: bool = False
+
+    def accepts(self, anchor: TensorType) -> bool:
+        return anchor.dtype in self.dtypes and self.ranks[0] <= anchor.rank <= self.ranks[1]
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """Numpy/ONNX multidirectional broadcasting; raises ValueError when incompatible."""
+    rank = max(len(s) for s in shapes)
+    result = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+        result.append(dims.pop() if dims else 1)
+    return tuple(result)
+
+
+def broadcastable_shape(rng: random.Random, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A random shape that broadcasts against ``shape`` without changing the result shape."""
+    choice = rng.random()
+    if choice < 0.4:
+        return shape
+    keep = rng.randint(0, len(shape)) if choice < 0.7 else len(shape)
+    tail = shape[len(shape) - keep:]
+    return tuple(1 if rng.random() < 0.3 else d for d in tail)
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"axis {axis} is out of range for rank {rank}")
+    return axis % max(rank, 1)
+
+
+def same_as_first(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    return (types[0],)
