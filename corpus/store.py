@@ -130,17 +130,22 @@ class RunStore:
                     f"{run_dir} already holds a tcfuzz run; pass --resume to continue it "
                     "or choose a new directory"
                 ) from None
-            raise StoreError(f"cannot create run directory {run_dir}: a file is in the way; choose another path") from None
+            raise StoreError(
+                f"cannot create run directory {run_dir}: a file is in the way; choose another path"
+            ) from None
         except OSError as error:
-            raise StoreError(f"cannot create run directory {run_dir}: {error.strerror}; choose a writable path") from None
+            raise StoreError(
+                f"cannot create run directory {run_dir}: {error.strerror}; choose a writable path"
+            ) from None
         try:
             connection = _connect(database)
-            connection.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
-            # The store counts as complete once user_version is set, together with the config.
-            connection.execute("BEGIN")
-            connection.execute("INSERT INTO meta VALUES ('config', ?)", (config_text,))
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            connection.execute("COMMIT")
+            with _closed_on_error(connection):
+                connection.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+                # The store counts as complete once user_version is set, together with the config.
+                connection.execute("BEGIN")
+                connection.execute("INSERT INTO meta VALUES ('config', ?)", (config_text,))
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
         except sqlite3.Error as error:
             raise StoreError(f"cannot create {database}: {error}; choose a writable path with free space") from None
         return cls(run_dir, connection, json.loads(config_text))
@@ -157,18 +162,19 @@ class RunStore:
             )
         try:
             connection = _connect(database)
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                raise StoreError(
-                    f"{database} is incomplete (its creation was interrupted); "
-                    f"delete {run_dir} and start a new run"
-                )
-            if version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{database} has store format {version} but this tcfuzz reads format "
-                    f"{SCHEMA_VERSION}; use the tcfuzz version that made the run"
-                )
-            (config_text,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+            with _closed_on_error(connection):
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    raise StoreError(
+                        f"{database} is incomplete (its creation was interrupted); "
+                        f"delete {run_dir} and start a new run"
+                    )
+                if version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{database} has store format {version} but this tcfuzz reads format "
+                        f"{SCHEMA_VERSION}; use the tcfuzz version that made the run"
+                    )
+                (config_text,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
         except sqlite3.Error as error:
             raise StoreError(f"cannot read {database}: {error}; pass a directory made by `tcfuzz fuzz`") from None
         return cls(run_dir, connection, json.loads(config_text))
@@ -219,17 +225,20 @@ class RunStore:
                 raise
             _fsync_directory(path.parent)
         except OSError as error:
-            raise StoreError(f"cannot write blob {sha} under {path.parent}: {error.strerror}; free disk space") from None
+            raise StoreError(
+                f"cannot write blob {sha} under {path.parent}: {error.strerror}; free disk space"
+            ) from None
         return sha
 
     def get_blob(self, sha: str) -> bytes:
         """The bytes stored under ``sha``, checked against it."""
+        blobs = self.run_dir / BLOBS_NAME
         try:
             data = self._blob_path(sha).read_bytes()
         except FileNotFoundError:
-            raise StoreError(f"blob {sha} is missing from {self.run_dir / BLOBS_NAME}; the run directory is incomplete") from None
+            raise StoreError(f"blob {sha} is missing from {blobs}; the run directory is incomplete") from None
         if hashlib.sha256(data).hexdigest() != sha:
-            raise StoreError(f"blob {sha} in {self.run_dir / BLOBS_NAME} is corrupt (wrong SHA-256); the run directory is damaged")
+            raise StoreError(f"blob {sha} in {blobs} is corrupt (wrong SHA-256); the run directory is damaged")
         return data
 
     def _blob_path(self, sha: str) -> Path:
@@ -253,12 +262,17 @@ class RunStore:
         versions: Mapping[str, str],
     ) -> int | None:
         """Store a finding with its artifacts; the new id, or None if this test already reported it."""
+        outcome_records = {outcome.backend: _outcome_record(outcome) for outcome in outcomes}
         artifacts = {
             "model.onnx": model,
             "graph.json": graph_json.encode(),
             "inputs.npz": _arrays_to_npz(inputs),
-            "outcomes.json": _to_json({outcome.backend: _outcome_record(outcome) for outcome in outcomes}).encode(),
-            **{f"outputs.{outcome.backend}.npz": _arrays_to_npz(outcome.outputs) for outcome in outcomes if outcome.outputs},
+            "outcomes.json": _to_json(outcome_records).encode(),
+            **{
+                f"outputs.{outcome.backend}.npz": _arrays_to_npz(outcome.outputs)
+                for outcome in outcomes
+                if outcome.outputs
+            },
             "versions.json": _to_json(dict(sorted(versions.items()))).encode(),
         }
         shas = {name: self.put_blob(data) for name, data in artifacts.items()}
@@ -295,9 +309,10 @@ class RunStore:
             artifacts.setdefault(finding_id, {})[name] = sha
         return [
             StoredFinding(
-                id=row["id"], test_index=row["test_index"], kind=row["kind"], backends=tuple(json.loads(row["backends"])),
-                stage=row["stage"], summary=row["summary"], signature=row["signature"], details=json.loads(row["details"]),
-                seed=row["seed"], case_hash=row["case_hash"], created=row["created"], artifacts=artifacts.get(row["id"], {}),
+                id=row["id"], test_index=row["test_index"], kind=row["kind"],
+                backends=tuple(json.loads(row["backends"])), stage=row["stage"], summary=row["summary"],
+                signature=row["signature"], details=json.loads(row["details"]), seed=row["seed"],
+                case_hash=row["case_hash"], created=row["created"], artifacts=artifacts.get(row["id"], {}),
             )
             for row in rows
         ]
@@ -368,7 +383,8 @@ class RunStore:
                 try:
                     yield self._connection
                 except BaseException:
-                    self._connection.execute("ROLLBACK")
+                    if self._connection.in_transaction:  # SQLite may have rolled back already
+                        self._connection.execute("ROLLBACK")
                     raise
                 self._connection.execute("COMMIT")
             except sqlite3.OperationalError as error:
@@ -382,11 +398,21 @@ def _connect(database: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(
         database, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
     )
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    connection.execute("PRAGMA foreign_keys = ON")
+    with _closed_on_error(connection):
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
     return connection
+
+
+@contextlib.contextmanager
+def _closed_on_error(connection: sqlite3.Connection) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        connection.close()
+        raise
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -49,7 +49,7 @@ class GeneratorOptions:
 
     def specs(self) -> list[OpSpec]:
         chosen = [s for s in all_specs() if s.since <= self.opset and (self.ops is None or s.name in self.ops)
-                  and s.dtypes & self.dtypes]
+                  and s.dtypes_at(self.opset) & self.dtypes]
         if self.ops is not None:
             missing = set(self.ops) - {s.name for s in chosen}
             if missing:
@@ -90,13 +90,13 @@ class _Builder:
         rng, options = self.rng, self.options
         staged: list[Input | Weight] = []
         candidates = [name for name, t in self.values.items()
-                      if spec.accepts(t) and t.dtype in options.dtypes]
+                      if spec.accepts(t, options.opset) and t.dtype in options.dtypes]
         if candidates and rng.random() < 0.9:
             # Prefer recent values so that graphs grow deep as well as wide.
             anchor_name = candidates[min(int(rng.expovariate(0.7)), len(candidates) - 1) * -1 - 1]
             anchor = self.values[anchor_name]
         else:
-            dtypes = spec.dtypes & options.dtypes
+            dtypes = spec.dtypes_at(options.opset) & options.dtypes
             if not dtypes:
                 raise Unsatisfiable(f"{spec.name} accepts none of the chosen dtypes")
             anchor = self.random_type(dtypes, spec.ranks)

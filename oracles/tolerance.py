@@ -44,7 +44,7 @@ DEFAULT_TOLERANCES: Mapping[DType, Tolerance] = MappingProxyType({
 class TolerancePolicy:
     """Per-dtype tolerances, overridden per output name. Dtypes without one compare exactly."""
 
-    by_dtype: Mapping[DType, Tolerance] = DEFAULT_TOLERANCES
+    by_dtype: Mapping[DType, Tolerance] = field(default_factory=lambda: DEFAULT_TOLERANCES)
     overrides: Mapping[str, Tolerance] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

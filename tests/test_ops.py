@@ -11,7 +11,8 @@ from onnx.reference import ReferenceEvaluator
 from fuzzer.export_torch import to_module
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.ir import DType
-from fuzzer.ops import all_specs
+from fuzzer.export_onnx import DEFAULT_OPSET
+from fuzzer.ops import all_specs, get_spec
 from fuzzer.values import to_numpy, to_torch
 
 GRAPHS_PER_OP = 12
@@ -19,7 +20,7 @@ LOOSE = {DType.float16: 2e-2, DType.bfloat16: 8e-2, DType.float32: 1e-4, DType.f
 
 
 def cases_for(op: str):
-    options = GeneratorOptions(nodes=1, ops=frozenset({op}))
+    options = GeneratorOptions(nodes=1, ops=frozenset({op}), opset=max(DEFAULT_OPSET, get_spec(op).since))
     for seed in range(GRAPHS_PER_OP):
         case = generate_case(seed, options)
         if any(node.op == op for node in case.graph.nodes):

@@ -12,6 +12,7 @@ from fuzzer.ops.spec import (ANCHOR, Operand, OpSpec, Proposal, broadcast, broad
                              same_as_first, torch)
 
 FLOATS_NO_BF16 = FLOATS - {DType.bfloat16}
+SMALL_INTS_SINCE_14 = {DType.int8: 14, DType.uint8: 14}
 
 
 def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any],
@@ -56,9 +57,10 @@ def propose_mod(rng: random.Random, anchor: TensorType) -> Proposal:
 def propose_variadic(rng: random.Random, anchor: TensorType) -> Proposal:
     others = [Operand(anchor.with_shape(broadcastable_shape(rng, anchor.shape)))
               for _ in range(rng.randint(0, 3))]
-    inputs: list[Operand | None] = [ANCHOR, *others]
-    rng.shuffle(inputs)
-    return Proposal({}, tuple(inputs))
+    rng.shuffle(others)
+    # The anchor has the full result shape; it goes first because the reference
+    # evaluator's Sum/Mean fail when the first input is the smaller one.
+    return Proposal({}, (ANCHOR, *others))
 
 
 def integer_divide(a, b):
@@ -86,22 +88,26 @@ def mean(xs, attrs):
 
 
 SPECS = [
-    OpSpec("Add", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.add(*xs), propose_binary),
-    OpSpec("Sub", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.sub(*xs), propose_binary),
-    OpSpec("Mul", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.mul(*xs), propose_binary),
+    OpSpec("Add", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.add(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14),
+    OpSpec("Sub", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.sub(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14),
+    OpSpec("Mul", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.mul(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14),
     OpSpec("Div", "elementwise", NUMERIC, broadcast_types, lambda xs, a: integer_divide(*xs),
-           propose_divisor({})),
+           propose_divisor({}), dtype_since=SMALL_INTS_SINCE_14),
     OpSpec("Mod", "elementwise", NUMERIC, broadcast_types, mod, propose_mod),
     OpSpec("Pow", "elementwise", FLOATS, broadcast_types, lambda xs, a: torch.pow(*xs),
            lambda rng, anchor: Proposal({}, (ANCHOR, Operand(anchor.with_shape(
-               broadcastable_shape(rng, anchor.shape)))))),
+               broadcastable_shape(rng, anchor.shape))))), dtype_since={DType.bfloat16: 15}),
     OpSpec("Max", "elementwise", NUMERIC, broadcast_types, fold(torch.maximum), propose_variadic),
     OpSpec("Min", "elementwise", NUMERIC, broadcast_types, fold(torch.minimum), propose_variadic),
     OpSpec("Sum", "elementwise", FLOATS, broadcast_types, fold(torch.add), propose_variadic),
     OpSpec("Mean", "elementwise", FLOATS, broadcast_types, mean, propose_variadic),
     unary("Abs", NUMERIC, torch.abs),
     unary("Neg", SIGNED, torch.neg),
-    unary("Sign", NUMERIC, torch.sign),
+    unary("Sign", NUMERIC, lambda x: torch.where(torch.isnan(x), x, torch.sign(x))
+          if x.dtype.is_floating_point else torch.sign(x)),
     unary("Exp", FLOATS, torch.exp),
     unary("Log", FLOATS, torch.log),
     unary("Sqrt", FLOATS, torch.sqrt),

@@ -117,9 +117,14 @@ class OpSpec:
     onnx: OnnxLowering = lower_as_is
     since: int = 13  # first opset (>= 13) in which this spec's ONNX lowering is valid
     nondeterministic: bool = False
+    dtype_since: Mapping[DType, int] = field(default_factory=dict)  # dtypes newer than ``since``
 
-    def accepts(self, anchor: TensorType) -> bool:
-        return anchor.dtype in self.dtypes and self.ranks[0] <= anchor.rank <= self.ranks[1]
+    def dtypes_at(self, opset: int) -> frozenset[DType]:
+        return frozenset(d for d in self.dtypes if self.dtype_since.get(d, self.since) <= opset)
+
+    def accepts(self, anchor: TensorType, opset: int) -> bool:
+        return (self.dtype_since.get(anchor.dtype, self.since) <= opset and anchor.dtype in self.dtypes
+                and self.ranks[0] <= anchor.rank <= self.ranks[1])
 
 
 # ---------------------------------------------------------------- shape helpers

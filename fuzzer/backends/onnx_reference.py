@@ -1,0 +1,31 @@
+"""The ONNX reference evaluator (``onnx.reference``): the specification, run in numpy."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from fuzzer.backends.base import Backend
+from fuzzer.outcome import TestCase
+
+
+class OnnxReference(Backend):
+    name = "onnx-ref"
+    description = "onnx.reference.ReferenceEvaluator"
+    requires = ("onnx",)
+
+    def setup(self) -> None:
+        from onnx.reference import ReferenceEvaluator
+
+        self.evaluator = ReferenceEvaluator
+
+    def prepare(self, case: TestCase) -> bytes:
+        return case.model
+
+    def compile(self, model: bytes) -> Any:
+        return self.evaluator(model)
+
+    def run(self, evaluator: Any, inputs: Mapping[str, Any]) -> list[Any]:
+        return evaluator.run(None, dict(inputs))
+
+
+BACKENDS = [OnnxReference]

@@ -1,0 +1,50 @@
+"""ONNX Runtime on the CPU, with graph optimizations off and fully on."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from fuzzer.backends.base import Backend, Unsupported
+from fuzzer.outcome import TestCase
+
+
+class OnnxRuntime(Backend):
+    requires = ("onnxruntime",)
+    level: str  # name of an onnxruntime.GraphOptimizationLevel member
+
+    def setup(self) -> None:
+        import onnxruntime
+
+        self.ort = onnxruntime
+        self.options = onnxruntime.SessionOptions()
+        self.options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, self.level)
+        self.options.intra_op_num_threads = 1
+        self.options.inter_op_num_threads = 1
+        self.options.log_severity_level = 3
+
+    def prepare(self, case: TestCase) -> bytes:
+        return case.model
+
+    def compile(self, model: bytes) -> Any:
+        return self.ort.InferenceSession(model, self.options, providers=["CPUExecutionProvider"])
+
+    def run(self, session: Any, inputs: Mapping[str, Any]) -> list[Any]:
+        return session.run(None, dict(inputs))
+
+    def is_unsupported(self, error: BaseException) -> bool:
+        return isinstance(error, (Unsupported, self.ort.capi.onnxruntime_pybind11_state.NotImplemented))
+
+
+class OrtDisableAll(OnnxRuntime):
+    name = "ort-none"
+    description = "ONNX Runtime CPU, ORT_DISABLE_ALL"
+    level = "ORT_DISABLE_ALL"
+
+
+class OrtEnableAll(OnnxRuntime):
+    name = "ort-all"
+    description = "ONNX Runtime CPU, ORT_ENABLE_ALL"
+    level = "ORT_ENABLE_ALL"
+
+
+BACKENDS = [OrtDisableAll, OrtEnableAll]

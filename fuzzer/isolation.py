@@ -1,0 +1,225 @@
+"""Persistent, isolated worker processes, one per backend, seen from the campaign.
+
+Each worker pays its heavy imports once and then runs test after test. A worker that dies
+(segfault, abort, exit), overruns the per-test timeout, or grows past its memory limit is
+killed with its whole process group; the test's Outcome says crash, hang or oom (with the
+signal, the stage it was in and the tail of its stderr); the next test restarts it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from fuzzer import worker as protocol
+from fuzzer.outcome import Outcome, Stage, Status, TestCase
+
+STDERR_TAIL_BYTES = 4000
+STARTUP_TIMEOUT = 120.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class WorkerStartError(RuntimeError):
+    """A backend's worker could not start (missing package, failing setup)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 10.0  # seconds per test
+    memory_mb: int = 4096  # resident memory of the worker
+    poll_interval: float = 0.02  # how often a running test's memory is checked
+
+
+def worker_environment() -> dict[str, str]:
+    """The parent's import path, so plugins and tests' backends import in the worker."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONFAULTHANDLER"] = "1"
+    return env
+
+
+class Worker:
+    """One backend in one subprocess, restarted after every fatal test."""
+
+    def __init__(self, backend: str, limits: Limits = Limits(), python: str = sys.executable,
+                 log_dir: Path | None = None) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.python = python
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tcfuzz-worker-"))
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self._log_offset = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.backend)
+        self.log_path = self.log_dir / f"{safe_name}.stderr.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [self.python, "-m", "fuzzer.worker", self.backend], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=log, env=worker_environment(), start_new_session=True,
+            bufsize=0)  # unbuffered: select() must see every byte the worker wrote
+        log.close()
+        message = self._read_message(time.monotonic() + STARTUP_TIMEOUT, watch_memory=False)
+        if message is None or message[0] != protocol.READY:
+            detail = message[1].decode(errors="replace") if message else self._stderr_tail(0).strip()
+            self.kill()
+            raise WorkerStartError(f"backend {self.backend!r} failed to start: "
+                                   f"{detail.splitlines()[-1] if detail else 'no message'}")
+
+    def kill(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            stream.close()
+        self.process = None
+
+    def close(self) -> None:
+        """Ask the worker to exit (end of input), then make sure it did."""
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    # ---------------------------------------------------------------- tests
+
+    def submit(self, case: TestCase) -> None:
+        if self.process is None:
+            self.start()
+        self._log_offset = self.log_path.stat().st_size
+        payload = pickle.dumps(case, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            protocol.send(self.process.stdin, protocol.CASE, payload)
+        except (BrokenPipeError, OSError):
+            pass  # the death is noticed and reported by collect()
+        self._deadline = time.monotonic() + self.limits.timeout
+        self._submitted = time.monotonic()
+
+    def collect(self) -> Outcome:
+        stage = None
+        while True:
+            message = self._read_message(self._deadline, watch_memory=True)
+            if isinstance(message, Outcome):
+                return self._fatal(message.status, stage)
+            if message is None:
+                return self._fatal(Status.CRASH, stage)
+            kind, payload = message
+            if kind == protocol.STAGE:
+                stage = Stage(payload.decode())
+            elif kind == protocol.RESULT:
+                return pickle.loads(payload)
+
+    def execute(self, case: TestCase) -> Outcome:
+        self.submit(case)
+        return self.collect()
+
+    # ---------------------------------------------------------------- internals
+
+    def _resident_mb(self) -> float:
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as statm:
+                return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def _read_message(self, deadline: float, watch_memory: bool):
+        """The next frame; None if the worker died; an Outcome stub for hang/oom."""
+        stream = self.process.stdout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Outcome(self.backend, Status.HANG)
+            ready, _, _ = select.select([stream], [], [], min(remaining, self.limits.poll_interval))
+            if ready:
+                return protocol.receive(stream)
+            if watch_memory and self._resident_mb() > self.limits.memory_mb:
+                return Outcome(self.backend, Status.OOM)
+            if self.process.poll() is not None:
+                return protocol.receive(stream)  # drain what it wrote before dying
+
+    def _stderr_tail(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(offset, log.seek(0, os.SEEK_END) - STDERR_TAIL_BYTES))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _fatal(self, status: Status, stage: Stage | None) -> Outcome:
+        """Kill the worker (it is restarted lazily) and describe how the test ended."""
+        seconds = time.monotonic() - self._submitted
+        rss = self._resident_mb()
+        returncode = None
+        if status is Status.CRASH:
+            try:
+                returncode = self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        exit_signal = -returncode if returncode is not None and returncode < 0 else None
+        if status is Status.HANG:
+            error_type, message = "Timeout", f"no result after {self.limits.timeout:g} s"
+        elif status is Status.OOM:
+            error_type = "MemoryLimit"
+            message = f"resident memory {rss:.0f} MiB over the {self.limits.memory_mb} MiB limit"
+        elif exit_signal:
+            error_type = signal.Signals(exit_signal).name
+            message = f"worker killed by {error_type}"
+        else:
+            error_type, message = "WorkerExit", f"worker exited with status {returncode}"
+        self.restarts += 1
+        return Outcome(self.backend, status, stage, error_type=error_type, message=message,
+                       stderr_tail=self._stderr_tail(self._log_offset), exit_signal=exit_signal,
+                       seconds=seconds)
+
+
+class WorkerGroup:
+    """One worker per backend; a test goes to all of them at once, then results are collected."""
+
+    def __init__(self, backends: Sequence[str], limits: Limits = Limits(), log_dir: Path | None = None,
+                 pythons: dict[str, str] | None = None) -> None:
+        pythons = pythons or {}
+        self.workers = [Worker(b, limits, pythons.get(b, sys.executable), log_dir) for b in backends]
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def execute(self, case: TestCase) -> list[Outcome]:
+        for worker in self.workers:
+            worker.submit(case)
+        return [worker.collect() for worker in self.workers]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+    def __enter__(self) -> WorkerGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
