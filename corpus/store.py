@@ -266,10 +266,10 @@ class RunStore:
         artifacts = {
             "model.onnx": model,
             "graph.json": graph_json.encode(),
-            "inputs.npz": _arrays_to_npz(inputs),
+            "inputs.npz": arrays_to_npz(inputs),
             "outcomes.json": _to_json(outcome_records).encode(),
             **{
-                f"outputs.{outcome.backend}.npz": _arrays_to_npz(outcome.outputs)
+                f"outputs.{outcome.backend}.npz": arrays_to_npz(outcome.outputs)
                 for outcome in outcomes
                 if outcome.outputs
             },
@@ -319,13 +319,13 @@ class RunStore:
 
     def load_inputs(self, finding_id: int) -> dict[str, np.ndarray]:
         """The inputs of the test case behind a finding."""
-        return _npz_to_arrays(self.get_blob(self._artifacts(finding_id)["inputs.npz"]))
+        return npz_to_arrays(self.get_blob(self._artifacts(finding_id)["inputs.npz"]))
 
     def load_outputs(self, finding_id: int) -> dict[str, dict[str, np.ndarray]]:
         """Backend name -> the outputs it produced, for each backend that produced any."""
         prefix, suffix = "outputs.", ".npz"
         return {
-            name[len(prefix):-len(suffix)]: _npz_to_arrays(self.get_blob(sha))
+            name[len(prefix):-len(suffix)]: npz_to_arrays(self.get_blob(sha))
             for name, sha in self._artifacts(finding_id).items()
             if name.startswith(prefix) and name.endswith(suffix)
         }
@@ -454,7 +454,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _arrays_to_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
+def arrays_to_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
     """An npz archive of ``arrays``, as ``np.savez`` writes it plus a ``dtypes.json`` member.
 
     Dtypes that the .npy header cannot name (such as bfloat16) are stored as unsigned
@@ -475,7 +475,7 @@ def _arrays_to_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _npz_to_arrays(data: bytes) -> dict[str, np.ndarray]:
+def npz_to_arrays(data: bytes) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         dtypes = json.loads(archive[_DTYPES_MEMBER])
         return {name: archive[name].view(np.dtype(dtype)) for name, dtype in dtypes.items()}

@@ -103,6 +103,8 @@ class _Builder:
             anchor_name = self.fresh_name("x", staged)
             staged.append(Input(anchor_name, anchor))
         proposal = spec.propose(rng, anchor)
+        if ANCHOR not in proposal.inputs:  # the anchor only chose a type (Range, some Casts)
+            staged = [s for s in staged if s.name != anchor_name]
         names = []
         for operand in proposal.inputs:
             if operand is ANCHOR:

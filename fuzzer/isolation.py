@@ -59,6 +59,7 @@ class Worker:
         self.python = python
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tcfuzz-worker-"))
         self.process: subprocess.Popen | None = None
+        self.name = backend  # replaced by the backend's own name once it has started
         self.restarts = 0
         self._log_offset = 0
 
@@ -74,12 +75,17 @@ class Worker:
             stdout=subprocess.PIPE, stderr=log, env=worker_environment(), start_new_session=True,
             bufsize=0)  # unbuffered: select() must see every byte the worker wrote
         log.close()
-        message = self._read_message(time.monotonic() + STARTUP_TIMEOUT, watch_memory=False)
+        message = self._startup_message()
         if message is None or message[0] != protocol.READY:
             detail = message[1].decode(errors="replace") if message else self._stderr_tail(0).strip()
             self.kill()
             raise WorkerStartError(f"backend {self.backend!r} failed to start: "
                                    f"{detail.splitlines()[-1] if detail else 'no message'}")
+        self.name = message[1].decode()
+
+    def _startup_message(self) -> tuple[bytes, bytes] | None:
+        ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT)
+        return protocol.receive(self.process.stdout) if ready else None
 
     def kill(self) -> None:
         if self.process is None:
@@ -114,23 +120,41 @@ class Worker:
         try:
             protocol.send(self.process.stdin, protocol.CASE, payload)
         except (BrokenPipeError, OSError):
-            pass  # the death is noticed and reported by collect()
-        self._deadline = time.monotonic() + self.limits.timeout
-        self._submitted = time.monotonic()
+            pass  # the death is noticed and reported by step()
+        self._submitted = self._memory_checked = time.monotonic()
+        self._stage = None
+
+    def fileno(self) -> int:
+        return self.process.stdout.fileno()
+
+    def step(self, readable: bool) -> Outcome | None:
+        """Advance the running test: its Outcome once it has ended, else None.
+
+        ``readable`` says whether select() found data from the worker. Otherwise the
+        deadline, the memory limit and the process's life are checked.
+        """
+        if readable:
+            message = protocol.receive(self.process.stdout)
+            if message is None:
+                return self._fatal(Status.CRASH)
+            kind, payload = message
+            if kind == protocol.RESULT:
+                return pickle.loads(payload)
+            self._stage = Stage(payload.decode())
+            return None
+        now = time.monotonic()
+        if now - self._submitted >= self.limits.timeout:
+            return self._fatal(Status.HANG)
+        if now - self._memory_checked >= self.limits.poll_interval:
+            self._memory_checked = now
+            if self._resident_mb() > self.limits.memory_mb:
+                return self._fatal(Status.OOM)
+        if self.process.poll() is not None:
+            return self.step(readable=True)  # read what it wrote before dying, then report
+        return None
 
     def collect(self) -> Outcome:
-        stage = None
-        while True:
-            message = self._read_message(self._deadline, watch_memory=True)
-            if isinstance(message, Outcome):
-                return self._fatal(message.status, stage)
-            if message is None:
-                return self._fatal(Status.CRASH, stage)
-            kind, payload = message
-            if kind == protocol.STAGE:
-                stage = Stage(payload.decode())
-            elif kind == protocol.RESULT:
-                return pickle.loads(payload)
+        return collect_all([self])[0]
 
     def execute(self, case: TestCase) -> Outcome:
         self.submit(case)
@@ -145,21 +169,6 @@ class Worker:
         except (OSError, IndexError, ValueError):
             return 0.0
 
-    def _read_message(self, deadline: float, watch_memory: bool):
-        """The next frame; None if the worker died; an Outcome stub for hang/oom."""
-        stream = self.process.stdout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return Outcome(self.backend, Status.HANG)
-            ready, _, _ = select.select([stream], [], [], min(remaining, self.limits.poll_interval))
-            if ready:
-                return protocol.receive(stream)
-            if watch_memory and self._resident_mb() > self.limits.memory_mb:
-                return Outcome(self.backend, Status.OOM)
-            if self.process.poll() is not None:
-                return protocol.receive(stream)  # drain what it wrote before dying
-
     def _stderr_tail(self, offset: int) -> str:
         try:
             with open(self.log_path, "rb") as log:
@@ -168,7 +177,7 @@ class Worker:
         except OSError:
             return ""
 
-    def _fatal(self, status: Status, stage: Stage | None) -> Outcome:
+    def _fatal(self, status: Status) -> Outcome:
         """Kill the worker (it is restarted lazily) and describe how the test ended."""
         seconds = time.monotonic() - self._submitted
         rss = self._resident_mb()
@@ -191,9 +200,22 @@ class Worker:
         else:
             error_type, message = "WorkerExit", f"worker exited with status {returncode}"
         self.restarts += 1
-        return Outcome(self.backend, status, stage, error_type=error_type, message=message,
+        return Outcome(self.name, status, self._stage, error_type=error_type, message=message,
                        stderr_tail=self._stderr_tail(self._log_offset), exit_signal=exit_signal,
                        seconds=seconds)
+
+
+def collect_all(workers: Sequence[Worker]) -> list[Outcome]:
+    """Wait for every submitted test, watching all workers' deadlines and memory at once."""
+    results: dict[int, Outcome] = {}
+    interval = min(w.limits.poll_interval for w in workers)
+    while len(results) < len(workers):
+        pending = [w for i, w in enumerate(workers) if i not in results]
+        readable, _, _ = select.select(pending, [], [], interval)
+        for index, worker in enumerate(workers):
+            if index not in results and (outcome := worker.step(worker in readable)) is not None:
+                results[index] = outcome
+    return [results[index] for index in range(len(workers))]
 
 
 class WorkerGroup:
@@ -211,7 +233,7 @@ class WorkerGroup:
     def execute(self, case: TestCase) -> list[Outcome]:
         for worker in self.workers:
             worker.submit(case)
-        return [worker.collect() for worker in self.workers]
+        return collect_all(self.workers)
 
     def close(self) -> None:
         for worker in self.workers:

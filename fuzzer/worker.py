@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line
         send(protocol_out, FAILED, f"{type(error).__name__}: {error}".encode())
         return 3
-    send(protocol_out, READY)
+    send(protocol_out, READY, backend.name.encode())
 
     def report_stage(stage: Stage) -> None:
         send(protocol_out, STAGE, STAGE_CODES[stage])

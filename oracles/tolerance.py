@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from fuzzer.ir import DType
+from fuzzer.ir import DType, Graph
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,30 @@ def parse_override(text: str) -> tuple[str, Tolerance]:
     except ValueError as error:
         raise ValueError(f"tolerance override {text!r} must look like {_OVERRIDE_FORMAT} "
                          f"with finite non-negative numbers: {error}") from None
+
+
+def along_paths(graph: Graph, policy: TolerancePolicy = DEFAULT_POLICY) -> TolerancePolicy:
+    """``policy`` with each float output judged by the loosest tolerance on its paths.
+
+    A float64 output computed from float16 values carries float16 rounding, so it gets the
+    float16 tolerance. Integer and bool outputs stay exact; explicit overrides still win.
+    """
+    loosest: dict[str, Tolerance | None] = {}
+
+    def looser(a: Tolerance | None, b: Tolerance | None) -> Tolerance | None:
+        if a is None or b is None:
+            return a or b
+        return Tolerance(max(a.rtol, b.rtol), max(a.atol, b.atol))
+
+    for name, tensor_type in graph.types.items():
+        loosest[name] = policy.by_dtype.get(tensor_type.dtype)
+    for node in graph.nodes:
+        inherited = None
+        for name in node.inputs:
+            if name:
+                inherited = looser(inherited, loosest[name])
+        for name in node.outputs:
+            loosest[name] = looser(loosest[name], inherited)
+    derived = {name: loosest[name] for name in graph.outputs
+               if graph.types[name].dtype.is_float and loosest[name] is not None}
+    return TolerancePolicy(policy.by_dtype, {**derived, **policy.overrides})

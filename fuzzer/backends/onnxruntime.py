@@ -8,6 +8,14 @@ from fuzzer.backends.base import Backend, Unsupported
 from fuzzer.outcome import TestCase
 
 
+UNSUPPORTED_MARKERS = (
+    "data type is not supported",  # a CPU kernel registered without this dtype
+    "No corresponding Numpy type for Tensor Type",  # bfloat16 outputs cannot reach numpy
+    "can't be converted to MLDataType",  # bfloat16 numpy inputs cannot reach ORT
+    "Dilation not supported for AutoPadType",  # documented Conv limitation
+)
+
+
 class OnnxRuntime(Backend):
     requires = ("onnxruntime",)
     level: str  # name of an onnxruntime.GraphOptimizationLevel member
@@ -32,7 +40,9 @@ class OnnxRuntime(Backend):
         return session.run(None, dict(inputs))
 
     def is_unsupported(self, error: BaseException) -> bool:
-        return isinstance(error, (Unsupported, self.ort.capi.onnxruntime_pybind11_state.NotImplemented))
+        """NOT_IMPLEMENTED kernels, kernels that reject a dtype, and bfloat16 at the numpy boundary."""
+        return isinstance(error, (Unsupported, self.ort.capi.onnxruntime_pybind11_state.NotImplemented)) or \
+            any(marker in str(error) for marker in UNSUPPORTED_MARKERS)
 
 
 class OrtDisableAll(OnnxRuntime):

@@ -15,6 +15,7 @@ import numpy as np
 from fuzzer.ir import ALL_DTYPES, FLOATS, INTS, NUMERIC, DType, Node, TensorType
 from fuzzer.ops.spec import (ANCHOR, F, OnnxBuilder, Operand, OpSpec, Proposal, Unsatisfiable,
                              normalize_axis, torch)
+from fuzzer.ops.shape import one_type
 
 INDEX_DTYPES = (DType.int32, DType.int64)
 # OneHot's values take no bfloat16 (opset 17); bool values break the reference evaluator,
@@ -59,8 +60,9 @@ def check_indices(indices: TensorType, allowed: Sequence[DType] = INDEX_DTYPES) 
         raise ValueError(f"indices must be {' or '.join(d.value for d in allowed)}, got {indices}")
 
 
-def one_type(dtype: DType, shape: Sequence[int]) -> tuple[TensorType, ...]:
-    return (TensorType(dtype, tuple(int(d) for d in shape)),)
+def fixed(values: np.ndarray) -> Operand:
+    """An operand whose contents are ``values`` (a weight)."""
+    return Operand(TensorType(DType.from_numpy(values.dtype), tuple(values.shape)), values)
 
 
 # ---------------------------------------------------------------- Gather, GatherElements
@@ -71,8 +73,7 @@ def propose_gather(rng: random.Random, anchor: TensorType) -> Proposal:
     index_rank = rng.randint(0, min(2, 5 - anchor.rank))  # output rank stays within 4
     shape = [rng.randint(1, 4) for _ in range(index_rank)]
     values = in_range(numpy_gen(rng), shape, anchor.shape[axis], rng.choice(INDEX_DTYPES))
-    return Proposal(axis_attr(rng, axis, anchor.rank),
-                    (ANCHOR, Operand(TensorType(DType.from_numpy(values.dtype), tuple(shape)), values)))
+    return Proposal(axis_attr(rng, axis, anchor.rank), (ANCHOR, fixed(values)))
 
 
 def infer_gather(types, attrs):
@@ -113,7 +114,7 @@ def propose_gather_elements(rng: random.Random, anchor: TensorType) -> Proposal:
     axis, attrs = element_axis(rng, anchor, gatherable=True)
     shape = element_index_shape(rng, anchor, axis, 6, shorter=False)
     values = in_range(numpy_gen(rng), shape, anchor.shape[axis], rng.choice(INDEX_DTYPES))
-    return Proposal(attrs, (ANCHOR, Operand(TensorType(DType.from_numpy(values.dtype), tuple(shape)), values)))
+    return Proposal(attrs, (ANCHOR, fixed(values)))
 
 
 def check_element_indices(data: TensorType, indices: TensorType, axis: int, scatter: bool) -> None:
@@ -152,7 +153,7 @@ def propose_gather_nd(rng: random.Random, anchor: TensorType) -> Proposal:
     gen = numpy_gen(rng)
     values = maybe_negative(gen, (gen.random(shape) * dims).astype(np.int64), dims)
     attrs = {"batch_dims": batch_dims} if batch_dims or rng.random() < 0.3 else {}
-    return Proposal(attrs, (ANCHOR, Operand(TensorType(DType.int64, tuple(shape)), values)))
+    return Proposal(attrs, (ANCHOR, fixed(values)))
 
 
 def infer_gather_nd(types, attrs):
@@ -202,8 +203,7 @@ def propose_scatter_elements(rng: random.Random, anchor: TensorType) -> Proposal
     keys = gen.random([dim if a == axis else d for a, d in enumerate(shape)])
     positions = np.take(np.argsort(keys, axis=axis), range(shape[axis]), axis=axis)
     values = maybe_negative(gen, positions, dim).astype(rng.choice(INDEX_DTYPES).numpy)
-    indices = Operand(TensorType(DType.from_numpy(values.dtype), tuple(shape)), values)
-    return Proposal({**attrs, **reduction}, (ANCHOR, indices, Operand(anchor.with_shape(shape))))
+    return Proposal({**attrs, **reduction}, (ANCHOR, fixed(values), Operand(anchor.with_shape(shape))))
 
 
 def infer_scatter_elements(types, attrs):
@@ -245,8 +245,7 @@ def propose_scatter_nd(rng: random.Random, anchor: TensorType) -> Proposal:
     positions = np.stack(np.unravel_index(flat, space), axis=-1)
     values = maybe_negative(gen, positions, np.asarray(space)).astype(np.int64).reshape(*batch, depth)
     updates = Operand(anchor.with_shape((*batch, *anchor.shape[depth:])))
-    return Proposal(reduction_attr(rng, anchor.dtype),
-                    (ANCHOR, Operand(TensorType(DType.int64, values.shape), values), updates))
+    return Proposal(reduction_attr(rng, anchor.dtype), (ANCHOR, fixed(values), updates))
 
 
 def infer_scatter_nd(types, attrs):
@@ -271,9 +270,7 @@ def lower_scatter(gather: str):
     a gather, an Add or Mul, and a plain scatter, which is how older opsets get it."""
     def lowering(builder: OnnxBuilder, node: Node) -> None:
         attrs = dict(node.attr)
-        reduction = attrs.get("reduction", "none") if builder.opset < 16 else "none"
-        if builder.opset < 16:
-            attrs.pop("reduction", None)
+        reduction = attrs.pop("reduction", "none") if builder.opset < 16 else "none"
         data, indices, updates = node.inputs
         if reduction != "none":
             gathered, combined = builder.temporary(), builder.temporary()
@@ -302,14 +299,14 @@ def propose_one_hot(rng: random.Random, anchor: TensorType) -> Proposal:
     attrs: dict[str, Any] = {"depth": rng.randint(1, 8)}
     if rng.random() < 0.7:
         attrs["axis"] = rng.randint(-anchor.rank - 1, anchor.rank)
-    return Proposal(attrs, (ANCHOR, Operand(TensorType(dtype, (2,)), values)))
+    return Proposal(attrs, (ANCHOR, fixed(values)))
 
 
 def infer_one_hot(types, attrs):
     indices, values = types
     if indices.dtype not in INTS or values.shape != (2,) \
             or values.dtype not in ONE_HOT_VALUE_DTYPES or attrs["depth"] < 1:
-        raise ValueError(f"OneHot needs numeric indices, two values and a positive depth, "
+        raise ValueError(f"OneHot needs integer indices, two values and a positive depth, "
                          f"got {indices}, {values}, depth {attrs['depth']}")
     shape = list(indices.shape)
     shape.insert(normalize_axis(attrs.get("axis", -1), indices.rank + 1), attrs["depth"])
@@ -338,41 +335,44 @@ def torch_one_hot(xs, attrs):
 #   nearest  half_pixel          round_prefer_floor  -> "nearest-exact" when no scale is
 #            below 1 (then no source coordinate falls on a tie)
 #   linear/cubic  half_pixel     -> align_corners=False;  align_corners -> align_corners=True
-# pytorch_half_pixel equals half_pixel when every resized output dim exceeds 1. Nearest
-# scales are powers of two so that torch's reciprocal scale is exact. Not covered: the
-# other nearest combinations, asymmetric linear/cubic, tf_crop_and_resize,
-# half_pixel_symmetric (opset 19), exclude_outside, cubic_coeff_a other than -0.75 and the
-# opset-18 antialias, axes and keep_aspect_ratio_policy (no torch equivalents).
-NEAREST_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# pytorch_half_pixel equals half_pixel when every resized output dim exceeds 1. Not covered
+# (no torch equivalent): the other nearest combinations, asymmetric linear/cubic,
+# tf_crop_and_resize, half_pixel_symmetric (opset 19), exclude_outside, cubic_coeff_a other
+# than -0.75, and the opset-18 antialias, axes and keep_aspect_ratio_policy.
+POWER_OF_TWO_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SMOOTH_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 
 
 def propose_resize(rng: random.Random, anchor: TensorType) -> Proposal:
     modes = ["nearest"] if anchor.dtype.is_int else ["nearest", "linear"] + ["cubic"] * (anchor.rank == 4)
     mode = rng.choice(modes)
+    # Power-of-two factors where rounding would show: nearest picks (torch multiplies by
+    # the reciprocal scale) and float64 cubic (the reference computes cubic weights in
+    # float32, exactly only for such factors).
+    exact = mode == "nearest" or (mode == "cubic" and anchor.dtype is DType.float64)
     spatial = anchor.shape[2:]
-    factors = [rng.choice(NEAREST_FACTORS if mode == "nearest" else SMOOTH_FACTORS) for _ in spatial]
+    factors = [rng.choice(POWER_OF_TWO_FACTORS if exact else SMOOTH_FACTORS) for _ in spatial]
     if rng.random() < 0.5:
-        scaled = {"scales": (1.0, 1.0, *factors)}
         out = [math.floor(d * f) for d, f in zip(spatial, factors)]
-        exact = all(d * f == o for d, f, o in zip(spatial, factors, out))
-    elif mode == "nearest":
-        out = [d * f for d, f in zip(spatial, factors)]
-        if any(o != int(o) for o in out):
-            raise Unsatisfiable("a nearest resize to explicit sizes needs a power-of-two ratio")
-        scaled, exact = {"sizes": (*anchor.shape[:2], *map(int, out))}, True
+        if any(o == d and f != 1 for d, f, o in zip(spatial, factors, out)):
+            raise Unsatisfiable("torch copies a dim whose size does not change, whatever the scale")
+        scaled = {"scales": (1.0, 1.0, *factors)}
+        integral = all(d * f == o for d, f, o in zip(spatial, factors, out))
     else:
-        out = [rng.randint(1, 2 * d + 2) for d in spatial]
-        scaled, exact = {"sizes": (*anchor.shape[:2], *out)}, True
+        out = [d * f if exact else rng.randint(1, 2 * d + 2) for d, f in zip(spatial, factors)]
+        if any(o != int(o) for o in out):
+            raise Unsatisfiable("explicit sizes must keep a power-of-two ratio")
+        scaled, integral = {"sizes": (*anchor.shape[:2], *map(int, out))}, True
     if min(out) < 1:
         raise Unsatisfiable("resize to an empty tensor")
     transforms = ["half_pixel"] + ["pytorch_half_pixel"] * (min(out) > 1)
+    nearest_mode = None
     if mode == "nearest":
         pairs = [("asymmetric", "floor")] + [(t, "round_prefer_ceil") for t in transforms]
         pairs += [(t, "round_prefer_floor") for t in transforms if min(factors) >= 1]
         transform, nearest_mode = rng.choice(pairs)
-    else:
-        transform, nearest_mode = rng.choice(transforms + ["align_corners"] * exact), None
+    else:  # align_corners uses the output size, not the scale: torch needs them to agree
+        transform = rng.choice(transforms + ["align_corners"] * (integral and not exact))
     attrs: dict[str, Any] = {**scaled, "mode": mode, "coordinate_transformation_mode": transform}
     if nearest_mode:
         attrs["nearest_mode"] = nearest_mode

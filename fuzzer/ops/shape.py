@@ -16,7 +16,8 @@ import numpy as np
 
 from fuzzer.ir import ALL_DTYPES, DType, Node, TensorType
 from fuzzer.ops.spec import (ANCHOR, F, OnnxBuilder, Operand, OpSpec, Proposal, Unsatisfiable,
-                             broadcast, normalize_axis, torch)
+                             broadcast, normalize_axis, same_as_first, torch)
+from fuzzer.values import torch_dtype
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -2**63
@@ -56,7 +57,7 @@ def divisors(n: int) -> list[int]:
 
 
 def random_factors(rng: random.Random, numel: int, rank: int) -> list[int]:
-    """``rank`` positive dims whose product is ``numel`` (rank 0 only when numel is 1)."""
+    """``rank`` positive dims whose product is ``numel`` (which must be 1 for rank 0)."""
     if rank == 0:
         return []
     dims = []
@@ -68,11 +69,22 @@ def random_factors(rng: random.Random, numel: int, rank: int) -> list[int]:
     return dims
 
 
-def reshape_target(shape: Sequence[int], target: Sequence[int], allowzero: int) -> tuple[int, ...]:
+def keeping_dtype(shape_of):
+    """An ``infer`` that keeps the dtype and takes the shape from ``shape_of(shape, attrs)``."""
+    return lambda types, attrs: one_type(types[0].dtype, shape_of(types[0].shape, attrs))
+
+
+def reshaped_to(shape_of):
+    """A torch lowering that reshapes to ``shape_of(shape, attrs)``."""
+    return lambda xs, attrs: torch.reshape(xs[0], shape_of(tuple(xs[0].shape), attrs))
+
+
+def reshape_target(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int, ...]:
     """ONNX Reshape: 0 copies the input dim (unless allowzero), one -1 takes the rest."""
+    target = attrs["shape"]
     dims = list(target)
     for axis, dim in enumerate(dims):
-        if dim == 0 and not allowzero:
+        if dim == 0 and not attrs.get("allowzero", 0):
             if axis >= len(shape):
                 raise ValueError(f"reshape entry 0 at axis {axis} has no input dim to copy")
             dims[axis] = shape[axis]
@@ -90,8 +102,11 @@ def reshape_target(shape: Sequence[int], target: Sequence[int], allowzero: int) 
 
 
 def propose_reshape(rng: random.Random, anchor: TensorType) -> Proposal:
-    rank = 0 if anchor.numel == 1 and rng.random() < 0.2 else rng.randint(1, 4)
-    target = random_factors(rng, anchor.numel, rank)
+    """A target that often keeps leading input dims (which 0 entries may then copy)."""
+    kept = rng.randint(1, anchor.rank) if anchor.rank and rng.random() < 0.4 else 0
+    rest = math.prod(anchor.shape[kept:])
+    rank = 0 if rest == 1 and rng.random() < 0.2 else rng.randint(kept < 4, 4 - kept)
+    target = [*anchor.shape[:kept], *random_factors(rng, rest, rank)]
     if target and rng.random() < 0.5:
         target[rng.randrange(len(target))] = -1
     for axis in range(min(len(target), anchor.rank)):
@@ -103,11 +118,6 @@ def propose_reshape(rng: random.Random, anchor: TensorType) -> Proposal:
     return Proposal(attrs)
 
 
-def infer_reshape(types, attrs):
-    x = types[0]
-    return one_type(x.dtype, reshape_target(x.shape, attrs["shape"], attrs.get("allowzero", 0)))
-
-
 def lower_reshape(builder: OnnxBuilder, node: Node) -> None:
     attrs = dict(node.attr)
     shape = builder.constant(int64s(attrs.pop("shape")))
@@ -116,7 +126,8 @@ def lower_reshape(builder: OnnxBuilder, node: Node) -> None:
     builder.node("Reshape", [node.inputs[0], shape], node.outputs, **attrs)
 
 
-def flatten_shape(shape: Sequence[int], axis: int) -> tuple[int, int]:
+def flatten_target(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int, int]:
+    axis = attrs.get("axis", 1)
     axis = axis + len(shape) if axis < 0 else axis
     if not 0 <= axis <= len(shape):
         raise ValueError(f"flatten axis {axis} is out of range for rank {len(shape)}")
@@ -409,8 +420,7 @@ def propose_pad(rng: random.Random, anchor: TensorType) -> Proposal:
     mode = rng.choice(PAD_MODES)
     # Reflection cannot reach past the opposite edge; the reference evaluator rejects
     # negative pads (np.pad), so pads stay non-negative.
-    limit = {"reflect": lambda d: d - 1}.get(mode, lambda d: 3)
-    pads = [rng.randint(0, min(3, limit(d))) for d in anchor.shape * 2]
+    pads = [rng.randint(0, min(3, d - 1) if mode == "reflect" else 3) for d in anchor.shape * 2]
     attrs: dict[str, Any] = {"pads": tuple(pads)}
     if mode != "constant" or rng.random() < 0.5:
         attrs["mode"] = mode
@@ -592,8 +602,6 @@ def lower_range(builder: OnnxBuilder, node: Node) -> None:
 
 
 def torch_range(xs, attrs):
-    from fuzzer.values import torch_dtype
-
     return torch.arange(attrs["start"], attrs["limit"], attrs["delta"], dtype=torch_dtype(DType(attrs["dtype"])))
 
 
@@ -635,8 +643,6 @@ def lower_constant_of_shape(builder: OnnxBuilder, node: Node) -> None:
 
 
 def torch_constant_of_shape(xs, attrs):
-    from fuzzer.values import torch_dtype
-
     return torch.full(tuple(xs[0].shape), attrs.get("value", 0), dtype=torch_dtype(constant_dtype(attrs)))
 
 
@@ -663,29 +669,11 @@ def torch_trilu(xs, attrs):
     return function(xs[0], attrs.get("k", 0))
 
 
-def reshaped(shape_of):
-    """A torch lowering that reshapes to ``shape_of(input shape, attrs)``."""
-    return lambda xs, attrs: torch.reshape(xs[0], shape_of(tuple(xs[0].shape), attrs))
-
-
-def shaped(shape_of):
-    """An ``infer`` that keeps the dtype and takes the shape from ``shape_of``."""
-    return lambda types, attrs: one_type(types[0].dtype, shape_of(types[0].shape, attrs))
-
-
-def flatten_of(shape, attrs):
-    return flatten_shape(shape, attrs.get("axis", 1))
-
-
-def reshape_of(shape, attrs):
-    return reshape_target(shape, attrs["shape"], attrs.get("allowzero", 0))
-
-
 SPECS = [
-    OpSpec("Reshape", "shape", ALL_DTYPES, infer_reshape, reshaped(reshape_of), propose_reshape,
-           onnx=lower_reshape),
-    OpSpec("Flatten", "shape", ALL_DTYPES, shaped(flatten_of), reshaped(flatten_of), propose_flatten,
-           ranks=(1, 4)),
+    OpSpec("Reshape", "shape", ALL_DTYPES, keeping_dtype(reshape_target), reshaped_to(reshape_target),
+           propose_reshape, onnx=lower_reshape),
+    OpSpec("Flatten", "shape", ALL_DTYPES, keeping_dtype(flatten_target), reshaped_to(flatten_target),
+           propose_flatten, ranks=(1, 4)),
     OpSpec("Squeeze", "shape", ALL_DTYPES, infer_squeeze, torch_squeeze, propose_squeeze,
            ranks=(1, 4), onnx=with_constants("axes")),
     OpSpec("Unsqueeze", "shape", ALL_DTYPES, infer_unsqueeze, torch_unsqueeze, propose_unsqueeze,
@@ -716,6 +704,6 @@ SPECS = [
     OpSpec("Range", "shape", RANGE_DTYPES, infer_range, torch_range, propose_range, onnx=lower_range),
     OpSpec("ConstantOfShape", "shape", ALL_DTYPES, infer_constant_of_shape, torch_constant_of_shape,
            propose_constant_of_shape, onnx=lower_constant_of_shape),
-    OpSpec("Trilu", "shape", ALL_DTYPES, shaped(lambda shape, a: shape), torch_trilu, propose_trilu,
+    OpSpec("Trilu", "shape", ALL_DTYPES, same_as_first, torch_trilu, propose_trilu,
            ranks=(2, 4), onnx=lower_trilu, since=14),
 ]

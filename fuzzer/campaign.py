@@ -1,0 +1,236 @@
+"""A fuzzing campaign: generate, run on every backend in isolated workers, judge, store.
+
+Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a campaign
+killed at any point resumes where its store says it stopped, and any finding can be
+regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
+its own worker per backend; the store is shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from corpus.store import Progress, RunStore
+from fuzzer.backends import load_backend
+from fuzzer.generator import GeneratorOptions, generate_case
+from fuzzer.isolation import Limits, WorkerGroup
+from fuzzer.ops import Unsatisfiable
+from fuzzer.outcome import Status
+from oracles.differential import differential
+from oracles.tolerance import DEFAULT_POLICY, along_paths
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    backends: tuple[str, ...]
+    seed: int = 0
+    nodes: int = 10
+    opset: int = 17
+    time_budget: float | None = None  # seconds for this invocation
+    max_tests: int | None = None  # total over the campaign, resumed runs included
+    workers: int = 1
+    timeout: float = 10.0
+    memory_mb: int = 4096
+    reference: str | None = None  # the backend that wins ties in the differential vote
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "backends": list(self.backends)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known},
+                      "backends": tuple(data["backends"])})
+
+    @property
+    def generator_options(self) -> GeneratorOptions:
+        return GeneratorOptions(nodes=self.nodes, opset=self.opset)
+
+
+def seed_for_test(campaign_seed: int, index: int) -> int:
+    """The seed of test ``index``: independent of how many lanes ran before."""
+    digest = hashlib.sha256(f"{campaign_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class Snapshot:
+    """What a progress display shows; also the campaign's final summary."""
+
+    tests: int = 0
+    valid: int = 0
+    seconds: float = 0.0
+    findings: Counter = field(default_factory=Counter)  # by kind
+    signatures: set[str] = field(default_factory=set)
+    restarts: int = 0
+    stopping_reason: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.tests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def valid_share(self) -> float:
+        return self.valid / self.tests if self.tests else 0.0
+
+
+def package_versions(backends: tuple[str, ...]) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in backends:
+        versions.update(load_backend(name).versions())
+    return versions
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, store: RunStore) -> None:
+        self.config = config
+        self.store = store
+        self.versions = package_versions(config.backends)
+        store.set_meta("versions", self.versions)
+        resumed = store.progress()
+        self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
+        for stored in store.findings():
+            self.snapshot.findings[stored.kind] += 1
+            self.snapshot.signatures.add(stored.signature)
+        self._seconds_before = resumed.seconds
+        self._next_index = resumed.next_index  # every test before it has finished
+        self._next_claim = resumed.next_index
+        self._in_flight: set[int] = set()
+        self._done_beyond: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+
+    # ---------------------------------------------------------------- scheduling
+
+    def _claim(self, started: float) -> int | None:
+        """The next test index for a lane, or None when a budget is spent."""
+        with self._lock:
+            config = self.config
+            if self._stop.is_set():
+                return None
+            if config.time_budget is not None and time.monotonic() - started >= config.time_budget:
+                self.snapshot.stopping_reason = "time budget reached"
+                return None
+            if config.max_tests is not None and \
+                    self.snapshot.tests + len(self._in_flight) >= config.max_tests:
+                self.snapshot.stopping_reason = "test budget reached"
+                return None
+            index = self._next_claim
+            self._next_claim += 1
+            self._in_flight.add(index)
+            return index
+
+    def _finish(self, index: int, valid: bool) -> None:
+        """Count a test; advance the resume point past every finished index."""
+        with self._lock:
+            self._in_flight.discard(index)
+            self._done_beyond.add(index)
+            while self._next_index in self._done_beyond:
+                self._done_beyond.remove(self._next_index)
+                self._next_index += 1
+            self.snapshot.tests += 1
+            self.snapshot.valid += valid
+
+    # ---------------------------------------------------------------- work
+
+    def _lane(self, lane: int, started: float, ready: threading.Barrier) -> None:
+        limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
+        group = WorkerGroup(self.config.backends, limits, self.store.run_dir / "workers" / f"lane{lane}")
+        try:
+            group.start()
+            ready.wait()
+            while (index := self._claim(started)) is not None:
+                self._finish(index, self._test(group, index))
+        except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
+            self._errors.append(error)
+            self._stop.set()
+            ready.abort()
+        finally:
+            with self._lock:
+                self.snapshot.restarts += sum(w.restarts for w in group.workers)
+            group.close()
+
+    def _test(self, group: WorkerGroup, index: int) -> bool:
+        seed = seed_for_test(self.config.seed, index)
+        try:
+            case = generate_case(seed, self.config.generator_options, index)
+        except Unsatisfiable:
+            return False
+        outcomes = group.execute(case)
+        findings = differential(case.output_types(), outcomes, along_paths(case.graph, DEFAULT_POLICY),
+                                self.config.reference)
+        for finding in findings:
+            recorded = self.store.record_finding(
+                test_index=index, seed=seed, finding=finding, graph_json=case.graph.to_json(),
+                case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
+                outcomes=outcomes, versions=self.versions)
+            if recorded is not None:
+                with self._lock:
+                    self.snapshot.findings[finding.kind.value] += 1
+                    self.snapshot.signatures.add(finding.signature)
+        return not any(o.status is Status.UNSUPPORTED for o in outcomes)
+
+    def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
+            interval: float = 0.25) -> Snapshot:
+        """Run until a budget is spent or the run is interrupted; returns the summary."""
+        lanes = max(1, self.config.workers)
+        ready = threading.Barrier(lanes + 1)
+        started = time.monotonic()
+        threads = [threading.Thread(target=self._lane, args=(lane, started, ready), daemon=True)
+                   for lane in range(lanes)]
+        for thread in threads:
+            thread.start()
+        try:
+            ready.wait()
+        except threading.BrokenBarrierError:
+            pass
+        started = time.monotonic()  # budgets count from when every worker is up
+        last_stats = 0.0
+        try:
+            while any(t.is_alive() for t in threads):
+                time.sleep(interval)
+                self._checkpoint(started)
+                on_progress(self.snapshot)
+                if time.monotonic() - last_stats >= 2.0:
+                    last_stats = time.monotonic()
+                    self._record_stats()
+        except KeyboardInterrupt:
+            self.snapshot.stopping_reason = "interrupted"
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+        self._checkpoint(started)
+        self._record_stats()
+        on_progress(self.snapshot)
+        if self._errors:
+            raise self._errors[0]
+        return self.snapshot
+
+    def _checkpoint(self, started: float) -> None:
+        with self._lock:
+            self.snapshot.seconds = self._seconds_before + time.monotonic() - started
+            progress = Progress(self._next_index, self.snapshot.tests, self.snapshot.valid,
+                                self.snapshot.seconds)
+        self.store.save_progress(progress)
+
+    def _record_stats(self) -> None:
+        snapshot = self.snapshot
+        self.store.record_stats(seconds=snapshot.seconds, tests=snapshot.tests, valid=snapshot.valid,
+                                findings=sum(snapshot.findings.values()))
+
+
+def start_run(config: CampaignConfig, run_dir: Path) -> RunStore:
+    return RunStore.create(run_dir, {"campaign": config.to_dict()})
+
+
+def resume_run(run_dir: Path) -> tuple[CampaignConfig, RunStore]:
+    store = RunStore.open(run_dir)
+    return CampaignConfig.from_dict(store.config["campaign"]), store

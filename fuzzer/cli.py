@@ -1,0 +1,337 @@
+"""The ``tcfuzz`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def opset_number(text: str) -> int:
+    from fuzzer.export_onnx import SUPPORTED_OPSETS
+
+    value = positive_int(text)
+    if value not in SUPPORTED_OPSETS:
+        raise argparse.ArgumentTypeError(
+            f"opset {value} is not supported; choose {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
+    return value
+
+
+def backend_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one backend name, e.g. ort-none,ort-all")
+    return names
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tcfuzz", description="Fuzz and differentially test deep-learning compilers.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    fuzz = commands.add_parser("fuzz", help="run a fuzzing campaign")
+    fuzz.add_argument("--backends", type=backend_list,
+                      help="comma-separated backends (default: every available CPU backend)")
+    fuzz.add_argument("--time", type=positive_float, help="stop after this many seconds")
+    fuzz.add_argument("--max-tests", type=positive_int, help="stop after this many tests in total")
+    fuzz.add_argument("--seed", type=int, help="campaign seed (default 0)")
+    fuzz.add_argument("--nodes", type=positive_int, help="operators per graph (default 10)")
+    fuzz.add_argument("--opset", type=opset_number, help="ONNX opset (default 17)")
+    fuzz.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>)")
+    fuzz.add_argument("--workers", type=positive_int, default=1, help="parallel lanes (default 1)")
+    fuzz.add_argument("--timeout", type=positive_float, help="seconds per test before a hang (default 10)")
+    fuzz.add_argument("--memory-limit", type=positive_int, help="MiB per worker before an oom (default 4096)")
+    fuzz.add_argument("--resume", type=Path, metavar="RUN", help="continue the campaign in RUN")
+
+    gen = commands.add_parser("gen", help="write random models with their inputs")
+    gen.add_argument("-n", "--count", type=positive_int, default=10)
+    gen.add_argument("--out", type=Path, required=True, help="directory for the models")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--nodes", type=positive_int, default=10)
+    gen.add_argument("--opset", type=opset_number, default=17)
+
+    run = commands.add_parser("run", help="run one ONNX model on several backends and compare")
+    run.add_argument("model", type=Path, help="an .onnx file")
+    run.add_argument("--backends", type=backend_list)
+    run.add_argument("--inputs", type=Path, help=".npz of inputs (default: MODEL's .inputs.npz, else random)")
+    run.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    run.add_argument("--timeout", type=positive_float, default=30.0)
+
+    commands.add_parser("backends", help="list backends, whether they can run here, and versions")
+    return parser
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def default_backends() -> tuple[str, ...]:
+    from fuzzer.backends import builtin_backends
+
+    return tuple(name for name, backend in builtin_backends().items()
+                 if backend.device == "cpu" and backend.missing() is None)
+
+
+def checked_backends(names: Sequence[str] | None) -> tuple[str, ...]:
+    from fuzzer.backends import UnknownBackend, load_backend
+
+    names = tuple(names) if names else default_backends()
+    for name in names:
+        try:
+            backend = load_backend(name)
+        except (UnknownBackend, TypeError) as error:
+            raise UsageError(str(error)) from None
+        if (reason := backend.missing()) is not None:
+            raise UsageError(f"backend {name!r} cannot run here: {reason}")
+    if len(set(names)) != len(names):
+        raise UsageError("a backend is named twice in --backends")
+    return names
+
+
+def writable_directory(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".tcfuzz-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to {path} ({error.strerror}); choose another directory with --out") from None
+    return path
+
+
+# -------------------------------------------------------------------- commands
+
+
+def command_fuzz(args: argparse.Namespace) -> int:
+    from corpus.store import StoreError
+    from fuzzer.campaign import Campaign, CampaignConfig, resume_run, start_run
+    from fuzzer.progress import ProgressDisplay, summary_table
+
+    if args.resume:
+        fixed = [flag for flag, value in (("--backends", args.backends), ("--seed", args.seed),
+                                          ("--nodes", args.nodes), ("--opset", args.opset),
+                                          ("--out", args.out), ("--timeout", args.timeout),
+                                          ("--memory-limit", args.memory_limit)) if value is not None]
+        if fixed:
+            raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
+                             "--max-tests and --workers apply to a resumed campaign")
+        try:
+            stored, store = resume_run(args.resume)
+        except StoreError as error:
+            raise UsageError(str(error)) from None
+        checked_backends(stored.backends)
+        config = CampaignConfig.from_dict({**stored.to_dict(), "time_budget": args.time,
+                                           "max_tests": args.max_tests or stored.max_tests,
+                                           "workers": args.workers})
+        run_dir = args.resume
+    else:
+        backends = checked_backends(args.backends)
+        run_dir = args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        writable_directory(run_dir.parent if not run_dir.exists() else run_dir)
+        config = CampaignConfig(
+            backends=backends, seed=args.seed or 0, nodes=args.nodes or 10, opset=args.opset or 17,
+            time_budget=args.time, max_tests=args.max_tests, workers=args.workers,
+            timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
+            reference="onnx-ref" if "onnx-ref" in backends else None)
+        try:
+            store = start_run(config, run_dir)
+        except StoreError as error:
+            raise UsageError(str(error)) from None
+    print(f"tcfuzz: run directory {run_dir}; backends {', '.join(config.backends)}", file=sys.stderr)
+    with store:
+        campaign = Campaign(config, store)
+        with ProgressDisplay() as display:
+            snapshot = campaign.run(display)
+    from rich.console import Console
+
+    Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}"))
+    if snapshot.stopping_reason == "interrupted" or not (config.time_budget or config.max_tests):
+        print(f"continue with: tcfuzz fuzz --resume {run_dir}", file=sys.stderr)
+    return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def command_gen(args: argparse.Namespace) -> int:
+    from corpus.store import arrays_to_npz
+    from fuzzer.generator import GeneratorOptions, generate_case
+
+    out = writable_directory(args.out)
+    options = GeneratorOptions(nodes=args.nodes, opset=args.opset)
+    for index in range(args.count):
+        case = generate_case(args.seed + index, options, index)
+        stem = out / f"case_{index:04d}"
+        stem.with_suffix(".onnx").write_bytes(case.model)
+        Path(f"{stem}.inputs.npz").write_bytes(arrays_to_npz(case.inputs))
+        Path(f"{stem}.graph.json").write_text(case.graph.to_json())
+    print(f"wrote {args.count} models with inputs to {out}")
+    return EXIT_OK
+
+
+def load_model_case(model_path: Path, inputs_path: Path | None, seed: int):
+    """A TestCase for an ONNX file given by the user, with one-line errors for bad input."""
+    import onnx
+
+    from corpus.store import npz_to_arrays
+    from fuzzer.ir import DType, Graph, InvalidGraph, TensorType
+    from fuzzer.outcome import TestCase
+    from fuzzer.values import random_array
+
+    if not model_path.is_file():
+        raise UsageError(f"model file {model_path} does not exist; pass the path of an .onnx file")
+    data = model_path.read_bytes()
+    try:
+        model = onnx.load_from_string(data)
+        onnx.checker.check_model(model)
+    except Exception as error:  # noqa: BLE001 - any parse or check failure is bad input
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{model_path} is not a valid ONNX model ({first_line[:200]}); "
+                         "pass a model that onnx.checker accepts") from None
+    stem = str(model_path)[: -len(".onnx")] if str(model_path).endswith(".onnx") else str(model_path)
+    graph = None
+    if Path(f"{stem}.graph.json").is_file():
+        try:
+            graph = Graph.from_json(Path(f"{stem}.graph.json").read_text())
+        except (InvalidGraph, ValueError) as error:
+            raise UsageError(f"{stem}.graph.json is not a valid tcfuzz graph ({error}); remove it") from None
+    inputs_path = inputs_path or (Path(f"{stem}.inputs.npz") if Path(f"{stem}.inputs.npz").is_file() else None)
+    initializers = {i.name for i in model.graph.initializer}
+    feeds = [i for i in model.graph.input if i.name not in initializers]
+    if inputs_path is not None:
+        try:
+            inputs = npz_to_arrays(inputs_path.read_bytes())
+        except Exception:  # noqa: BLE001
+            try:
+                with np.load(io.BytesIO(inputs_path.read_bytes()), allow_pickle=False) as archive:
+                    inputs = {k: archive[k] for k in archive.files}
+            except Exception as error:  # noqa: BLE001
+                raise UsageError(f"{inputs_path} is not a readable .npz file ({error})") from None
+        missing = [i.name for i in feeds if i.name not in inputs]
+        if missing:
+            raise UsageError(f"{inputs_path} has no array for model input {missing[0]!r}")
+    else:
+        gen = np.random.default_rng(seed)
+        inputs = {}
+        for value in feeds:
+            tensor = value.type.tensor_type
+            if not all(d.HasField("dim_value") for d in tensor.shape.dim):
+                raise UsageError(f"model input {value.name!r} has a dynamic dimension; "
+                                 "pass concrete inputs with --inputs FILE.npz")
+            try:
+                dtype = DType.from_onnx(tensor.elem_type)
+            except ValueError as error:
+                raise UsageError(f"model input {value.name!r}: {error}") from None
+            inputs[value.name] = np.asarray(random_array(
+                gen, TensorType(dtype, tuple(d.dim_value for d in tensor.shape.dim))))
+    for output in model.graph.output:
+        if not all(d.HasField("dim_value") for d in output.type.tensor_type.shape.dim):
+            raise UsageError(f"model output {output.name!r} has a dynamic dimension; "
+                             "tcfuzz run compares models with static output shapes")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    return TestCase(graph, inputs, data, opset, seed)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fuzzer.isolation import Limits, WorkerGroup, WorkerStartError
+    from fuzzer.outcome import Status
+    from oracles.differential import differential
+    from oracles.tolerance import DEFAULT_POLICY, along_paths
+
+    case = load_model_case(args.model, args.inputs, args.seed)
+    backends = checked_backends(args.backends)
+    try:
+        with WorkerGroup(backends, Limits(timeout=args.timeout)) as group:
+            outcomes = group.execute(case)
+    except WorkerStartError as error:
+        raise UsageError(str(error)) from None
+    reference = "onnx-ref" if "onnx-ref" in backends else None
+    policy = along_paths(case.graph) if case.graph is not None else DEFAULT_POLICY
+    findings = differential(case.output_types(), outcomes, policy, reference)
+    table = Table(title=f"{args.model}")
+    for column in ("backend", "status", "stage", "seconds", "outputs / error"):
+        table.add_column(column)
+    for outcome in outcomes:
+        if outcome.status is Status.OK:
+            detail = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in outcome.outputs.items())
+        else:
+            detail = f"{outcome.error_type}: {outcome.message.splitlines()[0] if outcome.message else ''}"[:160]
+        table.add_row(outcome.backend, outcome.status.value, outcome.stage.value if outcome.stage else "-",
+                      f"{outcome.seconds:.3f}", detail)
+    console = Console()
+    console.print(table)
+    for finding in findings:
+        console.print(f"[bold red]{finding.kind.value}[/]: {finding.summary}", highlight=False)
+    if not findings:
+        console.print("all backends agree" if sum(o.ok for o in outcomes) > 1 else "nothing to compare")
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def command_backends(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fuzzer.backends import builtin_backends
+
+    table = Table(title="tcfuzz backends")
+    for column in ("name", "device", "status", "versions", "description"):
+        table.add_column(column)
+    for name, backend in sorted(builtin_backends().items()):
+        reason = backend.missing()
+        versions = ", ".join(f"{k} {v}" for k, v in backend.versions().items()) if reason is None else ""
+        table.add_row(name, backend.device, "available" if reason is None else f"missing: {reason}",
+                      versions, backend.description)
+    Console().print(table)
+    return EXIT_OK
+
+
+COMMANDS = {"fuzz": command_fuzz, "gen": command_gen, "run": command_run, "backends": command_backends}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"tcfuzz: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

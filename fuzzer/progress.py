@@ -1,0 +1,61 @@
+"""Live campaign progress: a rich table on a terminal, a line every few seconds elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from fuzzer.campaign import Snapshot
+
+PLAIN_INTERVAL = 10.0
+
+
+def summary_table(snapshot: Snapshot, title: str = "tcfuzz") -> Table:
+    table = Table(title=title, show_header=False, min_width=44)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("elapsed", f"{snapshot.seconds:,.1f} s")
+    table.add_row("tests", f"{snapshot.tests:,}")
+    table.add_row("tests/s", f"{snapshot.rate:,.1f}")
+    table.add_row("valid", f"{snapshot.valid_share:.1%}")
+    table.add_row("worker restarts", f"{snapshot.restarts}")
+    table.add_row("unique findings", f"{len(snapshot.signatures)}")
+    for kind, count in sorted(snapshot.findings.items()):
+        table.add_row(f"  {kind}", f"{count:,}")
+    return table
+
+
+def plain_line(snapshot: Snapshot) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(snapshot.findings.items())) or "none"
+    return (f"[{snapshot.seconds:7.1f}s] tests {snapshot.tests:,} ({snapshot.rate:,.1f}/s), "
+            f"valid {snapshot.valid_share:.1%}, findings: {kinds} "
+            f"({len(snapshot.signatures)} unique)")
+
+
+class ProgressDisplay:
+    """Call with each Snapshot; use as a context manager around the campaign."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.live = Live(console=self.console, refresh_per_second=4) if self.console.is_terminal else None
+        self._last_line = 0.0
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.live:
+            self.live.__exit__(*exc_info)
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        if self.live:
+            self.live.update(summary_table(snapshot))
+        elif time.monotonic() - self._last_line >= PLAIN_INTERVAL:
+            self._last_line = time.monotonic()
+            print(plain_line(snapshot), file=sys.stderr, flush=True)

@@ -1,0 +1,77 @@
+"""Backends that misbehave on purpose, to prove that isolation contains them.
+
+Each behaves like the ONNX reference evaluator, except on tests whose index is
+``TRIGGER_EVERY``-th, where it segfaults, aborts, hangs, eats memory, exits, or
+returns a wrong answer. Load them as ``tests.fault_backends:ClassName``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+from fuzzer.backends.onnx_reference import OnnxReference
+
+TRIGGER_EVERY = 4
+
+
+class Faulty(OnnxReference):
+    description = "reference evaluator that misbehaves on every fourth test"
+
+    def prepare(self, case):
+        self.triggered = case.index % TRIGGER_EVERY == 1
+        return super().prepare(case)
+
+    def run(self, evaluator, inputs):
+        if self.triggered:
+            return self.misbehave(super().run(evaluator, inputs))
+        return super().run(evaluator, inputs)
+
+    def misbehave(self, outputs):
+        raise NotImplementedError
+
+
+class Segfault(Faulty):
+    name = "fault-segfault"
+
+    def misbehave(self, outputs):
+        ctypes.string_at(0)
+
+
+class Abort(Faulty):
+    name = "fault-abort"
+
+    def misbehave(self, outputs):
+        os.abort()
+
+
+class Hang(Faulty):
+    name = "fault-hang"
+
+    def misbehave(self, outputs):
+        while True:
+            time.sleep(0.01)
+
+
+class MemoryBomb(Faulty):
+    name = "fault-memory"
+
+    def misbehave(self, outputs):
+        hoard = []
+        while True:
+            hoard.append(bytearray(b"x" * (64 << 20)))  # touched pages: real resident memory
+
+
+class Exit(Faulty):
+    name = "fault-exit"
+
+    def misbehave(self, outputs):
+        os._exit(7)
+
+
+class WrongAnswer(Faulty):
+    name = "fault-wrong"
+
+    def misbehave(self, outputs):
+        return [o + 1 if o.dtype.kind in "fiu" else ~o for o in outputs]

@@ -1,0 +1,70 @@
+"""Fault injection: every way a backend can die becomes an Outcome, and the worker restarts."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from fuzzer.generator import GeneratorOptions, generate_case
+from fuzzer.isolation import Limits, Worker, WorkerGroup, WorkerStartError
+from fuzzer.outcome import Stage, Status
+
+OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.ir").ir.DType.float32}))
+LIMITS = Limits(timeout=3.0, memory_mb=600)
+
+
+def case(index: int):
+    return generate_case(index, OPTIONS, index)
+
+
+@pytest.mark.parametrize("backend, status, error_type, exit_signal", [
+    ("Segfault", Status.CRASH, "SIGSEGV", signal.SIGSEGV),
+    ("Abort", Status.CRASH, "SIGABRT", signal.SIGABRT),
+    ("Hang", Status.HANG, "Timeout", None),
+    ("MemoryBomb", Status.OOM, "MemoryLimit", None),
+    ("Exit", Status.CRASH, "WorkerExit", None),
+])
+def test_fault_becomes_outcome_and_worker_recovers(tmp_path, backend, status, error_type, exit_signal):
+    worker = Worker(f"tests.fault_backends:{backend}", LIMITS, log_dir=tmp_path)
+    try:
+        assert worker.execute(case(0)).status is Status.OK
+        fatal = worker.execute(case(1))  # index 1 triggers the fault
+        assert fatal.status is status
+        assert fatal.error_type == error_type
+        assert fatal.exit_signal == exit_signal
+        assert fatal.stage is Stage.RUN
+        if backend == "Segfault":
+            assert "Fatal Python error: Segmentation fault" in fatal.stderr_tail
+        assert worker.restarts == 1
+        after = worker.execute(case(2))  # a fresh worker takes the next test
+        assert after.status is Status.OK and after.outputs
+    finally:
+        worker.close()
+
+
+def test_wrong_answer_is_blamed_by_the_differential_oracle(tmp_path):
+    from oracles.differential import differential
+    from oracles.finding import FindingKind
+
+    with WorkerGroup(["onnx-ref", "tests.fault_backends:WrongAnswer"], LIMITS, tmp_path) as group:
+        for index, expect_finding in ((0, False), (1, True)):
+            test = case(index)
+            findings = differential(test.output_types(), group.execute(test), reference="onnx-ref")
+            assert bool(findings) is expect_finding
+        assert {f.kind for f in findings} == {FindingKind.MISMATCH}
+        assert {f.backends for f in findings} == {("fault-wrong",)}
+
+
+def test_group_runs_backends_side_by_side(tmp_path):
+    with WorkerGroup(["onnx-ref", "tests.fault_backends:Segfault", "ort-none"], LIMITS, tmp_path) as group:
+        outcomes = group.execute(case(1))
+        assert [o.status for o in outcomes] == [Status.OK, Status.CRASH, Status.OK]
+        assert [o.status for o in group.execute(case(2))] == [Status.OK] * 3
+
+
+def test_unknown_plugin_fails_to_start_with_one_line(tmp_path):
+    worker = Worker("tests.fault_backends:NoSuchBackend", LIMITS, log_dir=tmp_path)
+    with pytest.raises(WorkerStartError, match="NoSuchBackend") as error:
+        worker.start()
+    assert "\n" not in str(error.value)
