@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -48,16 +49,22 @@ class GeneratorOptions:
             raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
 
     def specs(self) -> list[OpSpec]:
-        chosen = [s for s in all_specs() if s.since <= self.opset and (self.ops is None or s.name in self.ops)
-                  and s.dtypes_at(self.opset) & self.dtypes]
-        if self.ops is not None:
-            missing = set(self.ops) - {s.name for s in chosen}
-            if missing:
-                raise ValueError(f"operators {', '.join(sorted(missing))} are unknown, need a newer "
-                                 f"opset than {self.opset}, or accept none of the chosen dtypes")
-        if not chosen:
-            raise ValueError("no operator matches the chosen operators, dtypes and opset")
-        return chosen
+        return eligible_specs(self)
+
+
+@cache
+def eligible_specs(options: GeneratorOptions) -> list[OpSpec]:
+    """The operators a generator with ``options`` may use (computed once per options)."""
+    chosen = [s for s in all_specs() if s.since <= options.opset and (options.ops is None or s.name in options.ops)
+              and s.dtypes_at(options.opset) & options.dtypes]
+    if options.ops is not None:
+        missing = set(options.ops) - {s.name for s in chosen}
+        if missing:
+            raise ValueError(f"operators {', '.join(sorted(missing))} are unknown, need a newer "
+                             f"opset than {options.opset}, or accept none of the chosen dtypes")
+    if not chosen:
+        raise ValueError("no operator matches the chosen operators, dtypes and opset")
+    return chosen
 
 
 @dataclass

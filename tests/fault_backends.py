@@ -75,3 +75,12 @@ class WrongAnswer(Faulty):
 
     def misbehave(self, outputs):
         return [o + 1 if o.dtype.kind in "fiu" else ~o for o in outputs]
+
+
+class AlwaysWrong(WrongAnswer):
+    name = "fault-always-wrong"
+
+    def prepare(self, case):
+        prepared = super().prepare(case)
+        self.triggered = True
+        return prepared

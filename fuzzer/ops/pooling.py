@@ -48,7 +48,7 @@ def window_attrs(rng: random.Random, anchor: TensorType, dilate: bool, ceil: boo
         dilations = (1,) * len(kernel)
     if attrs["auto_pad"].startswith("SAME") and any(
             (k - 1) * d + 1 < s for k, d, s in zip(kernel, dilations, strides)):
-        # SAME pads would be negative: the reference evaluator pads with them as they are.
+        # SAME pads would be negative: onnxruntime rejects them, the reference misapplies them.
         attrs["auto_pad"] = "NOTSET"
     if attrs["auto_pad"] == "NOTSET":
         attrs["pads"] = tuple(rng.randrange(k) for k in kernel * 2)
@@ -68,13 +68,14 @@ def propose_max_pool(rng: random.Random, anchor: TensorType) -> Proposal:
     attrs = window_attrs(rng, anchor, dilate=True, ceil=True)
     if all(s == 1 for s in attrs["strides"]) and all(d == 1 for d in attrs["dilations"]):
         # With unit strides and dilations the reference evaluator falls back to an older
-        # implementation that ignores 1-D pads, reads 2-D pads as [h_begin, h_end, w_begin,
-        # w_end], counts pads twice under ceil_mode, pads integers with NaN and has no 1-D
-        # auto_pad. Keep to what it gets right: 2-D float pads with pads[1] == pads[2]
-        # (an order-blind layout) and no ceil_mode, or no pads at all.
+        # implementation that ignores 1-D pads, has no 1-D auto_pad, pads integers with NaN,
+        # reads 2-D pads as [h_begin, h_end, w_begin, w_end] and counts pads twice under
+        # ceil_mode. Keep to what it gets right: no pads, or 2-D float pads laid out so that
+        # both readings agree (pads[1] == pads[2]) without ceil_mode.
         if anchor.rank != 4 or not anchor.dtype.is_float:
-            attrs["auto_pad"] = rng.choice(("NOTSET", "VALID"))
             attrs.pop("pads", None)
+            if attrs["auto_pad"] != "NOTSET":
+                attrs["auto_pad"] = "VALID"
         elif "pads" in attrs:
             pads = list(attrs["pads"])
             pads[1] = pads[2] = rng.randrange(min(attrs["kernel_shape"]))
@@ -100,6 +101,10 @@ def propose_average_pool(rng: random.Random, anchor: TensorType) -> Proposal:
     # dilations arrive in opset 19, so the spec (lowered at every opset) leaves them out.
     attrs = window_attrs(rng, anchor, dilate=False, ceil=True)
     attrs["count_include_pad"] = rng.randint(0, 1)
+    if attrs.get("ceil_mode") and any(a.extent - a.size - a.begin - a.end > 1 for a in pool_axes(anchor, attrs)):
+        # The reference evaluator puts half of a ceil_mode tail longer than one element
+        # before the input, which shifts every window.
+        attrs["ceil_mode"] = 0
     return Proposal(attrs)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,13 +25,28 @@ class Unsatisfiable(Exception):
 
 
 class LazyModule:
-    """A module imported on first attribute access (keeps torch out of the generator)."""
+    """A module imported only when a lowering first runs (keeps torch out of the generator).
+
+    Before the module is imported, ``lazy.name`` is a callable stand-in that imports it and
+    calls the real ``name``; afterwards attributes are the real ones.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        module = sys.modules.get(self._name)
+        if module is not None:
+            return getattr(module, attr)
+        return _Deferred(self._name, attr)
+
+
+class _Deferred:
+    def __init__(self, module: str, attr: str) -> None:
+        self.module, self.attr = module, attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.attr)(*args, **kwargs)
 
 
 torch = LazyModule("torch")

@@ -1,0 +1,29 @@
+# Set-up is part of every target: a fresh machine needs only `make fuzz` or `make test`.
+PYTHON_SYSTEM ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+FUZZ_TIME ?= 180
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+PYTEST_ARGS ?=
+
+.PHONY: setup fuzz test bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(PYTHON) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+fuzz: $(INSTALLED)
+	$(VENV)/bin/tcfuzz fuzz --time $(FUZZ_TIME) --workers $(WORKERS) || test $$? -eq 1
+
+test: $(INSTALLED)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(PYTHON) bench/throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis
