@@ -26,10 +26,9 @@ INT_SCALES = (1.0, -1.0, 2.0, 0.0)  # Gemm on integers: only integral alpha and 
 EINSUM_LETTERS = "abcdefgh"
 
 
-def same_dtype(types: Sequence[TensorType]) -> DType:
+def same_dtype(types: Sequence[TensorType]) -> None:
     if len({t.dtype for t in types}) != 1:
         raise ValueError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
-    return types[0].dtype
 
 
 def divisors(n: int) -> list[int]:
@@ -73,22 +72,25 @@ def sliding_axes(spatial: Sequence[int], kernel: Sequence[int], attrs: Mapping[s
         raise ValueError(f"window attributes {dict(attrs)} do not fit {rank} spatial axes")
     axes = []
     for i, size in enumerate(spatial):
-        stride, dilation = strides[i], dilations[i]
-        span = (kernel[i] - 1) * dilation + 1
+        stride = strides[i]
+        span = (kernel[i] - 1) * dilations[i] + 1
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             out = -(-size // stride)
             total = max(0, (out - 1) * stride + span - size)
             begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
             end = total - begin
-        elif auto_pad in ("NOTSET", "VALID"):
-            begin, end = (pads[i], pads[i + rank]) if auto_pad == "NOTSET" else (0, 0)
+        elif auto_pad == "VALID":
+            begin = end = 0
+            out = -(-(size - span + 1) // stride)
+        elif auto_pad == "NOTSET":
+            begin, end = pads[i], pads[i + rank]
             room = size + begin + end - span
-            if room < 0:
-                raise ValueError(f"window span {span} exceeds padded axis {size + begin + end}")
             out = (-(-room // stride) if ceil_mode else room // stride) + 1
         else:
             raise ValueError(f"unknown auto_pad {auto_pad!r}")
-        axes.append(Axis(size, kernel[i], stride, dilation, begin, end, out))
+        if out < 1 or size + begin + end < span:
+            raise ValueError(f"window span {span} exceeds padded axis {size + begin + end}")
+        axes.append(Axis(size, kernel[i], stride, dilations[i], begin, end, out))
     return tuple(axes)
 
 
@@ -103,7 +105,7 @@ def pad_to_windows(x, axes: Sequence[Axis], fill: float):
     return x
 
 
-def spatial_propose(rng: random.Random, spatial: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+def random_window(rng: random.Random, spatial: Sequence[int]) -> tuple[tuple[int, ...], ...]:
     """Random (kernel, strides, dilations) whose dilated kernels fit the unpadded axes."""
     dilations = tuple(rng.choice((1, 1, 2)) for _ in spatial)
     kernel = tuple(rng.randint(1, max(1, min(MAX_KERNEL, (size - 1) // d + 1)))
@@ -235,7 +237,7 @@ def propose_conv(rng: random.Random, anchor: TensorType) -> Proposal:
         raise Unsatisfiable(f"Conv keeps to {MAX_CHANNELS} input channels")
     group = rng.choice(divisors(channels))
     out_channels = group * rng.randint(1, MAX_CHANNELS // group)
-    kernel, strides, dilations = spatial_propose(rng, spatial)
+    kernel, strides, dilations = random_window(rng, spatial)
     attrs: dict[str, Any] = {"auto_pad": rng.choice(AUTO_PADS), "dilations": dilations,
                              "group": group, "strides": strides}
     if attrs["auto_pad"] == "NOTSET":
@@ -287,9 +289,7 @@ def propose_conv_transpose(rng: random.Random, anchor: TensorType) -> Proposal:
     # channels, writes one channel per group and adds B[0] to every group.
     group = rng.choice((1, channels))
     per_group = 1 if group > 1 else rng.randint(1, MAX_CHANNELS)
-    kernel = tuple(rng.randint(1, MAX_KERNEL) for _ in spatial)
-    strides = tuple(rng.randint(1, 3) for _ in spatial)
-    dilations = tuple(rng.choice((1, 1, 2)) for _ in spatial)
+    kernel, strides, dilations = random_window(rng, spatial)
     spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
     attrs: dict[str, Any] = {
         "dilations": dilations, "group": group, "strides": strides,

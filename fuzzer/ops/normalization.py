@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from fuzzer.ir import FLOATS, DType, TensorType
+from fuzzer.ops.linalg import same_dtype
 from fuzzer.ops.spec import (ANCHOR, F, Operand, OpSpec, Proposal, Unsatisfiable, normalize_axis,
                              same_as_first, torch)
 
@@ -15,14 +16,9 @@ NORM_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 arrives in opset 14 (BatchNo
 EPSILONS = (1e-5, 1e-3, 1e-2, 0.1)
 
 
-def same_dtype_types(types: tuple[TensorType, ...]) -> None:
-    if len({t.dtype for t in types}) != 1:
-        raise ValueError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
-
-
 def infer_channel_norm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     """X of rank >= 2 and per-channel parameters (scale, B, and for BatchNormalization mean, var)."""
-    same_dtype_types(types)
+    same_dtype(types)
     x = types[0]
     if x.rank < 2 or any(t.shape != (x.shape[1],) for t in types[1:]):
         raise ValueError(f"per-channel parameters must have shape [{x.shape[1] if x.rank > 1 else '?'}]")
@@ -53,7 +49,7 @@ def instance_norm(xs, attrs):
 
 
 def infer_layer_norm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
-    same_dtype_types(types)
+    same_dtype(types)
     x = types[0]
     normalized = x.shape[normalize_axis(attrs["axis"], x.rank):]
     if x.rank < 1 or any(t.shape != normalized for t in types[1:]):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from fuzzer.ir import FLOATS, DType, TensorType
-from fuzzer.ops.linalg import AUTO_PADS, Axis, pad_to_windows, sliding_axes, spatial_propose
+from fuzzer.ops.linalg import AUTO_PADS, Axis, pad_to_windows, sliding_axes, random_window
 from fuzzer.ops.spec import F, OpSpec, Proposal, torch
 
 POOL_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 pooling arrives in opset 22
@@ -40,7 +40,7 @@ def infer_global_pool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -
 def window_attrs(rng: random.Random, anchor: TensorType, dilate: bool, ceil: bool) -> dict[str, Any]:
     """kernel_shape, strides, auto_pad and pads (each below its kernel), and optionally
     dilations and ceil_mode (with explicit pads only: ceil_mode is undefined with auto_pad)."""
-    kernel, strides, dilations = spatial_propose(rng, anchor.shape[2:])
+    kernel, strides, dilations = random_window(rng, anchor.shape[2:])
     attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": strides, "auto_pad": rng.choice(AUTO_PADS)}
     if dilate:
         attrs["dilations"] = dilations
