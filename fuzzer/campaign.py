@@ -110,13 +110,13 @@ class Campaign:
 
     # ---------------------------------------------------------------- scheduling
 
-    def _claim(self, started: float) -> int | None:
+    def _claim(self) -> int | None:
         """The next test index for a lane, or None when a budget is spent."""
         with self._lock:
             config = self.config
             if self._stop.is_set():
                 return None
-            if config.time_budget is not None and time.monotonic() - started >= config.time_budget:
+            if config.time_budget is not None and time.monotonic() - self._started >= config.time_budget:
                 self.snapshot.stopping_reason = "time budget reached"
                 return None
             if config.max_tests is not None and \
@@ -141,13 +141,13 @@ class Campaign:
 
     # ---------------------------------------------------------------- work
 
-    def _lane(self, lane: int, started: float, ready: threading.Barrier) -> None:
+    def _lane(self, lane: int, ready: threading.Barrier) -> None:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
         group = WorkerGroup(self.config.backends, limits, self.store.run_dir / "workers" / f"lane{lane}")
         try:
             group.start()
             ready.wait()
-            while (index := self._claim(started)) is not None:
+            while (index := self._claim()) is not None:
                 self._finish(index, self._test(group, index))
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
             self._errors.append(error)
@@ -182,22 +182,21 @@ class Campaign:
             interval: float = 0.25) -> Snapshot:
         """Run until a budget is spent or the run is interrupted; returns the summary."""
         lanes = max(1, self.config.workers)
-        ready = threading.Barrier(lanes + 1)
-        started = time.monotonic()
-        threads = [threading.Thread(target=self._lane, args=(lane, started, ready), daemon=True)
+        # Budgets count from when every worker is up (the barrier's action sets the clock).
+        ready = threading.Barrier(lanes + 1, action=self._start_clock)
+        threads = [threading.Thread(target=self._lane, args=(lane, ready), daemon=True)
                    for lane in range(lanes)]
         for thread in threads:
             thread.start()
         try:
             ready.wait()
         except threading.BrokenBarrierError:
-            pass
-        started = time.monotonic()  # budgets count from when every worker is up
+            self._start_clock()
         last_stats = 0.0
         try:
             while any(t.is_alive() for t in threads):
                 time.sleep(interval)
-                self._checkpoint(started)
+                self._checkpoint()
                 on_progress(self.snapshot)
                 if time.monotonic() - last_stats >= 2.0:
                     last_stats = time.monotonic()
@@ -207,16 +206,19 @@ class Campaign:
             self._stop.set()
             for thread in threads:
                 thread.join()
-        self._checkpoint(started)
+        self._checkpoint()
         self._record_stats()
         on_progress(self.snapshot)
         if self._errors:
             raise self._errors[0]
         return self.snapshot
 
-    def _checkpoint(self, started: float) -> None:
+    def _start_clock(self) -> None:
+        self._started = time.monotonic()
+
+    def _checkpoint(self) -> None:
         with self._lock:
-            self.snapshot.seconds = self._seconds_before + time.monotonic() - started
+            self.snapshot.seconds = self._seconds_before + time.monotonic() - self._started
             progress = Progress(self._next_index, self.snapshot.tests, self.snapshot.valid,
                                 self.snapshot.seconds)
         self.store.save_progress(progress)

@@ -139,6 +139,7 @@ def writable_directory(path: Path) -> Path:
 def command_fuzz(args: argparse.Namespace) -> int:
     from corpus.store import StoreError
     from fuzzer.campaign import Campaign, CampaignConfig, resume_run, start_run
+    from fuzzer.isolation import WorkerStartError
     from fuzzer.progress import ProgressDisplay, summary_table
 
     if args.resume:
@@ -174,8 +175,11 @@ def command_fuzz(args: argparse.Namespace) -> int:
     print(f"tcfuzz: run directory {run_dir}; backends {', '.join(config.backends)}", file=sys.stderr)
     with store:
         campaign = Campaign(config, store)
-        with ProgressDisplay() as display:
-            snapshot = campaign.run(display)
+        try:
+            with ProgressDisplay() as display:
+                snapshot = campaign.run(display)
+        except WorkerStartError as error:
+            raise UsageError(f"{error}; check `tcfuzz backends`") from None
     from rich.console import Console
 
     Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}"))
