@@ -16,13 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 from fuzzer import worker as protocol
+from fuzzer.backends import load_backend
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
 
+FATAL = frozenset({Status.CRASH, Status.HANG, Status.OOM})
 STDERR_TAIL_BYTES = 4000
 STARTUP_TIMEOUT = 120.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -112,23 +114,34 @@ class Worker:
 
     # ---------------------------------------------------------------- tests
 
-    def submit(self, case: TestCase) -> None:
+    def submit(self, cases: Sequence[TestCase]) -> None:
+        """Start a batch; ``step`` (or ``collect``) returns one Outcome per case."""
+        self._batch = list(cases)
+        self._results: dict[int, Outcome] = {}
+        self._queue: list[list[int]] = []  # positions to re-run after a fatal failure
+        self._packed_failure: tuple[Outcome, int] | None = None
+        self._send(list(range(len(self._batch))))
+
+    def _send(self, positions: list[int]) -> None:
         if self.process is None:
             self.start()
+        self._positions = positions  # positions in the batch of the cases in flight
         self._log_offset = self.log_path.stat().st_size
-        payload = pickle.dumps(case, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps([self._batch[p] for p in positions], protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            protocol.send(self.process.stdin, protocol.CASE, payload)
+            protocol.send(self.process.stdin, protocol.CASES, payload)
         except (BrokenPipeError, OSError):
             pass  # the death is noticed and reported by step()
         self._submitted = self._memory_checked = time.monotonic()
-        self._stage = None
+        self._deadline = self._submitted + self.limits.timeout
+        self._stage: Stage | None = None
+        self._current: str | None = None  # the in-flight position now running, or "*"
 
     def fileno(self) -> int:
         return self.process.stdout.fileno()
 
-    def step(self, readable: bool) -> Outcome | None:
-        """Advance the running test: its Outcome once it has ended, else None.
+    def step(self, readable: bool) -> list[Outcome] | None:
+        """Advance the batch: its Outcomes once every case has ended, else None.
 
         ``readable`` says whether select() found data from the worker. Otherwise the
         deadline, the memory limit and the process's life are checked.
@@ -136,29 +149,62 @@ class Worker:
         if readable:
             message = protocol.receive(self.process.stdout)
             if message is None:
-                return self._fatal(Status.CRASH)
+                return self._on_fatal(Status.CRASH)
             kind, payload = message
             if kind == protocol.RESULT:
-                return pickle.loads(payload)
-            self._stage = Stage(payload.decode())
+                local, outcome = pickle.loads(payload)
+                self._results[self._positions[local]] = outcome
+                return self._advance() if all(p in self._results for p in self._positions) else None
+            current, stage = payload.decode().split(":")
+            if current != self._current:  # each case (or a packed batch) gets its own time
+                self._current = current
+                cases = len(self._positions) if current == protocol.WHOLE_BATCH else 1
+                self._deadline = time.monotonic() + self.limits.timeout * cases
+            self._stage = Stage(stage)
             return None
         now = time.monotonic()
-        if now - self._submitted >= self.limits.timeout:
-            return self._fatal(Status.HANG)
+        if now >= self._deadline:
+            return self._on_fatal(Status.HANG)
         if now - self._memory_checked >= self.limits.poll_interval:
             self._memory_checked = now
             if self._resident_mb() > self.limits.memory_mb:
-                return self._fatal(Status.OOM)
+                return self._on_fatal(Status.OOM)
         if self.process.poll() is not None:
             return self.step(readable=True)  # read what it wrote before dying, then report
         return None
 
-    def collect(self) -> Outcome:
+    def _on_fatal(self, status: Status) -> list[Outcome] | None:
+        """Blame the case that was running, and queue the rest of the batch again."""
+        fatal = self._fatal(status)
+        remaining = [p for p in self._positions if p not in self._results]
+        if self._current == protocol.WHOLE_BATCH and len(remaining) > 1:
+            self._packed_failure = (fatal, remaining[0])
+            self._queue.extend([p] for p in remaining)  # alone, each case shows if it is the culprit
+        else:
+            culprit = self._positions[int(self._current)] if self._current not in (None, protocol.WHOLE_BATCH) \
+                else remaining[0]
+            self._results[culprit] = fatal
+            if rest := [p for p in remaining if p != culprit]:
+                self._queue.append(rest)
+        return self._advance()
+
+    def _advance(self) -> list[Outcome] | None:
+        if self._queue:
+            self._send(self._queue.pop(0))
+            return None
+        if self._packed_failure is not None:
+            fatal, first = self._packed_failure
+            if not any(self._results[p].status in FATAL for p in self._results):
+                self._results[first] = replace(fatal, message=f"{fatal.message} (only when compiled "
+                                               f"together with the other {len(self._batch) - 1} cases of its batch)")
+        return [self._results[p] for p in range(len(self._batch))]
+
+    def collect(self) -> list[Outcome]:
         return collect_all([self])[0]
 
     def execute(self, case: TestCase) -> Outcome:
-        self.submit(case)
-        return self.collect()
+        self.submit([case])
+        return self.collect()[0]
 
     # ---------------------------------------------------------------- internals
 
@@ -205,9 +251,9 @@ class Worker:
                        seconds=seconds)
 
 
-def collect_all(workers: Sequence[Worker]) -> list[Outcome]:
-    """Wait for every submitted test, watching all workers' deadlines and memory at once."""
-    results: dict[int, Outcome] = {}
+def collect_all(workers: Sequence[Worker]) -> list[list[Outcome]]:
+    """Wait for every submitted batch, watching all workers' deadlines and memory at once."""
+    results: dict[int, list[Outcome]] = {}
     interval = min(w.limits.poll_interval for w in workers)
     while len(results) < len(workers):
         pending = [w for i, w in enumerate(workers) if i not in results]
@@ -231,9 +277,20 @@ class WorkerGroup:
             worker.start()
 
     def execute(self, case: TestCase) -> list[Outcome]:
+        """One Outcome per backend."""
+        return self.execute_batch([case])[0]
+
+    def execute_batch(self, cases: Sequence[TestCase]) -> list[list[Outcome]]:
+        """For each case, one Outcome per backend; every backend gets the whole batch at once."""
         for worker in self.workers:
-            worker.submit(case)
-        return collect_all(self.workers)
+            worker.submit(cases)
+        by_worker = collect_all(self.workers)
+        return [[outcomes[position] for outcomes in by_worker] for position in range(len(cases))]
+
+    @property
+    def batch_size(self) -> int:
+        """The largest batch any backend of the group benefits from."""
+        return max(load_backend(w.backend).batch_size for w in self.workers)
 
     def close(self) -> None:
         for worker in self.workers:

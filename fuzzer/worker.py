@@ -1,9 +1,11 @@
-"""The worker process: hosts one backend and runs test cases sent over a pipe.
+"""The worker process: hosts one backend and runs batches of test cases sent over a pipe.
 
 Run as ``python -m fuzzer.worker BACKEND``. Messages are frames of one kind byte and a
-4-byte length, then the payload. The parent sends pickled test cases; the worker answers
-with stage markers (so a crash can be placed in its stage) and one pickled Outcome each.
-Anything the backend prints goes to stderr, which the parent keeps for crash reports.
+4-byte length, then the payload. The parent sends a pickled list of test cases; the worker
+answers with stage markers ``POSITION:STAGE`` (``*`` when a stage covers the whole batch,
+as when a backend compiles the batch as one packed program) so that a crash can be
+placed, and one pickled ``(position, Outcome)`` per case as soon as it is known. Anything
+the backend prints goes to stderr, which the parent keeps for crash reports.
 """
 
 from __future__ import annotations
@@ -13,17 +15,11 @@ import os
 import pickle
 import struct
 import sys
-import time
-import traceback
 from typing import BinaryIO
 
-import numpy as np
-
-from fuzzer.outcome import Outcome, Stage, Status, TestCase
-
 HEADER = struct.Struct("<cI")
-READY, FAILED, STAGE, RESULT, CASE = b"Y", b"F", b"S", b"R", b"C"
-STAGE_CODES = {stage: stage.value.encode() for stage in Stage}
+READY, FAILED, STAGE, RESULT, CASES = b"Y", b"F", b"S", b"R", b"C"
+WHOLE_BATCH = "*"
 
 
 def send(stream: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
@@ -53,35 +49,6 @@ def receive(stream: BinaryIO) -> tuple[bytes, bytes] | None:
     return None if payload is None else (kind, payload)
 
 
-def execute(backend, case: TestCase, report_stage) -> Outcome:
-    """Run ``case`` through prepare, compile and run; never raises."""
-    started = time.perf_counter()
-    stage = Stage.PREPARE
-    try:
-        report_stage(stage)
-        prepared = backend.prepare(case)
-        stage = Stage.COMPILE
-        report_stage(stage)
-        compiled = backend.compile(prepared)
-        stage = Stage.RUN
-        report_stage(stage)
-        results = backend.run(compiled, case.inputs)
-        names = list(case.output_types())
-        outputs = {name: np.asarray(result) for name, result in zip(names, results)}
-        if len(results) != len(names):
-            raise RuntimeError(f"backend returned {len(results)} outputs, the graph has {len(names)}")
-        return Outcome(backend.name, Status.OK, Stage.RUN, outputs,
-                       seconds=time.perf_counter() - started)
-    except MemoryError as error:
-        return Outcome(backend.name, Status.OOM, stage, error_type="MemoryError", message=str(error),
-                       seconds=time.perf_counter() - started)
-    except Exception as error:  # noqa: BLE001 - every backend failure becomes an Outcome
-        status = Status.UNSUPPORTED if backend.is_unsupported(error) else Status.ERROR
-        return Outcome(backend.name, status, stage, error_type=type(error).__name__,
-                       message=str(error)[:4000], traceback=traceback.format_exc()[-6000:],
-                       seconds=time.perf_counter() - started)
-
-
 def main(argv: list[str]) -> int:
     from fuzzer.backends import load_backend
 
@@ -97,13 +64,13 @@ def main(argv: list[str]) -> int:
         return 3
     send(protocol_out, READY, backend.name.encode())
 
-    def report_stage(stage: Stage) -> None:
-        send(protocol_out, STAGE, STAGE_CODES[stage])
+    def report_stage(position: int | str, stage) -> None:
+        send(protocol_out, STAGE, f"{position}:{stage.value}".encode())
 
     while (message := receive(protocol_in)) is not None:
-        case = pickle.loads(message[1])
-        outcome = execute(backend, case, report_stage)
-        send(protocol_out, RESULT, pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        cases = pickle.loads(message[1])
+        for position, outcome in backend.execute_batch(cases, report_stage):
+            send(protocol_out, RESULT, pickle.dumps((position, outcome), protocol=pickle.HIGHEST_PROTOCOL))
     return 0
 
 

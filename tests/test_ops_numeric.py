@@ -40,7 +40,8 @@ def single_node(op: str, x: np.ndarray, attrs: dict) -> tuple[Graph, dict[str, n
     x_type = TensorType(DType.from_numpy(x.dtype), x.shape)
     outputs = get_spec(op).infer((x_type,), attrs)
     names = tuple(f"y{i}" for i in range(len(outputs)))
-    graph = Graph((Input("x", x_type),), (), (Node(op, ("x",), names, tuple(outputs), tuple(attrs.items())),), names)
+    node = Node(op, ("x",), names, tuple(outputs), tuple(attrs.items()))
+    graph = Graph((Input("x", x_type),), (), (node,), names)
     return graph, {"x": x}
 
 

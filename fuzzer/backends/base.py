@@ -9,12 +9,15 @@ goes through ``prepare`` (convert the test case into the compiler's input form),
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
-from typing import Any, ClassVar, Mapping, Sequence
+import time
+import traceback
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.outcome import TestCase
+from fuzzer.outcome import Outcome, Stage, Status, TestCase
+
+ReportStage = Callable[[int | str, Stage], None]  # (position in the batch or "*", stage)
 
 
 class Unsupported(Exception):
@@ -26,6 +29,7 @@ class Backend:
     description: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()  # distributions that must be installed
     device: ClassVar[str] = "cpu"
+    batch_size: ClassVar[int] = 1  # cases per batch that execute_batch handles best
 
     @classmethod
     def missing(cls) -> str | None:
@@ -51,12 +55,62 @@ class Backend:
         raise NotImplementedError
 
     def run(self, compiled: Any, inputs: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
-        """Outputs in the order of the graph's outputs."""
+        """Outputs in the order of ``output_names``."""
         raise NotImplementedError
+
+    def output_names(self, case: Any) -> list[str]:
+        """Names of the outputs ``run`` returns, in order (a graph's outputs by default)."""
+        return list(case.output_types())
 
     def is_unsupported(self, error: BaseException) -> bool:
         """Whether ``error`` is a documented limitation rather than a bug."""
         return isinstance(error, Unsupported)
+
+    def execute(self, case: Any, report_stage: Callable[[Stage], None]) -> Outcome:
+        """Run one case through prepare, compile and run; every failure becomes an Outcome."""
+        started = time.perf_counter()
+        stage = Stage.PREPARE
+        try:
+            report_stage(stage)
+            prepared = self.prepare(case)
+            stage = Stage.COMPILE
+            report_stage(stage)
+            compiled = self.compile(prepared)
+            stage = Stage.RUN
+            report_stage(stage)
+            results = list(self.run(compiled, case.inputs))
+            names = self.output_names(case)
+            if len(results) != len(names):
+                raise RuntimeError(f"backend returned {len(results)} outputs, expected {len(names)}")
+            return Outcome(self.name, Status.OK, Stage.RUN,
+                           {name: np.asarray(result) for name, result in zip(names, results)},
+                           seconds=time.perf_counter() - started)
+        except MemoryError as error:
+            return Outcome(self.name, Status.OOM, stage, error_type="MemoryError", message=str(error),
+                           seconds=time.perf_counter() - started)
+        except Exception as error:  # noqa: BLE001 - every backend failure becomes an Outcome
+            status = Status.UNSUPPORTED if self.is_unsupported(error) else Status.ERROR
+            return Outcome(self.name, status, stage, error_type=type(error).__name__,
+                           message=str(error)[:4000], traceback=traceback.format_exc()[-6000:],
+                           seconds=time.perf_counter() - started)
+
+    def execute_batch(self, cases: Sequence[Any], report_stage: ReportStage) -> Iterator[tuple[int, Outcome]]:
+        """Outcomes of several cases, each yielded as soon as it is known.
+
+        Case by case by default; a backend whose compiles are expensive (Inductor) packs
+        the batch into one program instead, reporting whole-batch stages with ``"*"``.
+        """
+        for position, case in enumerate(cases):
+            yield position, self.execute(case, lambda stage, p=position: report_stage(p, stage))
+
+    @classmethod
+    def repro_source(cls) -> str:
+        """Python source defining ``run_backend(model: bytes, inputs: dict) -> list[ndarray]``.
+
+        It is this backend's part of a standalone reproduction script: it may import only
+        numpy and the compiler under test, never tcfuzz.
+        """
+        raise NotImplementedError(f"backend {cls.name} cannot emit a reproduction fragment yet")
 
 
 REQUIRED_METHODS = ("compile", "run")

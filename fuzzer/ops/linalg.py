@@ -329,7 +329,7 @@ def einsum_shape(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int,
         raise ValueError(f"equation {equation!r} has {len(terms)} operands, got {len(shapes)}")
     sizes: dict[str, int] = {}
     for term, shape in zip(terms, shapes):
-        if len(term) != len(shape) or not all(c in EINSUM_LETTERS for c in term):
+        if len(term) != len(shape) or not all(c.isascii() and c.isalpha() for c in term):
             raise ValueError(f"term {term!r} does not label shape {shape}")
         for letter, dim in zip(term, shape):
             if sizes.setdefault(letter, dim) != dim:

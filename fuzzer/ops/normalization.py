@@ -31,7 +31,7 @@ def positive_values(rng: random.Random, tensor_type: TensorType) -> np.ndarray:
 
 
 def propose_batch_norm(rng: random.Random, anchor: TensorType) -> Proposal:
-    # momentum only matters in training mode; the opset-9 reference reads it as training.
+    # momentum only matters in training mode, so it is left out.
     channel = anchor.with_shape((anchor.shape[1],))
     return Proposal({"epsilon": rng.choice(EPSILONS)},
                     (ANCHOR, Operand(channel), Operand(channel), Operand(channel),
@@ -97,6 +97,5 @@ SPECS = [
            instance_norm, propose_instance_norm, ranks=(3, 4)),
     OpSpec("LayerNormalization", "normalization", FLOATS, infer_layer_norm, layer_norm,
            propose_layer_norm, ranks=(1, 4), since=17),
-    OpSpec("LRN", "normalization", FLOATS, same_as_first, lrn,
-           propose_lrn, ranks=(4, 4)),
+    OpSpec("LRN", "normalization", FLOATS, same_as_first, lrn, propose_lrn, ranks=(4, 4)),
 ]

@@ -10,18 +10,17 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from fuzzer.ir import FLOATS, DType, TensorType
-from fuzzer.ops.linalg import AUTO_PADS, Axis, pad_to_windows, sliding_axes, random_window
+from fuzzer.ops.linalg import AUTO_PADS, Axis, pad_to_windows, random_window, sliding_axes
 from fuzzer.ops.spec import F, OpSpec, Proposal, torch
 
 POOL_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 pooling arrives in opset 22
 MAX_POOL_DTYPES = POOL_DTYPES | {DType.int8, DType.uint8}
 
 
-def pool_axes(x: TensorType | tuple[int, ...], attrs: Mapping[str, Any]) -> tuple[Axis, ...]:
-    shape = x.shape if isinstance(x, TensorType) else x
+def pool_axes(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[Axis, ...]:
     return sliding_axes(shape[2:], attrs["kernel_shape"], attrs, bool(attrs.get("ceil_mode", 0)))
 
 
@@ -29,7 +28,7 @@ def infer_pool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple
     x = types[0]
     if x.rank < 3:
         raise ValueError(f"pooling needs an [N, C, spatial...] input, got {x}")
-    return (x.with_shape((*x.shape[:2], *(a.out for a in pool_axes(x, attrs)))),)
+    return (x.with_shape((*x.shape[:2], *(a.out for a in pool_axes(x.shape, attrs)))),)
 
 
 def infer_global_pool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
@@ -39,7 +38,7 @@ def infer_global_pool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -
 
 def window_attrs(rng: random.Random, anchor: TensorType, dilate: bool, ceil: bool) -> dict[str, Any]:
     """kernel_shape, strides, auto_pad and pads (each below its kernel), and optionally
-    dilations and ceil_mode (with explicit pads only: ceil_mode is undefined with auto_pad)."""
+    dilations and ceil_mode (with explicit pads only: the reference refuses it with auto_pad)."""
     kernel, strides, dilations = random_window(rng, anchor.shape[2:])
     attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": strides, "auto_pad": rng.choice(AUTO_PADS)}
     if dilate:
@@ -88,7 +87,7 @@ def propose_max_pool(rng: random.Random, anchor: TensorType) -> Proposal:
 
 def max_pool(xs, attrs):
     x = xs[0]
-    axes = pool_axes(tuple(x.shape), attrs)
+    axes = pool_axes(x.shape, attrs)
     # torch has no integer max pooling; float32 holds int8 and uint8 exactly.
     work = x if x.is_floating_point() else x.to(torch.float32)
     pooled = getattr(F, f"max_pool{len(axes)}d")(
@@ -101,7 +100,8 @@ def propose_average_pool(rng: random.Random, anchor: TensorType) -> Proposal:
     # dilations arrive in opset 19, so the spec (lowered at every opset) leaves them out.
     attrs = window_attrs(rng, anchor, dilate=False, ceil=True)
     attrs["count_include_pad"] = rng.randint(0, 1)
-    if attrs.get("ceil_mode") and any(a.extent - a.size - a.begin - a.end > 1 for a in pool_axes(anchor, attrs)):
+    tails = [a.extent - a.size - a.begin - a.end for a in pool_axes(anchor.shape, attrs)]
+    if attrs.get("ceil_mode") and max(tails) > 1:
         # The reference evaluator puts half of a ceil_mode tail longer than one element
         # before the input, which shifts every window.
         attrs["ceil_mode"] = 0
@@ -112,7 +112,7 @@ def average_pool(xs, attrs):
     """Window means over the share of each window that counts: the input, plus the pads
     with count_include_pad, never the tail that ceil_mode reads past the pads."""
     x = xs[0]
-    axes = count_axes = pool_axes(tuple(x.shape), attrs)
+    axes = count_axes = pool_axes(x.shape, attrs)
     pool = getattr(F, f"avg_pool{len(axes)}d")
     counted = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
     if attrs["count_include_pad"]:
@@ -132,7 +132,7 @@ def propose_lp_pool(rng: random.Random, anchor: TensorType) -> Proposal:
 def lp_pool(xs, attrs):
     """(sum |x|^p)^(1/p) per window, as a mean times the window size (as torch's lp_pool)."""
     x, p = xs[0], attrs["p"]
-    axes = pool_axes(tuple(x.shape), attrs)
+    axes = pool_axes(x.shape, attrs)
     pool = getattr(F, f"avg_pool{len(axes)}d")
     mean = pool(pad_to_windows(x.abs() ** p, axes, 0.0), attrs["kernel_shape"], attrs["strides"])
     return (mean * math.prod(attrs["kernel_shape"])) ** (1.0 / p)
@@ -145,7 +145,7 @@ SPECS = [
     OpSpec("LpPool", "pooling", POOL_DTYPES, infer_pool, lp_pool, propose_lp_pool, ranks=(3, 4)),
     OpSpec("GlobalAveragePool", "pooling", POOL_DTYPES, infer_global_pool,
            lambda xs, a: xs[0].mean(dim=tuple(range(2, xs[0].dim())), keepdim=True), ranks=(3, 4)),
-    # The reference evaluator's GlobalMaxPool reduces axes (rank-2, rank-1): right for 4-D only.
+    # The reference evaluator's GlobalMaxPool always reduces the last two axes: right for 4-D only.
     OpSpec("GlobalMaxPool", "pooling", POOL_DTYPES, infer_global_pool,
            lambda xs, a: xs[0].amax(dim=(2, 3), keepdim=True), ranks=(4, 4)),
 ]

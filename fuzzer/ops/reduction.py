@@ -62,9 +62,9 @@ def lower_reduce(builder: OnnxBuilder, node: Node) -> None:
     noop_with_empty_axes exists from those same opsets."""
     attrs = dict(node.attr)
     axes, noop = attrs.pop("axes"), attrs.pop("noop_with_empty_axes", None)
-    modern = builder.opset >= (13 if node.op == "ReduceSum" else 18)
+    axes_are_input = builder.opset >= (13 if node.op == "ReduceSum" else 18)
     inputs = list(node.inputs)
-    if modern:
+    if axes_are_input:
         if noop is not None:
             attrs["noop_with_empty_axes"] = noop
         if axes:
@@ -80,7 +80,11 @@ def lower_reduce(builder: OnnxBuilder, node: Node) -> None:
     builder.node(node.op, inputs, node.outputs, **attrs)
 
 
-def integer_mean(x, axes: tuple[int, ...], keepdim: bool):
+def summed(x, axes: tuple[int, ...], keepdim: bool):
+    return x.sum(axes, keepdim)
+
+
+def mean(x, axes: tuple[int, ...], keepdim: bool):
     """Float means as they are; integer means truncated toward zero, as the reference does."""
     if x.is_floating_point():
         return x.mean(axes, keepdim)
@@ -127,13 +131,9 @@ class Reduction:
                       ranks=self.ranks, onnx=lower_reduce)
 
 
-def summed(x, axes, keepdim):
-    return x.sum(axes, keepdim)
-
-
 REDUCTIONS = [
     Reduction("ReduceSum", REDUCE_DTYPES, summed),
-    Reduction("ReduceMean", REDUCE_DTYPES, integer_mean),
+    Reduction("ReduceMean", REDUCE_DTYPES, mean),
     Reduction("ReduceMax", ORDERED_DTYPES, lambda x, axes, keep: x.amax(axes, keep)),
     Reduction("ReduceMin", ORDERED_DTYPES, lambda x, axes, keep: x.amin(axes, keep)),
     Reduction("ReduceProd", REDUCE_DTYPES, product),
