@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import torch
 
 from fuzzer.ir import Graph
@@ -10,23 +12,40 @@ from fuzzer.values import to_torch
 
 
 class GraphModule(torch.nn.Module):
-    """Runs a graph node by node; weights are buffers; inputs come in graph order."""
+    """Runs a graph as straight-line code: one call of an operator's torch lowering per node.
+
+    ``forward`` is generated Python source with lowerings and attributes as globals, so
+    that torch.compile and torch.export trace it without walking the IR's containers.
+    """
 
     def __init__(self, graph: Graph) -> None:
         super().__init__()
         self.graph = graph
-        self.lowerings = [get_spec(node.op).torch for node in graph.nodes]
         for index, weight in enumerate(graph.weights):
             self.register_buffer(f"weight{index}", to_torch(weight.array))
+        self.forward = types.MethodType(straight_line_forward(graph), self)
 
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        values = dict(zip((i.name for i in self.graph.inputs), inputs))
-        values.update((w.name, getattr(self, f"weight{i}")) for i, w in enumerate(self.graph.weights))
-        for node, lowering in zip(self.graph.nodes, self.lowerings):
-            result = lowering([values[name] for name in node.inputs], node.attr)
-            results = result if isinstance(result, (tuple, list)) else (result,)
-            values.update(zip(node.outputs, results))
-        return tuple(values[name] for name in self.graph.outputs)
+
+def straight_line_forward(graph: Graph):
+    names = {i.name: f"input{k}" for k, i in enumerate(graph.inputs)}
+    names.update((w.name, f"self.weight{k}") for k, w in enumerate(graph.weights))
+    namespace: dict[str, object] = {}
+    lines = [f"def forward(self, {', '.join(names[i.name] for i in graph.inputs)}):"]
+    for index, node in enumerate(graph.nodes):
+        namespace[f"op{index}"] = get_spec(node.op).torch
+        namespace[f"attrs{index}"] = dict(node.attrs)
+        outputs = [f"value{index}_{k}" for k in range(len(node.outputs))]
+        names.update(zip(node.outputs, outputs))
+        arguments = ", ".join(names[name] for name in node.inputs)
+        call = f"op{index}([{arguments}], attrs{index})"
+        if len(outputs) == 1:
+            lines.append(f"    result = {call}")
+            lines.append(f"    {outputs[0]} = result[0] if isinstance(result, (tuple, list)) else result")
+        else:
+            lines.append(f"    {', '.join(outputs)} = {call}")
+    lines.append(f"    return ({''.join(names[name] + ', ' for name in graph.outputs)})")
+    exec(compile("\n".join(lines), f"<tcfuzz graph {graph.content_hash[:12]}>", "exec"), namespace)
+    return namespace["forward"]
 
 
 def to_module(graph: Graph) -> GraphModule:

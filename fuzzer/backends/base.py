@@ -30,6 +30,7 @@ class Backend:
     requires: ClassVar[tuple[str, ...]] = ()  # distributions that must be installed
     device: ClassVar[str] = "cpu"
     batch_size: ClassVar[int] = 1  # cases per batch that execute_batch handles best
+    is_reference: ClassVar[bool] = False  # an oracle's reference (e.g. float64), not a compiler
 
     @classmethod
     def missing(cls) -> str | None:

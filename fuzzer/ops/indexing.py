@@ -86,7 +86,10 @@ def infer_gather(types, attrs):
 def torch_gather(xs, attrs):
     data, indices = xs
     axis = normalize_axis(attrs.get("axis", 0), data.dim())
-    return data[(slice(None),) * axis + (wrapped(indices, data.shape[axis]),)]
+    # index_select, not data[indices]: a 0-d index would become a data-dependent .item()
+    # under torch.compile.
+    chosen = torch.index_select(data, axis, wrapped(indices, data.shape[axis]).reshape(-1))
+    return chosen.reshape(tuple(data.shape[:axis]) + tuple(indices.shape) + tuple(data.shape[axis + 1:]))
 
 
 def element_index_shape(rng: random.Random, anchor: TensorType, axis: int, longest: int,
@@ -167,17 +170,22 @@ def infer_gather_nd(types, attrs):
 
 
 def nd_coordinates(data, indices, batch_dims: int) -> tuple:
-    """Advanced-indexing tensors (batch positions first) that select ``indices``' targets."""
-    coords = [wrapped(indices[..., j], data.shape[batch_dims + j]) for j in range(indices.shape[-1])]
+    """Advanced-indexing tensors (batch positions first) that select ``indices``' targets.
+
+    Each carries an extra leading dimension of 1, so that no index is 0-d (torch.compile
+    turns a 0-d index into a data-dependent ``.item()``); results gain that dimension too.
+    """
+    coords = [wrapped(indices[..., j], data.shape[batch_dims + j]).unsqueeze(0)
+              for j in range(indices.shape[-1])]
     if batch_dims:
-        batch = torch.arange(data.shape[0]).reshape(-1, *[1] * (indices.dim() - 2))
+        batch = torch.arange(data.shape[0]).reshape(1, -1, *[1] * (indices.dim() - 2))
         coords.insert(0, batch)
     return tuple(coords)
 
 
 def torch_gather_nd(xs, attrs):
     data, indices = xs
-    return data[nd_coordinates(data, indices, attrs.get("batch_dims", 0))]
+    return data[nd_coordinates(data, indices, attrs.get("batch_dims", 0))][0]
 
 
 # ---------------------------------------------------------------- ScatterElements, ScatterND
@@ -262,7 +270,7 @@ def torch_scatter_nd(xs, attrs):
     coords = nd_coordinates(data, indices, 0)
     reduction = attrs.get("reduction", "none")
     combine = {"none": lambda old, new: new, "add": torch.add, "mul": torch.mul}[reduction]
-    return data.index_put(coords, combine(data[coords], updates))
+    return data.index_put(coords, combine(data[coords], updates.unsqueeze(0)))
 
 
 def lower_scatter(gather: str):

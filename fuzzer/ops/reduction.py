@@ -88,7 +88,7 @@ def mean(x, axes: tuple[int, ...], keepdim: bool):
     """Float means as they are; integer means truncated toward zero, as the reference does."""
     if x.is_floating_point():
         return x.mean(axes, keepdim)
-    count = math.prod(x.shape[a] for a in axes)
+    count = math.prod([x.shape[a] for a in axes])  # a list: torch.compile cannot trace generators here
     return torch.div(x.sum(axes, keepdim), count, rounding_mode="trunc")
 
 

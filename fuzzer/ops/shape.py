@@ -90,7 +90,7 @@ def reshape_target(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int,
             dims[axis] = shape[axis]
     if dims.count(-1) > 1 or any(d < -1 for d in dims):
         raise ValueError(f"invalid reshape target {tuple(target)}")
-    known = math.prod(d for d in dims if d != -1)
+    known = math.prod([d for d in dims if d != -1])  # a list: torch.compile cannot trace generators here
     numel = math.prod(shape)
     if -1 in dims:
         if known == 0 or numel % known:

@@ -1,0 +1,32 @@
+"""Every registered backend must agree with the ONNX reference evaluator on simple graphs.
+
+A backend whose package (or GPU) is missing here is skipped, not failed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.backends import builtin_backends
+from fuzzer.generator import GeneratorOptions, generate_case
+from fuzzer.ir import DType
+from fuzzer.isolation import Limits, WorkerGroup
+from fuzzer.outcome import Status
+from oracles.differential import differential
+
+COMMON_OPERATORS = frozenset({"Add", "Mul", "Sub", "Relu", "Sigmoid", "Tanh", "MatMul", "Conv", "Transpose",
+                              "Reshape", "ReduceSum", "Concat", "MaxPool", "Softmax", "Where", "Less"})
+CASES = [generate_case(seed, GeneratorOptions(nodes=4, ops=COMMON_OPERATORS, dtypes=frozenset({DType.float32})),
+                       seed) for seed in range(6)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, b in builtin_backends().items() if not b.is_reference))
+def test_backend_agrees_with_the_reference(name, tmp_path):
+    backend = builtin_backends()[name]
+    if (reason := backend.missing()) is not None:
+        pytest.skip(reason)
+    with WorkerGroup([name, "onnx-ref"], Limits(timeout=300), tmp_path) as group:
+        for case, outcomes in zip(CASES, group.execute_batch(CASES)):
+            assert outcomes[0].status is Status.OK, f"{name}: {outcomes[0].message}\n{case.graph}"
+            findings = differential(case.output_types(), outcomes, reference="onnx-ref")
+            assert not findings, f"{name}: {findings[0].summary}\n{case.graph}"
