@@ -22,7 +22,7 @@ from fuzzer.backends import load_backend
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.isolation import Limits, WorkerGroup
 from fuzzer.ops import Unsatisfiable
-from fuzzer.outcome import Status
+from fuzzer.outcome import Outcome, Status, TestCase
 from oracles.differential import differential
 from oracles.tolerance import DEFAULT_POLICY, along_paths
 
@@ -110,23 +110,24 @@ class Campaign:
 
     # ---------------------------------------------------------------- scheduling
 
-    def _claim(self) -> int | None:
-        """The next test index for a lane, or None when a budget is spent."""
+    def _claim(self, count: int) -> list[int]:
+        """Up to ``count`` next test indices for a lane; none when a budget is spent."""
         with self._lock:
             config = self.config
             if self._stop.is_set():
-                return None
+                return []
             if config.time_budget is not None and time.monotonic() - self._started >= config.time_budget:
                 self.snapshot.stopping_reason = "time budget reached"
-                return None
-            if config.max_tests is not None and \
-                    self.snapshot.tests + len(self._in_flight) >= config.max_tests:
-                self.snapshot.stopping_reason = "test budget reached"
-                return None
-            index = self._next_claim
-            self._next_claim += 1
-            self._in_flight.add(index)
-            return index
+                return []
+            if config.max_tests is not None:
+                count = min(count, config.max_tests - self.snapshot.tests - len(self._in_flight))
+                if count <= 0:
+                    self.snapshot.stopping_reason = "test budget reached"
+                    return []
+            indices = list(range(self._next_claim, self._next_claim + count))
+            self._next_claim += count
+            self._in_flight.update(indices)
+            return indices
 
     def _finish(self, index: int, valid: bool) -> None:
         """Count a test; advance the resume point past every finished index."""
@@ -147,8 +148,9 @@ class Campaign:
         try:
             group.start()
             ready.wait()
-            while (index := self._claim()) is not None:
-                self._finish(index, self._test(group, index))
+            while indices := self._claim(group.batch_size):
+                for index, valid in zip(indices, self._test_batch(group, indices)):
+                    self._finish(index, valid)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
             self._errors.append(error)
             self._stop.set()
@@ -158,25 +160,33 @@ class Campaign:
                 self.snapshot.restarts += sum(w.restarts for w in group.workers)
             group.close()
 
-    def _test(self, group: WorkerGroup, index: int) -> bool:
-        seed = seed_for_test(self.config.seed, index)
-        try:
-            case = generate_case(seed, self.config.generator_options, index)
-        except Unsatisfiable:
-            return False
-        outcomes = group.execute(case)
+    def _test_batch(self, group: WorkerGroup, indices: list[int]) -> list[bool]:
+        """Run tests ``indices`` as one batch; whether each was valid (no backend declined it)."""
+        cases = []
+        for index in indices:
+            try:
+                cases.append(generate_case(seed_for_test(self.config.seed, index),
+                                           self.config.generator_options, index))
+            except Unsatisfiable:
+                continue
+        valid = dict.fromkeys(indices, False)
+        for case, outcomes in zip(cases, group.execute_batch(cases) if cases else []):
+            self._judge(case, outcomes)
+            valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
+        return [valid[index] for index in indices]
+
+    def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
         findings = differential(case.output_types(), outcomes, along_paths(case.graph, DEFAULT_POLICY),
                                 self.config.reference)
         for finding in findings:
             recorded = self.store.record_finding(
-                test_index=index, seed=seed, finding=finding, graph_json=case.graph.to_json(),
+                test_index=case.index, seed=case.seed, finding=finding, graph_json=case.graph.to_json(),
                 case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
                 outcomes=outcomes, versions=self.versions)
             if recorded is not None:
                 with self._lock:
                     self.snapshot.findings[finding.kind.value] += 1
                     self.snapshot.signatures.add(finding.signature)
-        return not any(o.status is Status.UNSUPPORTED for o in outcomes)
 
     def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
             interval: float = 0.25) -> Snapshot:

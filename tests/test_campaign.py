@@ -73,7 +73,7 @@ def test_sigkill_loses_no_finding_and_resume_matches_an_unbroken_run(tmp_path):
 def test_campaign_survives_every_fault_kind(tmp_path):
     faults = ["Segfault", "Abort", "Hang", "MemoryBomb"]
     config = CampaignConfig(backends=("onnx-ref", *(f"tests.fault_backends:{f}" for f in faults)),
-                            seed=3, nodes=3, max_tests=6, timeout=3.0, memory_mb=600)
+                            seed=3, nodes=3, max_tests=6, timeout=3.0, memory_mb=350)
     with start_run(config, tmp_path / "run") as store:
         snapshot = Campaign(config, store).run()
         kinds = {(f.kind, f.backends[0]) for f in store.findings()}

@@ -11,7 +11,7 @@ from fuzzer.isolation import Limits, Worker, WorkerGroup, WorkerStartError
 from fuzzer.outcome import Stage, Status
 
 OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.ir").ir.DType.float32}))
-LIMITS = Limits(timeout=3.0, memory_mb=600)
+LIMITS = Limits(timeout=3.0, memory_mb=350)
 
 
 def case(index: int):
