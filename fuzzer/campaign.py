@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from corpus.store import Progress, RunStore
+from corpus.support import SupportTable
 from fuzzer.backends import load_backend
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.isolation import Limits, WorkerGroup
 from fuzzer.ops import Unsatisfiable
-from fuzzer.outcome import Outcome, Status, TestCase
+from fuzzer.outcome import Outcome, Stage, Status, TestCase
 from oracles.differential import differential
 from oracles.tolerance import DEFAULT_POLICY, along_paths
 
@@ -39,19 +40,35 @@ class CampaignConfig:
     timeout: float = 10.0
     memory_mb: int = 4096
     reference: str | None = None  # the backend that wins ties in the differential vote
+    avoid: tuple[tuple[str, str], ...] = ()  # (operator, dtype) pairs most backends decline
+
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "backends": list(self.backends)}
+        return {**asdict(self), "backends": list(self.backends), "avoid": [list(f) for f in self.avoid]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CampaignConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known},
-                      "backends": tuple(data["backends"])})
+                      "backends": tuple(data["backends"]),
+                      "avoid": tuple(tuple(f) for f in data.get("avoid", ()))})
 
     @property
     def generator_options(self) -> GeneratorOptions:
-        return GeneratorOptions(nodes=self.nodes, opset=self.opset)
+        return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid))
+
+
+def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:
+    """Each backend's learned support table by the backend's own name (which outcomes carry);
+    raises SupportTableError for an untrustworthy table."""
+    classes = [load_backend(name) for name in backends]
+    return {backend.name: SupportTable.load(backend.name, backend.versions()) for backend in classes}
+
+
+def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, str], ...]:
+    """Features that more than half of the backends decline: the generator stops producing them."""
+    declined = Counter(feature for table in tables.values() for feature in table.unsupported)
+    return tuple(sorted(f for f, count in declined.items() if count * 2 > len(tables)))
 
 
 def seed_for_test(campaign_seed: int, index: int) -> int:
@@ -93,6 +110,8 @@ class Campaign:
         self.config = config
         self.store = store
         self.versions = package_versions(config.backends)
+        self.support = support_tables(config.backends)
+        self._support_saved = time.monotonic()
         store.set_meta("versions", self.versions)
         resumed = store.progress()
         self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
@@ -170,10 +189,29 @@ class Campaign:
             except Unsatisfiable:
                 continue
         valid = dict.fromkeys(indices, False)
-        for case, outcomes in zip(cases, group.execute_batch(cases) if cases else []):
+        declined = self._declined(cases)
+        for case, outcomes in zip(cases, group.execute_batch(cases, declined) if cases else []):
             self._judge(case, outcomes)
+            self._learn(case, outcomes, declined)
             valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
         return [valid[index] for index in indices]
+
+    def _declined(self, cases: list[TestCase]) -> dict[str, dict[int, Outcome]]:
+        """Cases each backend is known not to support: answered without running them."""
+        declined: dict[str, dict[int, Outcome]] = {}
+        for name, table in self.support.items():
+            for position, case in enumerate(cases):
+                if (feature := table.declines(case.graph)) is not None:
+                    declined.setdefault(name, {})[position] = Outcome(
+                        name, Status.UNSUPPORTED, Stage.PREPARE, error_type="Declined",
+                        message=f"{name} is known not to support {feature[0]} on {feature[1]}")
+        return declined
+
+    def _learn(self, case: TestCase, outcomes: list[Outcome], declined: Mapping[str, Mapping[int, Outcome]]) -> None:
+        with self._lock:
+            for outcome in outcomes:
+                if outcome.error_type != "Declined" and outcome.status in (Status.OK, Status.UNSUPPORTED):
+                    self.support[outcome.backend].learn(case.graph, outcome.status is Status.UNSUPPORTED)
 
     def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
         findings = differential(case.output_types(), outcomes, along_paths(case.graph, DEFAULT_POLICY),
@@ -211,6 +249,9 @@ class Campaign:
                 if time.monotonic() - last_stats >= 2.0:
                     last_stats = time.monotonic()
                     self._record_stats()
+                if time.monotonic() - self._support_saved >= 10.0:
+                    self._support_saved = time.monotonic()
+                    self._save_support()
         except KeyboardInterrupt:
             self.snapshot.stopping_reason = "interrupted"
             self._stop.set()
@@ -218,6 +259,7 @@ class Campaign:
                 thread.join()
         self._checkpoint()
         self._record_stats()
+        self._save_support()
         on_progress(self.snapshot)
         if self._errors:
             raise self._errors[0]
@@ -232,6 +274,12 @@ class Campaign:
             progress = Progress(self._next_index, self.snapshot.tests, self.snapshot.valid,
                                 self.snapshot.seconds)
         self.store.save_progress(progress)
+
+    def _save_support(self) -> None:
+        with self._lock:
+            for table in self.support.values():
+                table.save()
+            self.store.set_meta("unsupported", {name: sorted(t.unsupported) for name, t in self.support.items()})
 
     def _record_stats(self) -> None:
         snapshot = self.snapshot

@@ -138,7 +138,9 @@ def writable_directory(path: Path) -> Path:
 
 def command_fuzz(args: argparse.Namespace) -> int:
     from corpus.store import StoreError
-    from fuzzer.campaign import Campaign, CampaignConfig, resume_run, start_run
+    from corpus.support import SupportTableError
+    from fuzzer.campaign import (Campaign, CampaignConfig, learned_avoidance, resume_run, start_run,
+                                 support_tables)
     from fuzzer.isolation import WorkerStartError
     from fuzzer.progress import ProgressDisplay, summary_table
 
@@ -163,8 +165,12 @@ def command_fuzz(args: argparse.Namespace) -> int:
         backends = checked_backends(args.backends)
         run_dir = args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         writable_directory(run_dir.parent if not run_dir.exists() else run_dir)
+        try:
+            avoid = learned_avoidance(support_tables(backends))
+        except SupportTableError as error:
+            raise UsageError(str(error)) from None
         config = CampaignConfig(
-            backends=backends, seed=args.seed or 0, nodes=args.nodes or 10, opset=args.opset or 17,
+            backends=backends, seed=args.seed or 0, avoid=avoid, nodes=args.nodes or 10, opset=args.opset or 17,
             time_budget=args.time, max_tests=args.max_tests, workers=args.workers,
             timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
             reference="onnx-ref" if "onnx-ref" in backends else None)
@@ -174,7 +180,10 @@ def command_fuzz(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
     print(f"tcfuzz: run directory {run_dir}; backends {', '.join(config.backends)}", file=sys.stderr)
     with store:
-        campaign = Campaign(config, store)
+        try:
+            campaign = Campaign(config, store)
+        except SupportTableError as error:
+            raise UsageError(str(error)) from None
         try:
             with ProgressDisplay() as display:
                 snapshot = campaign.run(display)

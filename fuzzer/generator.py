@@ -40,6 +40,7 @@ class GeneratorOptions:
     output_share: float = 0.2  # chance that a consumed value is also a graph output
     float_bias: float = 0.6  # chance that a fresh anchor is a float when the op allows it
     attempts_per_node: int = 30
+    avoid: frozenset[tuple[str, str]] = frozenset()  # (operator, dtype) pairs backends decline
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -49,19 +50,19 @@ class GeneratorOptions:
             raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
 
     def specs(self) -> list[OpSpec]:
-        return eligible_specs(self)
+        return eligible_specs(self.opset, self.dtypes, self.ops)
 
 
 @cache
-def eligible_specs(options: GeneratorOptions) -> list[OpSpec]:
-    """The operators a generator with ``options`` may use (computed once per options)."""
-    chosen = [s for s in all_specs() if s.since <= options.opset and (options.ops is None or s.name in options.ops)
-              and s.dtypes_at(options.opset) & options.dtypes]
-    if options.ops is not None:
-        missing = set(options.ops) - {s.name for s in chosen}
+def eligible_specs(opset: int, dtypes: frozenset[DType], ops: frozenset[str] | None) -> list[OpSpec]:
+    """The operators a generator may use at ``opset`` with these dtypes and operators."""
+    chosen = [s for s in all_specs() if s.since <= opset and (ops is None or s.name in ops)
+              and s.dtypes_at(opset) & dtypes]
+    if ops is not None:
+        missing = set(ops) - {s.name for s in chosen}
         if missing:
             raise ValueError(f"operators {', '.join(sorted(missing))} are unknown, need a newer "
-                             f"opset than {options.opset}, or accept none of the chosen dtypes")
+                             f"opset than {opset}, or accept none of the chosen dtypes")
     if not chosen:
         raise ValueError("no operator matches the chosen operators, dtypes and opset")
     return chosen
@@ -109,6 +110,8 @@ class _Builder:
             anchor = self.random_type(dtypes, spec.ranks)
             anchor_name = self.fresh_name("x", staged)
             staged.append(Input(anchor_name, anchor))
+        if (spec.name, anchor.dtype.value) in options.avoid:
+            raise Unsatisfiable(f"{spec.name} on {anchor.dtype.value} is declined by most backends")
         proposal = spec.propose(rng, anchor)
         if ANCHOR not in proposal.inputs:  # the anchor only chose a type (Range, some Casts)
             staged = [s for s in staged if s.name != anchor_name]

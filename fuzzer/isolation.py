@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from fuzzer import worker as protocol
 from fuzzer.backends import load_backend
@@ -280,11 +280,29 @@ class WorkerGroup:
         """One Outcome per backend."""
         return self.execute_batch([case])[0]
 
-    def execute_batch(self, cases: Sequence[TestCase]) -> list[list[Outcome]]:
-        """For each case, one Outcome per backend; every backend gets the whole batch at once."""
+    def execute_batch(self, cases: Sequence[TestCase],
+                      declined: Mapping[str, Mapping[int, Outcome]] | None = None) -> list[list[Outcome]]:
+        """For each case, one Outcome per backend; every backend gets its share of the batch at once.
+
+        ``declined[backend][position]`` is an Outcome decided without running (a case the
+        backend is known not to support); such cases are not sent to that backend.
+        """
+        declined = declined or {}
+        shares = []
         for worker in self.workers:
-            worker.submit(cases)
-        by_worker = collect_all(self.workers)
+            skip = declined.get(worker.name, {})
+            positions = [p for p in range(len(cases)) if p not in skip]
+            shares.append(positions)
+            if positions:
+                worker.submit([cases[p] for p in positions])
+        busy = [w for w, positions in zip(self.workers, shares) if positions]
+        results = iter(collect_all(busy) if busy else [])
+        by_worker = []
+        for worker, positions in zip(self.workers, shares):
+            outcomes = dict(declined.get(worker.name, {}))
+            if positions:
+                outcomes.update(zip(positions, next(results)))
+            by_worker.append(outcomes)
         return [[outcomes[position] for outcomes in by_worker] for position in range(len(cases))]
 
     @property

@@ -17,9 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = "onnx-ref,tests.fault_backends:WrongAnswer"
 
 
-def fuzz(*args: str) -> subprocess.Popen:
+def fuzz(*args: str, cache: Path) -> subprocess.Popen:
+    """`tcfuzz fuzz` in a subprocess that learns backend support into ``cache``."""
     return subprocess.Popen([sys.executable, "-m", "fuzzer.cli", "fuzz", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "TCFUZZ_CACHE_DIR": str(cache)})
 
 
 def reported(run_dir: Path) -> set[tuple[int, str]]:
@@ -45,7 +47,7 @@ def stored(run_dir: Path) -> tuple[set[tuple[int, str]], int]:
 def test_sigkill_loses_no_finding_and_resume_matches_an_unbroken_run(tmp_path):
     common = ["--backends", BACKENDS, "--nodes", "3", "--seed", "7", "--max-tests", "240"]
     killed_dir, unbroken_dir = tmp_path / "killed", tmp_path / "unbroken"
-    process = fuzz(*common, "--out", str(killed_dir))
+    process = fuzz(*common, "--out", str(killed_dir), cache=tmp_path / "cache-killed")
     deadline = time.monotonic() + 120
     while len(seen := reported(killed_dir)) < 15:
         assert process.poll() is None, process.stderr.read().decode()
@@ -57,9 +59,9 @@ def test_sigkill_loses_no_finding_and_resume_matches_an_unbroken_run(tmp_path):
     assert seen <= after_kill
     assert tests_done < 240
 
-    resumed = fuzz("--resume", str(killed_dir))
+    resumed = fuzz("--resume", str(killed_dir), cache=tmp_path / "cache-killed")
     assert resumed.wait(timeout=300) == 1, resumed.stderr.read().decode()  # 1: findings exist
-    unbroken = fuzz(*common, "--out", str(unbroken_dir))
+    unbroken = fuzz(*common, "--out", str(unbroken_dir), cache=tmp_path / "cache-unbroken")
     assert unbroken.wait(timeout=300) == 1, unbroken.stderr.read().decode()
     resumed_findings, resumed_tests = stored(killed_dir)
     unbroken_findings, unbroken_tests = stored(unbroken_dir)
