@@ -104,9 +104,15 @@ class Backend:
         for position, case in enumerate(cases):
             yield position, self.execute(case, lambda stage, p=position: report_stage(p, stage))
 
+    def repro_artifact(self, case: Any) -> bytes:
+        """The bytes a reproduction script embeds and passes to ``run_backend``: the ONNX model
+        by default; a backend with another input form (a torch program) overrides this."""
+        return case.model
+
     @classmethod
     def repro_source(cls) -> str:
-        """Python source defining ``run_backend(model: bytes, inputs: dict) -> list[ndarray]``.
+        """Python source defining ``run_backend(model: bytes, inputs: dict) -> list[ndarray]``,
+        where ``model`` is ``repro_artifact(case)`` and ``inputs`` are in graph-input order.
 
         It is this backend's part of a standalone reproduction script: it may import only
         numpy and the compiler under test, never tcfuzz.

@@ -27,5 +27,13 @@ class OnnxReference(Backend):
     def run(self, evaluator: Any, inputs: Mapping[str, Any]) -> list[Any]:
         return evaluator.run(None, dict(inputs))
 
+    @classmethod
+    def repro_source(cls) -> str:
+        return """
+def run_backend(model, inputs):
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(model).run(None, dict(inputs))
+"""
+
 
 BACKENDS = [OnnxReference]

@@ -13,6 +13,7 @@ import time
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 from fuzzer.backends.base import Backend, ReportStage, Unsupported
+from fuzzer.backends.torch_eager import exported_program_bytes
 from fuzzer.devices import gpu_present
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
 
@@ -64,6 +65,25 @@ class TorchCompile(Backend):
 
     def is_unsupported(self, error: BaseException) -> bool:
         return isinstance(error, Unsupported) or any(m in str(error) for m in UNSUPPORTED_MARKERS)
+
+    def repro_artifact(self, case: TestCase) -> bytes:
+        """The graph as a saved ``torch.export`` program, which the script compiles."""
+        return exported_program_bytes(self.torch, self.export.to_module(case.graph), self.arguments(case))
+
+    @classmethod
+    def repro_source(cls) -> str:
+        return f"""
+def run_backend(model, inputs):
+    import io
+    import torch
+    torch._dynamo.reset()
+    program = torch.export.load(io.BytesIO(model)).module().to("{cls.device}")
+    compiled = torch.compile(program, backend="{cls.compiler}", dynamic={cls.dynamic}, fullgraph=True)
+    arguments = [torch.from_numpy(value.copy()).to("{cls.device}") for value in inputs.values()]
+    with torch.no_grad():
+        compiled(*arguments)
+        return [output.cpu().numpy() for output in compiled(*arguments)]
+"""
 
     # ------------------------------------------------------------------ packed batches
 

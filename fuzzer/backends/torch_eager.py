@@ -34,10 +34,35 @@ class TorchEager(Backend):
         with self.torch.no_grad():
             return [self.values.to_numpy(t) for t in module(*arguments)]
 
+    def repro_artifact(self, case: TestCase) -> bytes:
+        """The graph as a saved ``torch.export`` program: loading it needs torch alone."""
+        return exported_program_bytes(self.torch, self.export.to_module(case.graph),
+                                      [self.values.to_torch(case.inputs[i.name]) for i in case.graph.inputs])
+
+    @classmethod
+    def repro_source(cls) -> str:
+        return """
+def run_backend(model, inputs):
+    import io
+    import torch
+    program = torch.export.load(io.BytesIO(model)).module()
+    with torch.no_grad():
+        outputs = program(*(torch.from_numpy(value.copy()) for value in inputs.values()))
+    return [output.numpy() for output in outputs]
+"""
+
     def is_unsupported(self, error: BaseException) -> bool:
         # torch documents missing kernels as "... not implemented for 'Half'".
         return isinstance(error, Unsupported) or (
             isinstance(error, (RuntimeError, NotImplementedError)) and "not implemented for" in str(error))
+
+
+def exported_program_bytes(torch: Any, module: Any, arguments: list[Any]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(module, tuple(arguments)), buffer)
+    return buffer.getvalue()
 
 
 BACKENDS = [TorchEager]
