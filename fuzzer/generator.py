@@ -22,6 +22,7 @@ from fuzzer.ops.spec import ANCHOR, OpSpec, Unsatisfiable
 from fuzzer.outcome import TestCase
 from fuzzer.values import random_array, random_inputs
 
+ANCHORS_PER_OPERATOR = 4
 DEFAULT_DTYPES = frozenset({DType.float32, DType.float16, DType.float64, DType.int32,
                             DType.int64, DType.int8, DType.uint8, DType.bool})
 
@@ -163,11 +164,16 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
     builder = _Builder(rng, options)
     attempts = 0
     while len(builder.nodes) < options.nodes and attempts < options.nodes * options.attempts_per_node:
-        attempts += 1
-        try:
-            builder.add_node(rng.choice(specs))
-        except (Unsatisfiable, ValueError):
-            continue
+        spec = rng.choice(specs)
+        # Several anchors per chosen operator, so that constraint-heavy operators (whose
+        # proposals often fail) are not starved in favour of easy ones.
+        for _ in range(ANCHORS_PER_OPERATOR):
+            attempts += 1
+            try:
+                builder.add_node(spec)
+                break
+            except (Unsatisfiable, ValueError):
+                continue
     if not builder.nodes:
         raise Unsatisfiable(f"no node could be generated from seed {seed} with {options}")
     return builder.graph()
