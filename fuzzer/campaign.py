@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import random
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,12 @@ from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.isolation import Limits, WorkerGroup
 from fuzzer.ops import Unsatisfiable
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
-from oracles.differential import differential
+from oracles.blame import judge
+from oracles.determinism import determinism
+from oracles.finding import Finding
+from oracles.metamorphic import NotApplicable, metamorphic, rewrite_case
+from oracles.optlevel import opt_level
+from oracles.precision import REFERENCE
 from oracles.tolerance import DEFAULT_POLICY, along_paths
 
 
@@ -41,6 +47,7 @@ class CampaignConfig:
     memory_mb: int = 4096
     reference: str | None = None  # the backend that wins ties in the differential vote
     avoid: tuple[tuple[str, str], ...] = ()  # (operator, dtype) pairs most backends decline
+    single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
 
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +93,7 @@ class Snapshot:
     seconds: float = 0.0
     findings: Counter = field(default_factory=Counter)  # by kind
     signatures: set[str] = field(default_factory=set)
+    suppressed: Counter = field(default_factory=Counter)  # false alarms a guard explained, by guard
     restarts: int = 0
     stopping_reason: str = ""
 
@@ -190,11 +198,41 @@ class Campaign:
                 continue
         valid = dict.fromkeys(indices, False)
         declined = self._declined(cases)
-        for case, outcomes in zip(cases, group.execute_batch(cases, declined) if cases else []):
+        results = group.execute_batch(cases, declined) if cases else []
+        for case, outcomes in zip(cases, results):
             self._judge(case, outcomes)
             self._learn(case, outcomes, declined)
             valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
+        self._single_compiler_oracles(group, cases, results)
         return [valid[index] for index in indices]
+
+    def _single_compiler_oracles(self, group: WorkerGroup, cases: list[TestCase],
+                                 results: list[list[Outcome]]) -> None:
+        """On a sample of tests: a semantics-preserving rewrite, and the same test again."""
+        every = self.config.single_compiler_every
+        sampled = [(c, o) for c, o in zip(cases, results) if every and c.index % every == 0]
+        if not sampled:
+            return
+        rewrites = []
+        for case, outcomes in sampled:
+            try:
+                rewrites.append((case, outcomes, *rewrite_case(case, random.Random(case.seed))))
+            except NotApplicable:
+                continue
+        again = group.execute_batch([case for case, _ in sampled])
+        changed = group.execute_batch([rewritten for *_, rewritten in rewrites]) if rewrites else []
+        for (case, outcomes), repeated in zip(sampled, again):
+            expected = case.output_types()
+            for first, second in zip(outcomes, repeated):
+                if first.backend != REFERENCE and first.status is not Status.UNSUPPORTED:
+                    self._record(case, determinism(expected, first, second, case.graph), [first, second])
+        for (case, outcomes, name, rewritten), rewritten_outcomes in zip(rewrites, changed):
+            expected = case.output_types()
+            reference = next((o for o in outcomes if o.backend == REFERENCE), None)
+            for original, after in zip(outcomes, rewritten_outcomes):
+                if original.backend != REFERENCE:
+                    verdict = metamorphic(expected, original, after, name, DEFAULT_POLICY, case.graph, reference)
+                    self._record(rewritten, verdict.findings, [original, after])
 
     def _declined(self, cases: list[TestCase]) -> dict[str, dict[int, Outcome]]:
         """Cases each backend is known not to support: answered without running them."""
@@ -214,8 +252,18 @@ class Campaign:
                     self.support[outcome.backend].learn(case.graph, outcome.status is Status.UNSUPPORTED)
 
     def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
-        findings = differential(case.output_types(), outcomes, along_paths(case.graph, DEFAULT_POLICY),
-                                self.config.reference)
+        """Blame against the float64 reference (or the differential vote), then the
+        optimization-level pairs; guards' suppressions are counted."""
+        expected = case.output_types()
+        policy = along_paths(case.graph, DEFAULT_POLICY)
+        verdict = judge(expected, outcomes, policy, case.graph, fallback_reference=self.config.reference)
+        pairs = opt_level(expected, outcomes, case.graph)
+        blamed = {f.backends for f in verdict.findings}
+        with self._lock:
+            self.snapshot.suppressed.update(s.guard for s in verdict.suppressions + pairs.suppressions)
+        self._record(case, verdict.findings + [f for f in pairs.findings if f.backends not in blamed], outcomes)
+
+    def _record(self, case: TestCase, findings: list[Finding], outcomes: list[Outcome]) -> None:
         for finding in findings:
             recorded = self.store.record_finding(
                 test_index=case.index, seed=case.seed, finding=finding, graph_json=case.graph.to_json(),

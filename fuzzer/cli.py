@@ -84,6 +84,8 @@ def build_parser() -> Parser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--nodes", type=positive_int, default=10)
     gen.add_argument("--opset", type=opset_number, default=17)
+    gen.add_argument("--stats", action="store_true",
+                     help="print operator, operator-pair, dtype, rank and size statistics of the batch")
 
     run = commands.add_parser("run", help="run one ONNX model on several backends and compare")
     run.add_argument("model", type=Path, help="an .onnx file")
@@ -100,6 +102,7 @@ def build_parser() -> Parser:
 
 
 def default_backends() -> tuple[str, ...]:
+    """Every CPU backend that can run here; references (ref-f64) are part of the oracle."""
     from fuzzer.backends import builtin_backends
 
     return tuple(name for name, backend in builtin_backends().items()
@@ -203,13 +206,21 @@ def command_gen(args: argparse.Namespace) -> int:
 
     out = writable_directory(args.out)
     options = GeneratorOptions(nodes=args.nodes, opset=args.opset)
+    graphs = []
     for index in range(args.count):
         case = generate_case(args.seed + index, options, index)
+        graphs.append(case.graph)
         stem = out / f"case_{index:04d}"
         stem.with_suffix(".onnx").write_bytes(case.model)
         Path(f"{stem}.inputs.npz").write_bytes(arrays_to_npz(case.inputs))
         Path(f"{stem}.graph.json").write_text(case.graph.to_json())
     print(f"wrote {args.count} models with inputs to {out}")
+    if args.stats:
+        from rich.console import Console
+
+        from fuzzer.stats import graph_statistics, render
+
+        Console().print(render(graph_statistics(graphs)))
     return EXIT_OK
 
 

@@ -42,6 +42,7 @@ class GeneratorOptions:
     float_bias: float = 0.6  # chance that a fresh anchor is a float when the op allows it
     attempts_per_node: int = 30
     avoid: frozenset[tuple[str, str]] = frozenset()  # (operator, dtype) pairs backends decline
+    input_budget: float | None = 0.1  # seconds of input search per graph; None: plain random inputs
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -70,7 +71,7 @@ def eligible_specs(opset: int, dtypes: frozenset[DType], ops: frozenset[str] | N
 
 
 @dataclass
-class _Builder:
+class GraphBuilder:
     rng: random.Random
     options: GeneratorOptions
     inputs: list[Input] = field(default_factory=list)
@@ -161,7 +162,7 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
     """A valid graph of ``options.nodes`` nodes (fewer only if attempts run out)."""
     rng = random.Random(seed)
     specs = options.specs()
-    builder = _Builder(rng, options)
+    builder = GraphBuilder(rng, options)
     attempts = 0
     while len(builder.nodes) < options.nodes and attempts < options.nodes * options.attempts_per_node:
         spec = rng.choice(specs)
@@ -179,9 +180,18 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
     return builder.graph()
 
 
-def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0) -> TestCase:
-    return TestCase(graph, random_inputs(graph, seed), to_onnx_bytes(graph, opset), opset, seed, index)
+def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0,
+              input_budget: float | None = None) -> TestCase:
+    """A test case; with ``input_budget``, inputs come from the numerical input search."""
+    if input_budget is None:
+        inputs, clean = random_inputs(graph, seed), None
+    else:
+        from fuzzer.input_search import search_inputs  # imports torch, once per process
+
+        found = search_inputs(graph, seed, input_budget)
+        inputs, clean = found.inputs, found.clean
+    return TestCase(graph, inputs, to_onnx_bytes(graph, opset), opset, seed, index, clean)
 
 
 def generate_case(seed: int, options: GeneratorOptions = GeneratorOptions(), index: int = 0) -> TestCase:
-    return make_case(generate_graph(seed, options), seed, options.opset, index)
+    return make_case(generate_graph(seed, options), seed, options.opset, index, options.input_budget)

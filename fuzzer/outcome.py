@@ -41,6 +41,7 @@ class TestCase:
     opset: int
     seed: int
     index: int = 0
+    inputs_clean: bool | None = None  # whether the input search kept every value finite and in domain
 
     def output_types(self) -> dict[str, TensorType]:
         """The declared type of every graph output, by name."""

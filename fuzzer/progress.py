@@ -26,6 +26,10 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz") -> Table:
     table.add_row("unique findings", f"{len(snapshot.signatures)}")
     for kind, count in sorted(snapshot.findings.items()):
         table.add_row(f"  {kind}", f"{count:,}")
+    if snapshot.suppressed:
+        table.add_row("false alarms explained", f"{sum(snapshot.suppressed.values()):,}")
+        for guard, count in sorted(snapshot.suppressed.items()):
+            table.add_row(f"  {guard}", f"{count:,}")
     return table
 
 

@@ -17,6 +17,9 @@ class FindingKind(enum.Enum):
     MISMATCH = "mismatch"
     SHAPE_MISMATCH = "shape_mismatch"
     DTYPE_MISMATCH = "dtype_mismatch"
+    OPT_MISMATCH = "opt_mismatch"  # one compiler, optimizations off vs on (oracles.optlevel)
+    METAMORPHIC = "metamorphic"  # one backend, a graph vs an equivalent rewrite (oracles.metamorphic)
+    NONDETERMINISM = "nondeterminism"  # one backend, the same test twice (oracles.determinism)
 
 
 @dataclass(frozen=True)

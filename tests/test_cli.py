@@ -28,8 +28,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 
 def test_gen_then_run_then_fuzz(tmp_path):
-    generated = tcfuzz("gen", "-n", "3", "--nodes", "4", "--out", str(tmp_path / "models"))
+    generated = tcfuzz("gen", "-n", "3", "--nodes", "4", "--stats", "--out", str(tmp_path / "models"))
     assert generated.returncode == 0, generated.stderr
+    assert "operator" in generated.stdout.lower()
     models = sorted((tmp_path / "models").glob("*.onnx"))
     assert len(models) == 3
     assert all(Path(str(m)[:-5] + ".inputs.npz").exists() for m in models)

@@ -1,0 +1,87 @@
+"""The optimization-level oracle: one compiler with optimizations off and on must agree.
+
+Both sides share a frontend, kernels and numerics, so they are compared under tight
+tolerances (:data:`OPT_TOLERANCES`, a few ULPs of float32, about two of float16): a
+difference is the cleanest signal of a miscompiling optimization. The pairs are data
+(:data:`OPT_PAIRS`); a pair is judged only when both of its backends ran. With the
+``ref-f64`` outcome at hand, the guards of :mod:`oracles.guards` first claim the elements
+that depend on rounding (judged against the same tight tolerances).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from fuzzer.ir import DType, Graph, TensorType
+from fuzzer.outcome import Outcome, Stage
+from oracles.blame import Verdict, pair_differences, reference_usable, worst_output
+from oracles.differential import _declared_type_finding
+from oracles.finding import Finding, FindingKind
+from oracles.guards import Context
+from oracles.precision import REFERENCE
+from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
+from triage.signature import signature
+
+# (optimizations off, optimizations on): the same compiler and frontend.
+OPT_PAIRS: frozenset[tuple[str, str]] = frozenset({
+    ("ort-none", "ort-all"),
+    ("tvm-noopt", "tvm"),
+    ("aot_eager", "inductor"),
+})
+
+OPT_TOLERANCES: Mapping[DType, Tolerance] = MappingProxyType({
+    DType.float64: Tolerance(rtol=1e-12, atol=1e-14),
+    DType.float32: Tolerance(rtol=1e-5, atol=1e-6),
+    DType.float16: Tolerance(rtol=2e-3, atol=1e-3),
+    DType.bfloat16: Tolerance(rtol=1.6e-2, atol=1e-2),
+})
+OPT_POLICY = TolerancePolicy(OPT_TOLERANCES)
+
+
+def opt_level(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome], graph: Graph | None = None,
+              policy: TolerancePolicy = OPT_POLICY, pairs: frozenset[tuple[str, str]] = OPT_PAIRS,
+              reference_backend: str = REFERENCE) -> Verdict:
+    """OPT_MISMATCH findings (blaming the optimized backend) and the guards' suppressions.
+
+    ``policy`` is widened along the graph's paths when ``graph`` is given. Outcomes that
+    failed or break the declared types are left to the main oracle.
+    """
+    if graph is not None:
+        policy = along_paths(graph, policy)
+    by_name = {o.backend: o for o in outcomes}
+    reference = by_name.get(reference_backend)
+    context = Context(graph, reference, expected, policy) if reference_usable(reference, expected) else None
+    findings: list[Finding] = []
+    suppressions = []
+    for baseline_name, optimized_name in sorted(pairs):
+        baseline, optimized = by_name.get(baseline_name), by_name.get(optimized_name)
+        if not (baseline and optimized and baseline.ok and optimized.ok):
+            continue
+        if _declared_type_finding(expected, baseline) or _declared_type_finding(expected, optimized):
+            continue
+        differing, claimed = pair_differences(expected, optimized, baseline, policy, context)
+        suppressions += claimed
+        if not differing:
+            continue
+        output = worst_output(differing)
+        stats = differing[output]
+        summary = (f"{optimized_name} (optimized) differs from {baseline_name} on {output} "
+                   f"({expected[output]}): {stats['description']}, max {stats['max_ulp']:.4g} ULP")
+        if len(differing) > 1:
+            summary += f" (+{len(differing) - 1} more outputs)"
+        finding = Finding(FindingKind.OPT_MISMATCH, (optimized_name,), Stage.COMPARE, summary, {
+            "compared_with": baseline_name,
+            "output": output,
+            "dtype": expected[output].dtype.value,
+            "error_class": stats["error_class"],
+            "max_abs_error": stats["max_abs_error"],
+            "max_rel_error": stats["max_rel_error"],
+            "max_ulp": stats["max_ulp"],
+            "mismatched": stats["mismatched"],
+            "share": stats["share"],
+            "outputs": differing,
+        })
+        findings.append(replace(finding, signature=signature(finding)))
+    return Verdict(findings, suppressions)

@@ -1,0 +1,291 @@
+"""The float64 reference: a graph promoted to float64, and how far it is from its declared precision.
+
+:func:`promote_to_float64` is a pure IR transform: every floating-point input, weight,
+cast target and dtype attribute becomes float64, integer and bool parts stay as declared,
+and every node's output types are inferred again from the operator specs.
+
+:func:`evaluate_reference` runs a graph through its torch lowering (it imports torch; the
+``ref-f64`` backend calls it in its worker) and returns, by name:
+
+* every graph output, computed in float64 (float outputs) or as declared (integer, bool);
+* *probes* whose names start with ``@ref:`` (never a graph value name):
+  ``@ref:value:NAME`` the float64 value of an intermediate the guards need (the data input
+  of every tie-sensitive operator, see :data:`TIE_OPS`); ``@ref:declared:OUT`` the output
+  evaluated at its declared precision (plain torch); ``@ref:spread:OUT`` how far, per
+  element, evaluations at the declared precision land from the float64 value (see below);
+  ``@ref:flags:RULE`` an int64 vector counting, per node, the elements on which that rule
+  of :data:`oracles.guards.RULES` fired.
+
+The spread measures conditioning. Besides plain torch at the declared dtypes, the graph is
+evaluated in float64 with every floating value rounded to its declared dtype after each
+node (correctly rounded emulation), and :data:`PERTURBED_RUNS` more times with the result
+of every inexact node (not in :data:`EXACT_OPS`) also multiplied by ``1 + d``, ``|d|`` up
+to :data:`PERTURBATION` of its declared dtype. An element whose spread is a sizeable part
+of its tolerance depends on rounding (catastrophic cancellation, a comparison or a floor on
+a boundary, an overflow): no backend can be blamed for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Mapping
+
+import ml_dtypes
+import numpy as np
+
+from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.ops import get_spec
+
+REFERENCE = "ref-f64"
+PROBE_PREFIX = "@ref:"
+
+# Operators whose output index or one-hot position depends on the order of values.
+TIE_OPS = frozenset({"ArgMax", "ArgMin", "TopK", "Hardmax"})
+
+# Attributes that name a float dtype, and their default when absent.
+DTYPE_ATTRS: Mapping[str, tuple[str, str | None]] = {
+    "Cast": ("to", None),
+    "Range": ("dtype", None),
+    "ConstantOfShape": ("dtype", "float32"),
+}
+
+# Operators whose float result is exact whatever the implementation (data movement,
+# selection, exact rounding functions): their results are rounded but never perturbed.
+EXACT_OPS = frozenset({
+    "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Expand", "Tile",
+    "Concat", "Split", "Slice", "Pad", "DepthToSpace", "SpaceToDepth", "Gather", "GatherElements",
+    "GatherND", "ScatterElements", "ScatterND", "OneHot", "Range", "ConstantOfShape", "Trilu",
+    "Where", "Relu", "Abs", "Neg", "Sign", "Floor", "Ceil", "Round", "Max", "Min", "Clip",
+    "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Hardmax", "Cast", "CastLike", "TopK",
+})
+
+# Relative perturbation of an inexact result, by its declared dtype (64, 2, 2 and 2^11 ULPs).
+PERTURBATION: Mapping[DType, float] = {
+    DType.float32: 2.0 ** -17, DType.float16: 2.0 ** -9, DType.bfloat16: 2.0 ** -6,
+    DType.float64: 2.0 ** -41,
+}
+PERTURBED_RUNS = 3
+
+
+class PromotionError(ValueError):
+    """A graph that cannot be promoted to float64 (an operator's shape rule refuses it)."""
+
+
+# ---------------------------------------------------------------- names
+
+
+def value_probe(name: str) -> str:
+    return f"{PROBE_PREFIX}value:{name}"
+
+
+def declared_probe(output: str) -> str:
+    return f"{PROBE_PREFIX}declared:{output}"
+
+
+def spread_probe(output: str) -> str:
+    return f"{PROBE_PREFIX}spread:{output}"
+
+
+def probed_values(graph: Graph) -> tuple[str, ...]:
+    """The intermediates the reference returns: the data input of each tie-sensitive node."""
+    names: list[str] = []
+    for node in graph.nodes:
+        if node.op in TIE_OPS and node.inputs[0] not in names:
+            names.append(node.inputs[0])
+    return tuple(names)
+
+
+def flags_probe(rule: str) -> str:
+    return f"{PROBE_PREFIX}flags:{rule}"
+
+
+def reference_output_names(graph: Graph) -> list[str]:
+    """What the ``ref-f64`` backend returns, in order: outputs first, then probes."""
+    from oracles.guards import RULES
+
+    return [*graph.outputs, *map(value_probe, probed_values(graph)), *map(declared_probe, graph.outputs),
+            *map(spread_probe, graph.outputs), *(flags_probe(rule.name) for rule in RULES)]
+
+
+# ---------------------------------------------------------------- the IR transform
+
+
+def _promoted(dtype: DType) -> DType:
+    return DType.float64 if dtype.is_float else dtype
+
+
+def promote_to_float64(graph: Graph) -> Graph:
+    """``graph`` with every floating value in float64; integer and bool values unchanged.
+
+    Float inputs and weights become float64 (weights keep their values exactly), float
+    ``Cast``/``Range``/``ConstantOfShape`` targets become float64, ``CastLike`` follows its
+    promoted second input, and every node's output types are inferred again. Raises
+    :class:`PromotionError` if a shape rule refuses float64 or gives other shapes.
+    """
+    inputs = tuple(Input(i.name, i.type.with_dtype(_promoted(i.type.dtype))) for i in graph.inputs)
+    weights = tuple(Weight.from_array(w.name, w.array.astype(np.float64)) if w.type.dtype.is_float else w
+                    for w in graph.weights)
+    types: dict[str, TensorType] = {i.name: i.type for i in inputs}
+    types.update((w.name, w.type) for w in weights)
+    nodes = []
+    for index, node in enumerate(graph.nodes):
+        attrs = node.attr
+        if node.op in DTYPE_ATTRS:
+            key, default = DTYPE_ATTRS[node.op]
+            target = attrs.get(key, default)
+            if target is not None and DType(target).is_float:
+                attrs[key] = DType.float64.value
+        try:
+            inferred = tuple(get_spec(node.op).infer(tuple(types[n] for n in node.inputs), attrs))
+        except Exception as error:  # noqa: BLE001 - any shape-rule failure
+            raise PromotionError(f"node {index} ({node.op}) refuses float64: {error}") from error
+        wanted = tuple(t.with_dtype(_promoted(t.dtype)) for t in node.output_types)
+        if inferred != wanted:
+            raise PromotionError(f"node {index} ({node.op}) promoted gives {', '.join(map(str, inferred))}, "
+                                 f"expected {', '.join(map(str, wanted))}")
+        nodes.append(Node(node.op, node.inputs, node.outputs, inferred, tuple(attrs.items())))
+        types.update(zip(node.outputs, inferred))
+    return Graph(inputs, weights, tuple(nodes), graph.outputs)
+
+
+# ---------------------------------------------------------------- pure numeric helpers
+
+
+def float_bits(dtype: DType) -> tuple[np.dtype, np.dtype]:
+    """The float numpy dtype and the same-width signed integer dtype."""
+    return {DType.float16: (np.dtype(np.float16), np.dtype(np.int16)),
+            DType.bfloat16: (np.dtype(ml_dtypes.bfloat16), np.dtype(np.int16)),
+            DType.float32: (np.dtype(np.float32), np.dtype(np.int32)),
+            DType.float64: (np.dtype(np.float64), np.dtype(np.int64))}[dtype]
+
+
+def _ordinal(array: np.ndarray, dtype: DType) -> np.ndarray:
+    """Integers ordered like the floats, adjacent floats one apart, -0 and +0 both 0."""
+    float_type, int_type = float_bits(dtype)
+    bits = np.asarray(array).astype(float_type).view(int_type).astype(np.int64)
+    magnitude = bits & np.int64((1 << (8 * int_type.itemsize - 1)) - 1)
+    return np.where(bits < 0, -magnitude, magnitude)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray, dtype: DType) -> np.ndarray:
+    """Elementwise distance in units in the last place of ``dtype`` (float64 array).
+
+    Both values are rounded to ``dtype`` first. Signed zeros are 0 apart; NaN against
+    anything is NaN; integers and bools are their absolute difference.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if not dtype.is_float:
+        return np.abs(a.astype(np.float64) - b.astype(np.float64))
+    wide_a, wide_b = a.astype(np.float64), b.astype(np.float64)
+    distance = np.abs(_ordinal(a, dtype) - _ordinal(b, dtype)).astype(np.float64)
+    return np.where(np.isnan(wide_a) | np.isnan(wide_b), np.nan, distance)
+
+
+def deviation(run: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|run - reference| per element in float64: 0 where both are NaN or the same Inf,
+    Inf where exactly one is NaN or an Inf differs."""
+    a, b = np.asarray(run).astype(np.float64), np.asarray(reference).astype(np.float64)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.abs(a - b)
+    difference = np.where(a == b, 0.0, difference)  # equal Infs (and signed zeros)
+    difference = np.where(nan_a & nan_b, 0.0, difference)
+    return np.where(nan_a ^ nan_b, np.inf, np.nan_to_num(difference, nan=np.inf))
+
+
+def finite_max(dtype: DType) -> float:
+    return float(ml_dtypes.finfo(dtype.numpy).max) if dtype.is_float else math.inf
+
+
+# ---------------------------------------------------------------- evaluation (imports torch)
+
+
+def _evaluate(graph: Graph, feeds: Mapping[str, Any], after=None) -> dict[str, Any]:
+    """Every value of ``graph``: ``feeds`` holds inputs and weights as tensors; ``after(index,
+    node, results)`` may replace a node's results before later nodes read them."""
+    values = dict(feeds)
+    for index, node in enumerate(graph.nodes):
+        result = get_spec(node.op).torch([values[name] for name in node.inputs], node.attr)
+        results = list(result) if isinstance(result, (tuple, list)) else [result]
+        if after is not None:
+            results = after(index, node, results)
+        values.update(zip(node.outputs, results))
+    return values
+
+
+def _graph_seed(graph: Graph, inputs: Mapping[str, np.ndarray]) -> int:
+    digest = hashlib.sha256(graph.content_hash.encode())
+    for name in sorted(inputs):
+        digest.update(np.ascontiguousarray(inputs[name]).tobytes())
+    return int.from_bytes(digest.digest()[:8], "little") >> 1
+
+
+def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
+                       runs: int = PERTURBED_RUNS) -> dict[str, np.ndarray]:
+    """The float64 reference and its probes (see the module docstring), by name.
+
+    Deterministic: the perturbations are seeded from the graph and the input values.
+    """
+    import torch
+
+    from fuzzer.values import to_numpy, to_torch, torch_dtype
+    from oracles.guards import RULES, node_flags
+
+    promoted = promote_to_float64(graph)
+    declared = graph.types
+
+    def feeds(target: Graph) -> dict[str, Any]:
+        found = {i.name: to_torch(np.asarray(inputs[i.name]).astype(i.type.dtype.numpy)) for i in target.inputs}
+        found.update((w.name, to_torch(w.array)) for w in target.weights)
+        return found
+
+    with torch.no_grad():
+        reference = _evaluate(promoted, feeds(promoted))
+        generator = torch.Generator().manual_seed(_graph_seed(graph, inputs))
+
+        def emulate(perturb: bool):
+            def after(index: int, node: Node, results: list[Any]) -> list[Any]:
+                rounded = []
+                for name, result in zip(node.outputs, results):
+                    dtype = declared[name].dtype
+                    if dtype.is_float:
+                        if perturb and node.op not in EXACT_OPS:
+                            noise = torch.empty(result.shape, dtype=torch.float64)
+                            noise.uniform_(-PERTURBATION[dtype], PERTURBATION[dtype], generator=generator)
+                            result = result * (1 + noise)
+                        result = result.to(torch_dtype(dtype)).to(torch.float64)
+                    rounded.append(result)
+                return rounded
+            return after
+
+        emulated = _evaluate(promoted, feeds(promoted), emulate(False))
+        runs_outputs = [emulated] + [_evaluate(promoted, feeds(promoted), emulate(True)) for _ in range(runs)]
+        try:
+            plain = _evaluate(graph, feeds(graph))
+        except Exception:  # noqa: BLE001 - a missing low-precision kernel: emulation still judges
+            plain = None
+        if plain is not None:
+            runs_outputs.append(plain)
+
+        result: dict[str, np.ndarray] = {}
+        for name in graph.outputs:
+            result[name] = to_numpy(reference[name])
+        for name in probed_values(graph):
+            result[value_probe(name)] = to_numpy(reference[name].to(torch.float64))
+        for name in graph.outputs:
+            result[declared_probe(name)] = to_numpy(plain[name]) if plain is not None else \
+                to_numpy(emulated[name].to(torch_dtype(declared[name].dtype)))
+        for name in graph.outputs:
+            spread = np.zeros(declared[name].shape, dtype=np.float64)
+            for run in runs_outputs:
+                spread = np.maximum(spread, deviation(to_numpy(run[name]), result[name]))
+            result[spread_probe(name)] = spread
+
+        def numpy_values(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+            return {k: to_numpy(v) for k, v in values.items()}
+
+        flags = np.maximum(node_flags(graph, numpy_values(reference)), node_flags(graph, numpy_values(emulated)))
+        for column, rule in enumerate(RULES):
+            result[flags_probe(rule.name)] = flags[:, column].copy()
+    return {name: result[name] for name in reference_output_names(graph)}
