@@ -48,6 +48,7 @@ class CampaignConfig:
     reference: str | None = None  # the backend that wins ties in the differential vote
     avoid: tuple[tuple[str, str], ...] = ()  # (operator, dtype) pairs most backends decline
     single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
+    input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
 
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +63,8 @@ class CampaignConfig:
 
     @property
     def generator_options(self) -> GeneratorOptions:
-        return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid))
+        return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid),
+                                input_budget=self.input_budget)
 
 
 def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:
@@ -119,6 +121,8 @@ class Campaign:
         self.store = store
         self.versions = package_versions(config.backends)
         self.support = support_tables(config.backends)
+        if config.input_budget is not None:
+            import fuzzer.input_search  # noqa: F401 - imports torch now, not on the campaign's clock
         self._support_saved = time.monotonic()
         store.set_meta("versions", self.versions)
         resumed = store.progress()

@@ -76,6 +76,8 @@ def build_parser() -> Parser:
     fuzz.add_argument("--workers", type=positive_int, default=1, help="parallel lanes (default 1)")
     fuzz.add_argument("--timeout", type=positive_float, help="seconds per test before a hang (default 10)")
     fuzz.add_argument("--memory-limit", type=positive_int, help="MiB per worker before an oom (default 4096)")
+    fuzz.add_argument("--input-search", type=float, metavar="SECONDS",
+                      help="numerical input search per graph (default 0.1; 0: plain random inputs)")
     fuzz.add_argument("--resume", type=Path, metavar="RUN", help="continue the campaign in RUN")
 
     gen = commands.add_parser("gen", help="write random models with their inputs")
@@ -151,7 +153,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
         fixed = [flag for flag, value in (("--backends", args.backends), ("--seed", args.seed),
                                           ("--nodes", args.nodes), ("--opset", args.opset),
                                           ("--out", args.out), ("--timeout", args.timeout),
-                                          ("--memory-limit", args.memory_limit)) if value is not None]
+                                          ("--memory-limit", args.memory_limit),
+                                          ("--input-search", args.input_search)) if value is not None]
         if fixed:
             raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
                              "--max-tests and --workers apply to a resumed campaign")
@@ -176,6 +179,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
             backends=backends, seed=args.seed or 0, avoid=avoid, nodes=args.nodes or 10, opset=args.opset or 17,
             time_budget=args.time, max_tests=args.max_tests, workers=args.workers,
             timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
+            input_budget=0.1 if args.input_search is None else (args.input_search or None),
             reference="onnx-ref" if "onnx-ref" in backends else None)
         try:
             store = start_run(config, run_dir)
