@@ -31,7 +31,7 @@ from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, metamorphic, rewrite_case
 from oracles.optlevel import opt_level
 from oracles.precision import REFERENCE
-from oracles.tolerance import DEFAULT_POLICY, along_paths
+from oracles.tolerance import DEFAULT_POLICY, along_paths, policy_from_dict
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class CampaignConfig:
     avoid: tuple[tuple[str, str], ...] = ()  # (operator, dtype) pairs most backends decline
     single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
     input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
+    tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
 
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +122,7 @@ class Campaign:
         self.store = store
         self.versions = package_versions(config.backends)
         self.support = support_tables(config.backends)
+        self.policy = policy_from_dict(config.tolerances) if config.tolerances else DEFAULT_POLICY
         if config.input_budget is not None:
             import fuzzer.input_search  # noqa: F401 - imports torch now, not on the campaign's clock
         self._support_saved = time.monotonic()
@@ -235,7 +237,7 @@ class Campaign:
             reference = next((o for o in outcomes if o.backend == REFERENCE), None)
             for original, after in zip(outcomes, rewritten_outcomes):
                 if original.backend != REFERENCE:
-                    verdict = metamorphic(expected, original, after, name, DEFAULT_POLICY, case.graph, reference)
+                    verdict = metamorphic(expected, original, after, name, self.policy, case.graph, reference)
                     self._record(rewritten, verdict.findings, [original, after])
 
     def _declined(self, cases: list[TestCase]) -> dict[str, dict[int, Outcome]]:
@@ -259,7 +261,7 @@ class Campaign:
         """Blame against the float64 reference (or the differential vote), then the
         optimization-level pairs; guards' suppressions are counted."""
         expected = case.output_types()
-        policy = along_paths(case.graph, DEFAULT_POLICY)
+        policy = along_paths(case.graph, self.policy)
         verdict = judge(expected, outcomes, policy, case.graph, fallback_reference=self.config.reference)
         pairs = opt_level(expected, outcomes, case.graph)
         blamed = {f.backends for f in verdict.findings}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -60,6 +61,39 @@ def backend_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def add_tolerance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tolerance", action="append", metavar="NAME=RTOL,ATOL", default=[],
+                        help="tolerance for one output (repeatable)")
+    parser.add_argument("--tolerance-file", type=Path, metavar="FILE.json",
+                        help='{"dtypes": {"float32": [rtol, atol]}, "outputs": {...}, "statistic": "max"}')
+    parser.add_argument("--error-statistic", metavar="elementwise|max|quantile:Q",
+                        help="which error must stay within tolerance (default elementwise)")
+
+
+def tolerance_policy(args: argparse.Namespace):
+    """The oracle's tolerance policy from the command line, or None for the defaults."""
+    from dataclasses import replace
+
+    from oracles.tolerance import configured_policy, parse_override, policy_from_dict
+
+    if not (args.tolerance or args.tolerance_file or args.error_statistic):
+        return None
+    try:
+        data = json.loads(args.tolerance_file.read_text()) if args.tolerance_file else {}
+        if args.error_statistic:
+            data["statistic"] = args.error_statistic
+        policy = policy_from_dict(data) if data else configured_policy()
+        overrides = dict(parse_override(text) for text in args.tolerance)
+        statistic = next(iter(policy.by_dtype.values()))
+        overrides = {name: replace(t, statistic=statistic.statistic, quantile=statistic.quantile)
+                     for name, t in overrides.items()}
+        return replace(policy, overrides={**policy.overrides, **overrides})
+    except OSError as error:
+        raise UsageError(f"cannot read tolerance file {args.tolerance_file} ({error.strerror})") from None
+    except ValueError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="tcfuzz", description="Fuzz and differentially test deep-learning compilers.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -79,6 +113,7 @@ def build_parser() -> Parser:
     fuzz.add_argument("--input-search", type=float, metavar="SECONDS",
                       help="numerical input search per graph (default 0.1; 0: plain random inputs)")
     fuzz.add_argument("--resume", type=Path, metavar="RUN", help="continue the campaign in RUN")
+    add_tolerance_options(fuzz)
 
     gen = commands.add_parser("gen", help="write random models with their inputs")
     gen.add_argument("-n", "--count", type=positive_int, default=10)
@@ -95,6 +130,7 @@ def build_parser() -> Parser:
     run.add_argument("--inputs", type=Path, help=".npz of inputs (default: MODEL's .inputs.npz, else random)")
     run.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     run.add_argument("--timeout", type=positive_float, default=30.0)
+    add_tolerance_options(run)
 
     commands.add_parser("backends", help="list backends, whether they can run here, and versions")
     return parser
@@ -144,6 +180,7 @@ def writable_directory(path: Path) -> Path:
 def command_fuzz(args: argparse.Namespace) -> int:
     from corpus.store import StoreError
     from corpus.support import SupportTableError
+    from oracles.tolerance import policy_to_dict
     from fuzzer.campaign import (Campaign, CampaignConfig, learned_avoidance, resume_run, start_run,
                                  support_tables)
     from fuzzer.isolation import WorkerStartError
@@ -154,7 +191,10 @@ def command_fuzz(args: argparse.Namespace) -> int:
                                           ("--nodes", args.nodes), ("--opset", args.opset),
                                           ("--out", args.out), ("--timeout", args.timeout),
                                           ("--memory-limit", args.memory_limit),
-                                          ("--input-search", args.input_search)) if value is not None]
+                                          ("--input-search", args.input_search),
+                                          ("--tolerance", args.tolerance or None),
+                                          ("--tolerance-file", args.tolerance_file),
+                                          ("--error-statistic", args.error_statistic)) if value is not None]
         if fixed:
             raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
                              "--max-tests and --workers apply to a resumed campaign")
@@ -180,6 +220,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
             time_budget=args.time, max_tests=args.max_tests, workers=args.workers,
             timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
             input_budget=0.1 if args.input_search is None else (args.input_search or None),
+            tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
             reference="onnx-ref" if "onnx-ref" in backends else None)
         try:
             store = start_run(config, run_dir)
@@ -308,7 +349,8 @@ def command_run(args: argparse.Namespace) -> int:
     except WorkerStartError as error:
         raise UsageError(str(error)) from None
     reference = "onnx-ref" if "onnx-ref" in backends else None
-    policy = along_paths(case.graph) if case.graph is not None else DEFAULT_POLICY
+    policy = tolerance_policy(args) or DEFAULT_POLICY
+    policy = along_paths(case.graph, policy) if case.graph is not None else policy
     findings = differential(case.output_types(), outcomes, policy, reference)
     table = Table(title=f"{args.model}")
     for column in ("backend", "status", "stage", "seconds", "outputs / error"):
