@@ -9,6 +9,7 @@ seed and options always give the same graph.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from functools import cache
@@ -23,8 +24,7 @@ from fuzzer.outcome import TestCase
 from fuzzer.values import random_array, random_inputs
 
 ANCHORS_PER_OPERATOR = 4
-DEFAULT_DTYPES = frozenset({DType.float32, DType.float16, DType.float64, DType.int32,
-                            DType.int64, DType.int8, DType.uint8, DType.bool})
+DEFAULT_DTYPES = frozenset(DType)
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class GeneratorOptions:
     max_rank: int = 4
     max_dim: int = 6
     max_elements: int = 4096  # per tensor
+    max_flops: int = 20_000_000  # per graph, estimated: keeps every test cheap on every backend
+    backward_share: float = 0.2  # chance that a node is inserted before an input (it then computes it)
+    exact_size: bool = False  # False: half of the graphs get a random size in 1..nodes
     weight_share: float = 0.3  # chance that a fresh operand is a weight, not an input
     reuse_share: float = 0.6  # chance to reuse an existing value of the right type
     output_share: float = 0.2  # chance that a consumed value is also a graph output
@@ -78,6 +81,8 @@ class GraphBuilder:
     weights: list[Weight] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     values: dict[str, TensorType] = field(default_factory=dict)
+    flops: int = 0
+    names: itertools.count = field(default_factory=itertools.count)
 
     def random_type(self, dtypes: frozenset[DType], ranks: tuple[int, int]) -> TensorType:
         rng, options = self.rng, self.options
@@ -92,16 +97,25 @@ class GraphBuilder:
             shape[rng.randrange(rank)] = 1
         return TensorType(rng.choice(pool), tuple(shape))
 
-    def fresh_name(self, prefix: str, staged: list) -> str:
-        counts = {"x": len(self.inputs), "w": len(self.weights), "v": len(self.values)}
-        return f"{prefix}{counts[prefix] + sum(1 for s in staged if s.name.startswith(prefix))}"
+    def fresh_name(self, prefix: str) -> str:
+        return f"{prefix}{next(self.names)}"
 
-    def add_node(self, spec: OpSpec) -> None:
+    def add_node(self, spec: OpSpec, backward: bool = False) -> None:
+        """Insert one node of ``spec``: forward (it reads existing values) or backward (it is
+        put before everything and computes an existing graph input, which it replaces)."""
         rng, options = self.rng, self.options
         staged: list[Input | Weight] = []
+        target = None
         candidates = [name for name, t in self.values.items()
                       if spec.accepts(t, options.opset) and t.dtype in options.dtypes]
-        if candidates and rng.random() < 0.9:
+        if backward:
+            targets = [i for i in self.inputs if spec.accepts(i.type, options.opset) and i.type.dtype in options.dtypes]
+            if not targets:
+                raise Unsatisfiable(f"no graph input that {spec.name} could compute")
+            target = rng.choice(targets)
+            anchor, anchor_name = target.type, self.fresh_name("x")
+            staged.append(Input(anchor_name, anchor))
+        elif candidates and rng.random() < 0.9:
             # Prefer recent values so that graphs grow deep as well as wide.
             anchor_name = candidates[min(int(rng.expovariate(0.7)), len(candidates) - 1) * -1 - 1]
             anchor = self.values[anchor_name]
@@ -110,7 +124,7 @@ class GraphBuilder:
             if not dtypes:
                 raise Unsatisfiable(f"{spec.name} accepts none of the chosen dtypes")
             anchor = self.random_type(dtypes, spec.ranks)
-            anchor_name = self.fresh_name("x", staged)
+            anchor_name = self.fresh_name("x")
             staged.append(Input(anchor_name, anchor))
         if (spec.name, anchor.dtype.value) in options.avoid:
             raise Unsatisfiable(f"{spec.name} on {anchor.dtype.value} is declined by most backends")
@@ -123,32 +137,48 @@ class GraphBuilder:
                 names.append(anchor_name)
                 continue
             if operand.values is not None:
-                weight = Weight.from_array(self.fresh_name("w", staged), np.asarray(operand.values))
+                weight = Weight.from_array(self.fresh_name("w"), np.asarray(operand.values))
                 staged.append(weight)
                 names.append(weight.name)
                 continue
-            matching = [name for name, t in self.values.items() if t == operand.type]
+            # A backward node comes first: it may read graph inputs and weights only.
+            readable = self.sources() - {target.name} if target else self.values
+            matching = [name for name in readable if self.values[name] == operand.type]
             if matching and rng.random() < options.reuse_share:
                 names.append(rng.choice(matching))
             elif rng.random() < options.weight_share:
                 gen = np.random.default_rng(rng.getrandbits(32))
-                weight = Weight.from_array(self.fresh_name("w", staged),
-                                           np.asarray(random_array(gen, operand.type)))
+                weight = Weight.from_array(self.fresh_name("w"), np.asarray(random_array(gen, operand.type)))
                 staged.append(weight)
                 names.append(weight.name)
             else:
-                staged.append(Input(self.fresh_name("x", staged), operand.type))
+                staged.append(Input(self.fresh_name("x"), operand.type))
                 names.append(staged[-1].name)
         types = {**self.values, **{s.name: s.type for s in staged}}
-        outputs = tuple(spec.infer(tuple(types[n] for n in names), proposal.attrs))
+        input_types = tuple(types[n] for n in names)
+        outputs = tuple(spec.infer(input_types, proposal.attrs))
         if any(not 1 <= t.numel <= options.max_elements for t in outputs):
             raise Unsatisfiable(f"{spec.name} output size is outside the element budget")
-        output_names = tuple(f"v{len(self.nodes)}_{k}" for k in range(len(outputs)))
+        if target is not None and outputs[0] != target.type:
+            raise Unsatisfiable(f"{spec.name} cannot compute {target.type}")
+        flops = estimated_flops(spec, input_types, outputs)
+        if self.flops + flops > options.max_flops:
+            raise Unsatisfiable(f"{spec.name} would exceed the graph's FLOP budget")
+        output_names = tuple(f"v{next(self.names)}" for _ in outputs)
+        if target is not None:
+            output_names = (target.name, *output_names[1:])
+            self.inputs.remove(target)
         for item in staged:
             (self.inputs if isinstance(item, Input) else self.weights).append(item)
             self.values[item.name] = item.type
-        self.nodes.append(Node(spec.name, tuple(names), output_names, outputs, tuple(proposal.attrs.items())))
+        node = Node(spec.name, tuple(names), output_names, outputs, tuple(proposal.attrs.items()))
+        self.nodes.insert(0, node) if target is not None else self.nodes.append(node)
         self.values.update(zip(output_names, outputs))
+        self.flops += flops
+
+    def sources(self) -> set[str]:
+        """Values defined before every node: graph inputs and weights."""
+        return {i.name for i in self.inputs} | {w.name for w in self.weights}
 
     def graph(self) -> Graph:
         consumed = {name for node in self.nodes for name in node.inputs}
@@ -158,20 +188,32 @@ class GraphBuilder:
         return Graph(tuple(self.inputs), tuple(self.weights), tuple(self.nodes), tuple(outputs))
 
 
+def estimated_flops(spec: OpSpec, inputs: tuple[TensorType, ...], outputs: tuple[TensorType, ...]) -> int:
+    """An upper estimate of a node's arithmetic: each output element of a contraction costs
+    the size of what it reduces over (bounded by the second operand); others touch each
+    element once."""
+    touched = sum(t.numel for t in inputs) + sum(t.numel for t in outputs)
+    if spec.family == "linalg" and len(inputs) > 1 and inputs[1].rank:
+        return touched + sum(t.numel for t in outputs) * max(1, inputs[1].numel // inputs[1].shape[0])
+    return touched
+
+
 def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) -> Graph:
     """A valid graph of ``options.nodes`` nodes (fewer only if attempts run out)."""
     rng = random.Random(seed)
     specs = options.specs()
     builder = GraphBuilder(rng, options)
+    size = options.nodes if options.exact_size or rng.random() < 0.5 else rng.randint(1, options.nodes)
     attempts = 0
-    while len(builder.nodes) < options.nodes and attempts < options.nodes * options.attempts_per_node:
+    while len(builder.nodes) < size and attempts < options.nodes * options.attempts_per_node:
         spec = rng.choice(specs)
+        backward = bool(builder.inputs) and rng.random() < options.backward_share
         # Several anchors per chosen operator, so that constraint-heavy operators (whose
         # proposals often fail) are not starved in favour of easy ones.
         for _ in range(ANCHORS_PER_OPERATOR):
             attempts += 1
             try:
-                builder.add_node(spec)
+                builder.add_node(spec, backward)
                 break
             except (Unsatisfiable, ValueError):
                 continue

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -273,8 +274,10 @@ class WorkerGroup:
         self.workers = [Worker(b, limits, pythons.get(b, sys.executable), log_dir) for b in backends]
 
     def start(self) -> None:
-        for worker in self.workers:
-            worker.start()
+        """Start every worker at once: heavy imports (torch, TVM) overlap."""
+        with ThreadPoolExecutor(max_workers=len(self.workers)) as pool:
+            for future in [pool.submit(worker.start) for worker in self.workers]:
+                future.result()
 
     def execute(self, case: TestCase) -> list[Outcome]:
         """One Outcome per backend."""

@@ -62,14 +62,31 @@ def test_torch_module_runs_with_declared_types(seed):
 
 
 def test_graphs_have_requested_size_several_inputs_and_outputs_and_fan_out():
+    assert all(len(generate_graph(seed, GeneratorOptions(nodes=7, exact_size=True)).nodes) == 7
+               for seed in range(30))
     graphs = [generate_graph(seed, GeneratorOptions(nodes=10)) for seed in range(100)]
-    assert sum(len(g.nodes) == 10 for g in graphs) >= 95
-    assert sum(len(g.inputs) >= 2 for g in graphs) >= 80
-    assert sum(len(g.outputs) >= 2 for g in graphs) >= 80
+    sizes = Counter(len(g.nodes) for g in graphs)
+    assert set(sizes) <= set(range(1, 11)) and sizes[10] >= 45 and len(sizes) >= 6  # sizes 1..N
+    backward = sum(any(n.outputs[0].startswith("x") for n in g.nodes) for g in graphs)
+    assert backward >= 30  # nodes inserted before an input, computing it
+    assert sum(len(g.inputs) >= 2 for g in graphs) >= 70
+    assert sum(len(g.outputs) >= 2 for g in graphs) >= 70
     assert sum(any(len(c) >= 2 for c in g.consumers.values()) for g in graphs) >= 50  # fan-out
     assert sum(bool(g.weights) for g in graphs) >= 50
     operators = Counter(node.op for g in graphs for node in g.nodes)
     assert len(operators) >= 60
+
+
+def test_flop_budget_bounds_every_graph():
+    from fuzzer.generator import estimated_flops
+    from fuzzer.ops import get_spec
+
+    options = GeneratorOptions(nodes=10, max_flops=50_000, ops=frozenset({"MatMul", "Conv", "Add", "Gemm"}))
+    for seed in range(30):
+        graph = generate_graph(seed, options)
+        total = sum(estimated_flops(get_spec(n.op), tuple(graph.types[i] for i in n.inputs), n.output_types)
+                    for n in graph.nodes)
+        assert total <= 50_000
 
 
 def test_options_restrict_operators_and_dtypes():

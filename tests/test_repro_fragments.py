@@ -20,7 +20,7 @@ from fuzzer.ir import DType
 CASE = generate_case(4, GeneratorOptions(nodes=4, dtypes=frozenset({DType.float32}),
                                          ops=frozenset({"Add", "Mul", "Relu", "MatMul", "Transpose", "Sigmoid"})))
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["onnx-ref", "ort-none", "ort-all", "torch", "aot-eager"]
+FAST = ["onnx-ref", "ort-none", "ort-all", "torch", "aot-eager", "tvm"]
 
 RUNNER = textwrap.dedent("""
     import pickle, sys

@@ -7,21 +7,24 @@ A build configuration is four knobs, all passed to ``tvm.compile``:
   and FuseTIR after LegalizeOps; False takes ``tvm.compile``'s generic "default" pipeline,
   the one it picks for CPU targets, which legalizes and lowers without folding or fusing.
 * ``opt_level``: the PassContext level. FuseOps reads it: at 0 it fuses nothing.
-* ``config``: PassContext options of the TIR pipeline (vectorization, TIR CSE, StorageRewrite).
+* ``config``: PassContext options of the TIR pipeline (here: TIR CSE and StorageRewrite).
 * ``llvm_opt_level``: LLVM's optimization level, a target option (None: LLVM's default).
 
-The module-level functions below use only numpy, onnx and tvm: ``repro_source`` copies them
-into standalone reproduction scripts, so the script builds exactly as the backend does.
+The module-level functions below use only numpy, tvm and the frontend's own package (onnx,
+torch): ``repro_source`` copies them into standalone reproduction scripts, so a script
+imports, builds and runs exactly as the backend does.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Mapping
+import textwrap
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
 from fuzzer.backends.base import Backend, Unsupported
+from fuzzer.backends.torch_eager import exported_program_bytes
 from fuzzer.outcome import TestCase
 
 
@@ -31,6 +34,14 @@ def import_onnx(model: bytes) -> Any:
     from tvm.relax.frontend.onnx import from_onnx
 
     return from_onnx(onnx.load_from_string(model), keep_params_in_input=False, sanitize_input_names=False)
+
+
+def import_exported_program(program: Any) -> tuple[Any, list[str]]:
+    """The Relax module of a ``torch.export`` program (buffers and parameters become
+    constants), and the names of the program's user inputs in positional order."""
+    from tvm.relax.frontend.torch import from_exported_program
+
+    return from_exported_program(program), list(program.graph_signature.user_inputs)
 
 
 def build(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None) -> Any:
@@ -52,89 +63,109 @@ def parameter_names(module: Any) -> list[str]:
 
 
 def run_main(machine: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Call ``main`` with ``arrays``; its result (a tensor or nested tuples) as a flat list."""
+    """Call ``main`` with ``arrays``; its result (a tensor, a shape or nested tuples) as a flat list."""
     import tvm
 
     def flatten(value: Any) -> list[np.ndarray]:
         if isinstance(value, tvm.runtime.Tensor):
             return [value.numpy()]
+        if isinstance(value, tvm.runtime.ShapeTuple):  # an ONNX Shape output that TVM computed statically
+            return [np.array(value, dtype=np.int64)]
         return [array for item in value for array in flatten(item)]
 
-    return flatten(machine["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in arrays]))
+    return flatten(machine["main"](*[tvm.runtime.tensor(np.asarray(a, order="C")) for a in arrays]))
 
 
-SHARED_FUNCTIONS = (import_onnx, build, parameter_names, run_main)
+# Refusals that a frontend's Python code raises (besides NotImplementedError and TVM's
+# OpNotImplemented/OpAttributeUnImplemented, which derive from it).
+FRONTEND_REFUSALS = ("not supported", "unsupported", "not implemented", "cannot handle")
+FRONTEND_PACKAGE = "/tvm/relax/frontend/"
+# Limitations that TVM states wherever it finds them, in C++ checks included.
+DOCUMENTED_LIMITATIONS = (
+    "only support float32 and float16 for now",  # layer_norm, instance_norm, group_norm legalization
+)
 
-# Documented frontend limitations that TVM raises as plain Python exceptions. Anything
-# raised by a pass, by legalization, by codegen or by the VM stays a bug whatever it says.
-FRONTEND_PACKAGE = "tvm/relax/frontend/"
-FRONTEND_UNSUPPORTED_MARKERS = ("not supported", "unsupported", "not implemented")
+
+def raised_in(error: BaseException) -> str:
+    """The file of the innermost frame of ``error``'s traceback (C++ frames included)."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_filename if frame is not None else ""
 
 
 class TvmRelax(Backend):
-    """One TVM build configuration; subclasses choose the frontend and the knobs."""
+    """One TVM build configuration; subclasses choose the frontend and the knobs.
+
+    ``prepare`` returns the Relax module and the graph-input names in the order of
+    ``main``'s parameters.
+    """
 
     requires = ("apache-tvm", "onnx")
+    importer: ClassVar[Callable[..., Any]]  # the frontend function a reproduction copies
+    repro_import: ClassVar[str]  # run_backend's statements that set ``module`` and ``arrays``
     fuse: ClassVar[bool]
     opt_level: ClassVar[int]
     config: ClassVar[dict[str, Any]] = {}
     llvm_opt_level: ClassVar[int | None] = None
 
     def setup(self) -> None:
-        import tvm
+        import tvm  # noqa: F401 - seconds to import: once per worker, not in its first test
 
-        self.tvm = tvm
+    def compile(self, prepared: tuple[Any, list[str]]) -> tuple[list[str], Any]:
+        module, names = prepared
+        return names, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level)
 
-    def compile(self, module: Any) -> Any:
-        return module, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level)
-
-    def run(self, compiled: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        module, machine = compiled
-        return run_main(machine, self.arguments(module, inputs))
-
-    def arguments(self, module: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        return [inputs[name] for name in parameter_names(module)]
+    def run(self, compiled: tuple[list[str], Any], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        names, machine = compiled
+        return run_main(machine, [inputs[name] for name in names])
 
     def is_unsupported(self, error: BaseException) -> bool:
-        """Our own refusals, and the frontends' documented "not supported" errors.
+        """Our own refusals, a frontend's explicit refusals, and documented limitations.
 
-        ``OpNotImplemented`` and ``OpAttributeUnImplemented`` are TVM's error classes for an
-        operator or attribute a frontend lacks. Other frontend errors count only when they
-        are raised by the frontend's Python code and say so; C++ errors ("Check failed",
-        InternalError) from any stage, including those reached from a frontend, are bugs.
+        A frontend refuses explicitly when its Python code raises NotImplementedError (TVM's
+        OpNotImplemented for a missing converter included) or an error saying "not
+        supported". Everything else is a bug: errors from passes, legalization, codegen or
+        the VM, and C++ errors ("Check failed", type inference) even when a frontend called
+        the C++ code, since that means the frontend built invalid IR from a valid model.
         """
-        if isinstance(error, (Unsupported, self.tvm.error.OpNotImplemented,
-                              self.tvm.error.OpAttributeUnImplemented)):
+        message = str(error)
+        if isinstance(error, Unsupported) or any(marker in message for marker in DOCUMENTED_LIMITATIONS):
             return True
-        frames = inspect.getinnerframes(error.__traceback__, context=0) if error.__traceback__ else []
-        raised_in_frontend = bool(frames) and FRONTEND_PACKAGE in frames[-1].filename.replace("\\", "/")
-        message = str(error).lower()
-        return raised_in_frontend and any(marker in message for marker in FRONTEND_UNSUPPORTED_MARKERS)
+        if FRONTEND_PACKAGE not in raised_in(error):
+            return False
+        return isinstance(error, NotImplementedError) or any(m in message.lower() for m in FRONTEND_REFUSALS)
 
     @classmethod
     def repro_source(cls) -> str:
-        shared = "\n\n".join(inspect.getsource(function) for function in SHARED_FUNCTIONS)
-        return f"""import numpy as np
+        shared = "\n\n".join(inspect.getsource(function)
+                             for function in (cls.importer, build, parameter_names, run_main))
+        return f"""from typing import Any
 
-from typing import Any
+import numpy as np
 
 
 {shared}
 
 def run_backend(model: bytes, inputs: dict) -> list[np.ndarray]:
     \"\"\"{cls.description}.\"\"\"
-    module = import_onnx(model)
+{textwrap.indent(cls.repro_import, "    ")}
     machine = build(module, fuse={cls.fuse!r}, opt_level={cls.opt_level!r}, config={cls.config!r},
                     llvm_opt_level={cls.llvm_opt_level!r})
-    return run_main(machine, [inputs[name] for name in parameter_names(module)])
+    return run_main(machine, arrays)
 """
 
 
 class TvmOnnx(TvmRelax):
     """The ONNX frontend: ``from_onnx`` with weights as constants."""
 
-    def prepare(self, case: TestCase) -> Any:
-        return import_onnx(case.model)
+    importer = staticmethod(import_onnx)
+    repro_import = """module = import_onnx(model)
+arrays = [inputs[name] for name in parameter_names(module)]"""
+
+    def prepare(self, case: TestCase) -> tuple[Any, list[str]]:
+        module = import_onnx(case.model)
+        return module, parameter_names(module)
 
 
 class TvmOptimized(TvmOnnx):
@@ -153,55 +184,58 @@ class TvmUnfused(TvmOnnx):
 
 class TvmUnoptimized(TvmOnnx):
     name = "tvm-noopt"
-    description = ("TVM Relax from ONNX, no folding or fusion, opt_level 0, "
-                   "no TIR vectorization, CSE or storage rewrite, LLVM -O0")
+    description = "TVM Relax from ONNX, no folding or fusion, opt_level 0, no TIR CSE or StorageRewrite, LLVM -O0"
     fuse = False
     opt_level = 0
-    config = {"tirx.disable_vectorize": True, "tirx.disable_cse_tir": True,
-              "tirx.disable_storage_rewrite": True}
+    config = {"tirx.disable_cse_tir": True, "tirx.disable_storage_rewrite": True}
     llvm_opt_level = 0
 
 
 class TvmTorch(TvmRelax):
     """The PyTorch frontend: ``torch.export`` of the graph's torch lowering, then
-    ``from_exported_program``, which binds the module's buffers (the weights) as constants."""
+    ``from_exported_program``. The lowering keeps the weights as buffers, which the frontend
+    always binds as constants: ``main`` takes the graph inputs alone."""
 
     name = "tvm-torch"
     description = "TVM Relax from torch.export, llvm target pipeline (FoldConstant, FuseOps, FuseTIR), opt_level 3"
     requires = ("apache-tvm", "torch")
+    importer = staticmethod(import_exported_program)
+    # The artifact is the saved program; inputs come in graph-input order, as forward takes them.
+    repro_import = """import io
+import torch
+module, user_inputs = import_exported_program(torch.export.load(io.BytesIO(model)))
+by_parameter = dict(zip(user_inputs, inputs.values()))
+arrays = [by_parameter[name] for name in parameter_names(module)]"""
     fuse = True
     opt_level = 3
 
     def setup(self) -> None:
         super().setup()
         import torch
-        from tvm.relax.frontend.torch import from_exported_program
 
         from fuzzer import export_torch, values
 
         torch.set_num_threads(1)
         self.torch, self.export, self.values = torch, export_torch, values
-        self.from_exported_program = from_exported_program
 
-    def prepare(self, case: TestCase) -> Any:
+    def example_arguments(self, case: TestCase) -> list[Any]:
+        """The graph's inputs as torch tensors, in the order forward takes them."""
         if case.graph is None:
             raise Unsupported("tvm-torch needs a tcfuzz graph to lower to torch; the model has none")
-        example = tuple(self.values.to_torch(case.inputs[i.name]) for i in case.graph.inputs)
-        program = self.torch.export.export(self.export.to_module(case.graph), example)
-        return case.graph, self.from_exported_program(program)
+        return [self.values.to_torch(case.inputs[i.name]) for i in case.graph.inputs]
 
-    def compile(self, prepared: Any) -> Any:
-        graph, module = prepared
-        return graph, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level)
+    def prepare(self, case: TestCase) -> tuple[Any, list[str]]:
+        arguments = tuple(self.example_arguments(case))
+        try:
+            program = self.torch.export.export(self.export.to_module(case.graph), arguments)
+        except Exception as error:  # noqa: BLE001 - torch, not TVM, failed: TVM cannot be tested
+            raise Unsupported(f"torch.export cannot export the graph's torch lowering: {error}") from error
+        module, user_inputs = import_exported_program(program)
+        by_parameter = dict(zip(user_inputs, (i.name for i in case.graph.inputs)))
+        return module, [by_parameter[name] for name in parameter_names(module)]
 
-    def arguments(self, graph: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        # torch.export names the parameters after forward's *inputs: they come in graph order.
-        return [inputs[i.name] for i in graph.inputs]
-
-    @classmethod
-    def repro_source(cls) -> str:
-        raise NotImplementedError("tvm-torch cannot emit a standalone reproduction: it needs the "
-                                  "graph's torch module source, which tcfuzz does not generate yet")
+    def repro_artifact(self, case: TestCase) -> bytes:
+        return exported_program_bytes(self.torch, self.export.to_module(case.graph), self.example_arguments(case))
 
 
 BACKENDS = [TvmOptimized, TvmUnfused, TvmUnoptimized, TvmTorch]
