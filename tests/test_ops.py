@@ -11,7 +11,7 @@ from onnx.reference import ReferenceEvaluator
 from fuzzer.export_torch import to_module
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.ir import DType
-from fuzzer.export_onnx import DEFAULT_OPSET
+from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx
 from fuzzer.ops import all_specs, get_spec
 from fuzzer.values import to_numpy, to_torch
 
@@ -37,6 +37,24 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: DType, where: 
         assert ok.all(), f"{where}: max error {np.nanmax(np.abs(a - e))}\n{a}\n{e}"
     else:
         np.testing.assert_array_equal(actual, expected, err_msg=where)
+
+
+def run_both(graph, inputs: dict[str, np.ndarray], opset: int) -> onnx.ModelProto:
+    """ONNX checker, strict shape inference, and the reference evaluator against torch."""
+    import torch
+
+    model = to_onnx(graph, opset)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    expected = ReferenceEvaluator(model).run(None, inputs)
+    with torch.no_grad():
+        actual = to_module(graph)(*(to_torch(inputs[i.name]) for i in graph.inputs))
+    for name, want, got in zip(graph.outputs, expected, actual):
+        declared = graph.types[name]
+        got, want = to_numpy(got), np.asarray(want)
+        assert got.dtype == want.dtype == declared.dtype.numpy, f"{name}: {got.dtype}, {want.dtype}, {declared}"
+        assert_close(got, want, declared.dtype, f"opset {opset} {name}\n{graph}")
+    return model
 
 
 @pytest.mark.parametrize("op", sorted(s.name for s in all_specs()))

@@ -9,35 +9,15 @@ import random
 import numpy as np
 import onnx
 import pytest
-from onnx.reference import ReferenceEvaluator
 
 from fuzzer.export_onnx import SUPPORTED_OPSETS, to_onnx
-from fuzzer.export_torch import to_module
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.ops import all_specs, get_spec
 from fuzzer.ops.logic import SAFE_INT_RANGES
-from fuzzer.values import to_numpy, to_torch
-from tests.test_ops import assert_close
+from tests.test_ops import run_both
 
 SPECS = [s for s in all_specs() if s.family in ("activation", "logic")]
-
-
-def run_both(graph: Graph, inputs: dict[str, np.ndarray], opset: int) -> None:
-    """ONNX checker, strict shape inference and the reference evaluator against torch."""
-    import torch
-
-    model = to_onnx(graph, opset)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    expected = ReferenceEvaluator(model).run(None, inputs)
-    with torch.no_grad():
-        actual = to_module(graph)(*(to_torch(inputs[i.name]) for i in graph.inputs))
-    for name, want, got in zip(graph.outputs, expected, actual):
-        declared = graph.types[name]
-        got, want = to_numpy(got), np.asarray(want)
-        assert got.dtype == want.dtype == declared.dtype.numpy, f"{name}: {got.dtype}, {want.dtype}, {declared}"
-        assert_close(got, want, declared.dtype, f"opset {opset} {name}\n{graph}")
 
 
 @pytest.mark.parametrize("op", sorted(s.name for s in SPECS))
