@@ -113,6 +113,9 @@ def build_parser() -> Parser:
     fuzz.add_argument("--input-search", type=float, metavar="SECONDS",
                       help="numerical input search per graph (default 0.1; 0: plain random inputs)")
     fuzz.add_argument("--resume", type=Path, metavar="RUN", help="continue the campaign in RUN")
+    fuzz.add_argument("--mode", choices=("graph", "tir"), default="graph",
+                      help="graph: random tensor graphs on every backend (default); tir: TVM's "
+                           "low-level IR, schedules and pass pipelines")
     add_tolerance_options(fuzz)
 
     gen = commands.add_parser("gen", help="write random models with their inputs")
@@ -177,7 +180,65 @@ def writable_directory(path: Path) -> Path:
 # -------------------------------------------------------------------- commands
 
 
+def command_fuzz_tir(args: argparse.Namespace) -> int:
+    """`tcfuzz fuzz --mode tir` (and resuming such a run)."""
+    from rich.console import Console
+
+    from corpus.store import StoreError
+    from fuzzer.progress import ProgressDisplay, summary_table
+    from fuzzer.tir.campaign import resume_tir_campaign, run_tir_campaign
+
+    ignored = [flag for flag, value in (("--backends", args.backends), ("--nodes", args.nodes),
+                                        ("--opset", args.opset)) if value is not None]
+    if ignored:
+        raise UsageError(f"{', '.join(ignored)} do not apply to --mode tir")
+    run_dir = args.resume or args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if not args.resume:
+        writable_directory(run_dir.parent if not run_dir.exists() else run_dir)
+    print(f"tcfuzz: TIR campaign in {run_dir}", file=sys.stderr)
+    try:
+        with ProgressDisplay() as display:
+            if args.resume:
+                snapshot = resume_tir_campaign(run_dir, time_budget=args.time, max_tests=args.max_tests,
+                                               on_progress=display)
+            else:
+                snapshot = run_tir_campaign(run_dir, seed=args.seed or 0, time_budget=args.time,
+                                            max_tests=args.max_tests, on_progress=display)
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+    Console().print(summary_table(snapshot, title=f"tcfuzz tir: {snapshot.stopping_reason or 'finished'}"))
+    return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def resumed_mode(run_dir: Path) -> str:
+    from corpus.store import RunStore, StoreError
+
+    try:
+        with RunStore.open(run_dir) as store:
+            return store.config.get("mode", "graph")
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+
+
+def refuse_changes_on_resume(args: argparse.Namespace) -> None:
+    fixed = [flag for flag, value in (("--backends", args.backends), ("--seed", args.seed),
+                                      ("--nodes", args.nodes), ("--opset", args.opset),
+                                      ("--out", args.out), ("--timeout", args.timeout),
+                                      ("--memory-limit", args.memory_limit),
+                                      ("--input-search", args.input_search),
+                                      ("--tolerance", args.tolerance or None),
+                                      ("--tolerance-file", args.tolerance_file),
+                                      ("--error-statistic", args.error_statistic)) if value is not None]
+    if fixed:
+        raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
+                         "--max-tests and --workers apply to a resumed campaign")
+
+
 def command_fuzz(args: argparse.Namespace) -> int:
+    if args.resume:
+        refuse_changes_on_resume(args)
+    if args.mode == "tir" or (args.resume and resumed_mode(args.resume) == "tir"):
+        return command_fuzz_tir(args)
     from corpus.store import StoreError
     from corpus.support import SupportTableError
     from oracles.tolerance import policy_to_dict
@@ -187,17 +248,6 @@ def command_fuzz(args: argparse.Namespace) -> int:
     from fuzzer.progress import ProgressDisplay, summary_table
 
     if args.resume:
-        fixed = [flag for flag, value in (("--backends", args.backends), ("--seed", args.seed),
-                                          ("--nodes", args.nodes), ("--opset", args.opset),
-                                          ("--out", args.out), ("--timeout", args.timeout),
-                                          ("--memory-limit", args.memory_limit),
-                                          ("--input-search", args.input_search),
-                                          ("--tolerance", args.tolerance or None),
-                                          ("--tolerance-file", args.tolerance_file),
-                                          ("--error-statistic", args.error_statistic)) if value is not None]
-        if fixed:
-            raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
-                             "--max-tests and --workers apply to a resumed campaign")
         try:
             stored, store = resume_run(args.resume)
         except StoreError as error:

@@ -99,3 +99,14 @@ def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
                  "--out", str(run_dir)]) in (0, 1)
     assert main(["fuzz", "--backends", "onnx-ref", "--max-tests", "2", "--out", str(run_dir)]) == 2
     assert "tcfuzz: error:" in capsys.readouterr().err
+
+
+def test_tir_mode_runs_a_campaign_and_resumes(tmp_path):
+    pytest.importorskip("tvm")
+    run_dir = tmp_path / "tir"
+    first = tcfuzz("fuzz", "--mode", "tir", "--max-tests", "6", "--seed", "2", "--out", str(run_dir))
+    assert first.returncode in (0, 1), first.stderr
+    assert "tcfuzz tir" in first.stdout
+    again = tcfuzz("fuzz", "--resume", str(run_dir), "--max-tests", "12")
+    assert again.returncode in (0, 1), again.stderr
+    assert_one_line_error(tcfuzz("fuzz", "--mode", "tir", "--nodes", "3"), "--mode tir")

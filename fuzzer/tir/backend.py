@@ -1,0 +1,165 @@
+"""The worker-side backend of TIR fuzzing: ``fuzzer.tir.backend:TirBuild``.
+
+For one TirCase it builds the seed PrimFunc, applies the IR mutations, rejects an
+invalid mutant (``Unsupported``: counted, never a finding), draws or replays each
+variant's schedule, builds the mutant with TVM's default pipeline (the reference) and
+each variant with its pipeline, and runs them all on the same arguments. A failure of
+one variant is reported in the case's ``meta`` output rather than raised, so the other
+variants still count. Outputs are named ``argument/P``, ``reference/P``, ``numpy/P``
+(unmutated TE seeds), ``variant{k}/P`` for buffer parameter P, and ``meta`` (JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TextIO
+
+import numpy as np
+
+from fuzzer.backends.base import Backend, Unsupported
+from fuzzer.tir.case import TirCase, Variant, encode_json
+from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
+
+MAX_CACHED_SEEDS = 64
+
+
+def error_record(stage: str, error: BaseException) -> dict:
+    return {"stage": stage, "type": type(error).__name__, "message": str(error)[:4000],
+            "traceback": traceback.format_exc()[-3000:]}
+
+
+def printed(function: Any) -> str:
+    try:
+        return function.script()
+    except Exception as error:  # noqa: BLE001 - the printer has bugs of its own
+        return f"# the TVMScript printer failed: {type(error).__name__}: {str(error)[:500]}"
+
+
+@dataclass
+class Program:
+    """One variant on its way through scheduling, building and running."""
+
+    variant: Variant
+    function: Any = None
+    trace: list = field(default_factory=list)
+    library: Any = None
+    changed: list = field(default_factory=list)
+    error: dict | None = None
+
+    def report(self) -> dict:
+        return {"trace": self.trace, "pipeline": self.variant.pipeline, "changed": self.changed,
+                "error": self.error}
+
+
+@dataclass
+class Prepared:
+    case: TirCase
+    function: Any
+    mutations: list  # the steps that changed the seed, with their mutators named
+    arguments: dict[str, np.ndarray]
+    programs: list[Program]
+    reference: Any = None
+
+
+class TirBuild(Backend):
+    name = "tvm-tir"
+    description = "TVM TIR: mutated PrimFuncs built with random schedules and pass pipelines"
+    requires = ("apache-tvm",)
+    catalog: ClassVar[Mapping[str, PassSpec]] = CATALOG  # passes pipeline mutation may use
+    base_pipeline: ClassVar[Callable[[], dict]] = staticmethod(default_pipeline)  # what variants start from
+
+    def setup(self) -> None:
+        # tvm_ffi imports torch if it can, which triples the start of a worker (and a
+        # worker restarts after every crash); nothing here needs torch.
+        sys.modules.setdefault("torch", None)
+        from fuzzer.tir import mutators, pipelines, runtime, schedules, seeds
+
+        self.mutators, self.pipelines, self.runtime = mutators, pipelines, runtime
+        self.schedules, self.seeds = schedules, seeds
+        self._seed_cache: dict[str, Any] = {}
+        self._names: list[str] = []
+
+    def seed_function(self, spec: Mapping[str, Any]) -> Any:
+        key = repr(sorted(spec.items()))
+        if key not in self._seed_cache:
+            if len(self._seed_cache) >= MAX_CACHED_SEEDS:
+                self._seed_cache.pop(next(iter(self._seed_cache)))
+            try:
+                self._seed_cache[key] = self.seeds.build_seed(spec)
+            except self.seeds.SeedUnavailable as error:
+                raise Unsupported(str(error)) from None
+        return self._seed_cache[key]
+
+    def prepare(self, case: TirCase) -> Prepared:
+        function, mutations = self.mutators.apply_mutations(self.seed_function(case.seed_spec), case.mutations)
+        try:
+            self.mutators.check_valid(function)
+        except self.mutators.InvalidMutant as error:
+            raise Unsupported(f"invalid mutant: {error}") from None
+        arguments = dict(case.inputs) or self.runtime.random_arguments(function, case.seed)
+        with open(case.step_log or os.devnull, "w", buffering=1) as log:
+            programs = [self.schedule(function, variant, log) for variant in case.variants]
+        return Prepared(case, function, mutations, arguments, programs)
+
+    def schedule(self, function: Any, variant: Variant, log: TextIO) -> Program:
+        program = Program(variant)
+        try:
+            if variant.trace is not None:
+                program.trace = [dict(step) for step in variant.trace]
+                program.function = self.schedules.replay(function, program.trace)
+            else:
+                program.function, program.trace = self.schedules.random_trace(
+                    function, random.Random(variant.schedule_seed), variant.schedule_steps,
+                    log=lambda line: log.write(line + "\n"))
+        except self.schedules.ScheduleInternalError as error:
+            program.trace = error.args[1]
+            program.error = error_record("schedule", error.__cause__ or error)
+        except Exception as error:  # noqa: BLE001 - a replayed step TVM now rejects
+            program.error = error_record("schedule", error)
+        return program
+
+    def compile(self, prepared: Prepared) -> Prepared:
+        if prepared.case.diagnose:
+            return prepared
+        prepared.reference = self.pipelines.build(prepared.function, None)
+        for program in prepared.programs:
+            if program.error is not None:
+                continue
+            effects = self.pipelines.pass_effects(program.variant.pipeline)
+            try:
+                program.library = self.pipelines.build(program.function, program.variant.pipeline, self.catalog,
+                                                       [effects])
+            except Exception as error:  # noqa: BLE001 - reported per variant
+                program.error = error_record("compile", error)
+            program.changed = effects.changed
+        return prepared
+
+    def run(self, prepared: Prepared, inputs: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
+        outputs = {f"argument/{name}": value for name, value in prepared.arguments.items()}
+        case = prepared.case
+        if not case.diagnose:
+            outputs.update(self.named("reference", self.runtime.run(prepared.reference, prepared.arguments)))
+            if not case.mutations and (expected := self.seeds.numpy_reference(case.seed_spec, prepared.arguments)):
+                outputs.update(self.named("numpy", expected))
+        for index, program in enumerate(prepared.programs):
+            if program.library is None:
+                continue
+            try:
+                outputs.update(self.named(f"variant{index}", self.runtime.run(program.library, prepared.arguments)))
+            except Exception as error:  # noqa: BLE001 - reported per variant
+                program.error = error_record("run", error)
+        outputs["meta"] = encode_json({"script": printed(prepared.function), "mutations": prepared.mutations,
+                                       "variants": [program.report() for program in prepared.programs]})
+        self._names = list(outputs)
+        return list(outputs.values())
+
+    @staticmethod
+    def named(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {f"{prefix}/{name}": value for name, value in arrays.items()}
+
+    def output_names(self, case: TirCase) -> list[str]:
+        return self._names

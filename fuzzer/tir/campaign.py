@@ -1,0 +1,608 @@
+"""The TIR fuzzing loop: joint IR, schedule and pass-pipeline mutation, judged and stored.
+
+Case ``i`` of a campaign with seed ``s`` draws from ``seed_for_test(s, i)``: a base
+(a fresh seed spec, or a kept corpus entry), new IR mutation steps, and ``variants``
+variants, each a mutated pipeline and a schedule seed. One isolated worker
+(``fuzzer.tir.backend:TirBuild``) builds and runs the case; each variant is a *test*.
+Oracles, in order:
+
+- the worker died, hung or ran out of memory, or a build or run raised: a failure
+  finding, blamed on one variant (or the reference) by re-running them one at a time;
+- a variant's outputs differ from the reference (the same mutant, unscheduled, built
+  by TVM's default pipeline): a mismatch, since schedules and pipelines preserve
+  semantics;
+- the reference of an unmutated TE seed differs from numpy: a mismatch of the default
+  pipeline.
+
+A new finding is shrunk (pipeline back to default, schedule steps, IR mutations and
+pipeline passes removed while it still reproduces) and recorded with its mutated
+TVMScript, schedule trace, pipeline and inputs: ``replay`` reruns it in a worker, and
+``fuzzer.tir.repro.write_repro`` writes a script that needs only TVM and numpy. A
+variant whose passes changed the IR in a combination not seen before adds its
+(function, pipeline) pair to the corpus, the pipeline shrunk to the passes that
+changed the IR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import platform
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from corpus.store import Progress, RunStore
+from fuzzer.backends import load_backend
+from fuzzer.campaign import Snapshot, seed_for_test
+from fuzzer.ir import DType
+from fuzzer.isolation import Limits, Worker
+from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.tir.case import ANY_MUTATOR, TirCase, Variant, decode_json, trace_from_log
+from fuzzer.tir.pipelines import PipelineMutation, default_pipeline
+from fuzzer.tir.seeds import random_seed_spec
+from oracles.differential import compare_arrays
+from oracles.finding import Finding, FindingKind
+from oracles.tolerance import DEFAULT_POLICY
+from triage.signature import MAX_LENGTH, headline, normalize_message, signature
+
+BACKEND = "fuzzer.tir.backend:TirBuild"
+CORPUS_LIMIT = 512
+_FAILURES = {Status.CRASH: FindingKind.CRASH, Status.HANG: FindingKind.HANG, Status.OOM: FindingKind.OOM,
+             Status.ERROR: FindingKind.ERROR}
+# Failures that are TVM refusing a program it documents as unsupported: never findings.
+KNOWN_LIMITATIONS = (re.compile(r"Nested parallel loop is not supported"),)
+_STAGES = {"schedule": Stage.PREPARE, "prepare": Stage.PREPARE, "compile": Stage.COMPILE, "run": Stage.RUN}
+
+
+@dataclass(frozen=True)
+class TirOptions:
+    backend: str = BACKEND
+    variants: int = 3  # variants (tests) per mutant
+    max_mutations: int = 3  # new IR mutation steps per case
+    max_schedule_steps: int = 6
+    max_pipeline_edits: int = 4
+    relax_share: float = 0.15  # seeds legalized from generated graphs
+    corpus_share: float = 0.3  # cases that grow a kept (function, pipeline) pair
+    timeout: float = 30.0  # seconds per case
+    memory_mb: int = 4096
+    minimize_runs: int = 12  # re-executions spent shrinking one finding
+    minimize_per_signature: int = 2  # findings shrunk (crashes blamed) per kind of bug; later ones kept as found
+    minimize_share: float = 0.15  # most of the campaign's time that shrinking may take
+
+
+@dataclass
+class TirSnapshot(Snapshot):
+    """Progress and summary: ``tests`` counts variants; ``valid`` those of valid mutants."""
+
+    cases: int = 0
+    rejected: int = 0  # mutants the validity filter refused
+    unsupported: int = 0  # variants TVM refused as documented limitations
+    corpus: int = 0
+    features: int = 0
+    minimize_runs: int = 0
+    triage_seconds: float = 0.0  # spent confirming, blaming and shrinking findings
+
+
+# ---------------------------------------------------------------------------- judging
+
+
+def _arrays(outputs: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {name[len(prefix) + 1:]: value for name, value in outputs.items() if name.startswith(prefix + "/")}
+
+
+def _tolerance(array: np.ndarray) -> Any:
+    try:
+        return DEFAULT_POLICY.for_output("", DType.from_numpy(array.dtype))
+    except ValueError:
+        return None
+
+
+def first_difference(expected: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]) -> dict | None:
+    """Details of the first buffer where ``actual`` differs from ``expected``, or None."""
+    for name, reference in expected.items():
+        comparison = compare_arrays(None, reference, actual[name], _tolerance(reference))
+        if not comparison.equal:
+            return {"output": name, "dtype": str(reference.dtype), "error_class": comparison.error_class,
+                    "kind": comparison.kind.value, "description": comparison.description,
+                    "comparison": comparison.stats()}
+    return None
+
+
+def is_known_limitation(failure: Mapping[str, Any]) -> bool:
+    return any(pattern.search(failure.get("message", "")) for pattern in KNOWN_LIMITATIONS)
+
+
+def component(report: Mapping[str, Any] | None) -> str:
+    """What a variant changes: its schedule, its pipeline, both, or neither (``default``)."""
+    if report is None:
+        return "default"
+    scheduled = bool(report["trace"]) if report["trace"] is not None else report["schedule_steps"] > 0
+    parts = [name for name, changed in (("schedule", scheduled), ("pipeline", report["pipeline"] != default_pipeline()))
+             if changed]
+    return "+".join(parts) or "default"
+
+
+def culprit(report: Mapping[str, Any] | None, with_passes: bool = True) -> str:
+    """What a variant does, for deduplication: its schedule primitives and (shrunk) pass edits."""
+    if report is None:
+        return "reference"
+    primitives = sorted({step["primitive"] for step in report["trace"] or ()})
+    if not with_passes:
+        return ",".join(primitives)
+    default_names = [p["name"] for p in default_pipeline()["passes"]]
+    names = [p["name"] for p in report["pipeline"]["passes"]]
+    edits = sorted({f"-{n}" for n in default_names if names.count(n) < default_names.count(n)} |
+                   {f"+{n}" for n in names if names.count(n) > default_names.count(n)})
+    return f"{','.join(primitives)}|{','.join(edits)}"
+
+
+def tir_finding(kind: FindingKind, blamed: str, stage: Stage, summary: str, details: Mapping[str, Any],
+                what: str) -> Finding:
+    """A finding blamed on ``tvm-tir:<blamed>``, its signature extended by ``what`` the variant does."""
+    finding = Finding(kind, (f"tvm-tir:{blamed}",), stage, summary, dict(details))
+    key = f"{signature(finding)}/{what}"
+    if len(key) > MAX_LENGTH:
+        key = f"{key[:MAX_LENGTH - 9]}~{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    return dataclasses.replace(finding, signature=key)
+
+
+@dataclass
+class Verdict:
+    """What one execution shows about one of its variants, for shrinking and recording."""
+
+    outcome: Outcome
+    meta: dict | None
+    failure: dict | None  # error details when the variant (or the case) failed
+    difference: dict | None  # first output difference from the reference
+    index: int = 0  # the variant's position in the case
+
+    def key(self) -> tuple:
+        """Equal keys: the same bug reproduced."""
+        if self.failure is not None:
+            return ("failure", self.failure.get("status"), self.failure.get("stage"),
+                    normalize_message(self.failure.get("message", "")))
+        if self.difference is not None:
+            return ("mismatch",)
+        return ("pass",)
+
+
+def crash_site(stderr: str) -> str:
+    """The innermost TVM function in a crash's native backtrace, or ""."""
+    frames = re.findall(r", in ((?:tvm|llvm)::[\w:~<>]+)", stderr)
+    return frames[0] if frames else ""
+
+
+def verdict(outcome: Outcome, index: int) -> Verdict:
+    """How variant ``index`` of a case fared, from the worker's outcome."""
+    if outcome.status is not Status.OK:
+        message = outcome.message
+        if site := crash_site(outcome.stderr_tail):
+            message += f" in {site}"
+        failure = {"status": outcome.status.value, "stage": outcome.stage.value if outcome.stage else "run",
+                   "error_type": outcome.error_type, "message": message,
+                   "traceback": outcome.traceback[-3000:], "stderr_tail": outcome.stderr_tail[-3000:],
+                   "exit_signal": outcome.exit_signal, "seconds": outcome.seconds}
+        return Verdict(outcome, None, failure, None, index)
+    meta = decode_json(outcome.outputs["meta"])
+    report = meta["variants"][index] if index < len(meta["variants"]) else None
+    if report is not None and report["error"] is not None:
+        error = report["error"]
+        failure = {"status": Status.ERROR.value, "stage": error["stage"], "error_type": error["type"],
+                   "message": error["message"], "traceback": error["traceback"]}
+        return Verdict(outcome, meta, failure, None, index)
+    if report is None:
+        return Verdict(outcome, meta, None, None, index)
+    difference = first_difference(_arrays(outcome.outputs, "reference"), _arrays(outcome.outputs, f"variant{index}"))
+    return Verdict(outcome, meta, None, difference, index)
+
+
+# ---------------------------------------------------------------------------- the campaign
+
+
+class TirCampaign:
+    def __init__(self, store: RunStore, seed: int, options: TirOptions) -> None:
+        self.store, self.seed, self.options = store, seed, options
+        backend = load_backend(options.backend)
+        self.versions = {"python": platform.python_version(), **backend.versions()}
+        store.set_meta("versions", self.versions)
+        self.mutation = PipelineMutation(backend.catalog)
+        self.base_pipeline = backend.base_pipeline()
+        resumed = store.progress()
+        self.snapshot = TirSnapshot(tests=resumed.tests, valid=resumed.valid, **store.get_meta("tir_stats", {}))
+        for stored in store.findings():
+            self.snapshot.findings[stored.kind] += 1
+            self.snapshot.signatures.add(stored.signature)
+        self.corpus: list[dict] = store.get_meta("tir_corpus", [])
+        self.features: set[str] = set(store.get_meta("tir_features", []))
+        self.minimized: dict[str, int] = {}
+        self.shrink_seconds = 0.0
+        self.next_index = resumed.next_index
+        self.seconds_before = resumed.seconds
+        self.worker = Worker(options.backend, Limits(timeout=options.timeout, memory_mb=options.memory_mb),
+                             log_dir=store.run_dir / "workers" / "tir")
+
+    # ------------------------------------------------------------ cases
+
+    def make_case(self, index: int) -> TirCase:
+        case_seed = seed_for_test(self.seed, index)
+        rng = random.Random(case_seed)
+        options = self.options
+        if self.corpus and rng.random() < options.corpus_share:
+            base = rng.choice(self.corpus)
+        else:
+            base = {"seed_spec": random_seed_spec(rng, relax_share=options.relax_share), "mutations": [],
+                    "pipeline": self.base_pipeline}
+        steps = 0 if rng.random() < 0.25 else rng.randint(1, options.max_mutations)
+        mutations = [tuple(step) for step in base["mutations"]] + \
+            [(ANY_MUTATOR, rng.getrandbits(32)) for _ in range(steps)]
+        variants = tuple(
+            Variant(self.mutation.mutate(base["pipeline"], rng, rng.randint(0, options.max_pipeline_edits)),
+                    schedule_seed=rng.getrandbits(31), schedule_steps=rng.randint(0, options.max_schedule_steps))
+            for _ in range(options.variants))
+        return TirCase(base["seed_spec"], tuple(mutations), variants, seed=case_seed, index=index)
+
+    def execute(self, case: TirCase) -> Outcome:
+        return self.worker.execute(case)
+
+    # ------------------------------------------------------------ one case
+
+    def test(self, index: int) -> None:
+        case = self.make_case(index)
+        outcome = self.execute(case)
+        self.snapshot.cases += 1
+        self.snapshot.tests += len(case.variants)
+        if outcome.status is Status.UNSUPPORTED:
+            self.snapshot.rejected += 1
+            return
+        self.snapshot.valid += len(case.variants)
+        if outcome.status is not Status.OK:
+            with self.triage():
+                self.case_failure(case, outcome)
+            return
+        meta = decode_json(outcome.outputs["meta"])
+        explicit = dataclasses.replace(case, mutations=tuple(tuple(s) for s in meta["mutations"]),
+                                       inputs=_arrays(outcome.outputs, "argument"))
+        numpy_expected = _arrays(outcome.outputs, "numpy")
+        if numpy_expected and (difference := first_difference(numpy_expected, _arrays(outcome.outputs, "reference"))):
+            self.record(dataclasses.replace(explicit, variants=()), Verdict(outcome, meta, None, difference),
+                        compared_with="numpy")
+        for position, report in enumerate(meta["variants"]):
+            found = verdict(outcome, position)
+            if found.failure is not None and is_known_limitation(found.failure):
+                self.snapshot.unsupported += 1
+            elif found.failure is not None or found.difference is not None:
+                single = dataclasses.replace(explicit, variants=(Variant(report["pipeline"], tuple(report["trace"])),))
+                with self.triage():
+                    self.variant_finding(single, found)
+            self.observe(explicit, report)
+
+    def variant_finding(self, case: TirCase, found: Verdict) -> None:
+        """Record a variant's finding; the first few of each kind are confirmed alone and shrunk."""
+        if not self.should_shrink(case, found):
+            self.record(case, found)
+            return
+        started = time.monotonic()
+        confirmed = verdict(self.execute(case), 0)
+        if confirmed.key() != found.key():
+            self.record(case, found, details={"reproduced": False})
+        else:
+            self.record(*self.shrink(case, confirmed), shrunk=True)
+        self.shrink_seconds += time.monotonic() - started
+
+    @contextlib.contextmanager
+    def triage(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.snapshot.triage_seconds += time.monotonic() - started
+
+    def case_failure(self, case: TirCase, outcome: Outcome) -> None:
+        """Blame a whole-case failure on the reference or on one variant, then record it.
+
+        Each kind of failure is examined ``minimize_per_signature`` times; later ones are
+        recorded as the whole case (every rerun of a crash restarts the worker). To
+        examine one, the case is rerun in a fresh worker (a failure that does not come
+        back is recorded as unreproduced), then the reference and each variant alone;
+        a variant that fails alone is rerun with a step log, so that its schedule is
+        recorded as an explicit trace even when a schedule step killed the worker.
+        """
+        failed = verdict(outcome, 0).key()
+        self.minimized[repr(failed)] = self.minimized.get(repr(failed), 0) + 1
+        if self.minimized[repr(failed)] > self.options.minimize_per_signature:
+            self.record(case, verdict(outcome, 0))
+            return
+        # Rerun in a fresh worker: an earlier case may have corrupted this one's heap.
+        if verdict(self.execute(case), 0).key() != failed:
+            self.record(case, verdict(outcome, 0), details={"reproduced": False})
+            return
+        blamed = dataclasses.replace(case, variants=())
+        if verdict(self.execute(blamed), 0).key() != failed:
+            blamed = case
+            log = self.worker.log_dir / "schedule-steps.log"
+            for variant in case.variants:
+                alone = dataclasses.replace(case, variants=(variant,), step_log=str(log))
+                if verdict(self.execute(alone), 0).key() == failed:
+                    trace = variant.trace if variant.trace is not None else trace_from_log(log.read_text())
+                    blamed = dataclasses.replace(case, variants=(Variant(variant.pipeline, tuple(trace)),))
+                    break
+        diagnosed = self.execute(dataclasses.replace(blamed, variants=(), diagnose=True))
+        script = None
+        if diagnosed.status is Status.OK:
+            meta = decode_json(diagnosed.outputs["meta"])
+            script = meta["script"]
+            blamed = dataclasses.replace(blamed, mutations=tuple(tuple(s) for s in meta["mutations"]),
+                                         inputs=_arrays(diagnosed.outputs, "argument"))
+        self.record(blamed, verdict(outcome, 0), script=script)
+
+    # ------------------------------------------------------------ corpus
+
+    def observe(self, case: TirCase, report: Mapping[str, Any]) -> None:
+        """Keep the (function, pipeline) pair if its passes changed the IR in a new way."""
+        names = [entry.split(":", 1)[1] for entry in report["changed"]]
+        features = {f"pass:{name}" for name in names} | {f"pair:{a}>{b}" for a, b in zip(names, names[1:])}
+        if features <= self.features:
+            return
+        self.features |= features
+        entry = {"seed_spec": dict(case.seed_spec), "mutations": [list(step) for step in case.mutations],
+                 "pipeline": self.mutation.without_idle_passes(report["pipeline"], report["changed"])}
+        if len(self.corpus) >= CORPUS_LIMIT:
+            self.corpus.pop(random.Random(len(self.features)).randrange(len(self.corpus)))
+        self.corpus.append(entry)
+
+    # ------------------------------------------------------------ shrinking
+
+    def should_shrink(self, case: TirCase, found: Verdict) -> bool:
+        """Shrink the first few findings of each kind, while shrinking has time left."""
+        if self.shrink_seconds > self.options.minimize_share * max(self.snapshot.seconds - self.seconds_before, 1.0):
+            return False
+        report = variant_report(case, found)
+        key = f"{found.key()}/{component(report)}/{culprit(report, with_passes=False)}"
+        self.minimized[key] = self.minimized.get(key, 0) + 1
+        return self.minimized[key] <= self.options.minimize_per_signature
+
+    def shrink(self, case: TirCase, found: Verdict) -> tuple[TirCase, Verdict]:
+        """The smallest single-variant case found that still shows the same bug, and its verdict.
+
+        Tries the default pipeline, then no schedule, then delta debugging over the
+        schedule steps, the IR mutations and the optional passes, within
+        ``minimize_runs`` executions.
+        """
+        target = found.key()
+        budget = [self.options.minimize_runs]
+        best: list = [case, found]
+
+        def reproduces(candidate: TirCase) -> bool:
+            if budget[0] <= 0:
+                return False
+            budget[0] -= 1
+            self.snapshot.minimize_runs += 1
+            result = verdict(self.execute(candidate), 0)
+            if result.key() == target:
+                best[:] = [candidate, result]
+            return result.key() == target
+
+        if case.variants[0].pipeline != default_pipeline():
+            reproduces(_with(case, pipeline=default_pipeline()))
+        if best[0].variants[0].trace:
+            reproduces(_with(best[0], trace=()))
+        fields = ["trace", "mutations"]
+        if best[0].variants[0].pipeline != default_pipeline():  # else the pipeline does not matter
+            fields.append("passes")
+        for field_name in fields:
+            _ddmin(field_name, reproduces, best, self.mutation.catalog)
+        return best[0], best[1]
+
+    # ------------------------------------------------------------ recording
+
+    def record(self, case: TirCase, found: Verdict, *, script: str | None = None,
+               compared_with: str = "reference", shrunk: bool = False, details: Mapping[str, Any] = {}) -> None:
+        """Store a finding: ``case`` has the one variant to blame, or none for the reference."""
+        report = variant_report(case, found)
+        outputs = found.outcome.outputs
+        # A case with several variants is one whose failure no single variant reproduced.
+        blamed = "case" if len(case.variants) > 1 else component(report)
+        what = "unblamed" if len(case.variants) > 1 else culprit(report, with_passes=shrunk)
+        if details.get("reproduced") is False:
+            what += "/unreproduced"
+        if found.failure is not None:
+            kind = _FAILURES[Status(found.failure["status"])]
+            stage = _STAGES.get(found.failure["stage"], Stage.RUN)
+            details = {**{key: found.failure[key] for key in ("error_type", "message", "traceback", "stderr_tail",
+                                                              "exit_signal") if found.failure.get(key)}, **details}
+            summary = (f"tvm-tir:{blamed} {kind.value} during {found.failure['stage']}: "
+                       f"{found.failure['error_type']}: {headline(found.failure['message'])[:200]}")
+        else:
+            kind, stage = FindingKind.MISMATCH, Stage.COMPARE
+            details = {**found.difference, **details}
+            summary = (f"tvm-tir:{blamed} differs from the {compared_with} on {details['output']} "
+                       f"({details['dtype']}): {details['description']}")
+        finding = tir_finding(kind, blamed, stage, summary, details, what)
+        script = (found.meta or {}).get("script", script) or ""
+        record = {"mode": "tir", **case.recipe(), "script": script, "variant": report,
+                  "compared_with": compared_with, "shrunk": shrunk}
+        graph_json = json.dumps(record, sort_keys=True, default=str)
+        programs = [Outcome(f"tvm-tir:{name}", Status.OK, Stage.RUN, _arrays(outputs, prefix))
+                    for name, prefix in (("reference", "reference"), ("numpy", "numpy"),
+                                         ("variant", f"variant{found.index}")) if _arrays(outputs, prefix)]
+        if found.failure is not None:
+            programs.append(found.outcome)
+        recorded = self.store.record_finding(
+            test_index=case.index, seed=case.seed, finding=finding, graph_json=graph_json,
+            case_hash=hashlib.sha256(graph_json.encode()).hexdigest(), model=script.encode(),
+            inputs=dict(case.inputs) or _arrays(outputs, "argument"), outcomes=programs, versions=self.versions)
+        if recorded is not None:
+            self.snapshot.findings[kind.value] += 1
+            self.snapshot.signatures.add(finding.signature)
+
+    # ------------------------------------------------------------ loop
+
+    def run(self, time_budget: float | None, max_tests: int | None,
+            on_progress: Callable[[TirSnapshot], None]) -> TirSnapshot:
+        started = time.monotonic()
+        last_report = last_stats = 0.0
+        self.worker.start()
+        try:
+            while True:
+                now = time.monotonic()
+                if time_budget is not None and now - started >= time_budget:
+                    self.snapshot.stopping_reason = "time budget reached"
+                    break
+                if max_tests is not None and self.snapshot.tests >= max_tests:
+                    self.snapshot.stopping_reason = "test budget reached"
+                    break
+                self.test(self.next_index)
+                self.next_index += 1
+                self.snapshot.seconds = self.seconds_before + time.monotonic() - started
+                if time.monotonic() - last_report >= 0.25:
+                    last_report = time.monotonic()
+                    self.checkpoint()
+                    on_progress(self.snapshot)
+                if time.monotonic() - last_stats >= 2.0:
+                    last_stats = time.monotonic()
+                    self.record_stats()
+        except KeyboardInterrupt:
+            self.snapshot.stopping_reason = "interrupted"
+        finally:
+            self.snapshot.restarts = self.worker.restarts
+            self.worker.close()
+        self.snapshot.seconds = self.seconds_before + time.monotonic() - started
+        self.checkpoint()
+        self.record_stats()
+        on_progress(self.snapshot)
+        return self.snapshot
+
+    def checkpoint(self) -> None:
+        snapshot = self.snapshot
+        snapshot.corpus, snapshot.features = len(self.corpus), len(self.features)
+        self.store.save_progress(Progress(self.next_index, snapshot.tests, snapshot.valid, snapshot.seconds))
+        self.store.set_meta("tir_corpus", self.corpus)
+        self.store.set_meta("tir_features", sorted(self.features))
+        self.store.set_meta("tir_stats", {"cases": snapshot.cases, "rejected": snapshot.rejected,
+                                          "unsupported": snapshot.unsupported,
+                                          "minimize_runs": snapshot.minimize_runs})
+
+    def record_stats(self) -> None:
+        snapshot = self.snapshot
+        self.store.record_stats(seconds=snapshot.seconds, tests=snapshot.tests, valid=snapshot.valid,
+                                findings=sum(snapshot.findings.values()))
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def variant_report(case: TirCase, found: Verdict) -> dict | None:
+    """The one variant of ``case`` as recorded: schedule, pipeline and the passes that changed the IR."""
+    if len(case.variants) != 1:
+        return None
+    variant = case.variants[0]
+    reports = (found.meta or {}).get("variants", [])
+    changed = reports[found.index]["changed"] if found.index < len(reports) else []
+    return {"trace": None if variant.trace is None else [dict(step) for step in variant.trace],
+            "schedule_seed": variant.schedule_seed, "schedule_steps": variant.schedule_steps,
+            "pipeline": variant.pipeline, "changed": changed}
+
+
+def _with(case: TirCase, **changes: Any) -> TirCase:
+    """``case`` with its single variant's ``pipeline`` or ``trace`` replaced."""
+    return dataclasses.replace(case, variants=(dataclasses.replace(case.variants[0], **changes),))
+
+
+def _items(case: TirCase, field_name: str) -> list:
+    variant = case.variants[0]
+    if field_name == "trace":
+        return list(variant.trace or ())
+    if field_name == "mutations":
+        return list(case.mutations)
+    return list(variant.pipeline["passes"])
+
+
+def _with_items(case: TirCase, field_name: str, items: list) -> TirCase:
+    if field_name == "trace":
+        return _with(case, trace=tuple(items))
+    if field_name == "mutations":
+        return dataclasses.replace(case, mutations=tuple(items))
+    return _with(case, pipeline={**case.variants[0].pipeline, "passes": items})
+
+
+def _ddmin(field_name: str, reproduces: Callable[[TirCase], bool], best: list, catalog: Mapping[str, Any]) -> None:
+    """Delta debugging over one list of the case in ``best[0]``: drop chunks while the bug reproduces.
+
+    Of the passes only optional ones are dropped; ``reproduces`` keeps ``best`` current.
+    """
+    def removable(items: list) -> list[int]:
+        return [i for i, item in enumerate(items) if field_name != "passes" or catalog[item["name"]].phases]
+
+    chunk = max(1, len(removable(_items(best[0], field_name))) // 2)
+    while True:
+        items = _items(best[0], field_name)
+        positions = removable(items)
+        if not positions:
+            return
+        chunk = min(chunk, len(positions))
+        for start in range(0, len(positions), chunk):
+            dropped = set(positions[start:start + chunk])
+            if reproduces(_with_items(best[0], field_name, [x for i, x in enumerate(items) if i not in dropped])):
+                break
+        else:
+            if chunk == 1:
+                return
+            chunk //= 2
+
+
+def _case_from_recipe(recipe: Mapping[str, Any], template: TirCase) -> TirCase:
+    variants = tuple(Variant(v["pipeline"], None if v["trace"] is None else tuple(v["trace"]),
+                             v["schedule_seed"], v["schedule_steps"]) for v in recipe["variants"])
+    return dataclasses.replace(template, seed_spec=recipe["seed_spec"],
+                               mutations=tuple(tuple(step) for step in recipe["mutations"]), variants=variants)
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def run_tir_campaign(run_dir: Path, *, seed: int = 0, time_budget: float | None = None,
+                     max_tests: int | None = None, on_progress: Callable[[TirSnapshot], None] = lambda s: None,
+                     options: TirOptions = TirOptions()) -> TirSnapshot:
+    """Run a new TIR campaign in ``run_dir`` until a budget is spent; the summary.
+
+    ``max_tests`` counts variants (built and compared programs). ``on_progress`` gets a
+    ``fuzzer.campaign.Snapshot`` (with TIR counters added) a few times a second.
+    """
+    with RunStore.create(run_dir, {"mode": "tir", "seed": seed, "options": dataclasses.asdict(options)}) as store:
+        return TirCampaign(store, seed, options).run(time_budget, max_tests, on_progress)
+
+
+def resume_tir_campaign(run_dir: Path, *, time_budget: float | None = None, max_tests: int | None = None,
+                        on_progress: Callable[[TirSnapshot], None] = lambda s: None) -> TirSnapshot:
+    """Continue a TIR campaign from where its store says it stopped."""
+    with RunStore.open(run_dir) as store:
+        options = TirOptions(**store.config["options"])
+        return TirCampaign(store, store.config["seed"], options).run(time_budget, max_tests, on_progress)
+
+
+def replay(run_dir: Path, finding_id: int, backend: str | None = None) -> Verdict:
+    """Rebuild and rerun a stored TIR finding in an isolated worker; how it fares now."""
+    with RunStore.open(run_dir) as store:
+        stored = next(f for f in store.findings() if f.id == finding_id)
+        record = json.loads(store.get_blob(stored.artifacts["graph.json"]))
+        inputs = store.load_inputs(finding_id)
+        backend = backend or store.config["options"]["backend"]
+    template = TirCase(record["seed_spec"], (), (), seed=record["seed"], inputs=inputs)
+    case = _case_from_recipe(record, template)
+    worker = Worker(backend, Limits(timeout=60.0))
+    try:
+        outcome = worker.execute(case)
+    finally:
+        worker.close()
+    if record["compared_with"] == "numpy":
+        return Verdict(outcome, None, None,
+                       first_difference(_arrays(outcome.outputs, "numpy"), _arrays(outcome.outputs, "reference")))
+    return verdict(outcome, 0)

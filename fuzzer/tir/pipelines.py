@@ -1,0 +1,327 @@
+"""Pass pipelines as data: the default S-TIR lowering, mutated, registered and built.
+
+A pipeline spec is ``{"passes": [{"name": "s_tir.LoopPartition", "args": []}, ...],
+"config": {"tirx.UnrollLoop": {"auto_max_step": 16}, ...}, "llvm_opt_level": 0}``: the
+passes, the PassContext configuration and the optimization level of LLVM code
+generation (0 keeps builds fast; 3 lets LLVM exploit what TVM emits). Builds skip
+assertions in code generation by default (``tirx.disable_assert``; the passes still see
+them): JIT-compiling the argument checks of the packed API costs three times more than
+the function itself. Names are the ones pass
+instruments report. The catalog says, for each pass, how to construct it, which
+arguments it may take, and in which *phases* it may run: ``schedulable`` (before
+``s_tir.LowerInitBlock``), ``opaque`` (opaque blocks, between
+``s_tir.ConvertBlocksToOpaque`` and ``s_tir.LowerOpaqueBlock``), ``flat`` (between
+``tirx.FlattenBuffer`` and ``tirx.MakePackedAPI``) or ``scalar`` (the part of ``flat``
+after ``tirx.VectorizeLoop``, for passes that require vectorized loops to be lowered).
+Essential passes lower the IR from one phase to the next; a mutation never drops or
+moves them. Drawing and mutating
+specs needs no TVM; ``build`` imports it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+SCHEDULABLE, OPAQUE, FLAT, SCALAR = "schedulable", "opaque", "flat", "scalar"
+# Each phase lies between two essential passes: (after this one, before that one).
+PHASES = {SCHEDULABLE: (None, "s_tir.LowerInitBlock"),
+          OPAQUE: ("s_tir.ConvertBlocksToOpaque", "s_tir.LowerOpaqueBlock"),
+          FLAT: ("tirx.FlattenBuffer", "tirx.MakePackedAPI"),
+          SCALAR: ("tirx.VectorizeLoop", "tirx.MakePackedAPI")}  # no vectorized loops left
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    constructor: str  # "s_tir.transform.LoopPartition" under tvm, or "module:function" for a plugin
+    arguments: tuple[tuple, ...] = ((),)  # the argument lists it may take; the first is the default's
+    phases: tuple[str, ...] = ()  # empty: essential, never moved, dropped or inserted
+
+
+def _essential(constructor: str, *arguments: tuple) -> PassSpec:
+    return PassSpec(constructor, arguments or ((),))
+
+
+def _optional(constructor: str, phases: tuple[str, ...], *arguments: tuple) -> PassSpec:
+    return PassSpec(constructor, arguments or ((),), phases)
+
+
+CATALOG: dict[str, PassSpec] = {
+    # lowers loops to start at 0, which parallel and vectorized loops require
+    "s_tir.CanonicalizeLoop": _essential("s_tir.transform.CanonicalizeLoop"),
+    "s_tir.LowerCrossThreadReduction": _essential("s_tir.transform.LowerCrossThreadReduction"),
+    "s_tir.LowerInitBlock": _essential("s_tir.transform.LowerInitBlock"),
+    "s_tir.PlanAndUpdateBufferAllocationLocation": _essential("s_tir.transform.PlanAndUpdateBufferAllocationLocation"),
+    "s_tir.ConvertBlocksToOpaque": _essential("s_tir.transform.ConvertBlocksToOpaque"),
+    "s_tir.LiftThreadBinding": _optional("s_tir.transform.LiftThreadBinding", (OPAQUE,)),
+    "s_tir.ManifestSharedMemoryLocalStage": _optional("s_tir.transform.ManifestSharedMemoryLocalStage", (OPAQUE,)),
+    "s_tir.CompactBufferAllocation": _optional("s_tir.transform.CompactBufferAllocation", (OPAQUE,), (), (False,)),
+    "s_tir.LowerAutoCopy": _optional("s_tir.transform.LowerAutoCopy", (OPAQUE,)),
+    "s_tir.UnifyThreadBinding": _optional("s_tir.transform.UnifyThreadBinding", (OPAQUE,)),
+    "s_tir.LowerMatchBuffer": _essential("s_tir.transform.LowerMatchBuffer"),
+    "s_tir.StmtSimplify": _optional("s_tir.transform.StmtSimplify", (OPAQUE, FLAT)),
+    "s_tir.InjectPermutedLayout": _optional("s_tir.transform.InjectPermutedLayout", (OPAQUE,)),
+    "s_tir.AnnotateIrregularLoop": _optional("s_tir.transform.AnnotateIrregularLoop", (OPAQUE,)),
+    "s_tir.InjectSoftwarePipeline": _optional("s_tir.transform.InjectSoftwarePipeline", (OPAQUE,)),
+    "s_tir.TransformMmaBufferLayout": _optional("s_tir.transform.TransformMmaBufferLayout", (OPAQUE,)),
+    "s_tir.LowerOpaqueBlock": _essential("s_tir.transform.LowerOpaqueBlock"),
+    "tirx.FlattenBuffer": _essential("tirx.transform.FlattenBuffer"),
+    "tirx.BF16ComputeLegalize": _essential("tirx.transform.BF16ComputeLegalize"),
+    "tirx.NarrowDataType": _optional("tirx.transform.NarrowDataType", (FLAT,), (32,), (16,), (64,)),
+    "s_tir.LoopPartition": _optional("s_tir.transform.LoopPartition", (FLAT,)),
+    "tirx.VectorizeLoop": _essential("tirx.transform.VectorizeLoop", (True,), (False,)),
+    "s_tir.InjectVirtualThread": _optional("s_tir.transform.InjectVirtualThread", (SCALAR,)),
+    "s_tir.InjectDoubleBuffer": _optional("s_tir.transform.InjectDoubleBuffer", (SCALAR,)),
+    "tirx.StorageRewrite": _optional("tirx.transform.StorageRewrite", (SCALAR,)),
+    "s_tir.HoistIfThenElse": _optional("s_tir.transform.HoistIfThenElse", (FLAT,), (), ("basic",)),
+    "tirx.UnrollLoop": _optional("tirx.transform.UnrollLoop", (FLAT,)),
+    "s_tir.RenormalizeSplitPattern": _optional("s_tir.transform.RenormalizeSplitPattern", (FLAT,)),
+    "tirx.StmtSimplify": _optional("tirx.transform.StmtSimplify", (FLAT,)),
+    "tirx.RemoveNoOp": _optional("tirx.transform.RemoveNoOp", (FLAT,)),
+    "s_tir.RewriteUnsafeSelect": _optional("s_tir.transform.RewriteUnsafeSelect", (FLAT,)),
+    "tirx.CommonSubexprElim": _optional("tirx.transform.CommonSubexprElim", (FLAT,)),
+    "tirx.FP8ComputeLegalize": _essential("tirx.transform.FP8ComputeLegalize"),
+    "s_tir.VerifyVTCMLimit": _optional("s_tir.transform.VerifyVTCMLimit", (FLAT,)),
+    "s_tir.LowerVtcmAlloc": _optional("s_tir.transform.LowerVtcmAlloc", (FLAT,)),
+    "tirx.VerifyMemory": _essential("tirx.transform.VerifyMemory"),
+    "tirx.AnnotateEntryFunc": _essential("tirx.transform.AnnotateEntryFunc"),
+    "s_tir.ThreadSync": _optional("s_tir.transform.ThreadSync", (FLAT,), ("shared",), ("shared.dyn",), ("warp",)),
+    "s_tir.InferFragment": _optional("s_tir.transform.InferFragment", (FLAT,)),
+    "s_tir.LowerThreadAllreduce": _optional("s_tir.transform.LowerThreadAllreduce", (FLAT,)),
+    "s_tir.MergeSharedMemoryAllocations": _optional("s_tir.transform.MergeSharedMemoryAllocations", (FLAT,)),
+    "tirx.SplitHostDevice": _essential("tirx.transform.SplitHostDevice"),
+    "tirx.MakePackedAPI": _essential("tirx.transform.MakePackedAPI"),
+    "tirx.FP8StorageLegalize": _essential("tirx.transform.FP8StorageLegalize"),
+    "tirx.BF16StorageLegalize": _essential("tirx.transform.BF16StorageLegalize"),
+    # not in the default pipeline: only ever inserted
+    "s_tir.HoistExpression": _optional("s_tir.transform.HoistExpression", (FLAT,)),
+    "s_tir.InstrumentBoundCheckers": _optional("s_tir.transform.InstrumentBoundCheckers", (FLAT,)),
+    "s_tir.UseAssumeToReduceBranches": _optional("s_tir.transform.UseAssumeToReduceBranches", (FLAT,)),
+    "s_tir.RemoveStoreUndef": _optional("s_tir.transform.RemoveStoreUndef", (FLAT,)),
+    "tirx.ConvertSSA": _optional("tirx.transform.ConvertSSA", (SCHEDULABLE, OPAQUE, FLAT)),
+    "tirx.RemoveAssume": _optional("tirx.transform.RemoveAssume", (FLAT,)),
+    "tirx.SkipAssert": _optional("tirx.transform.SkipAssert", (FLAT,)),
+}
+
+DEFAULT_PASSES = (
+    "s_tir.CanonicalizeLoop", "s_tir.LowerCrossThreadReduction", "s_tir.LowerInitBlock",
+    "s_tir.PlanAndUpdateBufferAllocationLocation", "s_tir.ConvertBlocksToOpaque", "s_tir.LiftThreadBinding",
+    "s_tir.ManifestSharedMemoryLocalStage", "s_tir.CompactBufferAllocation", "s_tir.LowerAutoCopy",
+    "s_tir.UnifyThreadBinding", "s_tir.LowerMatchBuffer", "s_tir.StmtSimplify", "s_tir.InjectPermutedLayout",
+    "s_tir.AnnotateIrregularLoop", "s_tir.InjectSoftwarePipeline", "s_tir.TransformMmaBufferLayout",
+    "s_tir.LowerOpaqueBlock", "tirx.FlattenBuffer", "tirx.BF16ComputeLegalize", "tirx.NarrowDataType",
+    "s_tir.LoopPartition", "tirx.VectorizeLoop", "s_tir.InjectVirtualThread", "s_tir.InjectDoubleBuffer",
+    "tirx.StorageRewrite", "s_tir.HoistIfThenElse", "tirx.UnrollLoop", "s_tir.RenormalizeSplitPattern",
+    "tirx.StmtSimplify", "tirx.RemoveNoOp", "s_tir.RewriteUnsafeSelect", "tirx.CommonSubexprElim",
+    "tirx.FP8ComputeLegalize", "s_tir.VerifyVTCMLimit", "s_tir.LowerVtcmAlloc", "tirx.VerifyMemory",
+    "tirx.AnnotateEntryFunc", "s_tir.ThreadSync", "s_tir.ThreadSync", "s_tir.ThreadSync", "s_tir.InferFragment",
+    "s_tir.LowerThreadAllreduce", "s_tir.MergeSharedMemoryAllocations", "tirx.SplitHostDevice",
+    "tirx.MakePackedAPI", "tirx.FP8StorageLegalize", "tirx.BF16StorageLegalize",
+)
+_THREAD_SYNC_SCOPES = ("shared", "shared.dyn", "warp")
+REFERENCE_CONFIG = {"tirx.disable_assert": True}
+
+# PassContext configuration each pipeline may randomize: key -> field -> choices
+CONFIG_DOMAINS: dict[str, dict[str, tuple]] = {
+    "tirx.UnrollLoop": {"auto_max_step": (0, 4, 16, 64), "auto_max_depth": (2, 8), "auto_max_extent": (0, 8, 32),
+                        "explicit_unroll": (True, False), "unroll_local_access": (True, False)},
+    "tirx.StmtSimplify": {"transitively_prove_inequalities": (True, False),
+                          "convert_boolean_to_and_of_ors": (True, False),
+                          "apply_constraints_to_boolean_branches": (True, False)},
+    "tirx.RemoveNoOp": {"max_simplification_steps": (0, 100000)},  # a low limit is an error by design
+    "s_tir.LoopPartition": {"partition_const_loop": (True, False), "no_unroll_loop_with_extent_one": (True, False),
+                            "unroll_loop_with_partition_hint_no_interval": (True, False)},
+    "s_tir.InjectDoubleBuffer": {"split_loop": (0, 1, 2)},
+    "tirx.disable_assert": {"": (True, False)},
+    "tirx.debug_keep_trivial_loop": {"": (True, False)},
+}
+
+
+def default_pipeline() -> dict:
+    """The default ``s_tir`` pipeline of TVM 0.27 as a spec (CPU configuration)."""
+    thread_sync = iter(_THREAD_SYNC_SCOPES)
+    passes = [{"name": name, "args": [next(thread_sync)] if name == "s_tir.ThreadSync"
+               else list(CATALOG[name].arguments[0])} for name in DEFAULT_PASSES]
+    return {"passes": passes, "config": dict(REFERENCE_CONFIG), "llvm_opt_level": 0}
+
+
+def spec_key(spec: Mapping[str, Any]) -> str:
+    """A short content hash of a pipeline spec."""
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- mutation
+
+
+@dataclass
+class PipelineMutation:
+    """Random edits of a spec; ``catalog`` may hold passes beyond the built-in ones."""
+
+    catalog: Mapping[str, PassSpec] = field(default_factory=lambda: CATALOG)
+
+    def phase_bounds(self, passes: Sequence[dict], phase: str) -> tuple[int, int]:
+        """Insertion positions [low, high] of ``phase`` in ``passes``."""
+        names = [p["name"] for p in passes]
+        after, before = PHASES[phase]
+        return (0 if after is None else names.index(after) + 1), names.index(before)
+
+    def optional_positions(self, passes: Sequence[dict]) -> list[int]:
+        return [i for i, p in enumerate(passes) if self.catalog[p["name"]].phases]
+
+    def insert_at_random(self, passes: list[dict], entry: dict, rng: random.Random) -> None:
+        low, high = self.phase_bounds(passes, rng.choice(self.catalog[entry["name"]].phases))
+        passes.insert(rng.randint(low, high), entry)
+
+    def drop(self, passes: list[dict], rng: random.Random) -> bool:
+        positions = self.optional_positions(passes)
+        if positions:
+            del passes[rng.choice(positions)]
+        return bool(positions)
+
+    def duplicate(self, passes: list[dict], rng: random.Random) -> bool:
+        positions = self.optional_positions(passes)
+        if positions:
+            self.insert_at_random(passes, copy.deepcopy(passes[rng.choice(positions)]), rng)
+        return bool(positions)
+
+    def move(self, passes: list[dict], rng: random.Random) -> bool:
+        positions = self.optional_positions(passes)
+        if positions:
+            self.insert_at_random(passes, passes.pop(rng.choice(positions)), rng)
+        return bool(positions)
+
+    def insert(self, passes: list[dict], rng: random.Random) -> bool:
+        name = rng.choice(sorted(n for n, s in self.catalog.items() if s.phases))
+        self.insert_at_random(passes, {"name": name, "args": list(rng.choice(self.catalog[name].arguments))}, rng)
+        return True
+
+    def change_arguments(self, passes: list[dict], rng: random.Random) -> bool:
+        positions = [i for i, p in enumerate(passes) if len(self.catalog[p["name"]].arguments) > 1]
+        if positions:
+            entry = passes[rng.choice(positions)]
+            entry["args"] = list(rng.choice(self.catalog[entry["name"]].arguments))
+        return bool(positions)
+
+    def mutate(self, spec: Mapping[str, Any], rng: random.Random, edits: int) -> dict:
+        """``spec`` after ``edits`` random edits of its passes or configuration."""
+        result = copy.deepcopy(dict(spec))
+        operations = (self.drop, self.duplicate, self.move, self.insert, self.change_arguments)
+        for _ in range(edits):
+            if rng.random() < 0.1:
+                result["llvm_opt_level"] = rng.choice((0, 3))
+            elif rng.random() < 0.2:
+                randomize_config(result["config"], rng)
+            else:
+                rng.choice(operations)(result["passes"], rng)
+        return result
+
+    def without_idle_passes(self, spec: Mapping[str, Any], changed: Sequence[str]) -> dict:
+        """``spec`` without the optional passes that did not change the IR.
+
+        Dropping a pass that left the IR as it was gives every later pass the same
+        input, so the shrunk pipeline lowers the function exactly as before.
+        """
+        changed_positions = set(changed)
+        passes = [p for i, p in enumerate(spec["passes"])
+                  if not self.catalog[p["name"]].phases or f"{i}:{p['name']}" in changed_positions]
+        return {**copy.deepcopy(dict(spec)), "passes": passes}
+
+
+def randomize_config(config: dict, rng: random.Random) -> None:
+    key = rng.choice(sorted(CONFIG_DOMAINS))
+    fields = CONFIG_DOMAINS[key]
+    if "" in fields:
+        config[key] = rng.choice(fields[""])
+    else:
+        config[key] = {name: rng.choice(choices) for name, choices in fields.items()}
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def make_pass(entry: Mapping[str, Any], catalog: Mapping[str, PassSpec] = CATALOG) -> Any:
+    """The tvm Pass an entry of a spec describes."""
+    constructor = catalog[entry["name"]].constructor
+    if ":" in constructor:
+        module_name, _, attribute = constructor.partition(":")
+        factory = getattr(importlib.import_module(module_name), attribute)
+    else:
+        import tvm
+
+        factory = tvm
+        for part in constructor.split("."):
+            factory = getattr(factory, part)
+    return factory(*entry["args"])
+
+
+class PassEffects:
+    """Records which passes of a pipeline changed the IR (use ``pass_effects`` to make one).
+
+    Entries are ``"position:name"`` for passes of the spec (positions count from 0);
+    the passes TVM runs around the spec (target binding, finalization) are ignored. A
+    pass that returns the very module it got changed nothing; otherwise the modules are
+    compared structurally.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.changed: list[str] = []
+        self._position = 0
+        self._modules: list[Any] = []  # one per pass running now: composite passes nest
+
+    def run_before_pass(self, module: Any, info: Any) -> None:
+        self._modules.append(module)
+
+    def run_after_pass(self, module: Any, info: Any) -> None:
+        import tvm_ffi
+
+        before = self._modules.pop()
+        if self._position < len(self.names) and info.name == self.names[self._position]:
+            if not module.same_as(before) and not tvm_ffi.structural_equal(module, before):
+                self.changed.append(f"{self._position}:{info.name}")
+            self._position += 1
+
+
+def pass_effects(spec: Mapping[str, Any]) -> PassEffects:
+    """A PassEffects instrument for the passes of ``spec``."""
+    import tvm
+
+    return tvm.instrument.pass_instrument(PassEffects)([entry["name"] for entry in spec["passes"]])
+
+
+def register(spec: Mapping[str, Any], catalog: Mapping[str, PassSpec] = CATALOG) -> str:
+    """Register ``spec`` with ``tvm.tirx.register_tir_pipeline``; its pipeline name."""
+    import tvm
+    from tvm.s_tir import pipeline as s_tir_pipeline
+
+    name = f"tcfuzz-{spec_key(spec)}"
+    if name in tvm.tirx.compilation_pipeline.PIPELINE_MAP:
+        return name
+    passes = [make_pass(entry, catalog) for entry in spec["passes"]]
+
+    def factory() -> tuple:
+        @tvm.transform.module_pass(opt_level=0, name="tcfuzz_pipeline")
+        def run(module: Any, context: Any) -> Any:
+            return tvm.ir.transform.Sequential(passes)(module)
+
+        return run, s_tir_pipeline.finalize_host_passes, s_tir_pipeline.finalize_device_passes
+
+    tvm.tirx.register_tir_pipeline(name, factory)
+    return name
+
+
+def build(function: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, PassSpec] = CATALOG,
+          instruments: Sequence[Any] = ()) -> Any:
+    """Build ``function`` for llvm through ``spec``; None: TVM's own default pipeline at LLVM -O0."""
+    import tvm
+
+    config = dict(spec["config"] if spec else REFERENCE_CONFIG)
+    pipeline = register(spec, catalog) if spec else "default"
+    target = tvm.target.Target({"kind": "llvm", "opt-level": spec["llvm_opt_level"] if spec else 0})
+    with tvm.transform.PassContext(opt_level=3, config=config, instruments=list(instruments)):
+        return tvm.tirx.build(function, target=target, pipeline=pipeline)

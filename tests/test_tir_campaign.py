@@ -1,0 +1,104 @@
+"""The TIR campaign finds a planted miscompilation, shrinks and replays it, and survives crashes."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from corpus.store import RunStore
+from fuzzer.isolation import worker_environment
+from fuzzer.tir.backend import TirBuild
+from fuzzer.tir.campaign import TirOptions, replay, run_tir_campaign
+from fuzzer.tir.pipelines import CATALOG, FLAT, PassSpec, default_pipeline
+from fuzzer.tir.repro import write_repro
+
+# Workers import this module to load its backends: it must not import TVM itself, or
+# every worker restart would pay for importing torch, which TVM pulls in when it can.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tvm") is None, reason="apache-tvm is not installed")
+
+PLANTED = "tcfuzz.PlantedPlusToMinus"
+
+
+def plus_to_minus():
+    """A pass that miscompiles on purpose: the first store of a sum stores a difference."""
+    import tvm
+    import tvm_ffi
+
+    @tvm.tirx.transform.prim_func_pass(opt_level=0, name=PLANTED)
+    def transform(function, module, context):
+        rewritten = []
+
+        def rewrite(node, mutator):
+            if not rewritten and isinstance(node, tvm.tirx.BufferStore) and isinstance(node.value, tvm.tirx.Add):
+                rewritten.append(node)
+                return tvm.tirx.BufferStore(node.buffer, tvm.tirx.Sub(node.value.a, node.value.b), node.indices)
+            return mutator.default_mutate(node)
+
+        return function.with_body(tvm_ffi.structural_mutate(function.body, rewrite))
+
+    return transform
+
+
+def planted_pipeline() -> dict:
+    spec = default_pipeline()
+    position = [p["name"] for p in spec["passes"]].index("tirx.FlattenBuffer") + 1
+    spec["passes"].insert(position, {"name": PLANTED, "args": []})
+    return spec
+
+
+class PlantedTirBuild(TirBuild):
+    name = "tvm-tir-planted"
+    catalog = {**CATALOG, PLANTED: PassSpec(f"{__name__}:plus_to_minus", phases=(FLAT,))}
+    base_pipeline = staticmethod(planted_pipeline)
+
+
+class CrashingTirBuild(TirBuild):
+    name = "tvm-tir-crashing"
+
+    def prepare(self, case):
+        if case.index % 2 == 1 and not case.diagnose:
+            ctypes.string_at(0)  # segfault
+        return super().prepare(case)
+
+
+def test_a_planted_miscompilation_is_found_shrunk_and_replayed(tmp_path) -> None:
+    options = TirOptions(backend=f"{__name__}:PlantedTirBuild", variants=2, relax_share=0.0, max_mutations=1,
+                         max_schedule_steps=3, minimize_runs=24, minimize_share=1.0)
+    summary = run_tir_campaign(tmp_path / "run", seed=5, max_tests=8, options=options)
+    assert summary.cases == 4
+    with RunStore.open(tmp_path / "run") as store:
+        shrunk = [(f, record) for f in store.findings("mismatch")
+                  if (record := json.loads(store.get_blob(f.artifacts["graph.json"])))["shrunk"]]
+        assert shrunk, [f.summary for f in store.findings()]
+        finding, record = shrunk[0]
+        script = store.get_blob(finding.artifacts["model.onnx"]).decode()
+    assert finding.backends == ("tvm-tir:pipeline",) and record["script"] == script and "def main" in script
+    variant = record["variant"]
+    assert variant["trace"] == []  # the schedule did not matter
+    kept = [p["name"] for p in variant["pipeline"]["passes"]]
+    assert PLANTED in kept and len(kept) < len(planted_pipeline()["passes"])
+    assert all(CATALOG[name].phases == () for name in kept if name != PLANTED)  # only the planted pass mattered
+    again = replay(tmp_path / "run", finding.id)
+    assert again.difference is not None and again.failure is None
+    script = tmp_path / "repro.py"
+    write_repro(tmp_path / "run", finding.id, script, PlantedTirBuild.catalog)
+    standalone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                                env=worker_environment())  # the planted pass lives in this module
+    assert standalone.returncode == 0 and "differs" in standalone.stdout, standalone.stderr[-2000:]
+
+
+def test_the_campaign_survives_crashing_workers(tmp_path) -> None:
+    options = TirOptions(backend=f"{__name__}:CrashingTirBuild", variants=2, relax_share=0.0,
+                         max_schedule_steps=2)
+    summary = run_tir_campaign(tmp_path / "run", seed=1, max_tests=8, options=options)
+    assert summary.cases == 4 and summary.restarts >= 2
+    with RunStore.open(tmp_path / "run") as store:
+        crashes = store.findings("crash")
+        assert {f.test_index for f in crashes} == {1, 3}
+        assert all(f.stage == "prepare" and "SIGSEGV" in f.summary for f in crashes)
+        assert store.progress().next_index == 4
