@@ -63,6 +63,7 @@ class Worker:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tcfuzz-worker-"))
         self.process: subprocess.Popen | None = None
         self.name = backend  # replaced by the backend's own name once it has started
+        self.timeout = limits.timeout * timeout_factor(backend)  # per test
         self.restarts = 0
         self._log_offset = 0
 
@@ -134,7 +135,7 @@ class Worker:
         except (BrokenPipeError, OSError):
             pass  # the death is noticed and reported by step()
         self._submitted = self._memory_checked = time.monotonic()
-        self._deadline = self._submitted + self.limits.timeout
+        self._deadline = self._submitted + self.timeout
         self._stage: Stage | None = None
         self._current: str | None = None  # the in-flight position now running, or "*"
 
@@ -160,7 +161,7 @@ class Worker:
             if current != self._current:  # each case (or a packed batch) gets its own time
                 self._current = current
                 cases = len(self._positions) if current == protocol.WHOLE_BATCH else 1
-                self._deadline = time.monotonic() + self.limits.timeout * cases
+                self._deadline = time.monotonic() + self.timeout * cases
             self._stage = Stage(stage)
             return None
         now = time.monotonic()
@@ -237,7 +238,7 @@ class Worker:
         self.kill()
         exit_signal = -returncode if returncode is not None and returncode < 0 else None
         if status is Status.HANG:
-            error_type, message = "Timeout", f"no result after {self.limits.timeout:g} s"
+            error_type, message = "Timeout", f"no result after {self.timeout:g} s"
         elif status is Status.OOM:
             error_type = "MemoryLimit"
             message = f"resident memory {rss:.0f} MiB over the {self.limits.memory_mb} MiB limit"
@@ -250,6 +251,13 @@ class Worker:
         return Outcome(self.name, status, self._stage, error_type=error_type, message=message,
                        stderr_tail=self._stderr_tail(self._log_offset), exit_signal=exit_signal,
                        seconds=seconds)
+
+
+def timeout_factor(backend: str) -> float:
+    try:
+        return load_backend(backend).timeout_factor
+    except (ValueError, TypeError):
+        return 1.0  # a backend that cannot load is reported by Worker.start
 
 
 def collect_all(workers: Sequence[Worker]) -> list[list[Outcome]]:

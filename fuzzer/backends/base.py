@@ -31,6 +31,7 @@ class Backend:
     device: ClassVar[str] = "cpu"
     batch_size: ClassVar[int] = 1  # cases per batch that execute_batch handles best
     is_reference: ClassVar[bool] = False  # an oracle's reference (e.g. float64), not a compiler
+    timeout_factor: ClassVar[float] = 1.0  # compilers that legitimately take longer get more time
 
     @classmethod
     def missing(cls) -> str | None:

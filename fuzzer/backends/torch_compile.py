@@ -23,6 +23,7 @@ UNSUPPORTED_MARKERS = ("not implemented for",)  # torch's wording for a missing 
 class TorchCompile(Backend):
     requires = ("torch",)
     batch_size = 8
+    timeout_factor = 6.0  # dynamo tracing plus a C++ compile take seconds per graph
     compiler: ClassVar[str] = "inductor"
     dynamic: ClassVar[bool] = False
 

@@ -101,6 +101,8 @@ class TvmRelax(Backend):
     ``main``'s parameters.
     """
 
+    timeout_factor = 3.0  # Relax pipeline, LLVM codegen and VM load: about half a second a graph
+
     requires = ("apache-tvm", "onnx")
     importer: ClassVar[Callable[..., Any]]  # the frontend function a reproduction copies
     repro_import: ClassVar[str]  # run_backend's statements that set ``module`` and ``arrays``
