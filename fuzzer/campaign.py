@@ -50,6 +50,7 @@ class CampaignConfig:
     single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
     input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
     tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
+    slow_every: int = 16  # slow compilers (TVM, Inductor) run every Nth test in a lane of their own
 
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +140,7 @@ class Campaign:
         self._done_beyond: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._exhausted = threading.Event()  # no more tests will be handed out
         self._errors: list[BaseException] = []
 
     # ---------------------------------------------------------------- scheduling
@@ -151,11 +153,13 @@ class Campaign:
                 return []
             if config.time_budget is not None and time.monotonic() - self._started >= config.time_budget:
                 self.snapshot.stopping_reason = "time budget reached"
+                self._exhausted.set()
                 return []
             if config.max_tests is not None:
                 count = min(count, config.max_tests - self.snapshot.tests - len(self._in_flight))
                 if count <= 0:
                     self.snapshot.stopping_reason = "test budget reached"
+                    self._exhausted.set()
                     return []
             indices = list(range(self._next_claim, self._next_claim + count))
             self._next_claim += count
@@ -175,13 +179,27 @@ class Campaign:
 
     # ---------------------------------------------------------------- work
 
-    def _lane(self, lane: int, ready: threading.Barrier) -> None:
+    def split_backends(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(every test, sampled): compilers that take seconds per graph run on every
+        ``slow_every``-th test in a lane of their own, with the references to judge them,
+        so that they do not hold the fast backends back."""
+        backends = self.config.backends
+        slow = tuple(b for b in backends if load_backend(b).timeout_factor > 1)
+        if not self.config.slow_every or not slow or len(slow) == len(backends):
+            return backends, ()
+        references = tuple(b for b in backends if load_backend(b).is_reference or b == self.config.reference)
+        return tuple(b for b in backends if b not in slow), (*references, *slow)
+
+    def _lane(self, lane: int, ready: threading.Barrier, backends: tuple[str, ...], sampled: bool = False) -> None:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
-        group = WorkerGroup(self.config.backends, limits, self.store.run_dir / "workers" / f"lane{lane}")
+        name = "sampled" if sampled else f"lane{lane}"
+        group = WorkerGroup(backends, limits, self.store.run_dir / "workers" / name)
         try:
             group.start()
             ready.wait()
-            while indices := self._claim(group.batch_size):
+            if sampled:
+                self._sample(group)
+            while not sampled and (indices := self._claim(group.batch_size)):
                 for index, valid in zip(indices, self._test_batch(group, indices)):
                     self._finish(index, valid)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
@@ -193,7 +211,20 @@ class Campaign:
                 self.snapshot.restarts += sum(w.restarts for w in group.workers)
             group.close()
 
-    def _test_batch(self, group: WorkerGroup, indices: list[int]) -> list[bool]:
+    def _sample(self, group: WorkerGroup) -> None:
+        """Run the slow backends on the most recent multiples of ``slow_every`` handed out."""
+        every, done = self.config.slow_every, self._next_claim - 1
+        while not (self._stop.is_set() or self._exhausted.is_set()):
+            with self._lock:
+                latest = self._next_claim
+            due = [i for i in range(done + 1, latest) if i % every == 0][-group.batch_size:]
+            if not due:
+                time.sleep(0.05)
+                continue
+            self._test_batch(group, due, single_compiler=False)
+            done = due[-1]
+
+    def _test_batch(self, group: WorkerGroup, indices: list[int], single_compiler: bool = True) -> list[bool]:
         """Run tests ``indices`` as one batch; whether each was valid (no backend declined it)."""
         cases = []
         for index in indices:
@@ -209,7 +240,8 @@ class Campaign:
             self._judge(case, outcomes)
             self._learn(case, outcomes, declined)
             valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
-        self._single_compiler_oracles(group, cases, results)
+        if single_compiler:
+            self._single_compiler_oracles(group, cases, results)
         return [valid[index] for index in indices]
 
     def _single_compiler_oracles(self, group: WorkerGroup, cases: list[TestCase],
@@ -283,11 +315,12 @@ class Campaign:
     def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
             interval: float = 0.25) -> Snapshot:
         """Run until a budget is spent or the run is interrupted; returns the summary."""
-        lanes = max(1, self.config.workers)
+        every_test, sampled = self.split_backends()
+        lanes = [(every_test, False)] * max(1, self.config.workers) + ([(sampled, True)] if sampled else [])
         # Budgets count from when every worker is up (the barrier's action sets the clock).
-        ready = threading.Barrier(lanes + 1, action=self._start_clock)
-        threads = [threading.Thread(target=self._lane, args=(lane, ready), daemon=True)
-                   for lane in range(lanes)]
+        ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
+        threads = [threading.Thread(target=self._lane, args=(number, ready, backends, is_sampled), daemon=True)
+                   for number, (backends, is_sampled) in enumerate(lanes)]
         for thread in threads:
             thread.start()
         try:

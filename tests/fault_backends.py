@@ -86,3 +86,10 @@ class AlwaysWrong(WrongAnswer):
         prepared = super().prepare(case)
         self.triggered = True
         return prepared
+
+
+class SlowAlwaysWrong(AlwaysWrong):
+    """Claims to compile slowly, so a campaign runs it on a sample of tests in its own lane."""
+
+    name = "fault-slow-wrong"
+    timeout_factor = 2.0

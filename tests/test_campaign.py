@@ -94,3 +94,16 @@ def test_lanes_share_the_work(tmp_path):
         snapshot = Campaign(config, store).run()
         assert store.progress().next_index == 40
     assert snapshot.tests == 40
+
+
+def test_slow_compilers_run_on_a_sample_in_their_own_lane(tmp_path):
+    config = CampaignConfig(backends=("onnx-ref", "ort-none", "tests.fault_backends:SlowAlwaysWrong"),
+                            nodes=3, max_tests=200, slow_every=8, reference="onnx-ref")
+    with start_run(config, tmp_path / "run") as store:
+        campaign = Campaign(config, store)
+        assert campaign.split_backends() == (("onnx-ref", "ort-none"),
+                                             ("onnx-ref", "tests.fault_backends:SlowAlwaysWrong"))
+        snapshot = campaign.run()
+        sampled = {f.test_index for f in store.findings() if f.backends == ("fault-slow-wrong",)}
+    assert snapshot.tests == 200
+    assert sampled and all(index % 8 == 0 for index in sampled)
