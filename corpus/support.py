@@ -77,9 +77,9 @@ class SupportTable:
                 f"support table {self.path} marks {len(self.unsupported)} of {seen} operator/dtype pairs "
                 f"unsupported by {self.backend}; that points to a broken set-up. Delete the file to relearn")
 
-    def learn(self, graph: Graph, unsupported: bool) -> Feature | None:
-        """Record one outcome; returns the feature newly pinned as unsupported, if any."""
-        found = features(graph)
+    def learn(self, found: set[Feature], unsupported: bool) -> Feature | None:
+        """Record one outcome of a graph with features ``found``; returns the feature newly
+        pinned as unsupported, if any."""
         if not unsupported:
             self.supported |= found
             self.unsupported -= found
@@ -90,9 +90,9 @@ class SupportTable:
             return next(iter(unknown))
         return None
 
-    def declines(self, graph: Graph) -> Feature | None:
-        """A feature of ``graph`` this backend is known not to support, if any."""
-        return next(iter(sorted(features(graph) & self.unsupported)), None)
+    def declines(self, found: set[Feature]) -> Feature | None:
+        """One of the features ``found`` that this backend is known not to support, if any."""
+        return next(iter(sorted(found & self.unsupported)), None)
 
     def save(self) -> None:
         """Write atomically; refuse to replace a table with one that knows less."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from corpus.store import Progress, RunStore
-from corpus.support import SupportTable
+from corpus.support import Feature, SupportTable, features
 from fuzzer.backends import load_backend
 from fuzzer.generator import GeneratorOptions, generate_case
 from fuzzer.isolation import Limits, WorkerGroup
@@ -234,11 +234,12 @@ class Campaign:
             except Unsatisfiable:
                 continue
         valid = dict.fromkeys(indices, False)
-        declined = self._declined(cases)
+        found = [features(case.graph) for case in cases]
+        declined = self._declined(found)
         results = group.execute_batch(cases, declined) if cases else []
-        for case, outcomes in zip(cases, results):
+        for case, case_features, outcomes in zip(cases, found, results):
             self._judge(case, outcomes)
-            self._learn(case, outcomes, declined)
+            self._learn(case_features, outcomes)
             valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
         if single_compiler:
             self._single_compiler_oracles(group, cases, results)
@@ -272,22 +273,23 @@ class Campaign:
                     verdict = metamorphic(expected, original, after, name, self.policy, case.graph, reference)
                     self._record(rewritten, verdict.findings, [original, after])
 
-    def _declined(self, cases: list[TestCase]) -> dict[str, dict[int, Outcome]]:
-        """Cases each backend is known not to support: answered without running them."""
+    def _declined(self, found: list[set[Feature]]) -> dict[str, dict[int, Outcome]]:
+        """Cases (given by their features) each backend is known not to support: answered
+        without running them."""
         declined: dict[str, dict[int, Outcome]] = {}
         for name, table in self.support.items():
-            for position, case in enumerate(cases):
-                if (feature := table.declines(case.graph)) is not None:
+            for position, case_features in enumerate(found):
+                if (feature := table.declines(case_features)) is not None:
                     declined.setdefault(name, {})[position] = Outcome(
                         name, Status.UNSUPPORTED, Stage.PREPARE, error_type="Declined",
                         message=f"{name} is known not to support {feature[0]} on {feature[1]}")
         return declined
 
-    def _learn(self, case: TestCase, outcomes: list[Outcome], declined: Mapping[str, Mapping[int, Outcome]]) -> None:
+    def _learn(self, found: set[Feature], outcomes: list[Outcome]) -> None:
         with self._lock:
             for outcome in outcomes:
                 if outcome.error_type != "Declined" and outcome.status in (Status.OK, Status.UNSUPPORTED):
-                    self.support[outcome.backend].learn(case.graph, outcome.status is Status.UNSUPPORTED)
+                    self.support[outcome.backend].learn(found, outcome.status is Status.UNSUPPORTED)
 
     def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
         """Blame against the float64 reference (or the differential vote), then the

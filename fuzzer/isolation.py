@@ -18,6 +18,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -316,7 +317,7 @@ class WorkerGroup:
             by_worker.append(outcomes)
         return [[outcomes[position] for outcomes in by_worker] for position in range(len(cases))]
 
-    @property
+    @cached_property
     def batch_size(self) -> int:
         """The largest batch any backend of the group benefits from."""
         return max(load_backend(w.backend).batch_size for w in self.workers)

@@ -30,7 +30,7 @@ import numpy as np
 
 from fuzzer.ir import Graph, TensorType
 from fuzzer.outcome import Outcome, Stage
-from oracles.differential import (_ERROR_CLASSES, _FAILURES, _compare_outcomes, _declared_type_finding,
+from oracles.differential import (partition_outcomes, _ERROR_CLASSES, _FAILURES, _compare_outcomes,
                                   _failure_finding, compare_arrays, differential)
 from oracles.finding import Finding, FindingKind
 from oracles.guards import GUARDS, Context, Guard, Suppression, apply_guards, mismatch_mask
@@ -85,17 +85,8 @@ def judge(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
         if reference is not None and reference.status in _FAILURES:
             findings.append(failure_finding(reference))
         return Verdict([replace(f, signature=signature(f)) for f in findings])
-    findings: list[Finding] = []
-    conforming: list[Outcome] = []
-    for outcome in others:
-        if outcome.status in _FAILURES:
-            findings.append(failure_finding(outcome))
-        elif outcome.ok:
-            type_finding = _declared_type_finding(expected, outcome)
-            if type_finding:
-                findings.append(replace(type_finding, signature=signature(type_finding)))
-            else:
-                conforming.append(outcome)
+    findings, conforming = partition_outcomes(expected, others, failure_finding)
+    findings = [replace(f, signature=signature(f)) for f in findings]
     context = Context(graph, reference, expected, policy)
     majority = _majority(expected, conforming, policy)
     suppressions: list[Suppression] = []
@@ -216,24 +207,30 @@ def _output_stats(declared: TensorType, tolerance, actual: np.ndarray, expected:
 
 def _mismatch_finding(backend: str, outputs: dict[str, dict[str, Any]], expected: Mapping[str, TensorType],
                       majority: str, reference_backend: str) -> Finding:
+    stats = outputs[worst_output(outputs)]
+    return comparison_finding(FindingKind.MISMATCH, backend, reference_backend, outputs, expected,
+                              f"{backend} differs from {reference_backend}", note=majority,
+                              signal=stats["signal"], majority=majority)
+
+
+def comparison_finding(kind: FindingKind, backend: str, compared_with: str, outputs: dict[str, dict[str, Any]],
+                       expected: Mapping[str, TensorType], headline: str, note: str = "",
+                       **extra: Any) -> Finding:
+    """A finding that ``backend``'s ``outputs`` (per-output statistics) differ from
+    ``compared_with``'s, summarized by its worst output; ``extra`` joins the details."""
     output = worst_output(outputs)
     stats = outputs[output]
-    summary = (f"{backend} differs from {reference_backend} on {output} ({expected[output]}): "
-               f"{stats['description']}, max {stats['max_ulp']:.4g} ULP ({majority})")
+    summary = (f"{headline} on {output} ({expected[output]}): {stats['description']}, "
+               f"max {stats['max_ulp']:.4g} ULP" + (f" ({note})" if note else ""))
     if len(outputs) > 1:
         summary += f" (+{len(outputs) - 1} more outputs)"
-    finding = Finding(FindingKind.MISMATCH, (backend,), Stage.COMPARE, summary, {
-        "compared_with": reference_backend,
-        "signal": stats["signal"],
-        "majority": majority,  # "outside the majority", "in the majority" or "no majority"
+    finding = Finding(kind, (backend,), Stage.COMPARE, summary, {
+        "compared_with": compared_with,
+        **extra,  # blame adds "signal" and "majority" ("outside/in the majority", "no majority")
         "output": output,
         "dtype": expected[output].dtype.value,
-        "error_class": stats["error_class"],
-        "max_abs_error": stats["max_abs_error"],
-        "max_rel_error": stats["max_rel_error"],
-        "max_ulp": stats["max_ulp"],
-        "mismatched": stats["mismatched"],
-        "share": stats["share"],
+        **{key: stats[key] for key in ("error_class", "max_abs_error", "max_rel_error", "max_ulp",
+                                       "mismatched", "share")},
         "outputs": outputs,
     })
     return replace(finding, signature=signature(finding))

@@ -9,7 +9,7 @@ consensus and every backend outside it is blamed once.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -133,19 +133,27 @@ def differential(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome]
     checked. Ties between equally large agreement classes go to the one containing
     ``reference``, else to the one whose first member comes first in ``outcomes``.
     """
+    findings, conforming = partition_outcomes(expected, outcomes, _failure_finding)
+    findings.extend(_consensus_findings(expected, conforming, policy, reference))
+    return [replace(finding, signature=signature(finding)) for finding in findings]
+
+
+def partition_outcomes(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
+                       failure: Callable[[Outcome], Finding]) -> tuple[list[Finding], list[Outcome]]:
+    """Findings for failed runs (``failure``) and for outputs that break the declared
+    types, and the outcomes whose values can be compared."""
     findings: list[Finding] = []
     conforming: list[Outcome] = []
     for outcome in outcomes:
         if outcome.status in _FAILURES:
-            findings.append(_failure_finding(outcome))
+            findings.append(failure(outcome))
         elif outcome.ok:
             type_finding = _declared_type_finding(expected, outcome)
             if type_finding:
                 findings.append(type_finding)
             else:
                 conforming.append(outcome)
-    findings.extend(_consensus_findings(expected, conforming, policy, reference))
-    return [replace(finding, signature=signature(finding)) for finding in findings]
+    return findings, conforming
 
 
 def _failure_finding(outcome: Outcome) -> Finding:

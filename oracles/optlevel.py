@@ -10,19 +10,17 @@ that depend on rounding (judged against the same tight tolerances).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from fuzzer.ir import DType, Graph, TensorType
-from fuzzer.outcome import Outcome, Stage
-from oracles.blame import Verdict, pair_differences, reference_usable, worst_output
+from fuzzer.outcome import Outcome
+from oracles.blame import Verdict, comparison_finding, pair_differences, reference_usable
 from oracles.differential import _declared_type_finding
 from oracles.finding import Finding, FindingKind
 from oracles.guards import Context
 from oracles.precision import REFERENCE
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
-from triage.signature import signature
 
 # (optimizations off, optimizations on): the same compiler and frontend.
 OPT_PAIRS: frozenset[tuple[str, str]] = frozenset({
@@ -65,23 +63,6 @@ def opt_level(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome], g
         suppressions += claimed
         if not differing:
             continue
-        output = worst_output(differing)
-        stats = differing[output]
-        summary = (f"{optimized_name} (optimized) differs from {baseline_name} on {output} "
-                   f"({expected[output]}): {stats['description']}, max {stats['max_ulp']:.4g} ULP")
-        if len(differing) > 1:
-            summary += f" (+{len(differing) - 1} more outputs)"
-        finding = Finding(FindingKind.OPT_MISMATCH, (optimized_name,), Stage.COMPARE, summary, {
-            "compared_with": baseline_name,
-            "output": output,
-            "dtype": expected[output].dtype.value,
-            "error_class": stats["error_class"],
-            "max_abs_error": stats["max_abs_error"],
-            "max_rel_error": stats["max_rel_error"],
-            "max_ulp": stats["max_ulp"],
-            "mismatched": stats["mismatched"],
-            "share": stats["share"],
-            "outputs": differing,
-        })
-        findings.append(replace(finding, signature=signature(finding)))
+        findings.append(comparison_finding(FindingKind.OPT_MISMATCH, optimized_name, baseline_name, differing, expected,
+                                           f"{optimized_name} (optimized) differs from {baseline_name}"))
     return Verdict(findings, suppressions)

@@ -24,10 +24,10 @@ def graph_with(ops: set[str]):
 def test_an_unsupported_outcome_pins_the_single_unknown_feature(tmp_path):
     table = SupportTable.load("ort-none", VERSIONS, tmp_path)
     relu = graph_with({"Relu"})
-    table.learn(relu, unsupported=False)
+    table.learn(features(relu), unsupported=False)
     both = graph_with({"Relu", "Acosh"})
-    assert table.learn(both, unsupported=True) == ("Acosh", "float32")
-    assert table.declines(both) == ("Acosh", "float32") and table.declines(relu) is None
+    assert table.learn(features(both), unsupported=True) == ("Acosh", "float32")
+    assert table.declines(features(both)) == ("Acosh", "float32") and table.declines(features(relu)) is None
     table.save()
     again = SupportTable.load("ort-none", VERSIONS, tmp_path)
     assert again.unsupported == {("Acosh", "float32")} and ("Relu", "float32") in again.supported
@@ -36,13 +36,13 @@ def test_an_unsupported_outcome_pins_the_single_unknown_feature(tmp_path):
 
 def test_ambiguous_evidence_pins_nothing(tmp_path):
     table = SupportTable.load("b", VERSIONS, tmp_path)
-    assert table.learn(graph_with({"Relu", "Acosh"}), unsupported=True) is None
+    assert table.learn(features(graph_with({"Relu", "Acosh"})), unsupported=True) is None
     assert not table.unsupported
 
 
 def test_untrustworthy_tables_are_refused_with_a_message(tmp_path):
     table = SupportTable.load("b", VERSIONS, tmp_path)
-    table.learn(graph_with({"Relu"}), unsupported=False)
+    table.learn(features(graph_with({"Relu"})), unsupported=False)
     table.save()
     data = json.loads(table.path.read_text())
     table.path.write_text(json.dumps({**data, "supported": []}))
