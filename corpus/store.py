@@ -371,6 +371,24 @@ class RunStore:
             rows = connection.execute("SELECT time, seconds, tests, valid, findings FROM stats ORDER BY id").fetchall()
         return [dict(row) for row in rows]
 
+    def ensure_tables(self, schema: str) -> None:
+        """Create the tables of a store extension (``CREATE TABLE IF NOT EXISTS`` statements).
+
+        Extensions (triage, corpus, coverage) keep their own tables in the same database, so a
+        run directory stays one file plus its blobs.
+        """
+        with self._lock:
+            try:
+                self._connection.executescript(f"BEGIN IMMEDIATE; {schema} COMMIT;")
+            except sqlite3.Error as error:
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+                raise StoreError(f"cannot extend {self.run_dir / DATABASE_NAME}: {error}") from None
+
+    def transaction(self, *, write: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A transaction on the run's database for store extensions (rows are ``sqlite3.Row``)."""
+        return self._transaction(write=write)
+
     @contextlib.contextmanager
     def _transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction, serialized with every other use of the connection.

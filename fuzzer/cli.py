@@ -136,7 +136,21 @@ def build_parser() -> Parser:
     add_tolerance_options(run)
 
     commands.add_parser("backends", help="list backends, whether they can run here, and versions")
+    for module in command_modules():
+        COMMANDS.update(module.register(commands))
     return parser
+
+
+# Modules that add subcommands: each has ``register(commands) -> {name: handler}``, where
+# ``commands`` is the subparser collection and a handler takes the parsed arguments and
+# returns the exit status. A module may use this file's helpers (UsageError, positive_int, ...).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def command_modules():
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 # -------------------------------------------------------------------- helpers
