@@ -144,7 +144,7 @@ def build_parser() -> Parser:
 # Modules that add subcommands: each has ``register(commands) -> {name: handler}``, where
 # ``commands`` is the subparser collection and a handler takes the parsed arguments and
 # returns the exit status. A module may use this file's helpers (UsageError, positive_int, ...).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("triage.commands", "corpus.commands", "reports.commands")
 
 
 def command_modules():

@@ -1,0 +1,1 @@
+"""Reports of a run: JSON, Markdown, JUnit XML, SARIF and a static HTML page with plots."""

@@ -1,0 +1,8 @@
+"""`tcfuzz` subcommands of the reports package (registered through fuzzer.cli.COMMAND_MODULES)."""
+
+from __future__ import annotations
+
+
+def register(commands) -> dict:
+    """Add this package's subcommands to ``commands``; their handlers by name."""
+    return {}
