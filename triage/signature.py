@@ -1,16 +1,21 @@
 """Deduplication keys for findings: equal keys mean "probably the same bug".
 
-A key is readable, e.g. ``crash/tvm/compile/SIGSEGV/segfault in <path> at <hex>``. It keeps
-what identifies a bug (kind, backend, stage, exception type, the message with the parts
-that vary from run to run removed) and drops the rest.
+A key is readable, e.g. ``crash/tvm/compile/SIGSEGV/@string_at:__init__.py<misbehave:x.py/
+worker killed by sigsegv``. It keeps what identifies a bug (kind, backend, stage, exception
+type, the innermost stack frames outside the harness and framework plumbing, the message
+with the parts that vary from run to run removed) and drops the rest. Value mismatches
+are keyed by the blamed backend, dtype, error class and, once localization has found it,
+the first divergent operator. :func:`group_signatures` then joins near-identical keys.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import signal
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from oracles.finding import Finding, FindingKind
 
@@ -63,21 +68,155 @@ def failure_cause(details: Mapping[str, Any]) -> str:
         return f"signal {number}"
 
 
+# ---------------------------------------------------------------- stack frames
+
+TOP_FRAMES = 3  # innermost frames kept in a key
+# Frames of tcfuzz itself: the same bug reached through another harness path is the same bug.
+_HARNESS = re.compile(r"(?:^|/)(?:fuzzer|oracles|triage|corpus)/")
+# Framework plumbing every error passes through: it names no bug.
+FRAMEWORK_MACHINERY = (
+    "torch/_dynamo/eval_frame.py", "torch/_dynamo/convert_frame.py", "torch/_dynamo/utils.py",
+    "tvm_ffi/", "tvm/_ffi/", "onnxruntime/capi/onnxruntime_inference_collection.py",
+    "contextlib.py", "functools.py", "<frozen ",
+)
+# ``File "x.py", line 3, in f`` (Python and TVM tracebacks) or ``File "x.py", line 3 in f`` (faulthandler).
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+,? in (?P<function>.+?)\s*$', re.MULTILINE)
+_TEMPLATE_ARGUMENTS = re.compile(r"(?<=\w)<[^<>]*>")  # not "<module>" or "<lambda>"
+_GENERATED_NAME = re.compile(r"\b[a-z0-9]{20,}\b")  # Inductor's and TVM's hashed file names
+_PYTHON_HEADER = "Traceback (most recent call last):"
+_FAULTHANDLER_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$",
+                                  re.MULTILINE)
+
+
+def _frame_key(path: str, function: str) -> str:
+    """``function:basename``, stable across runs: no line, directory, C++ return type,
+    parameters or template arguments, and generated names' hashes and numbers replaced."""
+    while (stripped := _TEMPLATE_ARGUMENTS.sub("", function)) != function:
+        function = stripped
+    words = function.split("(", 1)[0].split()  # a C++ frame: "tvm::Type tvm::relax::Infer(const Call&)"
+    function = words[-1] if words else function.strip()
+    text = _GENERATED_NAME.sub("<generated>", f"{function}:{path.rsplit('/', 1)[-1]}".lower())
+    for pattern, placeholder in _VOLATILE[2:]:  # addresses and numbers; paths are already gone
+        text = pattern.sub(placeholder, text)
+    return text.replace("/", "")
+
+
+def _innermost_first(text: str) -> list[tuple[str, str]]:
+    """(path, function) of the frames of the last stack in ``text``, innermost first."""
+    python_at = text.rfind(_PYTHON_HEADER)
+    faulthandler = list(_FAULTHANDLER_HEADER.finditer(text))
+    current = [m for m in faulthandler if m.group(0).startswith("Current")] or faulthandler
+    if current and current[-1].start() > python_at:
+        block = text[current[-1].end():]
+        block = block.split("\n\n", 1)[0]  # faulthandler ends each thread's stack with a blank line
+        return [(m["file"], m["function"]) for m in _FRAME.finditer(block)]
+    block = text[python_at:] if python_at >= 0 else text
+    return [(m["file"], m["function"]) for m in _FRAME.finditer(block)][::-1]
+
+
+def top_frames(text: str, count: int = TOP_FRAMES) -> tuple[str, ...]:
+    """The ``count`` innermost frames of the last stack trace in ``text`` (a Python or TVM
+    traceback, or a faulthandler dump) outside the harness and framework machinery."""
+    kept = []
+    for path, function in _innermost_first(text):
+        if _HARNESS.search(path) or any(part in path for part in FRAMEWORK_MACHINERY):
+            continue
+        kept.append(_frame_key(path, function))
+        if len(kept) == count:
+            break
+    return tuple(kept)
+
+
+def failure_frames(details: Mapping[str, Any]) -> tuple[str, ...]:
+    """The top frames of a failure: from its traceback, else the message (TVM errors carry
+    their own backtrace), else the stderr tail (a native crash's faulthandler dump)."""
+    for key in ("traceback", "message", "stderr_tail"):
+        if frames := top_frames(str(details.get(key) or "")):
+            return frames
+    return ()
+
+
+# ---------------------------------------------------------------- keys
+
+
 def signature(finding: Finding) -> str:
     """A stable key of at most MAX_LENGTH characters for ``finding``.
 
-    Failures: kind/backend/stage/cause/normalized message. Type and value disagreements:
-    kind/backend/stage/dtype/error_class of the output that names the finding. A key too
-    long is cut and ends with a short SHA-1 of the whole key, so distinct keys stay distinct.
+    Failures: kind/backend/stage/cause[/@frames]/normalized message, where frames are
+    the innermost frames outside harness and framework (``function:file``, innermost first,
+    joined by ``<``). Type and value disagreements: kind/backend/stage/dtype/error_class of
+    the output that names the finding[/@first divergent operator]. A key too long is cut
+    and ends with a short SHA-1 of the whole key, so distinct keys stay distinct.
     """
     details = finding.details
     if finding.kind in _FAILURE_KINDS:
-        tail = [failure_cause(details), normalize_message(str(details.get("message", "")))]
+        frames = failure_frames(details)
+        tail = [failure_cause(details), *(["@" + "<".join(frames)] if frames else []),
+                normalize_message(str(details.get("message", "")))]
     else:
         tail = [str(details.get("dtype", "")), str(details.get("error_class", ""))]
+        if details.get("first_divergent_op"):
+            tail.append(f"@{details['first_divergent_op']}")
     fields = [finding.kind.value, "+".join(finding.backends), finding.stage.value, *tail]
     key = "/".join(field or "-" for field in fields)
     if len(key) <= MAX_LENGTH:
         return key
     digest = hashlib.sha1(key.encode()).hexdigest()[:8]
     return f"{key[:MAX_LENGTH - len(digest) - 1]}~{digest}"
+
+
+# ---------------------------------------------------------------- grouping
+
+SIMILARITY = 0.9  # difflib ratio above which two messages of one kind of failure are the same bug
+
+
+@dataclass(frozen=True)
+class KeyParts:
+    """A key taken apart: kind/backend/stage/cause, the ``@`` frames, and the rest."""
+
+    head: tuple[str, ...]
+    frames: str
+    message: str
+
+    @classmethod
+    def parse(cls, key: str) -> KeyParts:
+        key = re.sub(r"~[0-9a-f]{8}$", "", key)  # a cut key's digest says nothing about similarity
+        *head, rest = key.split("/", 4) if key.count("/") >= 4 else [*key.split("/"), ""]
+        segments = rest.split("/")
+        frames = "/".join(s for s in segments if s.startswith("@"))
+        return cls(tuple(head), frames, "/".join(s for s in segments if not s.startswith("@")))
+
+
+def near_identical(first: str, second: str, similarity: float = SIMILARITY) -> bool:
+    """Same kind, backend, stage and cause, and either the same top frames or, where the
+    frames do not disagree, messages at least ``similarity`` alike."""
+    a, b = KeyParts.parse(first), KeyParts.parse(second)
+    if a.head != b.head:
+        return False
+    if a.frames and a.frames == b.frames:
+        return True
+    if a.frames and b.frames:
+        return False
+    return difflib.SequenceMatcher(None, a.message, b.message).ratio() >= similarity
+
+
+def group_signatures(signatures: Iterable[str], similarity: float = SIMILARITY) -> list[list[str]]:
+    """The distinct ``signatures`` in groups of near-identical keys (transitively), groups
+    and members in order of first appearance."""
+    distinct = list(dict.fromkeys(signatures))
+    parent = list(range(len(distinct)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for i in range(len(distinct)):
+        for j in range(i + 1, len(distinct)):
+            if root(i) != root(j) and near_identical(distinct[i], distinct[j], similarity):
+                parent[max(root(i), root(j))] = min(root(i), root(j))
+    groups: dict[int, list[str]] = {}
+    for index, key in enumerate(distinct):
+        groups.setdefault(root(index), []).append(key)
+    return list(groups.values())
