@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 
 import torch
@@ -50,3 +51,9 @@ def straight_line_forward(graph: Graph):
 
 def to_module(graph: Graph) -> GraphModule:
     return GraphModule(graph).eval()
+
+
+@functools.lru_cache(maxsize=256)
+def body_module(body: Graph) -> GraphModule:
+    """The module of a control-flow body, built once per body."""
+    return to_module(body)

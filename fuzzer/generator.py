@@ -10,20 +10,27 @@ seed and options always give the same graph.
 from __future__ import annotations
 
 import itertools
+import warnings
+from collections import Counter
+import math
 import random
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
+import onnx
 
-from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx_bytes
-from fuzzer.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.ops import all_specs
-from fuzzer.ops.spec import ANCHOR, OpSpec, Unsatisfiable
+from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx, to_onnx_bytes
+from fuzzer.ir import ALL_DTYPES, DType, Graph, Input, InvalidGraph, Node, TensorType, Weight, resized
+from fuzzer.ops import all_specs, get_spec
+from fuzzer.ops.spec import ANCHOR, Domain, OpSpec, Unsatisfiable
 from fuzzer.outcome import TestCase
 from fuzzer.values import random_array, random_inputs
 
 ANCHORS_PER_OPERATOR = 4
+SYMBOL = "N"  # the symbolic leading dimension of a dynamic graph's inputs
+VARIANTS = 2  # sizes besides its own at which every dynamic graph is known to run
+CONTROL_FAMILY = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 DEFAULT_DTYPES = frozenset(DType)
 
 
@@ -46,6 +53,8 @@ class GeneratorOptions:
     attempts_per_node: int = 30
     avoid: frozenset[tuple[str, str]] = frozenset()  # (operator, dtype) pairs backends decline
     input_budget: float | None = 0.1  # seconds of input search per graph; None: plain random inputs
+    control_flow: float = 0.0  # share of graphs with a control-flow node (If, Loop, Scan)
+    dynamic: float = 0.0  # share of graphs whose inputs have a symbolic leading dimension
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -53,6 +62,9 @@ class GeneratorOptions:
         unknown = set(self.dtypes) - ALL_DTYPES
         if unknown or not self.dtypes:
             raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
+        for share in ("control_flow", "dynamic"):
+            if not 0.0 <= getattr(self, share) <= 1.0:
+                raise ValueError(f"{share} must be a share in [0, 1], got {getattr(self, share)}")
 
     def specs(self) -> list[OpSpec]:
         return eligible_specs(self.opset, self.dtypes, self.ops)
@@ -61,8 +73,8 @@ class GeneratorOptions:
 @cache
 def eligible_specs(opset: int, dtypes: frozenset[DType], ops: frozenset[str] | None) -> list[OpSpec]:
     """The operators a generator may use at ``opset`` with these dtypes and operators."""
-    chosen = [s for s in all_specs() if s.since <= opset and (ops is None or s.name in ops)
-              and s.dtypes_at(opset) & dtypes]
+    chosen = [s for s in all_specs() if s.since <= opset and s.dtypes_at(opset) & dtypes
+              and (s.name in ops if ops is not None else s.family != CONTROL_FAMILY)]
     if ops is not None:
         missing = set(ops) - {s.name for s in chosen}
         if missing:
@@ -81,8 +93,11 @@ class GraphBuilder:
     weights: list[Weight] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     values: dict[str, TensorType] = field(default_factory=dict)
+    driven: set[str] = field(default_factory=set)  # values that some graph input's values flow into
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # known bounds of values
     flops: int = 0
     names: itertools.count = field(default_factory=itertools.count)
+    closed: bool = False  # a control-flow body: no fresh graph inputs, fresh operands are weights
 
     def random_type(self, dtypes: frozenset[DType], ranks: tuple[int, int]) -> TensorType:
         rng, options = self.rng, self.options
@@ -115,10 +130,12 @@ class GraphBuilder:
             target = rng.choice(targets)
             anchor, anchor_name = target.type, self.fresh_name("x")
             staged.append(Input(anchor_name, anchor))
-        elif candidates and rng.random() < 0.9:
+        elif candidates and (self.closed or rng.random() < 0.9):
             # Prefer recent values so that graphs grow deep as well as wide.
             anchor_name = candidates[min(int(rng.expovariate(0.7)), len(candidates) - 1) * -1 - 1]
             anchor = self.values[anchor_name]
+        elif self.closed:
+            raise Unsatisfiable(f"no value in the body that {spec.name} accepts")
         else:
             dtypes = spec.dtypes_at(options.opset) & options.dtypes
             if not dtypes:
@@ -131,10 +148,21 @@ class GraphBuilder:
         proposal = spec.propose(rng, anchor)
         if ANCHOR not in proposal.inputs:  # the anchor only chose a type (Range, some Casts)
             staged = [s for s in staged if s.name != anchor_name]
+        driven = self.driven | {s.name for s in staged if isinstance(s, Input)}
+        domain = spec.domain
+        derived: list[Node] = []  # nodes that compute a condition operand
         names = []
-        for operand in proposal.inputs:
+        for position, operand in enumerate(proposal.inputs):
+            restricted = domain is not None and domain.position == position
             if operand is ANCHOR:
+                if restricted and not self.can_reach_domain(anchor_name, driven, domain):
+                    raise Unsatisfiable(f"{spec.name}'s domain is out of the input search's reach from {anchor_name}")
                 names.append(anchor_name)
+                continue
+            if operand.condition:
+                if target is not None:
+                    raise Unsatisfiable(f"a backward {spec.name} cannot derive its condition")
+                names.append(self.derive_condition(anchor_name, anchor, staged, derived))
                 continue
             if operand.values is not None:
                 weight = Weight.from_array(self.fresh_name("w"), np.asarray(operand.values))
@@ -143,10 +171,11 @@ class GraphBuilder:
                 continue
             # A backward node comes first: it may read graph inputs and weights only.
             readable = self.sources() - {target.name} if target else self.values
-            matching = [name for name in readable if self.values[name] == operand.type]
+            matching = [name for name in readable if self.values[name] == operand.type
+                        and (not restricted or self.can_reach_domain(name, driven, domain))]
             if matching and rng.random() < options.reuse_share:
                 names.append(rng.choice(matching))
-            elif rng.random() < options.weight_share:
+            elif not restricted and (self.closed or rng.random() < options.weight_share):
                 gen = np.random.default_rng(rng.getrandbits(32))
                 weight = Weight.from_array(self.fresh_name("w"), np.asarray(random_array(gen, operand.type)))
                 staged.append(weight)
@@ -154,7 +183,8 @@ class GraphBuilder:
             else:
                 staged.append(Input(self.fresh_name("x"), operand.type))
                 names.append(staged[-1].name)
-        types = {**self.values, **{s.name: s.type for s in staged}}
+        types = {**self.values, **{s.name: s.type for s in staged},
+                 **{name: t for node in derived for name, t in zip(node.outputs, node.output_types)}}
         input_types = tuple(types[n] for n in names)
         outputs = tuple(spec.infer(input_types, proposal.attrs))
         if any(not 1 <= t.numel <= options.max_elements for t in outputs):
@@ -164,6 +194,11 @@ class GraphBuilder:
         flops = estimated_flops(spec, input_types, outputs)
         if self.flops + flops > options.max_flops:
             raise Unsatisfiable(f"{spec.name} would exceed the graph's FLOP budget")
+        output_driven = any(name in driven for position, name in enumerate(names) if spec.steers(position))
+        if target is not None and not output_driven:
+            raise Unsatisfiable(f"{spec.name} would compute input {target.name} from constants only")
+        if target is not None and not self.range_fits_readers(target.name, self.output_range(spec, names)):
+            raise Unsatisfiable(f"{spec.name}'s values are outside the domain of a reader of {target.name}")
         output_names = tuple(f"v{next(self.names)}" for _ in outputs)
         if target is not None:
             output_names = (target.name, *output_names[1:])
@@ -171,10 +206,51 @@ class GraphBuilder:
         for item in staged:
             (self.inputs if isinstance(item, Input) else self.weights).append(item)
             self.values[item.name] = item.type
+        for item in derived:
+            self.nodes.append(item)
+            self.values.update(zip(item.outputs, item.output_types))
+            self.driven.update(item.outputs if anchor_name in driven else ())
         node = Node(spec.name, tuple(names), output_names, outputs, tuple(proposal.attrs.items()))
         self.nodes.insert(0, node) if target is not None else self.nodes.append(node)
         self.values.update(zip(output_names, outputs))
+        if output_driven:
+            self.driven.update(output_names)
+        self.driven.update(s.name for s in staged if isinstance(s, Input))
+        value_range = self.output_range(spec, names)
+        if value_range is not None:
+            self.ranges.update((name, value_range) for name in output_names)
         self.flops += flops
+
+    def derive_condition(self, name: str, tensor_type: TensorType, staged: list[Input | Weight],
+                         derived: list[Node]) -> str:
+        """A bool scalar computed from value ``name``: ReduceSum(name) > 0; the zero it is
+        compared with joins ``staged``, the two nodes join ``derived``."""
+        total, zero, flag = self.fresh_name("v"), self.fresh_name("w"), self.fresh_name("v")
+        staged.append(Weight.from_array(zero, np.zeros((), tensor_type.dtype.numpy)))
+        derived += [Node("ReduceSum", (name,), (total,), (tensor_type.with_shape(()),), (("axes", ()), ("keepdims", 0))),
+                    Node("Greater", (total, zero), (flag,), (TensorType(DType.bool, ()),))]
+        return flag
+
+    def output_range(self, spec: OpSpec, names: list[str]) -> tuple[float, float] | None:
+        """Known bounds of a node's output values: the spec's own, or the union of its inputs'
+        bounds when it only moves or selects values."""
+        if spec.value_range is not None:
+            return spec.value_range
+        if spec.keeps_values and all(name in self.ranges for name in names):
+            return min(self.ranges[n][0] for n in names), max(self.ranges[n][1] for n in names)
+        return None
+
+    def range_fits_readers(self, name: str, value_range: tuple[float, float] | None) -> bool:
+        """Whether values bounded by ``value_range`` suit every node that reads ``name`` at its
+        operator's restricted input."""
+        return value_range is None or all(
+            domain.admits(value_range) for node in self.nodes
+            if (domain := get_spec(node.op).domain) is not None and node.inputs[domain.position] == name)
+
+    def can_reach_domain(self, name: str, driven: set[str], domain: Domain) -> bool:
+        """Whether the input search can bring value ``name`` into ``domain``: some graph input
+        drives it, and its known bounds leave room inside the domain."""
+        return name in driven and domain.admits(self.ranges.get(name, (-math.inf, math.inf)))
 
     def sources(self) -> set[str]:
         """Values defined before every node: graph inputs and weights."""
@@ -217,9 +293,87 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
                 break
             except (Unsatisfiable, ValueError):
                 continue
+    if options.control_flow and rng.random() < options.control_flow:
+        add_control_flow(builder)
     if not builder.nodes:
         raise Unsatisfiable(f"no node could be generated from seed {seed} with {options}")
-    return builder.graph()
+    graph = builder.graph()
+    if options.dynamic and rng.random() < options.dynamic:
+        graph = with_symbolic_batch(graph, rng, options)
+    return graph
+
+
+def with_symbolic_batch(graph: Graph, rng: random.Random, options: GeneratorOptions) -> Graph:
+    """``graph`` with the leading dimension of its inputs that share the most common one
+    named SYMBOL, when the graph follows that symbol at VARIANTS other sizes; else ``graph``."""
+    leading = Counter(i.type.shape[0] for i in graph.inputs if i.type.rank)
+    for size, _ in leading.most_common(2):
+        marked = Graph(tuple(Input(i.name, i.type, ((0, SYMBOL),)) if i.type.rank and i.type.shape[0] == size else i
+                             for i in graph.inputs), graph.weights, graph.nodes, graph.outputs)
+        if len(concrete_variants(marked, rng, VARIANTS + 1, options.max_elements)) > VARIANTS:
+            return marked
+    return graph
+
+
+def runs_on_reference(model: onnx.ModelProto, graph: Graph) -> bool:
+    """Whether ``model`` runs on the ONNX reference evaluator with ``graph``'s input shapes and
+    gives its output shapes."""
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            outputs = ReferenceEvaluator(model).run(None, random_inputs(graph, 0))
+    except Exception:  # noqa: BLE001 - any failure disqualifies these sizes
+        return False
+    return [np.shape(o) for o in outputs] == [graph.types[name].shape for name in graph.outputs]
+
+
+def concrete_variants(graph: Graph, rng: random.Random, count: int = VARIANTS + 1,
+                      max_elements: int = GeneratorOptions.max_elements) -> list[Graph]:
+    """Up to ``count`` instances of a dynamic graph at different sizes of its symbols, the
+    graph's own sizes first: each is valid, keeps every tensor within ``max_elements``,
+    exports to the same ONNX operators and constants, so that one model serves them all, and
+    runs on the reference evaluator (window sizes stay in range); indexing nodes keep their
+    shapes, since their index constants were drawn for them."""
+    symbols = graph.symbols
+    if not symbols:
+        return [graph]
+    model = to_onnx(graph)
+    reference = model.graph
+    variants = [graph]
+    candidates = list(range(1, max(symbols.values()) * 2 + 2))
+    rng.shuffle(candidates)
+    for size in candidates:
+        if len(variants) >= count:
+            break
+        sizes = dict.fromkeys(symbols, size)
+        if sizes == symbols:
+            continue
+        try:
+            variant = resized(graph, sizes)
+        except InvalidGraph:
+            continue
+        exported = to_onnx(variant).graph
+        # Index constants fit the sizes they were drawn for: indexing nodes must see the same shapes.
+        indexed = {name for node in graph.nodes if get_spec(node.op).family == "indexing" for name in node.inputs}
+        if (all(t.numel <= max_elements for t in variant.types.values())
+                and all(variant.types[name] == graph.types[name] for name in indexed)
+                and exported.node == reference.node and exported.initializer == reference.initializer
+                and runs_on_reference(model, variant)):
+            variants.append(variant)
+    return variants
+
+
+def add_control_flow(builder: GraphBuilder) -> None:
+    """One If, Loop or Scan node, its bodies generated like small graphs of their own."""
+    specs = [s for s in all_specs() if s.family == CONTROL_FAMILY and s.since <= builder.options.opset]
+    for _ in range(builder.options.attempts_per_node):
+        try:
+            builder.add_node(builder.rng.choice(specs))
+            return
+        except (Unsatisfiable, ValueError):
+            continue
 
 
 def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0,

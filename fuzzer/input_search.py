@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from fuzzer.ir import FLOATS, DType, Graph, TensorType
-from fuzzer.ops import get_spec
+from fuzzer.ops import all_specs, get_spec
+from fuzzer.ops.spec import OpSpec
 from fuzzer.values import INTEGER_RANGES, random_inputs, to_torch
 
 Tensor = torch.Tensor
@@ -49,7 +50,6 @@ PATIENCE = 3  # ... and the descent stops after this many steps without progress
 STALL_BOOST = 4.0  # a step after k steps without progress is STALL_BOOST**k times longer
 MAX_MARGIN = 2.0 ** -2  # the deepest the search aims inside a domain
 MAX_STEP = 4.0  # the largest change of one input element in one gradient step
-VALUE_BLIND = {"Shape": (0,), "Size": (0,), "ConstantOfShape": (0,), "CastLike": (1,)}  # inputs read for type only
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,6 @@ def elementwise(position: int, move: Callable[[Tensor, float], tuple[Tensor, Ten
     return rule
 
 
-def inside(low: float, high: float, open_bounds: bool) -> Rule:
-    return elementwise(0, lambda x, margin: interval(x, low, high, open_bounds, margin))
-
-
 def power(xs: list[Tensor], attrs: Mapping[str, Any], margin: float) -> tuple[list[Tensor], Tensor]:
     """Pow: a non-negative base under a fractional exponent, a divisor-like one under a negative one."""
     base, exponent = xs
@@ -114,13 +110,23 @@ def log_of_sum(xs: list[Tensor], attrs: Mapping[str, Any], margin: float) -> tup
     return [x + (moved - sums) * (sums.numel() / x.numel())], outside
 
 
-RULES: dict[str, Rule] = {
-    "Log": inside(0.0, math.inf, True), "Sqrt": inside(0.0, math.inf, False),
-    "Acosh": inside(1.0, math.inf, False), "Asin": inside(-1.0, 1.0, False),
-    "Acos": inside(-1.0, 1.0, False), "Atanh": inside(-1.0, 1.0, True),
-    "Reciprocal": elementwise(0, divisor), "Div": elementwise(1, divisor), "Mod": elementwise(1, divisor),
-    "Pow": power, "ReduceLogSum": log_of_sum,
-}
+SPECIAL_RULES: dict[str, Rule] = {"Pow": power, "ReduceLogSum": log_of_sum}
+
+
+def domain_rule(spec: OpSpec) -> Rule | None:
+    """The rule that holds ``spec.domain``: a special one, a divisor's, or an interval's."""
+    domain = spec.domain
+    if domain is None:
+        return None
+    if spec.name in SPECIAL_RULES:
+        return SPECIAL_RULES[spec.name]
+    if domain.nonzero:
+        return elementwise(domain.position, divisor)
+    return elementwise(domain.position, lambda x, margin: interval(x, domain.low, domain.high,
+                                                                   domain.open_bounds, margin))
+
+
+RULES: dict[str, Rule] = {spec.name: rule for spec in all_specs() if (rule := domain_rule(spec)) is not None}
 STRAIGHT_THROUGH = frozenset({"Floor", "Ceil", "Round", "Sign"})  # flat almost everywhere: the search
 # passes their gradient through as if they were the identity
 
@@ -178,7 +184,7 @@ class Evaluator:
         reached = {i.name: True for i in self.graph.inputs}
         reached.update((w.name, False) for w in self.graph.weights)
         for step in self.steps:
-            blind = VALUE_BLIND.get(step.op, ())
+            blind = get_spec(step.op).type_only
             flows = any(reached[name] for position, name in enumerate(step.inputs) if position not in blind)
             reached.update((name, flows) for name in step.outputs)
         return reached

@@ -14,14 +14,14 @@ import enum
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 import ml_dtypes
 import numpy as np
 
-AttrValue = int | float | str | tuple[int, ...] | tuple[float, ...]
+AttrValue = "int | float | str | tuple[int, ...] | tuple[float, ...] | Graph"  # Graph: a control-flow body
 
 
 class DType(enum.Enum):
@@ -113,10 +113,18 @@ class TensorType:
 
 @dataclass(frozen=True)
 class Input:
-    """A graph input: fed by the caller at run time."""
+    """A graph input: fed by the caller at run time. ``symbols`` names its symbolic
+    dimensions as (axis, symbol) pairs; ``type`` holds their sizes in this instance."""
 
     name: str
     type: TensorType
+    symbols: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def dims(self) -> tuple[int | str, ...]:
+        """The shape with each symbolic dimension as its symbol (ONNX's dim_param)."""
+        named = dict(self.symbols)
+        return tuple(named.get(axis, size) for axis, size in enumerate(self.type.shape))
 
 
 @dataclass(frozen=True)
@@ -192,12 +200,13 @@ class Graph:
             return {"dtype": t.dtype.value, "shape": list(t.shape)}
 
         return {
-            "inputs": [{"name": i.name, **type_dict(i.type)} for i in self.inputs],
+            "inputs": [{"name": i.name, **type_dict(i.type), **({"symbols": [list(s) for s in i.symbols]}
+                                                               if i.symbols else {})} for i in self.inputs],
             "weights": [{"name": w.name, **type_dict(w.type),
                          "data": base64.b64encode(w.data).decode()} for w in self.weights],
             "nodes": [{"op": n.op, "inputs": list(n.inputs), "outputs": list(n.outputs),
                        "types": [type_dict(t) for t in n.output_types],
-                       "attrs": {k: list(v) if isinstance(v, tuple) else v for k, v in n.attrs}}
+                       "attrs": {k: attr_to_json(v) for k, v in n.attrs}}
                       for n in self.nodes],
             "outputs": list(self.outputs),
         }
@@ -213,13 +222,13 @@ class Graph:
 
         try:
             return cls(
-                inputs=tuple(Input(i["name"], type_of(i)) for i in data["inputs"]),
+                inputs=tuple(Input(i["name"], type_of(i), tuple((a, n) for a, n in i.get("symbols", ())))
+                             for i in data["inputs"]),
                 weights=tuple(Weight(w["name"], type_of(w), base64.b64decode(w["data"]))
                               for w in data["weights"]),
                 nodes=tuple(Node(n["op"], tuple(n["inputs"]), tuple(n["outputs"]),
                                  tuple(type_of(t) for t in n["types"]),
-                                 tuple((k, tuple(v) if isinstance(v, list) else v)
-                                       for k, v in n["attrs"].items()))
+                                 tuple((k, attr_from_json(v)) for k, v in n["attrs"].items()))
                             for n in data["nodes"]),
                 outputs=tuple(data["outputs"]),
             )
@@ -230,6 +239,11 @@ class Graph:
     def from_json(cls, text: str) -> Graph:
         return cls.from_dict(json.loads(text))
 
+    @property
+    def symbols(self) -> dict[str, int]:
+        """Each symbolic dimension's size in this instance; empty for a static graph."""
+        return {name: i.type.shape[axis] for i in self.inputs for axis, name in i.symbols}
+
     @cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
@@ -238,11 +252,45 @@ class Graph:
         lines = [f"input {i.name}: {i.type}" for i in self.inputs]
         lines += [f"weight {w.name}: {w.type}" for w in self.weights]
         for node in self.nodes:
-            attrs = ", ".join(f"{k}={v}" for k, v in node.attrs)
+            attrs = ", ".join(f"{k}=<body of {len(v.nodes)} nodes>" if isinstance(v, Graph) else f"{k}={v}"
+                              for k, v in node.attrs)
             outs = ", ".join(f"{n}: {t}" for n, t in zip(node.outputs, node.output_types))
             lines.append(f"{outs} = {node.op}({', '.join(node.inputs)}){' {' + attrs + '}' if attrs else ''}")
         lines.append(f"return {', '.join(self.outputs)}")
         return "\n".join(lines)
+
+
+def resized(graph: Graph, sizes: Mapping[str, int]) -> Graph:
+    """``graph`` with its symbolic dimensions at ``sizes`` and every node's output types
+    inferred again; raises :class:`InvalidGraph` where a node cannot follow the new sizes."""
+    from fuzzer.ops import get_spec  # deferred: operator specs import this module
+
+    inputs = tuple(replace(i, type=i.type.with_shape(sizes[name] if name in sizes else size
+                                                      for name, size in zip(i.dims, i.type.shape)))
+                   for i in graph.inputs)
+    types = {**{i.name: i.type for i in inputs}, **{w.name: w.type for w in graph.weights}}
+    nodes = []
+    for index, node in enumerate(graph.nodes):
+        try:
+            output_types = tuple(get_spec(node.op).infer(tuple(types[name] for name in node.inputs), node.attr))
+        except Exception as error:  # noqa: BLE001 - any shape-rule failure is invalidity
+            raise InvalidGraph(f"node {index} ({node.op}) cannot follow sizes {dict(sizes)}: {error}") from error
+        types.update(zip(node.outputs, output_types))
+        nodes.append(replace(node, output_types=output_types))
+    return Graph(inputs, graph.weights, tuple(nodes), graph.outputs)
+
+
+def attr_to_json(value: AttrValue) -> Any:
+    """An attribute as JSON: tuples become lists, a body graph ``{"graph": ...}``."""
+    if isinstance(value, Graph):
+        return {"graph": value.to_dict()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def attr_from_json(value: Any) -> AttrValue:
+    if isinstance(value, dict):
+        return Graph.from_dict(value["graph"])
+    return tuple(value) if isinstance(value, list) else value
 
 
 def validate(graph: Graph) -> None:
@@ -260,6 +308,14 @@ def validate(graph: Graph) -> None:
 
     for graph_input in graph.inputs:
         define(graph_input.name, graph_input.type, f"input {graph_input.name!r}")
+        if any(not 0 <= axis < graph_input.type.rank for axis, _ in graph_input.symbols):
+            raise InvalidGraph(f"input {graph_input.name!r} names a symbolic axis outside rank {graph_input.type.rank}")
+    sizes: dict[str, set[int]] = {}
+    for graph_input in graph.inputs:
+        for axis, name in graph_input.symbols:
+            sizes.setdefault(name, set()).add(graph_input.type.shape[axis])
+    if any(len(found) > 1 for found in sizes.values()):
+        raise InvalidGraph(f"a symbolic dimension has several sizes: {sizes}")
     for weight in graph.weights:
         expected = weight.type.numel * weight.type.dtype.numpy.itemsize
         if len(weight.data) != expected:

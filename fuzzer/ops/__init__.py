@@ -8,7 +8,7 @@ from functools import cache
 from fuzzer.ops.spec import OpSpec, Operand, Proposal, Unsatisfiable
 
 FAMILIES = ("elementwise", "activation", "logic", "linalg", "pooling", "normalization",
-            "reduction", "shape", "indexing")
+            "reduction", "shape", "indexing", "control")
 
 __all__ = ["OpSpec", "Operand", "Proposal", "Unsatisfiable", "all_specs", "get_spec"]
 

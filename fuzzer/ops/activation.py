@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -14,6 +16,8 @@ from fuzzer.ops.spec import (ANCHOR, F, Infer, OnnxBuilder, OnnxLowering, Operan
 
 HALF_AND_UP = frozenset({DType.float16, DType.float32, DType.float64})  # schemas without bfloat16
 OMIT_ATTR = 0.25  # chance to leave an optional attribute out (ONNX default applies)
+NONNEGATIVE = (0.0, math.inf)
+UNIT_INTERVAL = (0.0, 1.0)
 
 Sampler = Callable[[random.Random, TensorType], Any]
 
@@ -52,7 +56,8 @@ def bfloat16_via_float32(since: int, operands: tuple[int, ...] | None = None) ->
 
 def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any], *,
                infer: Infer = same_as_first, since: int = 13, ranks: tuple[int, int] = (0, 4),
-               onnx: OnnxLowering = lower_as_is, **attributes: tuple[Any, Sampler]) -> OpSpec:
+               onnx: OnnxLowering = lower_as_is, value_range: tuple[float, float] | None = None,
+               **attributes: tuple[Any, Sampler]) -> OpSpec:
     """A one-input op; ``attributes`` maps each optional ONNX attribute to its ONNX default
     and a sampler. ``function(x, **attributes)`` always receives every attribute."""
     def propose(rng: random.Random, anchor: TensorType) -> Proposal:
@@ -62,10 +67,11 @@ def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any]
     def lowering(xs, attrs):
         return function(xs[0], **{key: attrs.get(key, default) for key, (default, _) in attributes.items()})
 
-    return OpSpec(name, "activation", dtypes, infer, lowering, propose, ranks, onnx, since)
+    return OpSpec(name, "activation", dtypes, infer, lowering, propose, ranks, onnx, since,
+                  value_range=value_range)
 
 
-def along_axis(name: str, function: Callable[..., Any]) -> OpSpec:
+def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float, float]) -> OpSpec:
     """Softmax, LogSoftmax and Hardmax (opset-13 semantics: along the single axis ``axis``)."""
     def infer(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
         if types[0].rank == 0:
@@ -73,7 +79,8 @@ def along_axis(name: str, function: Callable[..., Any]) -> OpSpec:
         normalize_axis(attrs.get("axis", -1), types[0].rank)
         return same_as_first(types, attrs)
 
-    return activation(name, FLOATS, function, infer=infer, ranks=(1, 4), axis=(-1, any_axis))
+    return activation(name, FLOATS, function, infer=infer, ranks=(1, 4), value_range=value_range,
+                      axis=(-1, any_axis))
 
 
 # ---------------------------------------------------------------- lowerings
@@ -198,7 +205,7 @@ def clip(xs, attrs):
 SELU_ALPHA, SELU_GAMMA = f32(1.67326319217681884765625), f32(1.05070102214813232421875)
 
 SPECS = [
-    activation("Relu", SIGNED, lambda x: torch.relu(x), onnx=lower_relu),
+    activation("Relu", SIGNED, lambda x: torch.relu(x), onnx=lower_relu, value_range=NONNEGATIVE),
     activation("LeakyRelu", FLOATS, lambda x, alpha: F.leaky_relu(x, alpha), onnx=bfloat16_via_float32(16),
                alpha=(f32(0.01), grid(-1, 2))),
     OpSpec("PRelu", "activation", FLOATS | {DType.int32, DType.int64}, prelu_infer, prelu, propose_slope,
@@ -210,18 +217,18 @@ SPECS = [
     activation("Celu", frozenset({DType.float32}), lambda x, alpha: F.celu(x, alpha), alpha=(1.0, grid(0.25, 3))),
     activation("Gelu", FLOATS, lambda x, approximate: F.gelu(x, approximate=approximate), since=20,
                approximate=("none", lambda rng, anchor: rng.choice(["none", "tanh"]))),
-    activation("HardSigmoid", HALF_AND_UP, hard_sigmoid, alpha=(f32(0.2), grid(-1, 1)), beta=(0.5, grid(-1, 1))),
+    activation("HardSigmoid", HALF_AND_UP, hard_sigmoid, value_range=UNIT_INTERVAL, alpha=(f32(0.2), grid(-1, 1)), beta=(0.5, grid(-1, 1))),
     activation("HardSwish", HALF_AND_UP, lambda x: F.hardswish(x), since=14),
     activation("Mish", HALF_AND_UP, lambda x: F.mish(x), since=18),
-    activation("Softplus", HALF_AND_UP, lambda x: F.softplus(x)),
+    activation("Softplus", HALF_AND_UP, lambda x: F.softplus(x), value_range=NONNEGATIVE),
     # ranks: the reference evaluator's Softsign fails on rank-0 input.
-    activation("Softsign", HALF_AND_UP, lambda x: F.softsign(x), ranks=(1, 4)),
-    activation("Sigmoid", FLOATS, lambda x: torch.sigmoid(x)),
-    activation("Tanh", FLOATS, lambda x: torch.tanh(x)),
-    along_axis("Softmax", lambda x, axis: torch.softmax(x, axis)),
-    along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis)),
-    along_axis("Hardmax", hardmax),
+    activation("Softsign", HALF_AND_UP, lambda x: F.softsign(x), ranks=(1, 4), value_range=(-1.0, 1.0)),
+    activation("Sigmoid", FLOATS, lambda x: torch.sigmoid(x), value_range=UNIT_INTERVAL),
+    activation("Tanh", FLOATS, lambda x: torch.tanh(x), value_range=(-1.0, 1.0)),
+    along_axis("Softmax", lambda x, axis: torch.softmax(x, axis), UNIT_INTERVAL),
+    along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis), (-math.inf, 0.0)),
+    replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL), steering=()),
     OpSpec("Clip", "activation", NUMERIC, clip_infer, clip, propose_clip, onnx=clip_onnx),
     activation("ThresholdedRelu", HALF_AND_UP, thresholded_relu, alpha=(1.0, grid(-2, 2))),
-    activation("Identity", ALL_DTYPES, lambda x: x),
+    OpSpec("Identity", "activation", ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True),
 ]

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from fuzzer.ir import FLOATS, NUMERIC, SIGNED, DType, TensorType
-from fuzzer.ops.spec import (ANCHOR, Operand, OpSpec, Proposal, broadcast, broadcastable_shape,
+from fuzzer.ops.spec import (ANCHOR, Domain, Operand, OpSpec, Proposal, broadcast, broadcastable_shape,
                              same_as_first, torch)
 
 FLOATS_NO_BF16 = FLOATS - {DType.bfloat16}
 SMALL_INTS_SINCE_14 = {DType.int8: 14, DType.uint8: 14}
+NONNEGATIVE = (0.0, math.inf)
+UNIT = (-1.0, 1.0)
+HALF_PI = (-math.pi / 2, math.pi / 2)
+DIVISOR = Domain(1, nonzero=True)
 
 
-def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any],
-          family: str = "elementwise") -> OpSpec:
-    return OpSpec(name, family, dtypes, same_as_first, lambda xs, attrs: lowering(xs[0]))
+def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any], *,
+          domain: Domain | None = None, value_range: tuple[float, float] | None = None) -> OpSpec:
+    return OpSpec(name, "elementwise", dtypes, same_as_first, lambda xs, attrs: lowering(xs[0]),
+                  domain=domain, value_range=value_range)
 
 
 def broadcast_types(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
@@ -95,36 +101,36 @@ SPECS = [
     OpSpec("Mul", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.mul(*xs), propose_binary,
            dtype_since=SMALL_INTS_SINCE_14),
     OpSpec("Div", "elementwise", NUMERIC, broadcast_types, lambda xs, a: integer_divide(*xs),
-           propose_divisor({}), dtype_since=SMALL_INTS_SINCE_14),
-    OpSpec("Mod", "elementwise", NUMERIC, broadcast_types, mod, propose_mod),
+           propose_divisor({}), dtype_since=SMALL_INTS_SINCE_14, domain=DIVISOR),
+    OpSpec("Mod", "elementwise", NUMERIC, broadcast_types, mod, propose_mod, domain=DIVISOR),
     OpSpec("Pow", "elementwise", FLOATS, broadcast_types, lambda xs, a: torch.pow(*xs),
            lambda rng, anchor: Proposal({}, (ANCHOR, Operand(anchor.with_shape(
-               broadcastable_shape(rng, anchor.shape))))), dtype_since={DType.bfloat16: 15}),
-    OpSpec("Max", "elementwise", NUMERIC, broadcast_types, fold(torch.maximum), propose_variadic),
-    OpSpec("Min", "elementwise", NUMERIC, broadcast_types, fold(torch.minimum), propose_variadic),
+               broadcastable_shape(rng, anchor.shape))))), dtype_since={DType.bfloat16: 15}, domain=Domain(0)),
+    OpSpec("Max", "elementwise", NUMERIC, broadcast_types, fold(torch.maximum), propose_variadic, keeps_values=True),
+    OpSpec("Min", "elementwise", NUMERIC, broadcast_types, fold(torch.minimum), propose_variadic, keeps_values=True),
     OpSpec("Sum", "elementwise", FLOATS, broadcast_types, fold(torch.add), propose_variadic),
     OpSpec("Mean", "elementwise", FLOATS, broadcast_types, mean, propose_variadic),
-    unary("Abs", NUMERIC, torch.abs),
+    unary("Abs", NUMERIC, torch.abs, value_range=NONNEGATIVE),
     unary("Neg", SIGNED, torch.neg),
     unary("Sign", NUMERIC, lambda x: torch.where(torch.isnan(x), x, torch.sign(x))
-          if x.dtype.is_floating_point else torch.sign(x)),
-    unary("Exp", FLOATS, torch.exp),
-    unary("Log", FLOATS, torch.log),
-    unary("Sqrt", FLOATS, torch.sqrt),
-    unary("Reciprocal", FLOATS, torch.reciprocal),
+          if x.dtype.is_floating_point else torch.sign(x), value_range=UNIT),
+    unary("Exp", FLOATS, torch.exp, value_range=NONNEGATIVE),
+    unary("Log", FLOATS, torch.log, domain=Domain(0, 0.0, math.inf, open_bounds=True)),
+    unary("Sqrt", FLOATS, torch.sqrt, domain=Domain(0, *NONNEGATIVE), value_range=NONNEGATIVE),
+    unary("Reciprocal", FLOATS, torch.reciprocal, domain=Domain(0, nonzero=True)),
     unary("Floor", FLOATS, torch.floor),
     unary("Ceil", FLOATS, torch.ceil),
     unary("Round", FLOATS_NO_BF16, torch.round),
-    unary("Erf", FLOATS, torch.erf),
-    unary("Sin", FLOATS_NO_BF16, torch.sin),
-    unary("Cos", FLOATS_NO_BF16, torch.cos),
+    unary("Erf", FLOATS, torch.erf, value_range=UNIT),
+    unary("Sin", FLOATS_NO_BF16, torch.sin, value_range=UNIT),
+    unary("Cos", FLOATS_NO_BF16, torch.cos, value_range=UNIT),
     unary("Tan", FLOATS_NO_BF16, torch.tan),
-    unary("Asin", FLOATS_NO_BF16, torch.asin),
-    unary("Acos", FLOATS_NO_BF16, torch.acos),
-    unary("Atan", FLOATS_NO_BF16, torch.atan),
+    unary("Asin", FLOATS_NO_BF16, torch.asin, domain=Domain(0, *UNIT), value_range=HALF_PI),
+    unary("Acos", FLOATS_NO_BF16, torch.acos, domain=Domain(0, *UNIT), value_range=(0.0, math.pi)),
+    unary("Atan", FLOATS_NO_BF16, torch.atan, value_range=HALF_PI),
     unary("Sinh", FLOATS_NO_BF16, torch.sinh),
-    unary("Cosh", FLOATS_NO_BF16, torch.cosh),
+    unary("Cosh", FLOATS_NO_BF16, torch.cosh, value_range=(1.0, math.inf)),
     unary("Asinh", FLOATS_NO_BF16, torch.asinh),
-    unary("Acosh", FLOATS_NO_BF16, torch.acosh),
-    unary("Atanh", FLOATS_NO_BF16, torch.atanh),
+    unary("Acosh", FLOATS_NO_BF16, torch.acosh, domain=Domain(0, 1.0, math.inf), value_range=NONNEGATIVE),
+    unary("Atanh", FLOATS_NO_BF16, torch.atanh, domain=Domain(0, *UNIT, open_bounds=True)),
 ]

@@ -172,5 +172,5 @@ SPECS = [
     OpSpec("IsInf", "logic", frozenset({DType.float32, DType.float64}), flag_types, is_inf, propose_is_inf),
     OpSpec("Cast", "logic", ALL_DTYPES, cast_types, cast, propose_cast, onnx=cast_onnx),
     OpSpec("CastLike", "logic", ALL_DTYPES, lambda types, attrs: (types[0].with_dtype(types[1].dtype),),
-           lambda xs, attrs: xs[0].to(xs[1].dtype), propose_cast_like, since=15),
+           lambda xs, attrs: xs[0].to(xs[1].dtype), propose_cast_like, since=15, type_only=(1,)),
 ]

@@ -94,8 +94,8 @@ SPECS = [
            lambda xs, a: F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2], False, 0.0, a["epsilon"]),
            propose_batch_norm, ranks=(2, 4)),
     OpSpec("InstanceNormalization", "normalization", NORM_DTYPES, infer_channel_norm,
-           instance_norm, propose_instance_norm, ranks=(3, 4)),
+           instance_norm, propose_instance_norm, ranks=(3, 4), steering=(2,)),
     OpSpec("LayerNormalization", "normalization", FLOATS, infer_layer_norm, layer_norm,
-           propose_layer_norm, ranks=(1, 4), since=17),
+           propose_layer_norm, ranks=(1, 4), since=17, steering=(2,)),
     OpSpec("LRN", "normalization", FLOATS, same_as_first, lrn, propose_lrn, ranks=(4, 4)),
 ]

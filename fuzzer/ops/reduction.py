@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fuzzer.ir import FLOATS, DType, Node, TensorType
-from fuzzer.ops.spec import OnnxBuilder, OpSpec, Proposal, normalize_axis, same_as_first, torch
+from fuzzer.ops.spec import Domain, OnnxBuilder, OpSpec, Proposal, normalize_axis, same_as_first, torch
 
 INT32_64 = frozenset({DType.int32, DType.int64})
 REDUCE_DTYPES = FLOATS | INT32_64
@@ -117,6 +117,7 @@ class Reduction:
     before: Callable[[Any], Any] = identity
     after: Callable[[Any], Any] = identity
     ranks: tuple[int, int] = (0, 4)
+    domain: Domain | None = None
 
     def lowering(self, xs, attrs):
         x = xs[0]
@@ -128,7 +129,7 @@ class Reduction:
 
     def spec(self) -> OpSpec:
         return OpSpec(self.name, "reduction", self.dtypes, infer_reduce, self.lowering, propose_reduce,
-                      ranks=self.ranks, onnx=lower_reduce)
+                      ranks=self.ranks, onnx=lower_reduce, domain=self.domain)
 
 
 REDUCTIONS = [
@@ -141,7 +142,8 @@ REDUCTIONS = [
     Reduction("ReduceL2", REDUCE_DTYPES, summed, before=torch.square, after=square_root),
     # Log of an integer sum has no integer meaning; the reference refuses integer inputs
     # and opset 28 drops them from both schemas.
-    Reduction("ReduceLogSum", FLOATS, summed, after=torch.log),
+    Reduction("ReduceLogSum", FLOATS, summed, after=torch.log,
+              domain=Domain(0, 0.0, math.inf, open_bounds=True)),  # every reduced sum positive
     # The reference evaluator's ReduceLogSumExp fails on 0-D inputs.
     Reduction("ReduceLogSumExp", FLOATS, lambda x, axes, keep: torch.logsumexp(x, axes, keep), ranks=(1, 4)),
     # The reference sums int32 squares in numpy's default int64 and returns int64.

@@ -10,6 +10,7 @@ validator and mutators all read them, and none of them special-cases an operator
 from __future__ import annotations
 
 import importlib
+import math
 import random
 import sys
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Operand:
 
     type: TensorType
     values: np.ndarray | None = field(default=None, compare=False)
+    condition: bool = False  # a bool scalar the generator derives from the anchor (ReduceSum > 0)
 
 
 ANCHOR = None  # marks the anchor's slot in Proposal.inputs
@@ -122,6 +124,23 @@ def no_attrs(rng: random.Random, anchor: TensorType) -> Proposal:
 
 
 @dataclass(frozen=True)
+class Domain:
+    """The values one input of an operator must hold: within [low, high] ((low, high) with
+    ``open_bounds``), or away from zero when ``nonzero`` (divisors)."""
+
+    position: int
+    low: float = -math.inf
+    high: float = math.inf
+    open_bounds: bool = False
+    nonzero: bool = False
+
+    def admits(self, value_range: tuple[float, float]) -> bool:
+        """Whether values known to lie in ``value_range`` can meet this domain with room to
+        spare: the two intervals overlap in more than a point."""
+        return min(value_range[1], self.high) > max(value_range[0], self.low)
+
+
+@dataclass(frozen=True)
 class OpSpec:
     name: str
     family: str
@@ -134,6 +153,17 @@ class OpSpec:
     since: int = 13  # first opset (>= 13) in which this spec's ONNX lowering is valid
     nondeterministic: bool = False
     dtype_since: Mapping[DType, int] = field(default_factory=dict)  # dtypes newer than ``since``
+    domain: Domain | None = None  # the input whose values the operator restricts (Log, Div, ...)
+    value_range: tuple[float, float] | None = None  # bounds of every output value, whatever the inputs
+    type_only: tuple[int, ...] = ()  # inputs read for their type and shape only (Shape, Size)
+    keeps_values: bool = False  # every output value is an input value (movement, selection)
+    # The inputs whose values move the output values freely (None: all but ``type_only``); fewer
+    # for piecewise-constant outputs (Hardmax: none) and normalized ones (LayerNormalization: its bias).
+    steering: tuple[int, ...] | None = None
+
+    def steers(self, position: int) -> bool:
+        """Whether the input at ``position`` moves the output values freely."""
+        return position in self.steering if self.steering is not None else position not in self.type_only
 
     def dtypes_at(self, opset: int) -> frozenset[DType]:
         return frozenset(d for d in self.dtypes if self.dtype_since.get(d, self.since) <= opset)
