@@ -8,7 +8,7 @@ FUZZ_TIME ?= 180
 WORKERS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup fuzz test bench clean
+.PHONY: setup fuzz test bench clean chromium
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || $(PYTHON_SYSTEM) -m venv $(VENV)
@@ -20,7 +20,11 @@ setup: $(INSTALLED)
 fuzz: $(INSTALLED)
 	$(VENV)/bin/tcfuzz fuzz --time $(FUZZ_TIME) --workers $(WORKERS) || test $$? -eq 1
 
-test: $(INSTALLED)
+# headless Chromium renders the HTML report in a test; installed when absent and we are root
+chromium:
+	test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || true
+
+test: $(INSTALLED) chromium
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)

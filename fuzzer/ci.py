@@ -1,0 +1,153 @@
+"""`tcfuzz ci`: fuzz for a time budget, triage, write reports, compare with a baseline.
+
+Exit status: 0 nothing new, 1 new findings (a new or flaky signature outside the baseline),
+2 harness error (bad configuration, a backend that cannot start, an exception in tcfuzz).
+
+``--corpus DIR`` keeps the campaign between CI runs: a campaign found there is copied into
+the run directory and resumed (so each run tests new cases), its signatures count as known,
+and the run's store is saved back into DIR (atomically: a copy, then a rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shutil
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from corpus.store import DATABASE_NAME, RunStore, StoreError
+from fuzzer.cli import UsageError, build_parser, checked_backends, command_fuzz, writable_directory
+
+EXIT_CLEAN, EXIT_NEW_FINDINGS, EXIT_HARNESS_ERROR = 0, 1, 2
+REPORT_DIR = "report"
+NOT_SAVED = ("report", "workers")  # per-run output, not campaign state
+
+
+def load_baseline(path: Path) -> frozenset[str]:
+    """Known signatures (see triage.db.load_baseline); bad input is a UsageError."""
+    from triage.db import load_baseline as read_baseline
+
+    try:
+        return read_baseline(path)
+    except ValueError as error:
+        raise UsageError(f"{error}; fix --baseline") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fuzzer.cli import backend_list, positive_float, positive_int
+
+    parser.add_argument("--time", type=positive_float, default=600.0, help="fuzzing seconds (default 600)")
+    parser.add_argument("--backends", type=backend_list,
+                        help="comma-separated backends of a new campaign (default: every available CPU backend)")
+    parser.add_argument("--seed", type=int, help="seed of a new campaign (default 0)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="parallel lanes (default 1)")
+    parser.add_argument("--corpus", type=Path, metavar="DIR",
+                        help="campaign kept between CI runs: resumed when present, saved back at the end")
+    parser.add_argument("--out", type=Path, metavar="RUN", help="run directory (default runs/ci-<timestamp>)")
+    parser.add_argument("--baseline", type=Path, metavar="FILE_OR_DB",
+                        help="known signatures: a run directory or its findings.db, a JSON list, or one per line")
+    parser.add_argument("--triage-time", type=positive_float, default=300.0,
+                        help="triage's reduction seconds per signature (default 300)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the configuration and start each backend's worker, then exit 0 or 2")
+
+
+def command_ci(args: argparse.Namespace) -> int:
+    """Bad input raises UsageError (exit 2); any other exception is a harness error (exit 2)."""
+    try:
+        return run_ci(args)
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - a harness bug must not read as "new findings" (exit 1)
+        traceback.print_exc()
+        print("tcfuzz ci: harness error (traceback above)", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+
+
+def run_ci(args: argparse.Namespace) -> int:
+    baseline = load_baseline(args.baseline) if args.baseline else frozenset()
+    run_dir = args.out or Path("runs") / datetime.datetime.now().strftime("ci-%Y%m%d-%H%M%S")
+    if (run_dir / DATABASE_NAME).exists():
+        raise UsageError(f"{run_dir} already holds a run; pass a new --out directory")
+    resumed = args.corpus is not None and (args.corpus / DATABASE_NAME).is_file()
+    if resumed:
+        if args.backends or args.seed is not None:
+            raise UsageError(f"--backends and --seed are fixed by the campaign in {args.corpus}; "
+                             "drop them or delete the corpus to start over")
+        backends, known = _corpus_campaign(args.corpus)
+        baseline |= known
+    else:
+        backends = checked_backends(args.backends)
+    writable_directory(run_dir.parent)
+    if args.dry_run:
+        return dry_run(backends)
+    if resumed:
+        shutil.copytree(args.corpus, run_dir, ignore=shutil.ignore_patterns(*NOT_SAVED))
+        fuzz_argv = ["fuzz", "--resume", str(run_dir)]
+    else:
+        fuzz_argv = ["fuzz", "--out", str(run_dir), "--backends", ",".join(backends),
+                     *(["--seed", str(args.seed)] if args.seed is not None else [])]
+    command_fuzz(build_parser().parse_args([*fuzz_argv, "--time", str(args.time), "--workers", str(args.workers)]))
+    triage(run_dir, args.triage_time, baseline)
+    from reports.model import summarize
+    from reports.render import write_reports  # imports matplotlib: only when reporting
+
+    with RunStore.open(run_dir) as store:
+        summary = summarize(store, baseline)
+    written = write_reports(summary, run_dir / REPORT_DIR)
+    print(f"tcfuzz ci: reports in {written[0].parent}", file=sys.stderr)
+    if args.corpus is not None:
+        save_corpus(run_dir, args.corpus)
+    new = [row for row in summary.failing() if row.signature not in baseline]
+    for row in new:
+        print(f"new finding ({row.status}): {row.signature} ({row.count} test(s))")
+    print(f"tcfuzz ci: {len(new)} new of {len(summary.signatures)} unique findings, {summary.tests:,} tests")
+    return EXIT_NEW_FINDINGS if new else EXIT_CLEAN
+
+
+def _corpus_campaign(corpus: Path) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The backends of the campaign kept in ``corpus`` (checked) and its signatures."""
+    try:
+        with RunStore.open(corpus) as store:
+            backends = tuple(store.config["campaign"]["backends"])
+            known = frozenset(finding.signature for finding in store.findings())
+    except (StoreError, KeyError) as error:
+        raise UsageError(f"--corpus {corpus} does not hold a tcfuzz graph campaign ({error}); "
+                         "delete it to start a new one") from None
+    return checked_backends(backends), known
+
+
+def dry_run(backends: tuple[str, ...]) -> int:
+    """Start each backend's worker once: exit 0 when all start, 2 naming the first that cannot."""
+    from fuzzer.isolation import WorkerGroup, WorkerStartError
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="tcfuzz-dry-run-") as logs, WorkerGroup(backends, log_dir=Path(logs)):
+            pass
+    except WorkerStartError as error:
+        print(f"tcfuzz ci: {error}; check `tcfuzz backends`", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+    print(f"tcfuzz ci: configuration valid; backends start: {', '.join(backends)}")
+    return EXIT_CLEAN
+
+
+def triage(run_dir: Path, time_budget: float, baseline: frozenset[str]) -> None:
+    """Re-run, reduce, bisect and write repro scripts for the run's signatures."""
+    from triage.pipeline import triage_run
+
+    triage_run(run_dir, time_budget=time_budget, baseline=baseline)
+
+
+def save_corpus(run_dir: Path, corpus: Path) -> None:
+    """Replace ``corpus`` with the campaign state of ``run_dir``; never leaves it half written."""
+    staging, retired = corpus.with_name(corpus.name + ".new"), corpus.with_name(corpus.name + ".old")
+    for leftover in (staging, retired):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(run_dir, staging, ignore=shutil.ignore_patterns(*NOT_SAVED))
+    if corpus.exists():
+        corpus.rename(retired)
+    staging.rename(corpus)
+    shutil.rmtree(retired, ignore_errors=True)

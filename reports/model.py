@@ -1,0 +1,232 @@
+"""One summary of a run, read from its store, that every report format renders.
+
+The summary reads only: a run that is still being written, was never triaged, or has no
+coverage series still gets a complete summary whose missing parts say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpus.store import DATABASE_NAME, SCHEMA_VERSION, RunStore, StoreError
+from fuzzer.coverage import coverage_series
+from triage.db import SignatureRecord
+
+STATUSES = ("new", "flaky", "known", "fixed")  # most urgent first
+FAILING_STATUSES = frozenset({"new", "flaky"})
+FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
+RUNNING_WITHIN_SECONDS = 10.0  # a campaign records a stats point every 2 s while it runs
+
+
+def open_read_only(run_dir: Path) -> RunStore:
+    """The store of ``run_dir``, opened read-only: it never blocks or writes to a running campaign."""
+    run_dir = Path(run_dir)
+    database = run_dir / DATABASE_NAME
+    if not database.is_file():
+        raise StoreError(f"{run_dir} is not a tcfuzz run directory (no {DATABASE_NAME}); "
+                         "pass a directory made by `tcfuzz fuzz`")
+    try:
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StoreError(f"{database} has store format {version}, not {SCHEMA_VERSION}; "
+                             "pass a complete run made by this tcfuzz version")
+        (config_text,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot read {database}: {error}; pass a directory made by `tcfuzz fuzz`") from None
+    return RunStore(run_dir, connection, json.loads(config_text))
+
+
+def fingerprint(signature: str) -> str:
+    """The stable hash of a signature that identifies it across runs (SARIF, baselines)."""
+    return hashlib.sha256(signature.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """One unique finding: every stored finding with the same signature."""
+
+    signature: str
+    kind: str
+    backends: tuple[str, ...]
+    stage: str
+    summary: str  # of the first finding
+    count: int  # tests that reported it
+    first_test: int
+    first_seen: float
+    last_seen: float
+    status: str  # one of STATUSES
+    reproducibility: float | None = None  # share of reruns that reproduced it (triage)
+    culprit: str | None = None  # what triage blamed (a pass, an operator)
+    repro: str | None = None  # repro script, relative to the run directory (triage)
+    report: str | None = None  # triage's report.md, relative to the run directory
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.signature)
+
+    @property
+    def rule(self) -> str:
+        """The signature's class: kind and stage, e.g. ``crash/compile``."""
+        return f"{self.kind}/{self.stage}"
+
+
+@dataclass(frozen=True)
+class BackendRow:
+    name: str
+    findings: dict[str, int]  # by kind, findings that blame this backend
+    unsupported_features: int  # (operator, dtype) pairs learned as unsupported
+
+    @property
+    def failures(self) -> int:
+        """Crashes, hangs, out-of-memory kills and internal errors blamed on this backend."""
+        return sum(count for kind, count in self.findings.items() if kind in FAILURE_KINDS)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_dir: str
+    mode: str
+    backends: tuple[str, ...]
+    seed: int | None
+    tests: int
+    valid: int
+    seconds: float
+    updated: float | None  # wall-clock time of the last stats point
+    versions: dict[str, str]
+    stats: list[dict]  # time series: time, seconds, tests, valid, findings
+    coverage: list[dict]  # time series with "seconds" and coverage counts; empty: none recorded
+    signatures: tuple[SignatureRow, ...] = ()
+    backend_rows: tuple[BackendRow, ...] = ()
+    triaged: bool = False
+    findings_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.tests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def valid_share(self) -> float:
+        return self.valid / self.tests if self.tests else 0.0
+
+    @property
+    def findings(self) -> int:
+        return sum(self.findings_by_kind.values())
+
+    def running(self, now: float | None = None) -> bool:
+        """Whether the campaign recorded progress in the last few seconds."""
+        return self.updated is not None and (now or time.time()) - self.updated < RUNNING_WITHIN_SECONDS
+
+    def coverage_measures(self) -> list[str]:
+        """What the coverage series counts (branches, features, ...), without its time axes."""
+        return [key for key in (self.coverage[0] if self.coverage else ()) if key not in ("time", "seconds", "tests")]
+
+    def by_status(self) -> dict[str, int]:
+        counts = Counter(row.status for row in self.signatures)
+        return {status: counts[status] for status in STATUSES if counts[status]}
+
+    def failing(self) -> tuple[SignatureRow, ...]:
+        """Signatures that should fail a CI job: new ones and flaky ones."""
+        return tuple(row for row in self.signatures if row.status in FAILING_STATUSES)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON summary."""
+        return {
+            "tool": "tcfuzz", "run": self.run_dir, "mode": self.mode, "backends": list(self.backends),
+            "seed": self.seed, "tests": self.tests, "valid": self.valid, "seconds": round(self.seconds, 3),
+            "tests_per_second": round(self.rate, 3), "valid_share": round(self.valid_share, 4),
+            "triaged": self.triaged,
+            "coverage": self.coverage[-1] if self.coverage else None,
+            "findings": {"total": self.findings, "unique": len(self.signatures),
+                         "by_kind": self.findings_by_kind, "by_status": self.by_status()},
+            "signatures": [{**asdict(row), "backends": list(row.backends), "fingerprint": row.fingerprint,
+                            "rule": row.rule} for row in self.signatures],
+            "backend_table": [{**asdict(row), "failures": row.failures} for row in self.backend_rows],
+            "versions": self.versions,
+        }
+
+
+def summarize(store: RunStore, baseline: frozenset[str] = frozenset()) -> RunSummary:
+    """The summary of the run in ``store``; ``baseline`` holds the signatures known before it
+    (used for the status of signatures that triage has not judged)."""
+    config = store.config.get("campaign", store.config)
+    progress = store.progress()
+    stats = store.stats()
+    findings = store.findings()
+    triage = triage_records(store)
+    grouped: dict[str, list] = {}
+    for finding in findings:
+        grouped.setdefault(finding.signature, []).append(finding)
+    rows = [_signature_row(group, triage.get(signature), baseline, store.run_dir)
+            for signature, group in grouped.items()]
+    rows.sort(key=lambda row: (STATUSES.index(row.status), -row.count, row.signature))
+    return RunSummary(
+        run_dir=str(store.run_dir), mode=store.config.get("mode", "graph"),
+        backends=tuple(config.get("backends", ())), seed=config.get("seed"),
+        tests=progress.tests, valid=progress.valid, seconds=progress.seconds,
+        updated=stats[-1]["time"] if stats else None, versions=store.get_meta("versions", {}),
+        stats=stats, coverage=coverage_series(store), signatures=tuple(rows),
+        backend_rows=_backend_rows(findings, store.get_meta("unsupported", {})),
+        triaged=bool(triage), findings_by_kind=store.counts_by_kind())
+
+
+def _signature_row(group: list, triaged: SignatureRecord | None, baseline: frozenset[str],
+                   run_dir: Path) -> SignatureRow:
+    """The row of one signature's findings, with triage's verdict when there is one."""
+    first = group[0]
+    extra = {}
+    if triaged is None:
+        status = "known" if first.signature in baseline else "new"
+    else:
+        status = triaged.status.value
+        extra = {"reproducibility": triaged.reproducibility,
+                 "culprit": triaged.culprit.get("description") if triaged.culprit else None}
+        if triaged.repro_path:
+            repro = _within_run(run_dir, triaged.repro_path)
+            extra["repro"] = str(repro)
+            extra["report"] = str(repro.with_name("report.md")) if (run_dir / repro).with_name("report.md").is_file() else None
+    return SignatureRow(
+        signature=first.signature, kind=first.kind, backends=first.backends, stage=first.stage,
+        summary=first.summary, count=len(group), first_test=min(f.test_index for f in group),
+        first_seen=min(f.created for f in group), last_seen=max(f.created for f in group),
+        status=status, **extra)
+
+
+def _within_run(run_dir: Path, path: str) -> Path:
+    """A path triage stored (relative to the run, or absolute, or relative to where triage ran),
+    relative to the run directory when it lies inside it."""
+    if (run_dir / path).is_file() and not Path(path).is_absolute():
+        return Path(path)
+    resolved, root = Path(path).resolve(), run_dir.resolve()
+    return resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
+
+
+def _backend_rows(findings: list, unsupported: dict[str, list]) -> tuple[BackendRow, ...]:
+    by_backend: dict[str, Counter] = {name: Counter() for name in unsupported}
+    for finding in findings:
+        for backend in finding.backends:
+            by_backend.setdefault(backend, Counter())[finding.kind] += 1
+    return tuple(BackendRow(name, dict(sorted(counts.items())), len(unsupported.get(name, ())))
+                 for name, counts in sorted(by_backend.items()))
+
+
+def triage_records(store: RunStore) -> dict[str, SignatureRecord]:
+    """Triage's record per signature; {} for a run never triaged.
+
+    Reads the table directly: triage's own reader creates it, which a read-only store cannot.
+    """
+    with store.transaction() as connection:
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signatures'").fetchone() is None:
+            return {}
+        rows = connection.execute("SELECT * FROM signatures").fetchall()
+    return {row["signature"]: SignatureRecord.from_row(row) for row in rows}

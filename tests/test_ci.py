@@ -1,0 +1,88 @@
+"""`tcfuzz ci`: exit 0 nothing new, 1 new findings, 2 harness error; --dry-run; a kept corpus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpus.store import RunStore
+from fuzzer.backends.onnx_reference import OnnxReference
+from fuzzer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TCFUZZ = Path(sys.executable).with_name("tcfuzz")
+ABORTING = "onnx-ref,tests.fault_backends:Abort"  # one signature only: the abort, on every 4th test
+
+
+class BrokenSetup(OnnxReference):
+    """A compiler whose worker cannot start (its library is missing)."""
+
+    name = "broken-setup"
+
+    def setup(self) -> None:
+        raise RuntimeError("libcompiler.so: cannot open shared object file")
+
+
+def ci(*args: str) -> subprocess.CompletedProcess:
+    """`tcfuzz ci` in a subprocess that can import the tests' backends."""
+    return subprocess.run([str(TCFUZZ), "ci", "--triage-time", "5", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_dry_run_starts_every_backend(tmp_path):
+    result = ci("--dry-run", "--backends", "onnx-ref,ort-none", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "onnx-ref, ort-none" in result.stdout
+    assert not (tmp_path / "run").exists()  # a dry run fuzzes nothing
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--dry-run", "--backends", "tests.test_ci:BrokenSetup"], ["BrokenSetup", "failed to start", "libcompiler"]),
+    (["--dry-run", "--backends", "no-such-compiler"], ["unknown backend"]),
+    (["--baseline", "/nonexistent/baseline.txt"], ["cannot read baseline"]),
+    (["--time", "0"], ["--time"]),
+])
+def test_bad_configuration_exits_2(args, words):
+    result = ci(*args)
+    assert result.returncode == 2
+    assert all(word in result.stderr for word in words), result.stderr
+
+
+@pytest.mark.slow
+def test_an_exception_in_the_harness_exits_2_not_1(tmp_path, monkeypatch, capsys):
+    def broken_triage(*args):
+        raise RuntimeError("bug in triage")
+
+    monkeypatch.setattr("fuzzer.ci.triage", broken_triage)
+    status = main(["ci", "--backends", ABORTING, "--time", "1", "--out", str(tmp_path / "run")])
+    assert status == 2
+    assert "bug in triage" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_new_findings_exit_1_then_known_ones_exit_0(tmp_path):
+    corpus, first, second, third = (tmp_path / name for name in ("corpus", "first", "second", "third"))
+    result = ci("--backends", ABORTING, "--time", "2", "--corpus", str(corpus), "--out", str(first))
+    assert result.returncode == 1, result.stderr
+    assert "new finding (new): crash/fault-abort" in result.stdout
+    assert sorted(p.name for p in (first / "report").iterdir()) == [
+        "index.html", "junit.xml", "summary.json", "summary.md", "tcfuzz.sarif"]
+    with RunStore.open(corpus) as store:
+        first_tests = store.progress().tests
+    assert first_tests > 0
+
+    result = ci("--time", "2", "--corpus", str(corpus), "--out", str(second))  # resumes the corpus
+    assert result.returncode == 0, result.stdout + result.stderr
+    with RunStore.open(second) as store:
+        assert store.progress().tests > first_tests  # continued, did not start over
+    with RunStore.open(corpus) as store:
+        assert store.progress().tests > first_tests  # saved back
+
+    result = ci("--backends", ABORTING, "--time", "2", "--baseline", str(first / "findings.db"),
+                "--out", str(third))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 new of 1 unique findings" in result.stdout
