@@ -1,8 +1,174 @@
-"""`tcfuzz` subcommands of the triage package (registered through fuzzer.cli.COMMAND_MODULES)."""
+"""`tcfuzz` subcommands of the triage package (registered through fuzzer.cli.COMMAND_MODULES).
+
+    tcfuzz triage RUN [--reruns N] [--time S] [--baseline FILE]
+    tcfuzz reduce RUN ID [--time S]
+    tcfuzz repro RUN ID [-o repro.py] [--no-verify]
+    tcfuzz replay RUN
+"""
 
 from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fuzzer.cli import EXIT_FINDINGS, EXIT_OK, UsageError, positive_float, positive_int
 
 
 def register(commands) -> dict:
     """Add this package's subcommands to ``commands``; their handlers by name."""
-    return {}
+    triage = commands.add_parser("triage", help="deduplicate, re-run, reduce, blame and reproduce a run's findings")
+    triage.add_argument("run", type=Path, metavar="RUN", help="a run directory made by `tcfuzz fuzz`")
+    triage.add_argument("--reruns", type=positive_int, default=5, help="re-runs per signature (default 5)")
+    triage.add_argument("--time", type=positive_float, default=300.0,
+                        help="seconds of reduction per signature (default 300)")
+    triage.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="known signatures: a JSON list, a text file (one per line) or another run")
+
+    reduce = commands.add_parser("reduce", help="reduce one finding's test case to a minimal graph")
+    reduce.add_argument("run", type=Path, metavar="RUN")
+    reduce.add_argument("finding", type=positive_int, metavar="ID", help="finding id (see `tcfuzz report`)")
+    reduce.add_argument("--time", type=positive_float, default=300.0, help="seconds of reduction (default 300)")
+
+    repro = commands.add_parser("repro", help="write a standalone script that reproduces one finding")
+    repro.add_argument("run", type=Path, metavar="RUN")
+    repro.add_argument("finding", type=positive_int, metavar="ID")
+    repro.add_argument("-o", "--output", type=Path, default=Path("repro.py"), help="script path (default repro.py)")
+    repro.add_argument("--no-verify", action="store_true", help="write the script without running it")
+
+    replay = commands.add_parser("replay", help="re-run each signature on the installed compilers: fixed or failing")
+    replay.add_argument("run", type=Path, metavar="RUN")
+    return {"triage": command_triage, "reduce": command_reduce, "repro": command_repro, "replay": command_replay}
+
+
+def open_run(run_dir: Path):
+    from corpus.store import RunStore, StoreError
+
+    try:
+        return RunStore.open(run_dir)
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+
+
+def checked_finding(store, finding_id: int):
+    from triage.rerun import find_stored
+
+    try:
+        return find_stored(store, finding_id)
+    except LookupError as error:
+        raise UsageError(str(error)) from None
+
+
+def command_triage(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from triage.db import load_baseline
+    from triage.pipeline import triage_run
+    from triage.reduce import ReductionUnsupported
+
+    open_run(args.run).close()
+    try:
+        baseline = load_baseline(args.baseline) if args.baseline else frozenset()
+    except ValueError as error:
+        raise UsageError(f"{error}") from None
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("triage", total=None)
+
+        def on_progress(number: int, total: int, step: str, signature: str) -> None:
+            progress.update(task, total=total, completed=number - 1,
+                            description=f"[{number}/{total}] {step}: {signature[:60]}")
+
+        try:
+            summary = triage_run(args.run, reruns=args.reruns, time_budget=args.time, baseline=baseline,
+                                 on_progress=on_progress)
+        except ReductionUnsupported as error:
+            raise UsageError(str(error)) from None
+    Console().print(signature_table(summary.records, f"tcfuzz triage: {len(summary.records)} signatures, "
+                                                     f"{summary.steps_run} steps in {summary.seconds:.0f} s"))
+    print(f"scripts and reports: {args.run / 'triage'}")
+    return EXIT_OK
+
+
+def signature_table(records, title: str, verdicts: dict[str, str] | None = None):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("signature", "status", *(["replay"] if verdicts else []), "count", "rate", "nodes",
+                   "culprit", "repro"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        notes = record.notes or {}
+        reduction, repro = notes.get("reduction", {}), notes.get("repro", {})
+        nodes = f"{reduction['nodes_before']}→{reduction['nodes_after']}" if "nodes_after" in reduction else "-"
+        rate = "-" if record.reproducibility is None else f"{record.reproducibility:.0%}"
+        culprit = f"{record.culprit['knob']}={record.culprit['value']}" if record.culprit else "-"
+        script = ("verified" if repro.get("verified") else "written") if "path" in repro else "-"
+        table.add_row(record.signature, record.status.value, *([verdicts[record.signature]] if verdicts else []),
+                      str(record.count), rate, nodes, culprit, script)
+    return table
+
+
+def command_reduce(args: argparse.Namespace) -> int:
+    from triage.reduce import ReductionUnsupported, reduce_finding
+
+    with open_run(args.run) as store:
+        checked_finding(store, args.finding)
+        try:
+            reduction = reduce_finding(store, args.finding, time_budget=args.time)
+        except ReductionUnsupported as error:
+            raise UsageError(str(error)) from None
+    state = "done" if reduction.done else f"stopped after {args.time:g} s (run again to continue)"
+    print(f"finding {args.finding}: {reduction.nodes_before} → {reduction.nodes_after} nodes, "
+          f"{reduction.tests} tests, {reduction.seconds:.1f} s, {state}")
+    print(reduction.case.graph)
+    return EXIT_OK
+
+
+def command_repro(args: argparse.Namespace) -> int:
+    from triage.pipeline import repro_source, triaged_case
+    from triage.repro import ReproUnsupported, verify_repro
+
+    with open_run(args.run) as store:
+        stored = checked_finding(store, args.finding)
+        if store.config.get("mode") == "tir":
+            from fuzzer.tir.repro import write_repro
+
+            write_repro(args.run, args.finding, args.output)
+            print(f"wrote {args.output} (TIR finding: TVM's own reduction already ran; graph reduction "
+                  "is not available for TIR runs). Run it to see the difference.")
+            return EXIT_OK
+        case, reduction = triaged_case(store, args.finding)
+        try:
+            script = repro_source(store, stored, case)
+        except ReproUnsupported as error:
+            raise UsageError(f"{error}; choose another finding") from None
+    try:
+        args.output.write_text(script)
+    except OSError as error:
+        raise UsageError(f"cannot write {args.output} ({error.strerror}); choose another path with -o") from None
+    source = f"reduced case ({reduction.nodes_after} nodes)" if reduction else "original case (run `tcfuzz reduce` first for a smaller one)"
+    print(f"wrote {args.output} from the {source}")
+    if args.no_verify:
+        return EXIT_OK
+    reproduces = verify_repro(args.output)
+    print("the script reproduces the bug (exit status 1)" if reproduces else "the script does not reproduce the bug here")
+    return EXIT_FINDINGS if reproduces else EXIT_OK
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from triage.pipeline import replay_run
+    from triage.reduce import ReductionUnsupported
+
+    open_run(args.run).close()
+    try:
+        replayed = replay_run(args.run)
+    except ReductionUnsupported as error:
+        raise UsageError(str(error)) from None
+    verdicts = {r.record.signature: r.verdict for r in replayed}
+    failing = sum(r.verdict == "failing" for r in replayed)
+    Console().print(signature_table([r.record for r in replayed], f"tcfuzz replay: {failing} of "
+                                    f"{len(replayed)} signatures still failing", verdicts))
+    return EXIT_FINDINGS if failing else EXIT_OK

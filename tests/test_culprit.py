@@ -1,0 +1,82 @@
+"""Culprit bisection: the search, configured backends, and a planted optimizer bug named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corpus.store import RunStore
+from fuzzer.backends import load_backend
+from fuzzer.campaign import CampaignConfig
+from fuzzer.export_onnx import to_onnx_bytes
+from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.outcome import TestCase
+from triage.culprit import Verdict, candidates_here, configured, find_culprit, isolate
+from triage.rerun import Evaluator, find_stored
+
+PLANTED = "tests.quality.planted_ort:PlantedFusion"
+
+
+def test_isolate_finds_the_one_candidate_and_splits_around_required_ones():
+    names = [f"pass{i}" for i in range(13)]
+
+    def verdict(off):
+        if "pass3" in off:  # required: turning it off breaks the build
+            return Verdict.INVALID
+        return Verdict.CLEARED if "pass9" in off else Verdict.SHOWS
+
+    budget = [24]
+    assert isolate(names, verdict, budget) == "pass9"
+    assert budget[0] >= 0
+    assert isolate(names, lambda off: Verdict.SHOWS, [24]) is None
+    assert isolate(names, verdict, [2]) is None  # out of budget
+
+
+def test_a_configured_backend_keeps_its_name_and_turns_optimizations_off():
+    backend = load_backend(configured("ort-all", ["ConstantFolding"], "basic"))
+    assert backend.name == "ort-all" and backend.off == ("ConstantFolding",)
+    instance = backend()
+    instance.setup()
+    assert instance.options.graph_optimization_level == instance.ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+def fusion_case() -> TestCase:
+    """MatMul then Add of a bias: ONNX Runtime's MatMulAddFusion makes it a Gemm."""
+    rng = np.random.default_rng(0)
+    graph = Graph(
+        inputs=(Input("x", TensorType(DType.float32, (3, 4))),),
+        weights=(Weight.from_array("w", rng.standard_normal((4, 5)).astype(np.float32)),
+                 Weight.from_array("b", rng.standard_normal(5).astype(np.float32))),
+        nodes=(Node("MatMul", ("x", "w"), ("m",), (TensorType(DType.float32, (3, 5)),)),
+               Node("Add", ("m", "b"), ("y",), (TensorType(DType.float32, (3, 5)),))),
+        outputs=("y",))
+    return TestCase(graph, {"x": rng.standard_normal((3, 4)).astype(np.float32)}, to_onnx_bytes(graph, 17), 17, 0)
+
+
+def test_the_planted_fusion_bug_is_blamed_on_matmul_add_fusion(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCFUZZ_CACHE_DIR", str(tmp_path / "cache"))
+    case = fusion_case()
+    assert "MatMulAddFusion" in candidates_here(configured(PLANTED, (), "basic"), case)
+    config = CampaignConfig(backends=("onnx-ref", PLANTED), reference="onnx-ref")
+    with RunStore.create(tmp_path / "run", {"campaign": config.to_dict()}) as store:
+        with Evaluator.from_config(store.config) as evaluator:
+            (finding,) = evaluator.evaluate(case)
+        finding_id = store.record_finding(test_index=0, seed=0, finding=finding, graph_json=case.graph.to_json(),
+                                          case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
+                                          outcomes=[], versions={})
+        culprit = find_culprit(store.config, case, find_stored(store, finding_id))
+    assert culprit is not None
+    assert (culprit.backend, culprit.knob, culprit.value) == ("planted-fusion", "disabled_optimizers", "MatMulAddFusion")
+
+
+@pytest.mark.slow
+def test_tvm_passes_are_probed_and_a_configured_build_skips_them():
+    case = fusion_case()
+    passes = candidates_here("tvm", case)
+    assert "LegalizeOps" in passes and "sequential" not in passes
+    backend = load_backend(configured("tvm", ["FuseOps", "FuseTIR"]))()
+    backend.setup()
+    outcome = backend.execute(case, lambda stage: None)
+    assert outcome.ok, outcome.message
+    expected = case.inputs["x"] @ case.graph.weights[0].array + case.graph.weights[1].array
+    np.testing.assert_allclose(outcome.outputs["y"], expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,95 @@
+"""Triage of a small planted run: statuses and baselines, an idempotent pipeline, and the
+triage, repro, replay and reduce commands with their exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from corpus.store import RunStore
+from fuzzer.cli import main
+from tests.quality.planted_ort import focused_campaign
+from triage.db import Status, load_baseline, signature_records, sync_signatures, update_signature
+from triage.pipeline import replay_run, slug, triage_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("triage") / "run"
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TCFUZZ_CACHE_DIR", str(cache))
+        snapshot = focused_campaign(directory, "PlantedBroadcast", {"Add", "Mul", "Relu"}, max_tests=24, nodes=3)
+    assert len(snapshot.signatures) == 1
+    return directory
+
+
+def test_baselines_load_from_json_text_and_runs(tmp_path, run):
+    (tmp_path / "known.json").write_text(json.dumps({"signatures": ["a/b"]}))
+    (tmp_path / "known.txt").write_text("# known\na/b\n\nc/d\n")
+    assert load_baseline(tmp_path / "known.json") == {"a/b"}
+    assert load_baseline(tmp_path / "known.txt") == {"a/b", "c/d"}
+    assert len(load_baseline(run)) == 1
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_baseline(tmp_path / "bad.json")
+
+
+def test_statuses_follow_the_baseline_but_keep_fixed(tmp_path, run):
+    with RunStore.open(run) as store:
+        (record,) = sync_signatures(store, baseline={"unrelated/signature"})
+        assert record.status is Status.NEW and record.count >= 1
+        (record,) = sync_signatures(store, baseline={record.signature})
+        assert record.status is Status.KNOWN
+        update_signature(store, record.signature, status=Status.FIXED)
+        (record,) = sync_signatures(store)
+        assert record.status is Status.FIXED
+        update_signature(store, record.signature, status=Status.NEW)
+
+
+def test_triage_is_idempotent_and_writes_a_verified_script(run):
+    first = triage_run(run, reruns=1, time_budget=30)
+    (record,) = first.records
+    assert first.steps_run == 4 and record.notes["repro"]["verified"]
+    assert (run / "triage" / slug(record.signature) / "report.md").is_file()
+    again = triage_run(run, reruns=1, time_budget=30)
+    assert again.steps_run == 0 and again.records == first.records
+
+
+def test_commands_report_reproduction_with_exit_codes(run, tmp_path, capsys):
+    with RunStore.open(run) as store:
+        finding_id = signature_records(store)[0].representative
+    assert main(["repro", str(run), str(finding_id), "-o", str(tmp_path / "repro.py")]) == 1
+    assert "reproduces" in capsys.readouterr().out
+    assert main(["replay", str(run)]) == 1
+    assert "still failing" in capsys.readouterr().out
+    assert main(["reduce", str(run), str(finding_id), "--time", "5"]) == 0
+    assert main(["triage", str(run), "--reruns", "1"]) == 0
+
+
+def test_replay_marks_a_signature_fixed_when_the_compiler_no_longer_shows_it(run):
+    with RunStore.open(run) as store:
+        config = dict(store.config)
+        with store.transaction(write=True) as connection:  # the "new compiler version": plain ORT
+            fixed = {**config, "campaign": {**config["campaign"], "backends": ["onnx-ref", "ort-none"]}}
+            connection.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(fixed),))
+    try:
+        (replayed,) = replay_run(run)
+        assert replayed.verdict == "fixed" and replayed.record.status is Status.FIXED
+    finally:
+        with RunStore.open(run) as store:
+            with store.transaction(write=True) as connection:
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["triage", "/nonexistent/run"], "not a tcfuzz run directory"),
+    (["repro", "RUN", "999"], "no finding 999"),
+    (["triage", "RUN", "--baseline", "/nonexistent/known.txt"], "cannot read baseline"),
+    (["triage", "RUN", "--reruns", "0"], "must be at least 1"),
+])
+def test_usage_errors_are_one_line_with_exit_2(argv, message, run, capsys):
+    assert main([str(run) if a == "RUN" else a for a in argv]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1

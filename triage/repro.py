@@ -1,0 +1,455 @@
+"""Standalone reproduction scripts and Markdown bug reports for graph-mode findings.
+
+A script embeds the (reduced) model and inputs in base64, imports nothing of tcfuzz, prints
+the package versions, and runs the failing backend through its own ``repro_source()``
+fragment in a child process (so that a segfault or a hang is observed, not suffered). It
+then checks the finding:
+
+* crash, hang, oom, error: the child dies by the same signal, times out, runs out of
+  memory, or raises the same exception type with the same message class;
+* mismatch kinds: the backend's outputs against a reference computed in the script — the
+  ONNX reference evaluator with every float promoted to float64 (at declared precision if
+  promotion fails), or another backend's fragment (an optimization-level finding compares
+  with the unoptimized build) — under the tolerances the run used;
+* nondeterminism: two runs of the backend differ bit for bit.
+
+Exit status 1: the bug reproduces; 0: it does not.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from corpus.store import arrays_to_npz, npz_to_arrays
+from fuzzer.backends import load_backend
+from fuzzer.backends.base import Backend
+from fuzzer.outcome import TestCase
+from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
+from triage.signature import _VOLATILE, failure_cause, headline, normalize_message
+
+FAILURE_KINDS = ("crash", "hang", "oom", "error")
+COMPARED_KINDS = ("mismatch", "shape_mismatch", "dtype_mismatch", "opt_mismatch", "nondeterminism")
+IN_SCRIPT_REFERENCES = ("ref-f64", "onnx-ref")  # the script computes these with onnx.reference
+VERSION_PACKAGES = ("numpy", "onnx", "onnxruntime", "apache-tvm", "torch")
+VERIFY_TIMEOUT = 600.0
+BLOCK_TCFUZZ = ("import runpy, sys\n"
+                "for package in ('fuzzer', 'oracles', 'corpus', 'triage', 'reports'):\n"
+                "    sys.modules[package] = None  # the script must not need tcfuzz\n"
+                "sys.argv = sys.argv[1:]\n"
+                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+class ReproUnsupported(Exception):
+    """A finding that a standalone script cannot reproduce (a metamorphic rewrite, a backend
+    without a reproduction fragment); the message says why."""
+
+
+def _kind(finding: Any) -> str:
+    return getattr(finding.kind, "value", finding.kind)
+
+
+def artifact_for(backend: str, case: TestCase) -> bytes:
+    """What ``backend``'s fragment takes: the model, or a program its worker would build."""
+    backend_class = load_backend(backend)
+    if backend_class.repro_artifact is Backend.repro_artifact:
+        return case.model
+    instance = backend_class()
+    instance.setup()
+    return instance.repro_artifact(case)
+
+
+def fragment(backend: str) -> str:
+    try:
+        return load_backend(backend).repro_source()
+    except NotImplementedError as error:
+        raise ReproUnsupported(str(error)) from None
+
+
+def _b64(data: bytes) -> str:
+    encoded = base64.b64encode(data).decode()
+    return "\n".join(encoded[i:i + 100] for i in range(0, len(encoded), 100))
+
+
+def write_repro(case: TestCase, backend: str, reference: str | None, finding: Any,
+                policy: TolerancePolicy = DEFAULT_POLICY, timeout: float = 60.0,
+                memory_mb: int = 4096) -> str:
+    """The source of a standalone script reproducing ``finding`` of ``backend`` on ``case``.
+
+    ``reference`` judges value findings: None, ``ref-f64`` or ``onnx-ref`` for the ONNX
+    reference evaluator in the script, or a backend whose fragment the script runs.
+    ``policy`` is the run's tolerance policy (widened along the graph's paths here).
+    """
+    kind = _kind(finding)
+    if kind not in FAILURE_KINDS + COMPARED_KINDS:
+        raise ReproUnsupported(f"{kind} findings compare a graph with a rewritten one; "
+                               "a standalone script reproduces only single-graph findings")
+    declared = case.output_types()
+    paths = along_paths(case.graph, policy) if case.graph is not None else policy
+    tolerances = {}
+    for name, tensor_type in declared.items():
+        tolerance = paths.for_output(name, tensor_type.dtype)
+        tolerances[name] = None if tolerance is None else [tolerance.rtol, tolerance.atol, tolerance.statistic,
+                                                           tolerance.quantile]
+    uses_fragment = kind in ("mismatch", "shape_mismatch", "dtype_mismatch", "opt_mismatch") \
+        and reference not in (None, *IN_SCRIPT_REFERENCES)
+    details = dict(finding.details)
+    expected_failure = {"error_type": failure_cause(details), "message_class": normalize_message(
+        str(details.get("message", ""))), "signal": details.get("signal") or (
+        failure_cause(details) if details.get("exit_signal") else "")}
+    substitutions = {
+        "summary": finding.summary.replace('"""', "'''").replace("\\", "/"),
+        "signature": finding.signature, "backend": load_backend(backend).name, "kind": kind,
+        "reference": reference if uses_fragment else "onnx.reference (float64)",
+        "model": _b64(case.model), "artifact": _b64(artifact_for(backend, case)),
+        "inputs": _b64(arrays_to_npz(dict(case.inputs))),
+        "declared": {name: [t.dtype.value, list(t.shape)] for name, t in declared.items()},
+        "tolerances": tolerances, "expected_failure": expected_failure, "timeout": timeout,
+        "memory_mb": memory_mb, "packages": VERSION_PACKAGES,
+        "backend_source": fragment(backend),
+        "reference_source": fragment(reference) if uses_fragment else None,
+        "reference_artifact": _b64(artifact_for(reference, case)) if uses_fragment else "",
+        "volatile": [(pattern.pattern, placeholder) for pattern, placeholder in _VOLATILE],
+        "helpers": "\n\n".join(inspect.getsource(f) for f in (npz_to_arrays, headline, normalize_message)),
+    }
+    return _TEMPLATE.format(**{key: value if isinstance(value, str) and key in _VERBATIM else repr(value)
+                               for key, value in substitutions.items()})
+
+
+_VERBATIM = {"summary", "signature", "backend", "kind", "reference", "model", "artifact", "inputs",
+             "reference_artifact", "helpers"}
+
+_TEMPLATE = '''"""Reproduction of a tcfuzz finding on {backend}: {summary}
+
+Signature: {signature}
+Checked against: {reference}
+Run: python repro.py   (exit status 1: the bug reproduces; 0: it does not)
+"""
+import base64
+import io
+import json
+import os
+import pickle
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+try:
+    import ml_dtypes  # noqa: F401  names bfloat16 for numpy
+except ImportError:
+    pass
+
+KIND = "{kind}"
+BACKEND = "{backend}"
+MODEL = base64.b64decode("""
+{model}
+""")
+ARTIFACT = base64.b64decode("""
+{artifact}
+""")  # what run_backend takes: the model, or the program the backend compiles
+INPUTS = base64.b64decode("""
+{inputs}
+""")
+REFERENCE_ARTIFACT = base64.b64decode("""
+{reference_artifact}
+""")
+DECLARED = {declared}  # output name -> [dtype, shape]
+TOLERANCES = {tolerances}  # output name -> [rtol, atol, statistic, quantile], None: exact
+EXPECTED_FAILURE = {expected_failure}
+TIMEOUT = {timeout}
+MEMORY_MB = {memory_mb}
+PACKAGES = {packages}
+BACKEND_SOURCE = {backend_source}
+REFERENCE_SOURCE = {reference_source}
+_DTYPES_MEMBER = "dtypes.json"
+_VOLATILE = tuple((re.compile(pattern), placeholder) for pattern, placeholder in {volatile})
+
+
+{helpers}
+
+
+def print_versions():
+    import importlib.metadata
+    import platform
+
+    found = ["python " + platform.python_version()]
+    for package in PACKAGES:
+        try:
+            found.append(package + " " + importlib.metadata.version(package))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    print("versions: " + ", ".join(found))
+
+
+def run_fragment(source, artifact):
+    namespace = {{}}
+    exec(source, namespace)
+    inputs = npz_to_arrays(INPUTS)
+    return [np.asarray(output) for output in namespace["run_backend"](artifact, inputs)]
+
+
+def child(which, result_path):
+    """Run the backend (or the reference backend) and pickle what happened."""
+    source, artifact = (BACKEND_SOURCE, ARTIFACT) if which == "backend" else (REFERENCE_SOURCE, REFERENCE_ARTIFACT)
+    try:
+        result = {{"outputs": run_fragment(source, artifact)}}
+    except MemoryError as error:
+        result = {{"error_type": "MemoryError", "message": str(error)}}
+    except Exception as error:
+        result = {{"error_type": type(error).__name__, "message": str(error)}}
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(result_path, "wb") as file:
+        pickle.dump(result, file)
+
+
+def in_subprocess(which):
+    """What the backend does, observed from outside: a crash or a hang cannot stop this script."""
+    with tempfile.TemporaryDirectory() as directory:
+        result_path = os.path.join(directory, "result.pickle")
+        try:
+            process = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", which, result_path],
+                                     timeout=TIMEOUT, stderr=subprocess.PIPE)
+        except subprocess.TimeoutExpired:
+            return {{"timeout": True}}
+        if process.returncode < 0:
+            import signal
+            return {{"signal": signal.Signals(-process.returncode).name,
+                    "stderr": process.stderr.decode(errors="replace")[-2000:]}}
+        if not os.path.exists(result_path):
+            return {{"exit_status": process.returncode, "stderr": process.stderr.decode(errors="replace")[-2000:]}}
+        with open(result_path, "rb") as file:
+            return pickle.load(file)
+
+
+FLOATS = {{1: 11, 10: 11, 16: 11}}  # float, float16, bfloat16 -> double
+
+
+def promoted(model_bytes):
+    """The model with every float tensor, cast and constant in float64."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+
+    def promote_tensor(tensor):
+        if tensor.data_type in FLOATS:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float64), tensor.name))
+
+    graph = model.graph
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if value.type.tensor_type.elem_type in FLOATS:
+            value.type.tensor_type.elem_type = 11
+    for tensor in graph.initializer:
+        promote_tensor(tensor)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.name in ("to", "dtype") and attribute.i in FLOATS:
+                attribute.i = 11
+            if attribute.type == onnx.AttributeProto.TENSOR:
+                promote_tensor(attribute.t)
+    return model
+
+
+def reference_outputs():
+    """The ONNX reference evaluator's outputs: in float64 where the model allows it."""
+    from onnx.reference import ReferenceEvaluator
+
+    inputs = npz_to_arrays(INPUTS)
+    try:
+        wide = {{name: value.astype(np.float64) if value.dtype.kind == "f" or value.dtype.name == "bfloat16"
+                else value for name, value in inputs.items()}}
+        outputs = ReferenceEvaluator(promoted(MODEL)).run(None, wide)
+        print("reference: onnx.reference in float64")
+    except Exception as error:
+        print(f"reference: onnx.reference at declared precision (float64 failed: {{type(error).__name__}})")
+        outputs = ReferenceEvaluator(MODEL).run(None, inputs)
+    return [np.asarray(output) for output in outputs]
+
+
+def rounded(value, dtype):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(value).astype(np.dtype(dtype))
+
+
+def differences(expected, actual, compare_types=True):
+    """Each output that disagrees, with why."""
+    found = []
+    for (name, (dtype, shape)), want, got in zip(DECLARED.items(), expected, actual):
+        got = np.asarray(got)
+        if compare_types and got.dtype.name != dtype:
+            found.append(f"{{name}}: dtype {{got.dtype.name}}, declared {{dtype}}")
+            continue
+        if list(got.shape) != list(shape) or np.shape(want) != got.shape:
+            found.append(f"{{name}}: shape {{list(got.shape)}}, expected {{list(np.shape(want))}} (declared {{shape}})")
+            continue
+        want = rounded(want, dtype).astype(np.float64) if TOLERANCES[name] else rounded(want, dtype)
+        got = got.astype(np.float64) if TOLERANCES[name] else got
+        if TOLERANCES[name] is None:
+            bad = want != got
+        else:
+            rtol, atol, statistic, quantile = TOLERANCES[name]
+            nan_want, nan_got = np.isnan(want), np.isnan(got)
+            finite = np.isfinite(want) & np.isfinite(got)
+            inf = (np.isinf(want) | np.isinf(got)) & ~(nan_want | nan_got) & (want != got)
+            a, b = np.where(finite, want, 0.0), np.where(finite, got, 0.0)
+            error = np.abs(a - b)
+            close = error <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
+            if statistic == "max" and error.size and error.max() <= atol + rtol * max(np.abs(a).max(), np.abs(b).max()):
+                close[:] = True
+            if statistic == "quantile" and error.size and np.mean(~close) <= 1 - quantile:
+                close[:] = True
+            bad = (nan_want != nan_got) | inf | (finite & ~close)
+        if np.any(bad):
+            where = np.argwhere(bad)[0] if np.ndim(bad) else ()
+            index = tuple(int(i) for i in where)
+            found.append(f"{{name}}: {{int(np.sum(bad))}} of {{np.size(bad)}} elements differ; at {{list(index)}} "
+                         f"expected {{np.asarray(want)[index]!r}}, got {{np.asarray(got)[index]!r}}")
+    return found
+
+
+def same_failure(result):
+    """Whether the backend failed as the finding says."""
+    if KIND == "hang":
+        return result.get("timeout", False)
+    if KIND == "oom":
+        return result.get("error_type") == "MemoryError" or result.get("signal") == "SIGKILL" \\
+            or result.get("peak_mb", 0) > MEMORY_MB
+    if KIND == "crash":
+        if EXPECTED_FAILURE["signal"]:
+            return result.get("signal") == EXPECTED_FAILURE["signal"]
+        return "exit_status" in result
+    return result.get("error_type") == EXPECTED_FAILURE["error_type"] and \\
+        normalize_message(result.get("message", "")) == EXPECTED_FAILURE["message_class"]
+
+
+def describe(result):
+    if result.get("timeout"):
+        return f"no result after {{TIMEOUT}} s"
+    if "signal" in result:
+        return f"killed by {{result['signal']}}"
+    if "exit_status" in result:
+        return f"exited with status {{result['exit_status']}}"
+    if "error_type" in result:
+        return f"{{result['error_type']}}: {{headline(result['message'])[:300]}}"
+    return "ran and returned " + ", ".join(f"{{o.dtype}}{{list(o.shape)}}" for o in result["outputs"])
+
+
+def main():
+    print_versions()
+    result = in_subprocess("backend")
+    print(f"{{BACKEND}}: {{describe(result)}}")
+    if KIND in ("crash", "hang", "oom", "error"):
+        reproduced = same_failure(result)
+        print(f"expected: {{KIND}} {{EXPECTED_FAILURE['error_type']}} {{EXPECTED_FAILURE['message_class']}}")
+    elif "outputs" not in result:
+        print("the backend failed instead of computing outputs: not the same bug")
+        reproduced = False
+    else:
+        if KIND == "nondeterminism":
+            again = in_subprocess("backend")
+            expected = again.get("outputs")
+            print(f"{{BACKEND}} again: {{describe(again)}}")
+            TOLERANCES.update(dict.fromkeys(TOLERANCES))  # bit for bit
+        elif REFERENCE_SOURCE is not None:
+            reference = in_subprocess("reference")
+            expected = reference.get("outputs")
+            print(f"reference backend: {{describe(reference)}}")
+        else:
+            expected = reference_outputs()
+        if expected is None:
+            print("the reference failed: cannot judge")
+            reproduced = False
+        else:
+            found = differences(expected, result["outputs"], compare_types=KIND != "nondeterminism")
+            for line in found:
+                print(line)
+            reproduced = bool(found)
+    print("REPRODUCED" if reproduced else "not reproduced")
+    return 1 if reproduced else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(main())
+'''
+
+
+def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT) -> bool:
+    """Whether the script at ``path`` reproduces its bug (exits 1) when run in a clean
+    interpreter (``python -I``, an empty working directory, tcfuzz unimportable)."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    with tempfile.TemporaryDirectory(prefix="tcfuzz-verify-") as directory:
+        try:
+            result = subprocess.run([sys.executable, "-I", "-c", BLOCK_TCFUZZ, str(Path(path).resolve())],
+                                    cwd=directory, env=environment, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+    return result.returncode == 1
+
+
+def graph_text(case: TestCase) -> str:
+    """The model in ONNX's textual syntax (weights elided), else tcfuzz's own graph text."""
+    import onnx
+    import onnx.printer
+
+    model = onnx.load_from_string(case.model)
+    for tensor in model.graph.initializer:
+        if tensor.ByteSize() > 256:
+            tensor.ClearField("raw_data")
+            tensor.ClearField("float_data")
+    try:
+        return onnx.printer.to_text(model.graph)
+    except Exception:  # noqa: BLE001 - the printer rejects some models; ours never fails
+        return str(case.graph) if case.graph is not None else "(no text form)"
+
+
+def expected_vs_actual(finding: Any) -> list[str]:
+    details = dict(finding.details)
+    kind = _kind(finding)
+    if kind in FAILURE_KINDS:
+        cause = failure_cause(details)
+        return ["- expected: the backend runs and returns the declared outputs",
+                f"- actual: {kind} at stage {finding.stage}: {cause} {headline(str(details.get('message', '')))}"[:500]]
+    lines = [f"- expected: agreement with {details.get('compared_with', 'the reference')} within tolerance"]
+    if "output" in details:
+        lines.append(f"- actual: output `{details['output']}` ({details.get('dtype', '?')}): "
+                     f"{details.get('error_class', 'differs')}, max abs error {details.get('max_abs_error', '?')}, "
+                     f"max rel error {details.get('max_rel_error', '?')}, max ULP {details.get('max_ulp', '?')}, "
+                     f"{details.get('mismatched', '?')} elements differ")
+    else:
+        lines.append(f"- actual: {finding.summary}")
+    return lines
+
+
+def bug_report_markdown(case: TestCase, backend: str, finding: Any, script: str,
+                        versions: Mapping[str, str] | None = None, culprit: Any = None,
+                        reproducibility: Any = None, nodes_before: int | None = None) -> str:
+    """A bug report: title, environment, minimal graph, expected vs actual, culprit, script."""
+    nodes = len(case.graph.nodes) if case.graph is not None else None
+    lines = [f"# {backend}: {finding.summary}", "",
+             f"Signature: `{finding.signature}`", "", "## Environment", ""]
+    lines += [f"- {name} {version}" for name, version in sorted((versions or {}).items())] or ["- (not recorded)"]
+    lines += ["", "## Minimal graph", ""]
+    if nodes is not None:
+        lines += [f"{nodes} operator(s)" + (f", reduced from {nodes_before}" if nodes_before else "") + ".", ""]
+    lines += ["```", graph_text(case), "```", "", "## Expected vs actual", "", *expected_vs_actual(finding), ""]
+    if reproducibility is not None:
+        lines += [f"Reproduced {reproducibility.reproduced} of {reproducibility.runs} re-runs in fresh processes.", ""]
+    lines += ["## Culprit", "",
+              f"{culprit.description} (`{culprit.knob}={culprit.value}`)." if culprit is not None else
+              "Not isolated to one optimization.", "",
+              "## Reproduction", "", "`python repro.py` exits 1 while the bug is present.", "",
+              "```python", script.rstrip(), "```", ""]
+    return "\n".join(lines)
