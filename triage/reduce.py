@@ -382,8 +382,9 @@ class Reducer:
             candidates += [with_sources(self.case, extent_changer(d, 1, axis), {name})
                            for name, t in sources for axis, d in enumerate(t.shape) if d > 1]
             if not self.first_reproducing(candidates):
-                return progress
+                break
             progress = True
+        return progress
 
     def narrow_dtypes(self) -> bool:
         graph = self.case.graph
