@@ -10,7 +10,6 @@ and how often the scheduler picked it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from corpus.onnx_import import ImportRejected, load_onnx_graph
-from corpus.store import BLOBS_NAME, DATABASE_NAME, RunStore, arrays_to_npz, npz_to_arrays
+from corpus.store import DATABASE_NAME, RunStore, arrays_to_npz, npz_to_arrays
 from fuzzer.generator import GeneratorOptions
 from fuzzer.ir import Graph
 from fuzzer.mutate import admit
@@ -156,8 +155,7 @@ class Corpus:
                 "SELECT hash FROM corpus_entries UNION SELECT inputs_sha FROM corpus_entries "
                 "UNION SELECT sha FROM artifacts")}
         for sha in {*hashes, *inputs} - named:
-            with contextlib.suppress(FileNotFoundError):
-                (self.store.run_dir / BLOBS_NAME / sha[:2] / sha).unlink()
+            self.store.delete_blob(sha)
 
     def import_onnx_dir(self, directory: Path, options: GeneratorOptions | None = None) -> ImportResult:
         """Add every ``*.onnx`` in ``directory`` (sorted by name) as a seed without a

@@ -151,8 +151,11 @@ class RunStore:
         return cls(run_dir, connection, json.loads(config_text))
 
     @classmethod
-    def open(cls, run_dir: Path) -> RunStore:
-        """Open the store of an existing run, for resuming it or reporting on it."""
+    def open(cls, run_dir: Path, *, read_only: bool = False) -> RunStore:
+        """Open the store of an existing run, for resuming it or reporting on it.
+
+        ``read_only`` never writes and never blocks a campaign writing the run meanwhile.
+        """
         run_dir = Path(run_dir)
         database = run_dir / DATABASE_NAME
         if not database.is_file():
@@ -161,7 +164,7 @@ class RunStore:
                 "pass a directory made by `tcfuzz fuzz`"
             )
         try:
-            connection = _connect(database)
+            connection = _connect(database, read_only=read_only)
             with _closed_on_error(connection):
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
                 if version == 0:
@@ -240,6 +243,11 @@ class RunStore:
         if hashlib.sha256(data).hexdigest() != sha:
             raise StoreError(f"blob {sha} in {blobs} is corrupt (wrong SHA-256); the run directory is damaged")
         return data
+
+    def delete_blob(self, sha: str) -> None:
+        """Remove a blob that no row names any more (absent already is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            self._blob_path(sha).unlink()
 
     def _blob_path(self, sha: str) -> Path:
         if not _SHA256.fullmatch(sha):
@@ -412,12 +420,15 @@ class RunStore:
                 ) from None
 
 
-def _connect(database: Path) -> sqlite3.Connection:
+def _connect(database: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    target = f"{database.resolve().as_uri()}?mode=ro" if read_only else database
     connection = sqlite3.connect(
-        database, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        target, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False, uri=read_only
     )
     with _closed_on_error(connection):
         connection.row_factory = sqlite3.Row
+        if read_only:
+            return connection
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")

@@ -36,14 +36,14 @@ def register(commands) -> dict:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from corpus.store import StoreError
+    from corpus.store import RunStore, StoreError
     from fuzzer.ci import load_baseline
-    from reports.model import open_read_only, summarize
+    from reports.model import summarize
     from reports.render import FORMATS, write_reports
 
     baseline = load_baseline(args.baseline) if args.baseline else frozenset()
     try:
-        with open_read_only(args.run) as store:
+        with RunStore.open(args.run, read_only=True) as store:
             summary = summarize(store, baseline)
     except StoreError as error:
         raise UsageError(str(error)) from None

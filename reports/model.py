@@ -7,44 +7,20 @@ coverage series still gets a complete summary whose missing parts say so.
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpus.store import DATABASE_NAME, SCHEMA_VERSION, RunStore, StoreError
+from corpus.store import RunStore
 from fuzzer.coverage import coverage_series
-from triage.db import SignatureRecord
+from triage.db import SignatureRecord, signature_records
 
 STATUSES = ("new", "flaky", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky"})
 FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
 RUNNING_WITHIN_SECONDS = 10.0  # a campaign records a stats point every 2 s while it runs
-
-
-def open_read_only(run_dir: Path) -> RunStore:
-    """The store of ``run_dir``, opened read-only: it never blocks or writes to a running campaign."""
-    run_dir = Path(run_dir)
-    database = run_dir / DATABASE_NAME
-    if not database.is_file():
-        raise StoreError(f"{run_dir} is not a tcfuzz run directory (no {DATABASE_NAME}); "
-                         "pass a directory made by `tcfuzz fuzz`")
-    try:
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True,
-                                     isolation_level=None, check_same_thread=False)
-        connection.row_factory = sqlite3.Row
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            connection.close()
-            raise StoreError(f"{database} has store format {version}, not {SCHEMA_VERSION}; "
-                             "pass a complete run made by this tcfuzz version")
-        (config_text,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-    except sqlite3.Error as error:
-        raise StoreError(f"cannot read {database}: {error}; pass a directory made by `tcfuzz fuzz`") from None
-    return RunStore(run_dir, connection, json.loads(config_text))
 
 
 def fingerprint(signature: str) -> str:
@@ -192,7 +168,7 @@ def _signature_row(group: list, triaged: SignatureRecord | None, baseline: froze
         extra = {"reproducibility": triaged.reproducibility,
                  "culprit": triaged.culprit.get("description") if triaged.culprit else None}
         if triaged.repro_path:
-            repro = _within_run(run_dir, triaged.repro_path)
+            repro = Path(triaged.repro_path)  # relative to the run directory
             extra["repro"] = str(repro)
             extra["report"] = str(repro.with_name("report.md")) if (run_dir / repro).with_name("report.md").is_file() else None
     return SignatureRow(
@@ -200,15 +176,6 @@ def _signature_row(group: list, triaged: SignatureRecord | None, baseline: froze
         summary=first.summary, count=len(group), first_test=min(f.test_index for f in group),
         first_seen=min(f.created for f in group), last_seen=max(f.created for f in group),
         status=status, **extra)
-
-
-def _within_run(run_dir: Path, path: str) -> Path:
-    """A path triage stored (relative to the run, or absolute, or relative to where triage ran),
-    relative to the run directory when it lies inside it."""
-    if (run_dir / path).is_file() and not Path(path).is_absolute():
-        return Path(path)
-    resolved, root = Path(path).resolve(), run_dir.resolve()
-    return resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
 
 
 def _backend_rows(findings: list, unsupported: dict[str, list]) -> tuple[BackendRow, ...]:
@@ -221,12 +188,5 @@ def _backend_rows(findings: list, unsupported: dict[str, list]) -> tuple[Backend
 
 
 def triage_records(store: RunStore) -> dict[str, SignatureRecord]:
-    """Triage's record per signature; {} for a run never triaged.
-
-    Reads the table directly: triage's own reader creates it, which a read-only store cannot.
-    """
-    with store.transaction() as connection:
-        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signatures'").fetchone() is None:
-            return {}
-        rows = connection.execute("SELECT * FROM signatures").fetchall()
-    return {row["signature"]: SignatureRecord.from_row(row) for row in rows}
+    """Triage's record per signature; {} for a run never triaged."""
+    return {record.signature: record for record in signature_records(store)}

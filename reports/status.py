@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from corpus.store import RunStore
 from reports.markdown import coverage_text
-from reports.model import RunSummary, open_read_only, summarize
+from reports.model import RunSummary, summarize
 
 
 def status_table(summary: RunSummary, now: float | None = None) -> Table:
@@ -43,7 +44,7 @@ def status_table(summary: RunSummary, now: float | None = None) -> Table:
 
 
 def read_summary(run_dir: Path) -> RunSummary:
-    with open_read_only(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         return summarize(store)
 
 

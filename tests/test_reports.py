@@ -22,7 +22,7 @@ from reports import sarif
 from reports.html import render_html
 from reports.junit import render_junit
 from reports.markdown import render_markdown
-from reports.model import fingerprint, open_read_only, summarize
+from reports.model import fingerprint, summarize
 from reports.sarif import render_sarif
 from triage.db import Status, sync_signatures, update_signature
 
@@ -44,7 +44,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def summary(run_dir):
-    with open_read_only(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         return summarize(store)
 
 
@@ -53,7 +53,7 @@ def tcfuzz(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_summary_counts_every_finding_once_per_signature(run_dir, summary):
-    with RunStore.open(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         findings = store.findings()
         assert summary.findings_by_kind == store.counts_by_kind()
     assert {row.signature for row in summary.signatures} == {f.signature for f in findings}
@@ -69,7 +69,7 @@ def test_summary_counts_every_finding_once_per_signature(run_dir, summary):
 
 def test_baseline_signatures_are_known_and_do_not_fail(run_dir, summary):
     known = summary.signatures[0].signature
-    with open_read_only(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         with_baseline = summarize(store, frozenset({known}))
     statuses = {row.signature: row.status for row in with_baseline.signatures}
     assert statuses[known] == "known"
@@ -78,7 +78,7 @@ def test_baseline_signatures_are_known_and_do_not_fail(run_dir, summary):
 
 
 def test_junit_has_one_case_per_signature_and_fails_the_new_ones(run_dir, summary):
-    with open_read_only(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         with_baseline = summarize(store, frozenset({summary.signatures[0].signature}))
     suite = ElementTree.fromstring(render_junit(with_baseline).encode())
     cases = suite.findall("testcase")
@@ -112,7 +112,7 @@ def check_sarif_structure(log: dict) -> None:
 
 def test_sarif_is_valid_and_its_fingerprints_are_stable(run_dir, summary, tmp_path):
     first = json.loads(render_sarif(summary, ROOT))
-    with open_read_only(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         second = json.loads(render_sarif(summarize(store), tmp_path))
     check_sarif_structure(first)
     fingerprints = [[r["partialFingerprints"] for r in log["runs"][0]["results"]] for log in (first, second)]
@@ -159,7 +159,7 @@ def test_triaged_run_shows_statuses_and_links_to_repro_and_report(run_dir, tmp_p
         (triaged_dir / repro.with_name("report.md")).write_text("# report\n")
         update_signature(store, records[0].signature, repro_path=str(repro), reproducibility=0.6,
                          status=Status.FLAKY)
-    with open_read_only(triaged_dir) as store:
+    with RunStore.open(triaged_dir, read_only=True) as store:
         summary = summarize(store)
     assert summary.triaged
     row = next(row for row in summary.signatures if row.signature == records[0].signature)
@@ -215,7 +215,7 @@ def test_status_reads_a_run_while_it_is_written(tmp_path):
         if campaign.poll() is None:
             os.killpg(campaign.pid, signal.SIGKILL)
     assert seen == sorted(seen) and len(set(seen)) >= 2 and seen[0] < 600  # watched it grow
-    with RunStore.open(run_dir) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         assert store.progress().tests == 600  # the reader never held the writer back
     watch = subprocess.Popen([str(TCFUZZ), "status", str(run_dir), "--watch", "0.2"], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -121,9 +121,11 @@ def sync_signatures(store: RunStore, baseline: Iterable[str] = ()) -> list[Signa
 
 
 def signature_records(store: RunStore) -> list[SignatureRecord]:
-    """Every record, in order of first appearance."""
-    open_table(store)
+    """Every record, in order of first appearance; none for a run never triaged (this
+    reads only, so it works on a store opened read-only)."""
     with store.transaction() as connection:
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signatures'").fetchone() is None:
+            return []
         rows = connection.execute("SELECT * FROM signatures ORDER BY first_seen, signature").fetchall()
     return [SignatureRecord.from_row(row) for row in rows]
 
@@ -153,13 +155,14 @@ def add_note(store: RunStore, record: SignatureRecord, step: str, note: Any) -> 
 
 
 def load_baseline(path: Path) -> frozenset[str]:
-    """Known signatures: a JSON list (or ``{"signatures": [...]}``), a text file with one
+    """Known signatures: a JSON list (or ``{"signatures": [...]}``, such as a report's
+    summary.json), a text file with one
     signature per line (``#`` starts a comment), or another run (its directory or its
     findings.db). Raises ValueError naming the problem."""
     path = Path(path)
     if path.is_dir() or path.name == DATABASE_NAME:
         try:
-            with RunStore.open(path if path.is_dir() else path.parent) as store:
+            with RunStore.open(path if path.is_dir() else path.parent, read_only=True) as store:
                 return frozenset(f.signature for f in store.findings())
         except StoreError as error:
             raise ValueError(str(error)) from None
@@ -173,8 +176,10 @@ def load_baseline(path: Path) -> frozenset[str]:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"baseline {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
-        signatures = data.get("signatures") if isinstance(data, Mapping) else data
-        if not (isinstance(signatures, list) and all(isinstance(s, str) for s in signatures)):
-            raise ValueError(f'baseline {path} must hold a list of signature strings or {{"signatures": [...]}}')
+        entries = data.get("signatures") if isinstance(data, Mapping) else data
+        signatures = [e.get("signature") if isinstance(e, Mapping) else e for e in entries or ()]
+        if not (isinstance(entries, list) and all(isinstance(s, str) for s in signatures)):
+            raise ValueError(f'baseline {path} must hold a list of signatures (strings, or objects with a '
+                             f'"signature", as in a report\'s summary.json) or {{"signatures": [...]}}')
         return frozenset(signatures)
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))

@@ -143,7 +143,7 @@ class Triage:
             Culprit(**culprit) if "knob" in culprit else None,
             Reproducibility(**measured) if "runs" in measured else None,
             reduction.nodes_before if reduction is not None else None))
-        update_signature(self.store, record.signature, repro_path=str(path))
+        update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
 
     def _not_reproducible(self, record: SignatureRecord, stored: StoredFinding) -> str:
