@@ -16,6 +16,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Iterable
 
 import numpy as np
 import onnx
@@ -95,6 +96,7 @@ class GraphBuilder:
     values: dict[str, TensorType] = field(default_factory=dict)
     driven: set[str] = field(default_factory=set)  # values that some graph input's values flow into
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # known bounds of values
+    pinned: dict[str, tuple[float, float]] = field(default_factory=dict)  # bounds of values no input moves
     flops: int = 0
     names: itertools.count = field(default_factory=itertools.count)
     closed: bool = False  # a control-flow body: no fresh graph inputs, fresh operands are weights
@@ -197,7 +199,10 @@ class GraphBuilder:
         output_driven = any(name in driven for position, name in enumerate(names) if spec.steers(position))
         if target is not None and not output_driven:
             raise Unsatisfiable(f"{spec.name} would compute input {target.name} from constants only")
-        if target is not None and not self.range_fits_readers(target.name, self.output_range(spec, names)):
+        weights = {s.name: value_bounds(s.array) for s in staged if isinstance(s, Weight) and s.type.numel}
+        value_range = self.output_range(spec, names, {**self.ranges, **weights})
+        pinned = self.output_pinned(spec, names, {**self.pinned, **weights}, input_types, proposal.attrs)
+        if target is not None and not self.fits_readers(target.name, value_range, pinned):
             raise Unsatisfiable(f"{spec.name}'s values are outside the domain of a reader of {target.name}")
         output_names = tuple(f"v{next(self.names)}" for _ in outputs)
         if target is not None:
@@ -216,9 +221,16 @@ class GraphBuilder:
         if output_driven:
             self.driven.update(output_names)
         self.driven.update(s.name for s in staged if isinstance(s, Input))
-        value_range = self.output_range(spec, names)
+        self.ranges.update(weights)
+        self.pinned.update(weights)
         if value_range is not None:
             self.ranges.update((name, value_range) for name in output_names)
+        if pinned is not None:
+            self.pinned.update((name, pinned) for name in output_names)
+        if domain is not None and not domain.nonzero:  # clean inputs keep the value inside the domain
+            read = names[domain.position]
+            low, high = self.ranges.get(read, (-math.inf, math.inf))
+            self.ranges[read] = (max(low, domain.low), min(high, domain.high))
         self.flops += flops
 
     def derive_condition(self, name: str, tensor_type: TensorType, staged: list[Input | Weight],
@@ -231,26 +243,41 @@ class GraphBuilder:
                     Node("Greater", (total, zero), (flag,), (TensorType(DType.bool, ()),))]
         return flag
 
-    def output_range(self, spec: OpSpec, names: list[str]) -> tuple[float, float] | None:
-        """Known bounds of a node's output values: the spec's own, or the union of its inputs'
-        bounds when it only moves or selects values."""
+    def output_range(self, spec: OpSpec, names: list[str], known: dict[str, tuple[float, float]]
+                     ) -> tuple[float, float] | None:
+        """Known bounds of a node's output values (``known``: bounds by value name): the
+        spec's own, or the union of its steering inputs' when it only moves or selects values."""
         if spec.value_range is not None:
             return spec.value_range
-        if spec.keeps_values and all(name in self.ranges for name in names):
-            return min(self.ranges[n][0] for n in names), max(self.ranges[n][1] for n in names)
+        steering = [name for position, name in enumerate(names) if spec.steers(position)]
+        if spec.keeps_values and all(name in known for name in steering):
+            return union(known[name] for name in steering)
         return None
 
-    def range_fits_readers(self, name: str, value_range: tuple[float, float] | None) -> bool:
-        """Whether values bounded by ``value_range`` suit every node that reads ``name`` at its
-        operator's restricted input."""
-        return value_range is None or all(
-            domain.admits(value_range) for node in self.nodes
-            if (domain := get_spec(node.op).domain) is not None and node.inputs[domain.position] == name)
+    def output_pinned(self, spec: OpSpec, names: list[str], known: dict[str, tuple[float, float]],
+                      input_types: tuple[TensorType, ...], attrs: dict) -> tuple[float, float] | None:
+        """Bounds of the output values of a node that no graph input moves (``known``: such
+        bounds by value name): those the spec writes, and those of its steering inputs when
+        it only moves or selects values."""
+        parts = [spec.pinned(input_types, attrs)] if spec.pinned is not None else []
+        if spec.keeps_values:
+            parts += [known[name] for position, name in enumerate(names) if spec.steers(position) and name in known]
+        return union(p for p in parts if p is not None)
+
+    def fits_readers(self, name: str, value_range: tuple[float, float] | None,
+                     pinned: tuple[float, float] | None) -> bool:
+        """Whether values bounded by ``value_range``, of which those no input moves lie in
+        ``pinned``, suit every node that reads ``name`` at its operator's restricted input."""
+        return all((value_range is None or domain.admits(value_range)) and (pinned is None or domain.holds(pinned))
+                   for node in self.nodes
+                   if (domain := get_spec(node.op).domain) is not None and node.inputs[domain.position] == name)
 
     def can_reach_domain(self, name: str, driven: set[str], domain: Domain) -> bool:
         """Whether the input search can bring value ``name`` into ``domain``: some graph input
-        drives it, and its known bounds leave room inside the domain."""
-        return name in driven and domain.admits(self.ranges.get(name, (-math.inf, math.inf)))
+        drives it, its known bounds leave room inside the domain, and the values no input
+        moves lie inside it."""
+        return (name in driven and domain.admits(self.ranges.get(name, (-math.inf, math.inf)))
+                and (name not in self.pinned or domain.holds(self.pinned[name])))
 
     def sources(self) -> set[str]:
         """Values defined before every node: graph inputs and weights."""
@@ -262,6 +289,17 @@ class GraphBuilder:
         outputs = [name for name in produced
                    if name not in consumed or self.rng.random() < self.options.output_share]
         return Graph(tuple(self.inputs), tuple(self.weights), tuple(self.nodes), tuple(outputs))
+
+
+def union(bounds: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
+    """The smallest interval that holds every interval of ``bounds``; None when there is none."""
+    bounds = list(bounds)
+    return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+
+
+def value_bounds(array: np.ndarray) -> tuple[float, float]:
+    """The least and greatest value of a non-empty array, as floats (bool as 0 and 1)."""
+    return float(array.min()), float(array.max())
 
 
 def estimated_flops(spec: OpSpec, inputs: tuple[TensorType, ...], outputs: tuple[TensorType, ...]) -> int:

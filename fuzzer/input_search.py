@@ -6,8 +6,8 @@ its declared precision. When a node leaves its domain (Log of a negative number,
 [-1, 1], a division by almost zero, a float16 Exp that overflows, ...) the search moves the
 graph's float inputs by gradient steps on a loss that measures how far every node is outside
 its domain, computed in float64; graphs that gradients cannot fix (integer inputs, argmax
-paths) get a few fresh draws from shrinking ranges, each polished by gradient steps. Weights
-are never changed: a violation that no input reaches is reported at once.
+paths) get a few fresh draws (positive, negative, integral, symmetric; then wider), each polished
+by gradient steps. Weights are never changed: a violation that no input reaches is reported at once.
 
 The search is deterministic for a graph and seed: its work is bounded by a number of node
 evaluations (WORK: 30 graph evaluations at 10 nodes). ``budget_seconds`` (CPU time of the calling thread, so that a busy
@@ -42,7 +42,9 @@ SEARCH_HEADROOM = 2.0 ** 8  # the search keeps magnitudes below max / SEARCH_HEA
 CHECK_HEADROOM = 2.0 ** 4  # ... and a clean value is below its dtype's max / CHECK_HEADROOM
 WORK = 300  # node evaluations after the first check: the deterministic bound on a search's work
 INITIAL_GRADIENT_STEPS = 16  # gradient steps on the first draw before sampling starts
-DRAWS = 4  # fresh draws after the first descent fails
+DRAWS = 8  # fresh draws after the first descent fails (the work bound may stop them sooner)
+REDRAW_STYLES = ("positive", "negative", "integral", "symmetric")
+REDRAW_GROWTH = 8  # each round of fresh draws spans this many times the previous one
 GRADIENT_STEPS_PER_DRAW = 4  # gradient steps on each fresh draw before the next one
 OVERSHOOT = 1.25  # gradient steps go this much further than a linear model says is enough
 PROGRESS = 0.9  # a gradient step makes progress when it cuts the best loss so far to this share ...
@@ -60,6 +62,7 @@ class InputSearchResult:
     seconds: float  # wall-clock time of the search
     steps: int  # graph evaluations after the first check
     reason: str = ""  # why the inputs are not clean
+    culprit: int | None = None  # the index of the node that ``reason`` names (None: an input, or clean)
 
 
 # ---------------------------------------------------------------- domain rules
@@ -141,6 +144,7 @@ FLOAT_MAX = {dtype: float(torch.finfo(getattr(torch, dtype.value)).max) for dtyp
 class Problem:
     message: str
     reachable: bool  # whether new input values may fix it
+    node: int | None = None  # the node at fault; None for a graph input
 
 
 @dataclass(frozen=True)
@@ -203,16 +207,16 @@ class Evaluator:
             reachable = any(self.reached[name] for name in step.inputs)
             where = f"node {index} ({step.op})" + ("" if reachable else ", which no graph input reaches,")
             if step.rule is not None and step.rule(arguments, step.attrs, 0.0)[1].any():
-                yield Problem(f"{where} reads values outside its domain", reachable)
+                yield Problem(f"{where} reads values outside its domain", reachable, index)
             try:
                 results = as_tuple(step.lowering(arguments, step.attrs))
             except Exception as error:  # noqa: BLE001 - e.g. a kernel torch lacks for float16
-                yield Problem(f"node {index} ({step.op}) does not run in torch ({type(error).__name__})", False)
+                yield Problem(f"node {index} ({step.op}) does not run in torch ({type(error).__name__})", False, index)
                 return
             for result, output_type in zip(results, step.output_types):
                 if too_large(result, output_type.dtype, CHECK_HEADROOM):
                     yield Problem(f"{where} makes NaN, Inf or values within "
-                                  f"{CHECK_HEADROOM:g}x of the {output_type.dtype.value} range", reachable)
+                                  f"{CHECK_HEADROOM:g}x of the {output_type.dtype.value} range", reachable, index)
             values.update(zip(step.outputs, results))
 
     def loss(self, floats: Mapping[str, Tensor], others: Mapping[str, Tensor], margin: float) -> Tensor:
@@ -285,11 +289,12 @@ def single_thread() -> Iterator[None]:
 
 
 def redraw(graph: Graph, generator: np.random.Generator, attempt: int) -> dict[str, np.ndarray]:
-    """Fresh inputs for sampling attempt ``attempt`` (from 1), in turn positive, integral
-    (floats too: Pow of a negative base needs them) and symmetric; ranges halve every third
-    attempt."""
-    scale = 0.5 ** ((attempt - 1) // 3)
-    style = ("positive", "integral", "symmetric")[(attempt - 1) % 3]
+    """Fresh inputs for sampling attempt ``attempt`` (from 1), in turn positive, negative,
+    integral (floats too: Pow of a negative base needs them) and symmetric; the next four
+    are REDRAW_GROWTH times wider, for inputs that flat stretches (Clip, HardSigmoid) hide
+    from gradients."""
+    scale = REDRAW_GROWTH ** ((attempt - 1) // len(REDRAW_STYLES))
+    style = REDRAW_STYLES[(attempt - 1) % len(REDRAW_STYLES)]
     inputs = {}
     for graph_input in graph.inputs:
         shape, dtype = graph_input.type.shape, graph_input.type.dtype
@@ -297,12 +302,13 @@ def redraw(graph: Graph, generator: np.random.Generator, attempt: int) -> dict[s
             array = generator.random(shape) < 0.5
         elif dtype.is_int:
             low, high = INTEGER_RANGES[dtype]
-            high = max(1, round(high * scale))
-            array = generator.integers(1 if style == "positive" else max(low, -high), high + 1, size=shape)
+            low, high = {"positive": (1, high), "negative": (low, -1 if low < 0 else high)}.get(style, (low, high))
+            array = generator.integers(low, high + 1, size=shape)
         elif style == "integral":
-            array = generator.integers(-2, 3, size=shape)
+            array = generator.integers(-2 * scale, 2 * scale + 1, size=shape)
         else:
-            array = generator.uniform(0.125 * scale if style == "positive" else -2.0 * scale, 2.0 * scale, size=shape)
+            low, high = {"positive": (0.125, 2.0), "negative": (-2.0, -0.125)}.get(style, (-2.0, 2.0))
+            array = generator.uniform(low * scale, high * scale, size=shape)
         inputs[graph_input.name] = np.asarray(array).astype(dtype.numpy)
     return inputs
 
@@ -393,14 +399,17 @@ def search_inputs(graph: Graph, seed: int, budget_seconds: float = 0.1) -> Input
         initial = random_inputs(graph, seed)
         problems = list(search.evaluator.problems(initial))
 
-        def result(inputs: dict[str, np.ndarray], method: str, reason: str = "") -> InputSearchResult:
-            return InputSearchResult(inputs, not reason, method, time.perf_counter() - start, search.steps, reason)
+        def result(inputs: dict[str, np.ndarray], method: str, problem: Problem | None = None,
+                   cause: str = "") -> InputSearchResult:
+            reason = problem.message + cause if problem else ""
+            return InputSearchResult(inputs, problem is None, method, time.perf_counter() - start, search.steps,
+                                     reason, problem.node if problem else None)
 
         if not problems:
             return result(initial, "initial")
         fixed = [p for p in problems if not p.reachable]
         if fixed:
-            return result(initial, "initial", fixed[0].message)
+            return result(initial, "initial", fixed[0])
         search.problem = problems[0]
         found = search.descend(initial, INITIAL_GRADIENT_STEPS)
         if found is not None:
@@ -414,4 +423,4 @@ def search_inputs(graph: Graph, seed: int, budget_seconds: float = 0.1) -> Input
                 return result(found, "sampling")
         cause = ("the time budget ran out (a faster machine may find clean inputs)"
                  if time.thread_time() + search.slowest >= search.deadline else "none found within the work bound")
-        return result(initial, "sampling", f"{search.problem.message}; {cause}")
+        return result(initial, "sampling", search.problem, f"; {cause}")

@@ -105,3 +105,24 @@ def test_bad_options_are_rejected():
         GeneratorOptions(nodes=0)
     with pytest.raises(ValueError, match="NoSuchOp"):
         generate_graph(0, GeneratorOptions(ops=frozenset({"NoSuchOp"})))
+
+
+def test_domain_operators_never_read_values_that_no_input_moves_outside_their_domain():
+    """Trilu's zeros, Sign's steps and weights are pinned: Log reads none of them, Atanh (whose
+    domain holds zero) no Sign and no weight, yet both still appear."""
+    from fuzzer.ir import DType
+
+    options = GeneratorOptions(nodes=8, ops=frozenset({"Trilu", "Sign", "Where", "Log", "Atanh", "Greater"}),
+                               dtypes=frozenset({DType.float32, DType.bool}))
+    domain_nodes = 0
+    for seed in range(150):
+        graph = generate_graph(seed, options)
+        producers = {name: node.op for node in graph.nodes for name in node.outputs}
+        weights = {w.name for w in graph.weights}
+        for node in graph.nodes:
+            if node.op in ("Log", "Atanh"):
+                domain_nodes += 1
+                pinned = ("Trilu", "Sign") if node.op == "Log" else ("Sign",)
+                assert producers.get(node.inputs[0]) not in pinned, f"seed {seed}:\n{graph}"
+                assert node.inputs[0] not in weights
+    assert domain_nodes >= 50

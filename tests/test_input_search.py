@@ -11,7 +11,7 @@ import pytest
 from onnx.reference import ReferenceEvaluator
 
 from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.generator import generate_graph
+from fuzzer.generator import GeneratorOptions, generate_graph
 from fuzzer.input_search import search_inputs
 from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
 
@@ -110,3 +110,11 @@ def test_generated_graphs_mostly_get_inputs_that_are_clean_on_the_reference_eval
             for name, output in zip(graph.outputs, reference_outputs(graph, result.inputs)):
                 if graph.types[name].dtype.is_float:
                     assert np.isfinite(output.astype(np.float64)).all(), f"{graph}\n{name} is not finite"
+
+
+def test_at_least_97_percent_of_generated_graphs_get_clean_inputs():
+    """The share that bench/input_search.py measures over 1000 seeds, as a floor on 200 (the
+    work bound, not the clock, ends these searches)."""
+    options = GeneratorOptions()
+    clean = sum(search_inputs(generate_graph(seed, options), seed, budget_seconds=10).clean for seed in range(200))
+    assert clean >= 194

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fuzzer.ir import ALL_DTYPES, FLOATS, NUMERIC, SIGNED, DType, Node, TensorType
-from fuzzer.ops.spec import (ANCHOR, F, Infer, OnnxBuilder, OnnxLowering, Operand, OpSpec, Proposal,
+from fuzzer.ops.spec import (ANCHOR, F, Infer, OnnxBuilder, OnnxLowering, Operand, OpSpec, Pinned, Proposal,
                              broadcast, broadcastable_shape, lower_as_is, normalize_axis,
                              same_as_first, torch)
 
@@ -57,7 +57,7 @@ def bfloat16_via_float32(since: int, operands: tuple[int, ...] | None = None) ->
 def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any], *,
                infer: Infer = same_as_first, since: int = 13, ranks: tuple[int, int] = (0, 4),
                onnx: OnnxLowering = lower_as_is, value_range: tuple[float, float] | None = None,
-               **attributes: tuple[Any, Sampler]) -> OpSpec:
+               pinned: Pinned | None = None, **attributes: tuple[Any, Sampler]) -> OpSpec:
     """A one-input op; ``attributes`` maps each optional ONNX attribute to its ONNX default
     and a sampler. ``function(x, **attributes)`` always receives every attribute."""
     def propose(rng: random.Random, anchor: TensorType) -> Proposal:
@@ -68,11 +68,15 @@ def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any]
         return function(xs[0], **{key: attrs.get(key, default) for key, (default, _) in attributes.items()})
 
     return OpSpec(name, "activation", dtypes, infer, lowering, propose, ranks, onnx, since,
-                  value_range=value_range)
+                  value_range=value_range, pinned=pinned)
 
 
-def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float, float]) -> OpSpec:
-    """Softmax, LogSoftmax and Hardmax (opset-13 semantics: along the single axis ``axis``)."""
+def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float, float], single: float) -> OpSpec:
+    """Softmax, LogSoftmax and Hardmax (opset-13 semantics: along the single axis ``axis``);
+    along an axis of one element every output is ``single``."""
+    def pinned(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[float, float] | None:
+        return (single, single) if types[0].shape[attrs.get("axis", -1)] == 1 else None
+
     def infer(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
         if types[0].rank == 0:
             raise ValueError(f"{name} needs an input of rank >= 1")
@@ -80,7 +84,7 @@ def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float
         return same_as_first(types, attrs)
 
     return activation(name, FLOATS, function, infer=infer, ranks=(1, 4), value_range=value_range,
-                      axis=(-1, any_axis))
+                      pinned=pinned, axis=(-1, any_axis))
 
 
 # ---------------------------------------------------------------- lowerings
@@ -212,6 +216,7 @@ SPECS = [
            onnx=bfloat16_via_float32(16)),
     activation("Elu", HALF_AND_UP, lambda x, alpha: F.elu(x, alpha), alpha=(1.0, grid(0, 3))),
     activation("Selu", HALF_AND_UP, lambda x, alpha, gamma: F.elu(x, alpha) * gamma,
+               pinned=lambda types, attrs: (0.0, 0.0) if attrs.get("gamma") == 0 else None,
                alpha=(SELU_ALPHA, grid(0, 3)), gamma=(SELU_GAMMA, grid(0, 3))),
     # Celu's schema allows float32 only.
     activation("Celu", frozenset({DType.float32}), lambda x, alpha: F.celu(x, alpha), alpha=(1.0, grid(0.25, 3))),
@@ -225,9 +230,9 @@ SPECS = [
     activation("Softsign", HALF_AND_UP, lambda x: F.softsign(x), ranks=(1, 4), value_range=(-1.0, 1.0)),
     activation("Sigmoid", FLOATS, lambda x: torch.sigmoid(x), value_range=UNIT_INTERVAL),
     activation("Tanh", FLOATS, lambda x: torch.tanh(x), value_range=(-1.0, 1.0)),
-    along_axis("Softmax", lambda x, axis: torch.softmax(x, axis), UNIT_INTERVAL),
-    along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis), (-math.inf, 0.0)),
-    replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL), steering=()),
+    along_axis("Softmax", lambda x, axis: torch.softmax(x, axis), UNIT_INTERVAL, 1.0),
+    along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis), (-math.inf, 0.0), 0.0),
+    replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL, 1.0), steering=()),
     OpSpec("Clip", "activation", NUMERIC, clip_infer, clip, propose_clip, onnx=clip_onnx),
     activation("ThresholdedRelu", HALF_AND_UP, thresholded_relu, alpha=(1.0, grid(-2, 2))),
     OpSpec("Identity", "activation", ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True),

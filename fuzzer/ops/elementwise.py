@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fuzzer.ir import FLOATS, NUMERIC, SIGNED, DType, TensorType
-from fuzzer.ops.spec import (ANCHOR, Domain, Operand, OpSpec, Proposal, broadcast, broadcastable_shape,
+from fuzzer.ops.spec import (ANCHOR, Domain, Operand, OpSpec, Pinned, Proposal, broadcast, broadcastable_shape,
                              same_as_first, torch)
 
 FLOATS_NO_BF16 = FLOATS - {DType.bfloat16}
@@ -21,9 +21,10 @@ DIVISOR = Domain(1, nonzero=True)
 
 
 def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any], *,
-          domain: Domain | None = None, value_range: tuple[float, float] | None = None) -> OpSpec:
+          domain: Domain | None = None, value_range: tuple[float, float] | None = None,
+          pinned: Pinned | None = None) -> OpSpec:
     return OpSpec(name, "elementwise", dtypes, same_as_first, lambda xs, attrs: lowering(xs[0]),
-                  domain=domain, value_range=value_range)
+                  domain=domain, value_range=value_range, pinned=pinned)
 
 
 def broadcast_types(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
@@ -113,7 +114,8 @@ SPECS = [
     unary("Abs", NUMERIC, torch.abs, value_range=NONNEGATIVE),
     unary("Neg", SIGNED, torch.neg),
     unary("Sign", NUMERIC, lambda x: torch.where(torch.isnan(x), x, torch.sign(x))
-          if x.dtype.is_floating_point else torch.sign(x), value_range=UNIT),
+          if x.dtype.is_floating_point else torch.sign(x), value_range=UNIT,
+          pinned=lambda types, attrs: UNIT),  # piecewise constant: -1, 0 or 1 whatever the input
     unary("Exp", FLOATS, torch.exp, value_range=NONNEGATIVE),
     unary("Log", FLOATS, torch.log, domain=Domain(0, 0.0, math.inf, open_bounds=True)),
     unary("Sqrt", FLOATS, torch.sqrt, domain=Domain(0, *NONNEGATIVE), value_range=NONNEGATIVE),

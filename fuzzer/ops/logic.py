@@ -166,7 +166,8 @@ SPECS = [
     binary("LessOrEqual", NUMERIC, lambda a, b: torch.le(a, b), onnx=or_equal("Less")),
     binary("GreaterOrEqual", NUMERIC, lambda a, b: torch.ge(a, b), onnx=or_equal("Greater")),
     OpSpec("Where", "logic", ALL_DTYPES, where_types, lambda xs, attrs: torch.where(*xs),
-           propose_operands(DType.bool, None, None), onnx=bfloat16_via_float32(16, operands=(1, 2))),
+           propose_operands(DType.bool, None, None), onnx=bfloat16_via_float32(16, operands=(1, 2)),
+           keeps_values=True, steering=(1, 2)),  # the condition selects, it moves no value
     OpSpec("IsNaN", "logic", FLOATS, flag_types, lambda xs, attrs: torch.isnan(xs[0])),
     # IsInf gained float16 and bfloat16 only in opset 20.
     OpSpec("IsInf", "logic", frozenset({DType.float32, DType.float64}), flag_types, is_inf, propose_is_inf),

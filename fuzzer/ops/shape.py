@@ -706,5 +706,5 @@ SPECS = [
     OpSpec("ConstantOfShape", "shape", ALL_DTYPES, infer_constant_of_shape, torch_constant_of_shape,
            propose_constant_of_shape, onnx=lower_constant_of_shape, type_only=(0,)),
     OpSpec("Trilu", "shape", ALL_DTYPES, same_as_first, torch_trilu, propose_trilu,
-           ranks=(2, 4), onnx=lower_trilu, since=14),
+           ranks=(2, 4), onnx=lower_trilu, since=14, keeps_values=True, pinned=lambda types, attrs: (0.0, 0.0)),
 ]

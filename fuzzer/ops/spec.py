@@ -78,6 +78,8 @@ class Proposal:
 
 Propose = Callable[[random.Random, TensorType], Proposal]
 Infer = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[TensorType, ...]]
+# (input types, attributes) -> bounds of the output values that no input moves, or None
+Pinned = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[float, float] | None]
 TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
 
 
@@ -139,6 +141,15 @@ class Domain:
         spare: the two intervals overlap in more than a point."""
         return min(value_range[1], self.high) > max(value_range[0], self.low)
 
+    def holds(self, bounds: tuple[float, float]) -> bool:
+        """Whether values that no input moves, known to lie in ``bounds``, are inside this
+        domain; for a divisor, whether they are other than zero alone."""
+        if self.nonzero:
+            return bounds != (0.0, 0.0)
+        if self.open_bounds:
+            return self.low < bounds[0] and bounds[1] < self.high
+        return self.low <= bounds[0] and bounds[1] <= self.high
+
 
 @dataclass(frozen=True)
 class OpSpec:
@@ -160,6 +171,9 @@ class OpSpec:
     # The inputs whose values move the output values freely (None: all but ``type_only``); fewer
     # for piecewise-constant outputs (Hardmax: none) and normalized ones (LayerNormalization: its bias).
     steering: tuple[int, ...] | None = None
+    # Output values the operator writes whatever its inputs hold (Trilu's zeros, Softmax over
+    # one element); with ``keeps_values``, the pinned values of the steering inputs add to them.
+    pinned: Pinned | None = None
 
     def steers(self, position: int) -> bool:
         """Whether the input at ``position`` moves the output values freely."""
