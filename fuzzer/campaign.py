@@ -4,6 +4,12 @@ Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a
 killed at any point resumes where its store says it stopped, and any finding can be
 regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
 its own worker per backend; the store is shared.
+
+With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds each
+test that covers new bits to a corpus, and turns a share of the tests into mutants of
+corpus entries (``fuzzer.coverage.Scheduler``). Fresh tests keep their seeds; a mutant
+depends on the corpus at the time, so it is reproducible from its stored graph, and a
+resumed guided campaign continues rather than repeats an unbroken one.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any, Callable, Mapping
 from corpus.store import Progress, RunStore
 from corpus.support import Feature, SupportTable, features
 from fuzzer.backends import load_backend
-from fuzzer.generator import GeneratorOptions, generate_case
+from fuzzer.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
+from fuzzer.generator import GeneratorOptions, generate_case, make_case
 from fuzzer.isolation import Limits, WorkerGroup
 from fuzzer.ops import Unsatisfiable
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
@@ -51,7 +58,10 @@ class CampaignConfig:
     input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
     tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
     slow_every: int = 16  # slow compilers (TVM, Inductor) run every Nth test in a lane of their own
-
+    coverage: bool = False  # coverage feedback: measure, keep a corpus, mutate its entries
+    corpus: str | None = None  # corpus directory; None: RUN/corpus
+    mutation_share: float = 0.5  # with coverage, the share of tests that mutate a corpus entry
+    feedback: bool = True  # False (an ablation): every test joins the corpus, entries are picked uniformly
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "backends": list(self.backends), "avoid": [list(f) for f in self.avoid]}
@@ -100,6 +110,9 @@ class Snapshot:
     suppressed: Counter = field(default_factory=Counter)  # false alarms a guard explained, by guard
     restarts: int = 0
     stopping_reason: str = ""
+    branches: int = 0  # compiler Python arcs covered (with coverage feedback)
+    features: int = 0  # structural and compiler-noted features covered
+    corpus: int = 0  # corpus entries
 
     @property
     def rate(self) -> float:
@@ -142,6 +155,17 @@ class Campaign:
         self._stop = threading.Event()
         self._exhausted = threading.Event()  # no more tests will be handed out
         self._errors: list[BaseException] = []
+        self.coverage_map = CoverageMap()
+        self.scheduler = self._open_corpus() if config.coverage else None
+
+    def _open_corpus(self) -> Scheduler:
+        from corpus.corpus import Corpus
+
+        path = Path(self.config.corpus) if self.config.corpus else self.store.run_dir / "corpus"
+        scheduler = Scheduler(Corpus.open(path), self.coverage_map, self.config.mutation_share,
+                              self.config.generator_options, self.config.feedback)
+        self._count_coverage(len(scheduler.candidates))
+        return scheduler
 
     # ---------------------------------------------------------------- scheduling
 
@@ -193,7 +217,7 @@ class Campaign:
     def _lane(self, lane: int, ready: threading.Barrier, backends: tuple[str, ...], sampled: bool = False) -> None:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
         name = "sampled" if sampled else f"lane{lane}"
-        group = WorkerGroup(backends, limits, self.store.run_dir / "workers" / name)
+        group = WorkerGroup(backends, limits, self.store.run_dir / "workers" / name, coverage=self.config.coverage)
         try:
             group.start()
             ready.wait()
@@ -226,24 +250,59 @@ class Campaign:
 
     def _test_batch(self, group: WorkerGroup, indices: list[int], single_compiler: bool = True) -> list[bool]:
         """Run tests ``indices`` as one batch; whether each was valid (no backend declined it)."""
-        cases = []
+        cases, origins = [], []
         for index in indices:
             try:
-                cases.append(generate_case(seed_for_test(self.config.seed, index),
-                                           self.config.generator_options, index))
+                case, origin = self._case(index)
             except Unsatisfiable:
                 continue
+            cases.append(case)
+            origins.append(origin)
         valid = dict.fromkeys(indices, False)
         found = [features(case.graph) for case in cases]
         declined = self._declined(found)
         results = group.execute_batch(cases, declined) if cases else []
-        for case, case_features, outcomes in zip(cases, found, results):
+        for case, origin, case_features, outcomes in zip(cases, origins, found, results):
             self._judge(case, outcomes)
+            self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
             valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
         if single_compiler:
             self._single_compiler_oracles(group, cases, results)
         return [valid[index] for index in indices]
+
+    def _case(self, index: int) -> tuple[TestCase, str]:
+        """Test ``index`` and its origin: a mutant the scheduler plans, else a fresh graph
+        from the test's seed."""
+        seed = seed_for_test(self.config.seed, index)
+        options = self.config.generator_options
+        every = self.config.slow_every
+        shared = bool(every) and index % every == 0  # the lane of slow backends runs it too
+        planned = self.scheduler.plan(index, seed, shared) if self.scheduler else None
+        if planned is None:
+            return generate_case(seed, options, index), f"test {index}"
+        graph, origin = planned
+        return make_case(graph, seed, options.opset, index, options.input_budget), f"{origin} (test {index})"
+
+    def _observe(self, case: TestCase, outcomes: list[Outcome], origin: str) -> None:
+        """Count the test's coverage; a test that covered new bits joins the corpus (every
+        test does without feedback)."""
+        if self.scheduler is None:
+            return
+        bits = fingerprint(case.graph, outcomes)
+        with self._lock:
+            new = self.coverage_map.update(bits)
+        if (new or not self.scheduler.feedback) and case.graph is not None:
+            self.scheduler.admit(case.graph, bits, origin, case.inputs)
+        if new:
+            self._count_coverage(0)
+
+    def _count_coverage(self, added: int) -> None:
+        """Show the map's totals and ``added`` more corpus entries in the snapshot."""
+        with self._lock:
+            self.snapshot.branches = self.coverage_map.branches
+            self.snapshot.features = self.coverage_map.features
+            self.snapshot.corpus += added
 
     def _single_compiler_oracles(self, group: WorkerGroup, cases: list[TestCase],
                                  results: list[list[Outcome]]) -> None:
@@ -261,11 +320,13 @@ class Campaign:
         again = group.execute_batch([case for case, _ in sampled])
         changed = group.execute_batch([rewritten for *_, rewritten in rewrites]) if rewrites else []
         for (case, outcomes), repeated in zip(sampled, again):
+            self._observe(case, repeated, f"test {case.index} again")
             expected = case.output_types()
             for first, second in zip(outcomes, repeated):
                 if first.backend != REFERENCE and first.status is not Status.UNSUPPORTED:
                     self._record(case, determinism(expected, first, second, case.graph), [first, second])
         for (case, outcomes, name, rewritten), rewritten_outcomes in zip(rewrites, changed):
+            self._observe(rewritten, rewritten_outcomes, f"{name} rewrite of test {case.index}")
             expected = case.output_types()
             reference = next((o for o in outcomes if o.backend == REFERENCE), None)
             for original, after in zip(outcomes, rewritten_outcomes):
@@ -338,6 +399,8 @@ class Campaign:
                 if time.monotonic() - last_stats >= 2.0:
                     last_stats = time.monotonic()
                     self._record_stats()
+                if self.scheduler is not None:
+                    self._count_coverage(self.scheduler.flush())
                 if time.monotonic() - self._support_saved >= 10.0:
                     self._support_saved = time.monotonic()
                     self._save_support()
@@ -346,6 +409,9 @@ class Campaign:
             self._stop.set()
             for thread in threads:
                 thread.join()
+        if self.scheduler is not None:
+            self._count_coverage(self.scheduler.flush())
+            self.scheduler.corpus.close()
         self._checkpoint()
         self._record_stats()
         self._save_support()
@@ -374,6 +440,9 @@ class Campaign:
         snapshot = self.snapshot
         self.store.record_stats(seconds=snapshot.seconds, tests=snapshot.tests, valid=snapshot.valid,
                                 findings=sum(snapshot.findings.values()))
+        if self.scheduler is not None:
+            record_coverage(self.store, CoveragePoint(snapshot.seconds, snapshot.tests, snapshot.branches,
+                                                      snapshot.features, snapshot.corpus))
 
 
 def start_run(config: CampaignConfig, run_dir: Path) -> RunStore:

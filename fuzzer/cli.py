@@ -113,6 +113,12 @@ def build_parser() -> Parser:
     fuzz.add_argument("--input-search", type=float, metavar="SECONDS",
                       help="numerical input search per graph (default 0.1; 0: plain random inputs)")
     fuzz.add_argument("--resume", type=Path, metavar="RUN", help="continue the campaign in RUN")
+    fuzz.add_argument("--coverage", action=argparse.BooleanOptionalAction,
+                      help="coverage feedback: measure compilers' Python branches and graph features, keep "
+                           "tests that cover something new in a corpus and mutate them (default off)")
+    fuzz.add_argument("--corpus", type=Path, metavar="DIR",
+                      help="corpus of the coverage feedback, reused when it exists (default RUN/corpus; "
+                           "implies --coverage)")
     fuzz.add_argument("--mode", choices=("graph", "tir"), default="graph",
                       help="graph: random tensor graphs on every backend (default); tir: TVM's "
                            "low-level IR, schedules and pass pipelines")
@@ -251,6 +257,12 @@ def refuse_changes_on_resume(args: argparse.Namespace) -> None:
 def command_fuzz(args: argparse.Namespace) -> int:
     if args.resume:
         refuse_changes_on_resume(args)
+        if args.coverage is not None or args.corpus is not None:
+            raise UsageError("--coverage and --corpus cannot change when resuming; the run keeps its own")
+    if args.corpus is not None and args.coverage is False:
+        raise UsageError("--corpus needs coverage feedback; drop --no-coverage")
+    if args.mode == "tir" and (args.coverage or args.corpus):
+        raise UsageError("--coverage and --corpus apply to graph campaigns, not to --mode tir")
     if args.mode == "tir" or (args.resume and resumed_mode(args.resume) == "tir"):
         return command_fuzz_tir(args)
     from corpus.store import StoreError
@@ -285,7 +297,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
             timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
             input_budget=0.1 if args.input_search is None else (args.input_search or None),
             tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
-            reference="onnx-ref" if "onnx-ref" in backends else None)
+            reference="onnx-ref" if "onnx-ref" in backends else None,
+            coverage=bool(args.coverage or args.corpus), corpus=str(args.corpus.resolve()) if args.corpus else None)
         try:
             store = start_run(config, run_dir)
         except StoreError as error:
@@ -467,5 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run as fuzzer.cli, so command modules and this share one UsageError
+    from fuzzer.cli import main as entry_point
+
+    sys.exit(entry_point())

@@ -57,8 +57,9 @@ class Worker:
     """One backend in one subprocess, restarted after every fatal test."""
 
     def __init__(self, backend: str, limits: Limits = Limits(), python: str = sys.executable,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, coverage: bool = False) -> None:
         self.backend = backend
+        self.coverage = coverage  # the worker measures compiler code and reports coverage bits
         self.limits = limits
         self.python = python
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tcfuzz-worker-"))
@@ -76,7 +77,7 @@ class Worker:
         self.log_path = self.log_dir / f"{safe_name}.stderr.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [self.python, "-m", "fuzzer.worker", self.backend], stdin=subprocess.PIPE,
+            [self.python, "-m", "fuzzer.worker", self.backend, *(["--coverage"] if self.coverage else [])], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=log, env=worker_environment(), start_new_session=True,
             bufsize=0)  # unbuffered: select() must see every byte the worker wrote
         log.close()
@@ -278,9 +279,9 @@ class WorkerGroup:
     """One worker per backend; a test goes to all of them at once, then results are collected."""
 
     def __init__(self, backends: Sequence[str], limits: Limits = Limits(), log_dir: Path | None = None,
-                 pythons: dict[str, str] | None = None) -> None:
+                 pythons: dict[str, str] | None = None, coverage: bool = False) -> None:
         pythons = pythons or {}
-        self.workers = [Worker(b, limits, pythons.get(b, sys.executable), log_dir) for b in backends]
+        self.workers = [Worker(b, limits, pythons.get(b, sys.executable), log_dir, coverage) for b in backends]
 
     def start(self) -> None:
         """Start every worker at once: heavy imports (torch, TVM) overlap."""

@@ -67,6 +67,7 @@ class Outcome:
     stderr_tail: str = ""
     exit_signal: int | None = None
     seconds: float = 0.0
+    coverage: frozenset[int] = frozenset()  # fuzzer.coverage bits new to the worker (with --coverage)
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,10 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz") -> Table:
     table.add_row("tests/s", f"{snapshot.rate:,.1f}")
     table.add_row("valid", f"{snapshot.valid_share:.1%}")
     table.add_row("worker restarts", f"{snapshot.restarts}")
+    if snapshot.features:  # coverage feedback is on
+        table.add_row("branches covered", f"{snapshot.branches:,}")
+        table.add_row("features covered", f"{snapshot.features:,}")
+        table.add_row("corpus", f"{snapshot.corpus:,}")
     table.add_row("unique findings", f"{len(snapshot.signatures)}")
     for kind, count in sorted(snapshot.findings.items()):
         table.add_row(f"  {kind}", f"{count:,}")
@@ -35,8 +39,10 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz") -> Table:
 
 def plain_line(snapshot: Snapshot) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(snapshot.findings.items())) or "none"
+    coverage = (f"coverage {snapshot.branches:,} branches, {snapshot.features:,} features, "
+                f"corpus {snapshot.corpus:,}; " if snapshot.features else "")
     return (f"[{snapshot.seconds:7.1f}s] tests {snapshot.tests:,} ({snapshot.rate:,.1f}/s), "
-            f"valid {snapshot.valid_share:.1%}, findings: {kinds} "
+            f"valid {snapshot.valid_share:.1%}, {coverage}findings: {kinds} "
             f"({len(snapshot.signatures)} unique)")
 
 

@@ -1,11 +1,15 @@
 """The worker process: hosts one backend and runs batches of test cases sent over a pipe.
 
-Run as ``python -m fuzzer.worker BACKEND``. Messages are frames of one kind byte and a
+Run as ``python -m fuzzer.worker BACKEND [--coverage]``. Messages are frames of one kind byte and a
 4-byte length, then the payload. The parent sends a pickled list of test cases; the worker
 answers with stage markers ``POSITION:STAGE`` (``*`` when a stage covers the whole batch,
 as when a backend compiles the batch as one packed program) so that a crash can be
 placed, and one pickled ``(position, Outcome)`` per case as soon as it is known. Anything
 the backend prints goes to stderr, which the parent keeps for crash reports.
+
+With ``--coverage``, the backend's compiler code is measured from the end of ``setup`` on
+(import-time code does not count), and each Outcome carries the coverage bits new to this
+worker (``fuzzer.coverage``); a packed batch's bits arrive with its first Outcome.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import pickle
 import struct
 import sys
+from dataclasses import replace
 from typing import BinaryIO
 
 HEADER = struct.Struct("<cI")
@@ -51,6 +56,7 @@ def receive(stream: BinaryIO) -> tuple[bytes, bytes] | None:
 
 def main(argv: list[str]) -> int:
     from fuzzer.backends import load_backend
+    from fuzzer.coverage import collector_for
 
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not break the protocol
@@ -62,6 +68,9 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line
         send(protocol_out, FAILED, f"{type(error).__name__}: {error}".encode())
         return 3
+    collector = collector_for(type(backend).__module__) if "--coverage" in argv[1:] else None
+    if collector is not None:
+        collector.start()
     send(protocol_out, READY, backend.name.encode())
 
     def report_stage(position: int | str, stage) -> None:
@@ -70,6 +79,8 @@ def main(argv: list[str]) -> int:
     while (message := receive(protocol_in)) is not None:
         cases = pickle.loads(message[1])
         for position, outcome in backend.execute_batch(cases, report_stage):
+            if collector is not None:
+                outcome = replace(outcome, coverage=collector.collect())
             send(protocol_out, RESULT, pickle.dumps((position, outcome), protocol=pickle.HIGHEST_PROTOCOL))
     return 0
 

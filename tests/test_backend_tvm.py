@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("tvm")
 
-from fuzzer.backends import load_backend  # noqa: E402
+from fuzzer.backends import builtin_backends, load_backend, tvm_relax  # noqa: E402
 from fuzzer.generator import GeneratorOptions, generate_case  # noqa: E402
 from fuzzer.ir import DType  # noqa: E402
 from fuzzer.isolation import Limits, Worker, WorkerGroup  # noqa: E402
@@ -143,3 +143,28 @@ def test_repro_sources_reproduce_the_workers(group):
         assert len(reproduced) == len(expected)
         for actual, array in zip(reproduced, expected):
             np.testing.assert_array_equal(actual, array)
+
+
+def test_cuda_backend_is_listed_and_says_why_it_cannot_run(monkeypatch):
+    backend = builtin_backends()["tvm-cuda"]
+    assert backend.device == "cuda"
+    monkeypatch.setattr(tvm_relax, "gpu_present", lambda: False)
+    assert backend.missing() == "no NVIDIA GPU on this machine"
+
+
+def test_cuda_pipeline_schedules_every_kernel_for_the_gpu():
+    """Without a GPU the CUDA path still compiles to CUDA C; an unscheduled kernel would fail
+    TVM's memory verification ("did you forget to bind?"), so every kernel got dlight's threads."""
+    case = cases(SUPPORTED, 4, nodes=6)[3]
+    backend = load_backend("tvm-cuda")
+    executable = tvm_relax.compile_relax(tvm_relax.import_onnx(case.model), backend.fuse, backend.opt_level,
+                                         backend.config, backend.llvm_opt_level, device=backend.device)
+    modules, kinds = [executable.mod], []
+    while modules:
+        module = modules.pop()
+        kinds.append(module.kind)
+        modules.extend(module.imports)
+        if module.kind == "cuda":
+            source = module.inspect_source()
+    assert "cuda" in kinds and "llvm" in kinds, kinds
+    assert "__global__" in source and "threadIdx.x" in source

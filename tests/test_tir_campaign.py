@@ -12,6 +12,7 @@ import pytest
 
 from corpus.store import RunStore
 from fuzzer.isolation import worker_environment
+from fuzzer.tir import relax_pipelines
 from fuzzer.tir.backend import TirBuild
 from fuzzer.tir.campaign import TirOptions, replay, run_tir_campaign
 from fuzzer.tir.pipelines import CATALOG, FLAT, PassSpec, default_pipeline
@@ -102,3 +103,64 @@ def test_the_campaign_survives_crashing_workers(tmp_path) -> None:
         assert {f.test_index for f in crashes} == {1, 3}
         assert all(f.stage == "prepare" and "SIGSEGV" in f.summary for f in crashes)
         assert store.progress().next_index == 4
+
+
+RELAX_PLANTED = "tcfuzz.PlantedPlusOne"
+
+
+def plus_one():
+    """A pass that miscompiles on purpose: in each PrimFunc, the first store of a float stores
+    one more (integers are left alone: they may be indices)."""
+    import tvm
+    import tvm_ffi
+
+    @tvm.tirx.transform.prim_func_pass(opt_level=0, name=RELAX_PLANTED)
+    def transform(function, module, context):
+        rewritten = []
+
+        def rewrite(node, mutator):
+            if not rewritten and isinstance(node, tvm.tirx.BufferStore) \
+                    and str(node.value.ty.dtype).startswith("float"):
+                rewritten.append(node)
+                one = tvm.tirx.const(1, str(node.value.ty.dtype))
+                return tvm.tirx.BufferStore(node.buffer, tvm.tirx.Add(node.value, one), node.indices)
+            return mutator.default_mutate(node)
+
+        return function.with_body(tvm_ffi.structural_mutate(function.body, rewrite))
+
+    return transform
+
+
+def planted_relax_pipeline() -> dict:
+    """The default Relax pipeline with ``plus_one`` run on every legalized PrimFunc."""
+    spec = relax_pipelines.default_relax_pipeline()
+    position = [p["name"] for p in spec["passes"]].index("LegalizeOps") + 1
+    spec["passes"].insert(position, {"name": RELAX_PLANTED, "args": []})
+    return spec
+
+
+class PlantedRelaxBuild(TirBuild):
+    name = "tvm-tir-relax-planted"
+    relax_catalog = {**relax_pipelines.CATALOG,
+                     RELAX_PLANTED: PassSpec(f"{__name__}:plus_one", phases=(relax_pipelines.LEGALIZED,))}
+    relax_base_pipeline = staticmethod(planted_relax_pipeline)
+
+
+def test_a_planted_relax_pass_bug_is_found_shrunk_and_replayed(tmp_path) -> None:
+    options = TirOptions(backend=f"{__name__}:PlantedRelaxBuild", variants=2, relax_pipeline_share=1.0,
+                         max_pipeline_edits=2, minimize_runs=24, minimize_share=1.0)
+    summary = run_tir_campaign(tmp_path / "run", seed=3, max_tests=16, options=options)
+    assert summary.cases == 8
+    with RunStore.open(tmp_path / "run") as store:
+        shrunk = [(f, record) for f in store.findings("mismatch")
+                  if (record := json.loads(store.get_blob(f.artifacts["graph.json"])))["shrunk"]]
+        assert shrunk, [f.summary for f in store.findings()]
+        finding, record = shrunk[0]
+    assert finding.backends == ("tvm-tir:pipeline",) and record["seed_spec"]["source"] == relax_pipelines.SOURCE
+    assert "def main" in record["script"] and record["mutations"] == []
+    pipeline = record["variant"]["pipeline"]
+    kept = [p["name"] for p in pipeline["passes"]]
+    assert pipeline["kind"] == "relax" and RELAX_PLANTED in kept
+    assert all(relax_pipelines.CATALOG[name].phases == () for name in kept if name != RELAX_PLANTED)
+    again = replay(tmp_path / "run", finding.id)
+    assert again.difference is not None and again.failure is None

@@ -49,3 +49,20 @@ def test_pass_effects_name_the_passes_that_changed_the_ir_and_idle_ones_can_go(m
     assert len(shrunk["passes"]) < len(spec["passes"])
     for name, value in outputs(matmul, shrunk).items():
         np.testing.assert_array_equal(value, full[name])
+
+
+def test_the_default_relax_spec_builds_what_tvm_builds_and_mutants_agree() -> None:
+    from fuzzer.tir import relax_pipelines
+
+    module, arguments = relax_pipelines.relax_module({"graph_seed": 11, "nodes": 6})  # builds in TVM 0.27
+    reference = relax_pipelines.run(relax_pipelines.build(module, None), module, arguments)
+    default = relax_pipelines.default_relax_pipeline()
+    for name, value in relax_pipelines.run(relax_pipelines.build(module, default), module, arguments).items():
+        np.testing.assert_array_equal(value, reference[name])
+    essential = [p["name"] for p in default["passes"] if not relax_pipelines.CATALOG[p["name"]].phases]
+    mutation = relax_pipelines.relax_mutation()
+    for seed in range(6):
+        spec = mutation.mutate(default, random.Random(seed), 4)
+        assert [p["name"] for p in spec["passes"] if not relax_pipelines.CATALOG[p["name"]].phases] == essential
+        for name, value in relax_pipelines.run(relax_pipelines.build(module, spec), module, arguments).items():
+            np.testing.assert_allclose(value, reference[name], rtol=1e-5, atol=1e-6)

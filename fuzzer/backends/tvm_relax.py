@@ -1,14 +1,19 @@
-"""Apache TVM (Relax) on the CPU: ONNX and torch.export frontends, optimizing and plain builds.
+"""Apache TVM (Relax): ONNX and torch.export frontends, optimizing and plain builds, CPU and CUDA.
 
-A build configuration is four knobs, all passed to ``tvm.compile``:
+A build configuration is four knobs, all passed to ``tvm.compile``, and a device:
 
 * ``fuse``: the Relax pipeline. True takes the llvm target's own pipeline
   (``relax.get_default_pipeline``), which runs AnnotateTIROpPattern, FoldConstant, FuseOps
   and FuseTIR after LegalizeOps; False takes ``tvm.compile``'s generic "default" pipeline,
   the one it picks for CPU targets, which legalizes and lowers without folding or fusing.
 * ``opt_level``: the PassContext level. FuseOps reads it: at 0 it fuses nothing.
-* ``config``: PassContext options of the TIR pipeline (here: TIR CSE and StorageRewrite).
+* ``config``: PassContext options of the TIR pipeline (here: TIR CSE and StorageRewrite, and
+  ``tirx.disable_assert``, which drops the argument checks of each kernel's packed-API
+  wrapper: they are most of the LLVM code and compile time, and the VM passes well-formed
+  arguments; ``tvm-noopt`` keeps them, so a kernel called with wrong arguments still fails).
 * ``llvm_opt_level``: LLVM's optimization level, a target option (None: LLVM's default).
+* ``device``: "cpu" (llvm target) or "cuda" (cuda target, llvm host; its target pipeline
+  schedules every kernel with ``tvm.s_tir.dlight``'s default GPU rules).
 
 The module-level functions below use only numpy, tvm and the frontend's own package (onnx,
 torch): ``repro_source`` copies them into standalone reproduction scripts, so a script
@@ -17,14 +22,19 @@ imports, builds and runs exactly as the backend does.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import shutil
 import textwrap
+from functools import cached_property
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+from fuzzer import coverage
 from fuzzer.backends.base import Backend, Unsupported
 from fuzzer.backends.torch_eager import exported_program_bytes
+from fuzzer.devices import gpu_present
 from fuzzer.outcome import TestCase
 
 
@@ -44,17 +54,53 @@ def import_exported_program(program: Any) -> tuple[Any, list[str]]:
     return from_exported_program(program), list(program.graph_signature.user_inputs)
 
 
-def build(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None) -> Any:
-    """Compile ``module`` for the llvm CPU target and load it into a Relax VM."""
+def compile_relax(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None,
+                  instruments: tuple = (), device: str = "cpu") -> Any:
+    """``module`` compiled by ``tvm.compile`` for the llvm CPU target, or for CUDA with an llvm host."""
     import tvm
     from tvm import relax
 
-    target = tvm.target.Target({"kind": "llvm"} if llvm_opt_level is None else
-                               {"kind": "llvm", "opt-level": llvm_opt_level})
+    host = {"kind": "llvm"} if llvm_opt_level is None else {"kind": "llvm", "opt-level": llvm_opt_level}
+    target = tvm.target.Target(host) if device == "cpu" else tvm.target.Target({"kind": device}, host=host)
     pipeline = relax.get_default_pipeline(target) if fuse else "default"
-    with tvm.transform.PassContext(opt_level=opt_level, config=config):
-        executable = tvm.compile(module, target=target, relax_pipeline=pipeline)
-    return relax.VirtualMachine(executable, tvm.cpu())
+    with tvm.transform.PassContext(opt_level=opt_level, config=config, instruments=list(instruments)):
+        return tvm.compile(module, target=target, relax_pipeline=pipeline)
+
+
+def build(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None,
+          instruments: tuple = (), device: str = "cpu") -> Any:
+    """Compile ``module`` (see ``compile_relax``) and load it into a Relax VM on ``device``."""
+    import tvm
+    from tvm import relax
+
+    executable = compile_relax(module, fuse, opt_level, config, llvm_opt_level, instruments, device)
+    return relax.VirtualMachine(executable, tvm.device(device))
+
+
+def pass_change_recorder() -> Any:
+    """A TVM pass instrument noting ``pass-changed:<pass>`` (``fuzzer.coverage.note``) for each
+    pass after which the module's structural hash differs."""
+    import tvm
+    import tvm_ffi
+
+    from fuzzer.coverage import note
+
+    @tvm.instrument.pass_instrument
+    class PassChanges:
+        def __init__(self) -> None:
+            self.last: tuple[Any, int] | None = None  # the module a pass returned and its hash
+
+        def run_before_pass(self, module: Any, info: Any) -> None:
+            if self.last is None or not module.same_as(self.last[0]):
+                self.last = (module, tvm_ffi.structural_hash(module))
+
+        def run_after_pass(self, module: Any, info: Any) -> None:
+            before = self.last[1]
+            self.last = (module, tvm_ffi.structural_hash(module))
+            if self.last[1] != before:
+                note(f"pass-changed:{info.name}")
+
+    return PassChanges()
 
 
 def parameter_names(module: Any) -> list[str]:
@@ -62,8 +108,9 @@ def parameter_names(module: Any) -> list[str]:
     return [parameter.name for parameter in module["main"].params]
 
 
-def run_main(machine: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Call ``main`` with ``arrays``; its result (a tensor, a shape or nested tuples) as a flat list."""
+def run_main(machine: Any, arrays: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+    """Call ``main`` with ``arrays`` copied to ``device``; its result (a tensor, a shape or nested
+    tuples) as a flat list of host arrays."""
     import tvm
 
     def flatten(value: Any) -> list[np.ndarray]:
@@ -73,7 +120,8 @@ def run_main(machine: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
             return [np.array(value, dtype=np.int64)]
         return [array for item in value for array in flatten(item)]
 
-    return flatten(machine["main"](*[tvm.runtime.tensor(np.asarray(a, order="C")) for a in arrays]))
+    return flatten(machine["main"](*[tvm.runtime.tensor(np.asarray(a, order="C"), device=tvm.device(device))
+                                     for a in arrays]))
 
 
 # Refusals that a frontend's Python code raises (besides NotImplementedError and TVM's
@@ -108,7 +156,7 @@ class TvmRelax(Backend):
     repro_import: ClassVar[str]  # run_backend's statements that set ``module`` and ``arrays``
     fuse: ClassVar[bool]
     opt_level: ClassVar[int]
-    config: ClassVar[dict[str, Any]] = {}
+    config: ClassVar[dict[str, Any]] = {"tirx.disable_assert": True}
     llvm_opt_level: ClassVar[int | None] = None
 
     def setup(self) -> None:
@@ -116,11 +164,17 @@ class TvmRelax(Backend):
 
     def compile(self, prepared: tuple[Any, list[str]]) -> tuple[list[str], Any]:
         module, names = prepared
-        return names, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level)
+        instruments = (self.pass_changes,) if coverage.measuring() else ()
+        return names, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level, instruments,
+                            self.device)
+
+    @cached_property
+    def pass_changes(self) -> Any:
+        return pass_change_recorder()
 
     def run(self, compiled: tuple[list[str], Any], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         names, machine = compiled
-        return run_main(machine, [inputs[name] for name in names])
+        return run_main(machine, [inputs[name] for name in names], self.device)
 
     def is_unsupported(self, error: BaseException) -> bool:
         """Our own refusals, a frontend's explicit refusals, and documented limitations.
@@ -141,7 +195,7 @@ class TvmRelax(Backend):
     @classmethod
     def repro_source(cls) -> str:
         shared = "\n\n".join(inspect.getsource(function)
-                             for function in (cls.importer, build, parameter_names, run_main))
+                             for function in (cls.importer, compile_relax, build, parameter_names, run_main))
         return f"""from typing import Any
 
 import numpy as np
@@ -153,8 +207,8 @@ def run_backend(model: bytes, inputs: dict) -> list[np.ndarray]:
     \"\"\"{cls.description}.\"\"\"
 {textwrap.indent(cls.repro_import, "    ")}
     machine = build(module, fuse={cls.fuse!r}, opt_level={cls.opt_level!r}, config={cls.config!r},
-                    llvm_opt_level={cls.llvm_opt_level!r})
-    return run_main(machine, arrays)
+                    llvm_opt_level={cls.llvm_opt_level!r}, device={cls.device!r})
+    return run_main(machine, arrays, {cls.device!r})
 """
 
 
@@ -172,7 +226,8 @@ arrays = [inputs[name] for name in parameter_names(module)]"""
 
 class TvmOptimized(TvmOnnx):
     name = "tvm"
-    description = "TVM Relax from ONNX, llvm target pipeline (FoldConstant, FuseOps, FuseTIR), opt_level 3"
+    description = ("TVM Relax from ONNX, llvm target pipeline (FoldConstant, FuseOps, FuseTIR), opt_level 3, "
+                   "LLVM's default optimization")
     fuse = True
     opt_level = 3
 
@@ -186,11 +241,41 @@ class TvmUnfused(TvmOnnx):
 
 class TvmUnoptimized(TvmOnnx):
     name = "tvm-noopt"
-    description = "TVM Relax from ONNX, no folding or fusion, opt_level 0, no TIR CSE or StorageRewrite, LLVM -O0"
+    description = ("TVM Relax from ONNX, no folding or fusion, opt_level 0, no TIR CSE or StorageRewrite, LLVM -O0, "
+                   "kernel argument checks kept")
     fuse = False
     opt_level = 0
     config = {"tirx.disable_cse_tir": True, "tirx.disable_storage_rewrite": True}
     llvm_opt_level = 0
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported (its parent packages are imported to find out)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class TvmCuda(TvmOptimized):
+    """The ``tvm`` configuration on an NVIDIA GPU: CUDA kernels scheduled by dlight, compiled by NVRTC."""
+
+    name = "tvm-cuda"
+    description = "TVM Relax from ONNX, cuda target pipeline (FuseOps, FuseTIR, dlight GPU schedules), opt_level 3"
+    device = "cuda"
+    timeout_factor = 6.0  # NVRTC compiles each kernel besides the LLVM host code
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if (reason := super().missing()) is not None:
+            return reason
+        if not gpu_present():
+            return "no NVIDIA GPU on this machine"
+        if not has_module("cuda.bindings") and shutil.which("nvcc") is None:
+            return "TVM compiles CUDA with NVRTC or nvcc: pip install cuda-bindings, or put nvcc on PATH"
+        import tvm
+
+        return None if tvm.cuda(0).exist else "TVM sees no CUDA device (its CUDA runtime or the driver is missing)"
 
 
 class TvmTorch(TvmRelax):
@@ -240,4 +325,4 @@ arrays = [by_parameter[name] for name in parameter_names(module)]"""
         return exported_program_bytes(self.torch, self.export.to_module(case.graph), self.example_arguments(case))
 
 
-BACKENDS = [TvmOptimized, TvmUnfused, TvmUnoptimized, TvmTorch]
+BACKENDS = [TvmOptimized, TvmUnfused, TvmUnoptimized, TvmTorch, TvmCuda]

@@ -7,6 +7,11 @@ each variant with its pipeline, and runs them all on the same arguments. A failu
 one variant is reported in the case's ``meta`` output rather than raised, so the other
 variants still count. Outputs are named ``argument/P``, ``reference/P``, ``numpy/P``
 (unmutated TE seeds), ``variant{k}/P`` for buffer parameter P, and ``meta`` (JSON).
+
+A case whose seed source is ``relax-pipeline`` tests the Relax pipeline instead: its
+"function" is the Relax module of a generated graph, its variants are mutated Relax
+pipelines (no schedule, no IR mutation), its reference is TVM's default llvm pipeline,
+and its outputs are ``main``'s results, named ``out0``, ``out1``….
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from fuzzer.backends.base import Backend, Unsupported
 from fuzzer.tir.case import TirCase, Variant, encode_json
+from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
 
 MAX_CACHED_SEEDS = 64
@@ -71,6 +77,8 @@ class TirBuild(Backend):
     requires = ("apache-tvm",)
     catalog: ClassVar[Mapping[str, PassSpec]] = CATALOG  # passes pipeline mutation may use
     base_pipeline: ClassVar[Callable[[], dict]] = staticmethod(default_pipeline)  # what variants start from
+    relax_catalog: ClassVar[Mapping[str, PassSpec]] = relax_pipelines.CATALOG  # the same for Relax pipelines
+    relax_base_pipeline: ClassVar[Callable[[], dict]] = staticmethod(relax_pipelines.default_relax_pipeline)
 
     def setup(self) -> None:
         # tvm_ffi imports torch if it can, which triples the start of a worker (and a
@@ -95,6 +103,8 @@ class TirBuild(Backend):
         return self._seed_cache[key]
 
     def prepare(self, case: TirCase) -> Prepared:
+        if case.seed_spec["source"] == relax_pipelines.SOURCE:
+            return self.prepare_relax(case)
         function, mutations = self.mutators.apply_mutations(self.seed_function(case.seed_spec), case.mutations)
         try:
             self.mutators.check_valid(function)
@@ -104,6 +114,26 @@ class TirBuild(Backend):
         with open(case.step_log or os.devnull, "w", buffering=1) as log:
             programs = [self.schedule(function, variant, log) for variant in case.variants]
         return Prepared(case, function, mutations, arguments, programs)
+
+    def prepare_relax(self, case: TirCase) -> Prepared:
+        try:
+            module, arguments = relax_pipelines.relax_module(case.seed_spec)
+        except Exception as error:  # noqa: BLE001 - the frontend rejects many graphs (tested elsewhere)
+            raise Unsupported(f"graph {case.seed_spec['graph_seed']} does not import: {error}") from None
+        return Prepared(case, module, [], dict(case.inputs) or arguments,
+                        [Program(variant, module) for variant in case.variants])
+
+    def build(self, case: TirCase, function: Any, spec: Mapping[str, Any] | None,
+              instruments: Sequence[Any] = ()) -> Any:
+        """``function`` (a Relax module in a Relax case: then a VM) built through ``spec``."""
+        if case.seed_spec["source"] == relax_pipelines.SOURCE:
+            return relax_pipelines.build(function, spec, self.relax_catalog, instruments)
+        return self.pipelines.build(function, spec, self.catalog, instruments)
+
+    def execute_library(self, prepared: Prepared, library: Any) -> dict[str, np.ndarray]:
+        if prepared.case.seed_spec["source"] == relax_pipelines.SOURCE:
+            return relax_pipelines.run(library, prepared.function, prepared.arguments)
+        return self.runtime.run(library, prepared.arguments)
 
     def schedule(self, function: Any, variant: Variant, log: TextIO) -> Program:
         program = Program(variant)
@@ -125,14 +155,19 @@ class TirBuild(Backend):
     def compile(self, prepared: Prepared) -> Prepared:
         if prepared.case.diagnose:
             return prepared
-        prepared.reference = self.pipelines.build(prepared.function, None)
+        try:
+            prepared.reference = self.build(prepared.case, prepared.function, None)
+        except Exception as error:
+            if prepared.case.seed_spec["source"] != relax_pipelines.SOURCE:
+                raise
+            # the graph-level TVM backends (``tvm``) report what TVM's own pipeline cannot build
+            raise Unsupported(f"TVM's default Relax pipeline cannot build this graph: {error}") from None
         for program in prepared.programs:
             if program.error is not None:
                 continue
             effects = self.pipelines.pass_effects(program.variant.pipeline)
             try:
-                program.library = self.pipelines.build(program.function, program.variant.pipeline, self.catalog,
-                                                       [effects])
+                program.library = self.build(prepared.case, program.function, program.variant.pipeline, [effects])
             except Exception as error:  # noqa: BLE001 - reported per variant
                 program.error = error_record("compile", error)
             program.changed = effects.changed
@@ -142,14 +177,14 @@ class TirBuild(Backend):
         outputs = {f"argument/{name}": value for name, value in prepared.arguments.items()}
         case = prepared.case
         if not case.diagnose:
-            outputs.update(self.named("reference", self.runtime.run(prepared.reference, prepared.arguments)))
+            outputs.update(self.named("reference", self.execute_library(prepared, prepared.reference)))
             if not case.mutations and (expected := self.seeds.numpy_reference(case.seed_spec, prepared.arguments)):
                 outputs.update(self.named("numpy", expected))
         for index, program in enumerate(prepared.programs):
             if program.library is None:
                 continue
             try:
-                outputs.update(self.named(f"variant{index}", self.runtime.run(program.library, prepared.arguments)))
+                outputs.update(self.named(f"variant{index}", self.execute_library(prepared, program.library)))
             except Exception as error:  # noqa: BLE001 - reported per variant
                 program.error = error_record("run", error)
         outputs["meta"] = encode_json({"script": printed(prepared.function), "mutations": prepared.mutations,

@@ -14,6 +14,11 @@ Oracles, in order:
 - the reference of an unmutated TE seed differs from numpy: a mismatch of the default
   pipeline.
 
+A share of cases (``relax_pipeline_share``) tests the Relax pipeline instead: the Relax
+module of a generated graph, built by TVM's default llvm pipeline (the reference) and by
+mutated Relax pipelines (the variants, ``fuzzer.tir.relax_pipelines``), judged and shrunk
+alike.
+
 A new finding is shrunk (pipeline back to default, schedule steps, IR mutations and
 pipeline passes removed while it still reproduces) and recorded with its mutated
 TVMScript, schedule trace, pipeline and inputs: ``replay`` reruns it in a worker, and
@@ -46,6 +51,7 @@ from fuzzer.ir import DType
 from fuzzer.isolation import Limits, Worker
 from fuzzer.outcome import Outcome, Stage, Status
 from fuzzer.tir.case import ANY_MUTATOR, TirCase, Variant, decode_json, trace_from_log
+from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import PipelineMutation, default_pipeline
 from fuzzer.tir.seeds import random_seed_spec
 from oracles.differential import compare_arrays
@@ -70,6 +76,8 @@ class TirOptions:
     max_schedule_steps: int = 6
     max_pipeline_edits: int = 4
     relax_share: float = 0.15  # seeds legalized from generated graphs
+    relax_pipeline_share: float = 0.1  # cases whose variants are mutated Relax pipelines
+    relax_pipeline_nodes: int = 6  # nodes of their generated graphs
     corpus_share: float = 0.3  # cases that grow a kept (function, pipeline) pair
     timeout: float = 30.0  # seconds per case
     memory_mb: int = 4096
@@ -125,7 +133,7 @@ def component(report: Mapping[str, Any] | None) -> str:
     if report is None:
         return "default"
     scheduled = bool(report["trace"]) if report["trace"] is not None else report["schedule_steps"] > 0
-    parts = [name for name, changed in (("schedule", scheduled), ("pipeline", report["pipeline"] != default_pipeline()))
+    parts = [name for name, changed in (("schedule", scheduled), ("pipeline", report["pipeline"] != base_of(report)))
              if changed]
     return "+".join(parts) or "default"
 
@@ -137,11 +145,17 @@ def culprit(report: Mapping[str, Any] | None, with_passes: bool = True) -> str:
     primitives = sorted({step["primitive"] for step in report["trace"] or ()})
     if not with_passes:
         return ",".join(primitives)
-    default_names = [p["name"] for p in default_pipeline()["passes"]]
+    default_names = [p["name"] for p in base_of(report)["passes"]]
     names = [p["name"] for p in report["pipeline"]["passes"]]
     edits = sorted({f"-{n}" for n in default_names if names.count(n) < default_names.count(n)} |
                    {f"+{n}" for n in names if names.count(n) > default_names.count(n)})
     return f"{','.join(primitives)}|{','.join(edits)}"
+
+
+def base_of(report: Mapping[str, Any]) -> dict:
+    """The default pipeline of the kind a variant's pipeline is (TIR or Relax)."""
+    is_relax = report["pipeline"].get("kind") == relax_pipelines.KIND
+    return relax_pipelines.default_relax_pipeline() if is_relax else default_pipeline()
 
 
 def tir_finding(kind: FindingKind, blamed: str, stage: Stage, summary: str, details: Mapping[str, Any],
@@ -215,6 +229,8 @@ class TirCampaign:
         store.set_meta("versions", self.versions)
         self.mutation = PipelineMutation(backend.catalog)
         self.base_pipeline = backend.base_pipeline()
+        self.relax_mutation = relax_pipelines.relax_mutation(backend.relax_catalog)
+        self.relax_base_pipeline = backend.relax_base_pipeline()
         resumed = store.progress()
         self.snapshot = TirSnapshot(tests=resumed.tests, valid=resumed.valid, **store.get_meta("tir_stats", {}))
         for stored in store.findings():
@@ -235,6 +251,13 @@ class TirCampaign:
         case_seed = seed_for_test(self.seed, index)
         rng = random.Random(case_seed)
         options = self.options
+        if rng.random() < options.relax_pipeline_share:
+            spec = {"source": relax_pipelines.SOURCE, "graph_seed": rng.getrandbits(32),
+                    "nodes": options.relax_pipeline_nodes}
+            variants = tuple(Variant(self.relax_mutation.mutate(self.relax_base_pipeline, rng,
+                                                                rng.randint(1, options.max_pipeline_edits)))
+                             for _ in range(options.variants))
+            return TirCase(spec, (), variants, seed=case_seed, index=index)
         if self.corpus and rng.random() < options.corpus_share:
             base = rng.choice(self.corpus)
         else:
@@ -347,6 +370,8 @@ class TirCampaign:
 
     def observe(self, case: TirCase, report: Mapping[str, Any]) -> None:
         """Keep the (function, pipeline) pair if its passes changed the IR in a new way."""
+        if report["pipeline"].get("kind") == relax_pipelines.KIND:
+            return  # the corpus grows TIR cases only
         names = [entry.split(":", 1)[1] for entry in report["changed"]]
         features = {f"pass:{name}" for name in names} | {f"pair:{a}>{b}" for a, b in zip(names, names[1:])}
         if features <= self.features:
@@ -390,15 +415,17 @@ class TirCampaign:
                 best[:] = [candidate, result]
             return result.key() == target
 
-        if case.variants[0].pipeline != default_pipeline():
-            reproduces(_with(case, pipeline=default_pipeline()))
+        default = base_of({"pipeline": case.variants[0].pipeline})
+        mutation = self.relax_mutation if default.get("kind") == relax_pipelines.KIND else self.mutation
+        if case.variants[0].pipeline != default:
+            reproduces(_with(case, pipeline=default))
         if best[0].variants[0].trace:
             reproduces(_with(best[0], trace=()))
         fields = ["trace", "mutations"]
-        if best[0].variants[0].pipeline != default_pipeline():  # else the pipeline does not matter
+        if best[0].variants[0].pipeline != default:  # else the pipeline does not matter
             fields.append("passes")
         for field_name in fields:
-            _ddmin(field_name, reproduces, best, self.mutation.catalog)
+            _ddmin(field_name, reproduces, best, mutation.catalog)
         return best[0], best[1]
 
     # ------------------------------------------------------------ recording

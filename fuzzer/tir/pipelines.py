@@ -43,69 +43,69 @@ class PassSpec:
     phases: tuple[str, ...] = ()  # empty: essential, never moved, dropped or inserted
 
 
-def _essential(constructor: str, *arguments: tuple) -> PassSpec:
+def essential(constructor: str, *arguments: tuple) -> PassSpec:
     return PassSpec(constructor, arguments or ((),))
 
 
-def _optional(constructor: str, phases: tuple[str, ...], *arguments: tuple) -> PassSpec:
+def optional(constructor: str, phases: tuple[str, ...], *arguments: tuple) -> PassSpec:
     return PassSpec(constructor, arguments or ((),), phases)
 
 
 CATALOG: dict[str, PassSpec] = {
     # lowers loops to start at 0, which parallel and vectorized loops require
-    "s_tir.CanonicalizeLoop": _essential("s_tir.transform.CanonicalizeLoop"),
-    "s_tir.LowerCrossThreadReduction": _essential("s_tir.transform.LowerCrossThreadReduction"),
-    "s_tir.LowerInitBlock": _essential("s_tir.transform.LowerInitBlock"),
-    "s_tir.PlanAndUpdateBufferAllocationLocation": _essential("s_tir.transform.PlanAndUpdateBufferAllocationLocation"),
-    "s_tir.ConvertBlocksToOpaque": _essential("s_tir.transform.ConvertBlocksToOpaque"),
-    "s_tir.LiftThreadBinding": _optional("s_tir.transform.LiftThreadBinding", (OPAQUE,)),
-    "s_tir.ManifestSharedMemoryLocalStage": _optional("s_tir.transform.ManifestSharedMemoryLocalStage", (OPAQUE,)),
-    "s_tir.CompactBufferAllocation": _optional("s_tir.transform.CompactBufferAllocation", (OPAQUE,), (), (False,)),
-    "s_tir.LowerAutoCopy": _optional("s_tir.transform.LowerAutoCopy", (OPAQUE,)),
-    "s_tir.UnifyThreadBinding": _optional("s_tir.transform.UnifyThreadBinding", (OPAQUE,)),
-    "s_tir.LowerMatchBuffer": _essential("s_tir.transform.LowerMatchBuffer"),
-    "s_tir.StmtSimplify": _optional("s_tir.transform.StmtSimplify", (OPAQUE, FLAT)),
-    "s_tir.InjectPermutedLayout": _optional("s_tir.transform.InjectPermutedLayout", (OPAQUE,)),
-    "s_tir.AnnotateIrregularLoop": _optional("s_tir.transform.AnnotateIrregularLoop", (OPAQUE,)),
-    "s_tir.InjectSoftwarePipeline": _optional("s_tir.transform.InjectSoftwarePipeline", (OPAQUE,)),
-    "s_tir.TransformMmaBufferLayout": _optional("s_tir.transform.TransformMmaBufferLayout", (OPAQUE,)),
-    "s_tir.LowerOpaqueBlock": _essential("s_tir.transform.LowerOpaqueBlock"),
-    "tirx.FlattenBuffer": _essential("tirx.transform.FlattenBuffer"),
-    "tirx.BF16ComputeLegalize": _essential("tirx.transform.BF16ComputeLegalize"),
-    "tirx.NarrowDataType": _optional("tirx.transform.NarrowDataType", (FLAT,), (32,), (16,), (64,)),
-    "s_tir.LoopPartition": _optional("s_tir.transform.LoopPartition", (FLAT,)),
-    "tirx.VectorizeLoop": _essential("tirx.transform.VectorizeLoop", (True,), (False,)),
-    "s_tir.InjectVirtualThread": _optional("s_tir.transform.InjectVirtualThread", (SCALAR,)),
-    "s_tir.InjectDoubleBuffer": _optional("s_tir.transform.InjectDoubleBuffer", (SCALAR,)),
-    "tirx.StorageRewrite": _optional("tirx.transform.StorageRewrite", (SCALAR,)),
-    "s_tir.HoistIfThenElse": _optional("s_tir.transform.HoistIfThenElse", (FLAT,), (), ("basic",)),
-    "tirx.UnrollLoop": _optional("tirx.transform.UnrollLoop", (FLAT,)),
-    "s_tir.RenormalizeSplitPattern": _optional("s_tir.transform.RenormalizeSplitPattern", (FLAT,)),
-    "tirx.StmtSimplify": _optional("tirx.transform.StmtSimplify", (FLAT,)),
-    "tirx.RemoveNoOp": _optional("tirx.transform.RemoveNoOp", (FLAT,)),
-    "s_tir.RewriteUnsafeSelect": _optional("s_tir.transform.RewriteUnsafeSelect", (FLAT,)),
-    "tirx.CommonSubexprElim": _optional("tirx.transform.CommonSubexprElim", (FLAT,)),
-    "tirx.FP8ComputeLegalize": _essential("tirx.transform.FP8ComputeLegalize"),
-    "s_tir.VerifyVTCMLimit": _optional("s_tir.transform.VerifyVTCMLimit", (FLAT,)),
-    "s_tir.LowerVtcmAlloc": _optional("s_tir.transform.LowerVtcmAlloc", (FLAT,)),
-    "tirx.VerifyMemory": _essential("tirx.transform.VerifyMemory"),
-    "tirx.AnnotateEntryFunc": _essential("tirx.transform.AnnotateEntryFunc"),
-    "s_tir.ThreadSync": _optional("s_tir.transform.ThreadSync", (FLAT,), ("shared",), ("shared.dyn",), ("warp",)),
-    "s_tir.InferFragment": _optional("s_tir.transform.InferFragment", (FLAT,)),
-    "s_tir.LowerThreadAllreduce": _optional("s_tir.transform.LowerThreadAllreduce", (FLAT,)),
-    "s_tir.MergeSharedMemoryAllocations": _optional("s_tir.transform.MergeSharedMemoryAllocations", (FLAT,)),
-    "tirx.SplitHostDevice": _essential("tirx.transform.SplitHostDevice"),
-    "tirx.MakePackedAPI": _essential("tirx.transform.MakePackedAPI"),
-    "tirx.FP8StorageLegalize": _essential("tirx.transform.FP8StorageLegalize"),
-    "tirx.BF16StorageLegalize": _essential("tirx.transform.BF16StorageLegalize"),
+    "s_tir.CanonicalizeLoop": essential("s_tir.transform.CanonicalizeLoop"),
+    "s_tir.LowerCrossThreadReduction": essential("s_tir.transform.LowerCrossThreadReduction"),
+    "s_tir.LowerInitBlock": essential("s_tir.transform.LowerInitBlock"),
+    "s_tir.PlanAndUpdateBufferAllocationLocation": essential("s_tir.transform.PlanAndUpdateBufferAllocationLocation"),
+    "s_tir.ConvertBlocksToOpaque": essential("s_tir.transform.ConvertBlocksToOpaque"),
+    "s_tir.LiftThreadBinding": optional("s_tir.transform.LiftThreadBinding", (OPAQUE,)),
+    "s_tir.ManifestSharedMemoryLocalStage": optional("s_tir.transform.ManifestSharedMemoryLocalStage", (OPAQUE,)),
+    "s_tir.CompactBufferAllocation": optional("s_tir.transform.CompactBufferAllocation", (OPAQUE,), (), (False,)),
+    "s_tir.LowerAutoCopy": optional("s_tir.transform.LowerAutoCopy", (OPAQUE,)),
+    "s_tir.UnifyThreadBinding": optional("s_tir.transform.UnifyThreadBinding", (OPAQUE,)),
+    "s_tir.LowerMatchBuffer": essential("s_tir.transform.LowerMatchBuffer"),
+    "s_tir.StmtSimplify": optional("s_tir.transform.StmtSimplify", (OPAQUE, FLAT)),
+    "s_tir.InjectPermutedLayout": optional("s_tir.transform.InjectPermutedLayout", (OPAQUE,)),
+    "s_tir.AnnotateIrregularLoop": optional("s_tir.transform.AnnotateIrregularLoop", (OPAQUE,)),
+    "s_tir.InjectSoftwarePipeline": optional("s_tir.transform.InjectSoftwarePipeline", (OPAQUE,)),
+    "s_tir.TransformMmaBufferLayout": optional("s_tir.transform.TransformMmaBufferLayout", (OPAQUE,)),
+    "s_tir.LowerOpaqueBlock": essential("s_tir.transform.LowerOpaqueBlock"),
+    "tirx.FlattenBuffer": essential("tirx.transform.FlattenBuffer"),
+    "tirx.BF16ComputeLegalize": essential("tirx.transform.BF16ComputeLegalize"),
+    "tirx.NarrowDataType": optional("tirx.transform.NarrowDataType", (FLAT,), (32,), (16,), (64,)),
+    "s_tir.LoopPartition": optional("s_tir.transform.LoopPartition", (FLAT,)),
+    "tirx.VectorizeLoop": essential("tirx.transform.VectorizeLoop", (True,), (False,)),
+    "s_tir.InjectVirtualThread": optional("s_tir.transform.InjectVirtualThread", (SCALAR,)),
+    "s_tir.InjectDoubleBuffer": optional("s_tir.transform.InjectDoubleBuffer", (SCALAR,)),
+    "tirx.StorageRewrite": optional("tirx.transform.StorageRewrite", (SCALAR,)),
+    "s_tir.HoistIfThenElse": optional("s_tir.transform.HoistIfThenElse", (FLAT,), (), ("basic",)),
+    "tirx.UnrollLoop": optional("tirx.transform.UnrollLoop", (FLAT,)),
+    "s_tir.RenormalizeSplitPattern": optional("s_tir.transform.RenormalizeSplitPattern", (FLAT,)),
+    "tirx.StmtSimplify": optional("tirx.transform.StmtSimplify", (FLAT,)),
+    "tirx.RemoveNoOp": optional("tirx.transform.RemoveNoOp", (FLAT,)),
+    "s_tir.RewriteUnsafeSelect": optional("s_tir.transform.RewriteUnsafeSelect", (FLAT,)),
+    "tirx.CommonSubexprElim": optional("tirx.transform.CommonSubexprElim", (FLAT,)),
+    "tirx.FP8ComputeLegalize": essential("tirx.transform.FP8ComputeLegalize"),
+    "s_tir.VerifyVTCMLimit": optional("s_tir.transform.VerifyVTCMLimit", (FLAT,)),
+    "s_tir.LowerVtcmAlloc": optional("s_tir.transform.LowerVtcmAlloc", (FLAT,)),
+    "tirx.VerifyMemory": essential("tirx.transform.VerifyMemory"),
+    "tirx.AnnotateEntryFunc": essential("tirx.transform.AnnotateEntryFunc"),
+    "s_tir.ThreadSync": optional("s_tir.transform.ThreadSync", (FLAT,), ("shared",), ("shared.dyn",), ("warp",)),
+    "s_tir.InferFragment": optional("s_tir.transform.InferFragment", (FLAT,)),
+    "s_tir.LowerThreadAllreduce": optional("s_tir.transform.LowerThreadAllreduce", (FLAT,)),
+    "s_tir.MergeSharedMemoryAllocations": optional("s_tir.transform.MergeSharedMemoryAllocations", (FLAT,)),
+    "tirx.SplitHostDevice": essential("tirx.transform.SplitHostDevice"),
+    "tirx.MakePackedAPI": essential("tirx.transform.MakePackedAPI"),
+    "tirx.FP8StorageLegalize": essential("tirx.transform.FP8StorageLegalize"),
+    "tirx.BF16StorageLegalize": essential("tirx.transform.BF16StorageLegalize"),
     # not in the default pipeline: only ever inserted
-    "s_tir.HoistExpression": _optional("s_tir.transform.HoistExpression", (FLAT,)),
-    "s_tir.InstrumentBoundCheckers": _optional("s_tir.transform.InstrumentBoundCheckers", (FLAT,)),
-    "s_tir.UseAssumeToReduceBranches": _optional("s_tir.transform.UseAssumeToReduceBranches", (FLAT,)),
-    "s_tir.RemoveStoreUndef": _optional("s_tir.transform.RemoveStoreUndef", (FLAT,)),
-    "tirx.ConvertSSA": _optional("tirx.transform.ConvertSSA", (SCHEDULABLE, OPAQUE, FLAT)),
-    "tirx.RemoveAssume": _optional("tirx.transform.RemoveAssume", (FLAT,)),
-    "tirx.SkipAssert": _optional("tirx.transform.SkipAssert", (FLAT,)),
+    "s_tir.HoistExpression": optional("s_tir.transform.HoistExpression", (FLAT,)),
+    "s_tir.InstrumentBoundCheckers": optional("s_tir.transform.InstrumentBoundCheckers", (FLAT,)),
+    "s_tir.UseAssumeToReduceBranches": optional("s_tir.transform.UseAssumeToReduceBranches", (FLAT,)),
+    "s_tir.RemoveStoreUndef": optional("s_tir.transform.RemoveStoreUndef", (FLAT,)),
+    "tirx.ConvertSSA": optional("tirx.transform.ConvertSSA", (SCHEDULABLE, OPAQUE, FLAT)),
+    "tirx.RemoveAssume": optional("tirx.transform.RemoveAssume", (FLAT,)),
+    "tirx.SkipAssert": optional("tirx.transform.SkipAssert", (FLAT,)),
 }
 
 DEFAULT_PASSES = (
@@ -160,14 +160,16 @@ def spec_key(spec: Mapping[str, Any]) -> str:
 
 @dataclass
 class PipelineMutation:
-    """Random edits of a spec; ``catalog`` may hold passes beyond the built-in ones."""
+    """Random edits of a spec; ``catalog`` may hold passes beyond the built-in ones, and
+    ``phases`` says between which essential passes each phase lies."""
 
     catalog: Mapping[str, PassSpec] = field(default_factory=lambda: CATALOG)
+    phases: Mapping[str, tuple[str | None, str]] = field(default_factory=lambda: PHASES)
 
     def phase_bounds(self, passes: Sequence[dict], phase: str) -> tuple[int, int]:
         """Insertion positions [low, high] of ``phase`` in ``passes``."""
         names = [p["name"] for p in passes]
-        after, before = PHASES[phase]
+        after, before = self.phases[phase]
         return (0 if after is None else names.index(after) + 1), names.index(before)
 
     def optional_positions(self, passes: Sequence[dict]) -> list[int]:
