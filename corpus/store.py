@@ -268,8 +268,10 @@ class RunStore:
         inputs: Mapping[str, np.ndarray],
         outcomes: Sequence[Outcome],
         versions: Mapping[str, str],
+        extra_artifacts: Mapping[str, bytes] = {},
     ) -> int | None:
-        """Store a finding with its artifacts; the new id, or None if this test already reported it."""
+        """Store a finding with its artifacts (and ``extra_artifacts``, by name); the new id, or
+        None if this test already reported it."""
         outcome_records = {outcome.backend: _outcome_record(outcome) for outcome in outcomes}
         artifacts = {
             "model.onnx": model,
@@ -282,6 +284,7 @@ class RunStore:
                 if outcome.outputs
             },
             "versions.json": _to_json(dict(sorted(versions.items()))).encode(),
+            **extra_artifacts,
         }
         shas = {name: self.put_blob(data) for name, data in artifacts.items()}
         row = (

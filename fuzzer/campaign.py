@@ -20,25 +20,26 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from corpus.store import Progress, RunStore
+from corpus.store import Progress, RunStore, arrays_to_npz
 from corpus.support import Feature, SupportTable, features
 from fuzzer.backends import load_backend
 from fuzzer.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
-from fuzzer.generator import GeneratorOptions, generate_case, make_case
+from fuzzer.distributed import RayWorkerGroup
+from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions, concrete_variants, generate_case, make_case
+from fuzzer.ir import DType
 from fuzzer.isolation import Limits, WorkerGroup
 from fuzzer.ops import Unsatisfiable
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
-from oracles.blame import judge
+from oracles.blame import judge_case, judge_rewrite
 from oracles.determinism import determinism
 from oracles.finding import Finding
-from oracles.metamorphic import NotApplicable, metamorphic, rewrite_case
-from oracles.optlevel import opt_level
+from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.precision import REFERENCE
-from oracles.tolerance import DEFAULT_POLICY, along_paths, policy_from_dict
+from oracles.tolerance import DEFAULT_POLICY, policy_from_dict
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class CampaignConfig:
     corpus: str | None = None  # corpus directory; None: RUN/corpus
     mutation_share: float = 0.5  # with coverage, the share of tests that mutate a corpus entry
     feedback: bool = True  # False (an ablation): every test joins the corpus, entries are picked uniformly
+    control_flow: float = 0.0  # share of graphs with an If, Loop or Scan node
+    dynamic: float = 0.0  # share of graphs with a symbolic leading dimension, each run at several sizes
+    ops: tuple[str, ...] = ()  # the operators graphs are made of; (): every one
+    dtypes: tuple[str, ...] = ()  # dtypes of fresh inputs and anchors; (): every one
+    pythons: dict[str, str] | None = None  # backend -> Python executable of another environment
+    ray: str | None = None  # Ray cluster address: lanes' workers run on its nodes
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "backends": list(self.backends), "avoid": [list(f) for f in self.avoid]}
@@ -71,12 +78,15 @@ class CampaignConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known},
                       "backends": tuple(data["backends"]),
-                      "avoid": tuple(tuple(f) for f in data.get("avoid", ()))})
+                      "avoid": tuple(tuple(f) for f in data.get("avoid", ())),
+                      "ops": tuple(data.get("ops", ())), "dtypes": tuple(data.get("dtypes", ()))})
 
     @property
     def generator_options(self) -> GeneratorOptions:
         return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid),
-                                input_budget=self.input_budget)
+                                input_budget=self.input_budget, control_flow=self.control_flow,
+                                dynamic=self.dynamic, ops=frozenset(self.ops) or None,
+                                dtypes=frozenset(DType(d) for d in self.dtypes) or DEFAULT_DTYPES)
 
 
 def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:
@@ -90,6 +100,18 @@ def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, st
     """Features that more than half of the backends decline: the generator stops producing them."""
     declined = Counter(feature for table in tables.values() for feature in table.unsupported)
     return tuple(sorted(f for f, count in declined.items() if count * 2 > len(tables)))
+
+
+def split_backends(config: CampaignConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every test, sampled): compilers that take seconds per graph run on every
+    ``slow_every``-th test in a lane of their own, with the references to judge them,
+    so that they do not hold the fast backends back."""
+    backends = config.backends
+    slow = tuple(b for b in backends if load_backend(b).timeout_factor > 1)
+    if not config.slow_every or not slow or len(slow) == len(backends):
+        return backends, ()
+    references = tuple(b for b in backends if load_backend(b).is_reference or b == config.reference)
+    return tuple(b for b in backends if b not in slow), (*references, *slow)
 
 
 def seed_for_test(campaign_seed: int, index: int) -> int:
@@ -156,6 +178,7 @@ class Campaign:
         self._exhausted = threading.Event()  # no more tests will be handed out
         self._errors: list[BaseException] = []
         self.coverage_map = CoverageMap()
+        self.outcome_counts = {name: Counter(counts) for name, counts in store.get_meta("outcomes", {}).items()}
         self.scheduler = self._open_corpus() if config.coverage else None
 
     def _open_corpus(self) -> Scheduler:
@@ -203,23 +226,13 @@ class Campaign:
 
     # ---------------------------------------------------------------- work
 
-    def split_backends(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(every test, sampled): compilers that take seconds per graph run on every
-        ``slow_every``-th test in a lane of their own, with the references to judge them,
-        so that they do not hold the fast backends back."""
-        backends = self.config.backends
-        slow = tuple(b for b in backends if load_backend(b).timeout_factor > 1)
-        if not self.config.slow_every or not slow or len(slow) == len(backends):
-            return backends, ()
-        references = tuple(b for b in backends if load_backend(b).is_reference or b == self.config.reference)
-        return tuple(b for b in backends if b not in slow), (*references, *slow)
-
     def _lane(self, lane: int, ready: threading.Barrier, backends: tuple[str, ...], sampled: bool = False) -> None:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
         name = "sampled" if sampled else f"lane{lane}"
-        group = WorkerGroup(backends, limits, self.store.run_dir / "workers" / name, coverage=self.config.coverage)
+        group = self._worker_group(backends, limits, name)
         try:
             group.start()
+            self._note_versions(group.versions())
             ready.wait()
             if sampled:
                 self._sample(group)
@@ -232,8 +245,23 @@ class Campaign:
             ready.abort()
         finally:
             with self._lock:
-                self.snapshot.restarts += sum(w.restarts for w in group.workers)
+                self.snapshot.restarts += group.restarts
             group.close()
+
+    def _worker_group(self, backends: tuple[str, ...], limits: Limits, name: str) -> WorkerGroup | RayWorkerGroup:
+        """The lane's workers: local processes, or processes on a Ray cluster's node."""
+        config = self.config
+        if config.ray:
+            return RayWorkerGroup(backends, limits, config.ray, pythons=config.pythons, coverage=config.coverage)
+        return WorkerGroup(backends, limits, self.store.run_dir / "workers" / name, pythons=config.pythons,
+                           coverage=config.coverage)
+
+    def _note_versions(self, reported: Mapping[str, str]) -> None:
+        """Versions as the workers see them (another environment's for ``--backend-python``)."""
+        with self._lock:
+            if any(self.versions.get(package) != version for package, version in reported.items()):
+                self.versions.update(reported)
+                self.store.set_meta("versions", self.versions)
 
     def _sample(self, group: WorkerGroup) -> None:
         """Run the slow backends on the most recent multiples of ``slow_every`` handed out."""
@@ -256,9 +284,10 @@ class Campaign:
                 case, origin = self._case(index)
             except Unsatisfiable:
                 continue
-            cases.append(case)
-            origins.append(origin)
-        valid = dict.fromkeys(indices, False)
+            variants = self._variants(case)
+            cases += variants
+            origins += [origin] * len(variants)
+        valid = dict.fromkeys((case.index for case in cases), True)
         found = [features(case.graph) for case in cases]
         declined = self._declined(found)
         results = group.execute_batch(cases, declined) if cases else []
@@ -266,10 +295,19 @@ class Campaign:
             self._judge(case, outcomes)
             self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
-            valid[case.index] = not any(o.status is Status.UNSUPPORTED for o in outcomes)
+            valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
         if single_compiler:
             self._single_compiler_oracles(group, cases, results)
-        return [valid[index] for index in indices]
+        return [valid.get(index, False) for index in indices]
+
+    def _variants(self, case: TestCase) -> list[TestCase]:
+        """``case``, and for a dynamic graph the same (dynamic) model at its other concrete
+        sizes, each with inputs of its own."""
+        if not case.graph.symbols:
+            return [case]
+        budget = self.config.input_budget
+        return [case, *(replace(make_case(variant, case.seed, case.opset, case.index, budget), model=case.model)
+                        for variant in concrete_variants(case.graph, random.Random(case.seed))[1:])]
 
     def _case(self, index: int) -> tuple[TestCase, str]:
         """Test ``index`` and its origin: a mutant the scheduler plans, else a fresh graph
@@ -327,12 +365,8 @@ class Campaign:
                     self._record(case, determinism(expected, first, second, case.graph), [first, second])
         for (case, outcomes, name, rewritten), rewritten_outcomes in zip(rewrites, changed):
             self._observe(rewritten, rewritten_outcomes, f"{name} rewrite of test {case.index}")
-            expected = case.output_types()
-            reference = next((o for o in outcomes if o.backend == REFERENCE), None)
-            for original, after in zip(outcomes, rewritten_outcomes):
-                if original.backend != REFERENCE:
-                    verdict = metamorphic(expected, original, after, name, self.policy, case.graph, reference)
-                    self._record(rewritten, verdict.findings, [original, after])
+            for findings, original, after in judge_rewrite(case, name, outcomes, rewritten_outcomes, self.policy):
+                self._record(rewritten, findings, [original, after], case)
 
     def _declined(self, found: list[set[Feature]]) -> dict[str, dict[int, Outcome]]:
         """Cases (given by their features) each backend is known not to support: answered
@@ -353,23 +387,28 @@ class Campaign:
                     self.support[outcome.backend].learn(found, outcome.status is Status.UNSUPPORTED)
 
     def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
-        """Blame against the float64 reference (or the differential vote), then the
-        optimization-level pairs; guards' suppressions are counted."""
-        expected = case.output_types()
-        policy = along_paths(case.graph, self.policy)
-        verdict = judge(expected, outcomes, policy, case.graph, fallback_reference=self.config.reference)
-        pairs = opt_level(expected, outcomes, case.graph)
-        blamed = {f.backends for f in verdict.findings}
+        """The campaign's verdict (:func:`oracles.blame.judge_case`); guards' suppressions and
+        each backend's outcomes by status are counted."""
+        verdict = judge_case(case, outcomes, self.policy, self.config.reference)
         with self._lock:
-            self.snapshot.suppressed.update(s.guard for s in verdict.suppressions + pairs.suppressions)
-        self._record(case, verdict.findings + [f for f in pairs.findings if f.backends not in blamed], outcomes)
+            self.snapshot.suppressed.update(s.guard for s in verdict.suppressions)
+            for outcome in outcomes:
+                self.outcome_counts.setdefault(outcome.backend, Counter())[outcome.status.value] += 1
+        self._record(case, verdict.findings, outcomes)
 
-    def _record(self, case: TestCase, findings: list[Finding], outcomes: list[Outcome]) -> None:
+    def _record(self, case: TestCase, findings: list[Finding], outcomes: list[Outcome],
+                original: TestCase | None = None) -> None:
+        """Store ``findings`` of ``case`` (a dynamic graph's with its sizes in the details);
+        a rewrite's findings also keep the ``original`` case it was rewritten from."""
+        extra = {} if original is None else {"original.graph.json": original.graph.to_json().encode(),
+                                              "original.inputs.npz": arrays_to_npz(original.inputs)}
         for finding in findings:
+            if case.graph.symbols:
+                finding = replace(finding, details={**finding.details, "sizes": case.graph.symbols})
             recorded = self.store.record_finding(
                 test_index=case.index, seed=case.seed, finding=finding, graph_json=case.graph.to_json(),
                 case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
-                outcomes=outcomes, versions=self.versions)
+                outcomes=outcomes, versions=self.versions, extra_artifacts=extra)
             if recorded is not None:
                 with self._lock:
                     self.snapshot.findings[finding.kind.value] += 1
@@ -378,7 +417,7 @@ class Campaign:
     def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
             interval: float = 0.25) -> Snapshot:
         """Run until a budget is spent or the run is interrupted; returns the summary."""
-        every_test, sampled = self.split_backends()
+        every_test, sampled = split_backends(self.config)
         lanes = [(every_test, False)] * max(1, self.config.workers) + ([(sampled, True)] if sampled else [])
         # Budgets count from when every worker is up (the barrier's action sets the clock).
         ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
@@ -435,6 +474,7 @@ class Campaign:
             for table in self.support.values():
                 table.save()
             self.store.set_meta("unsupported", {name: sorted(t.unsupported) for name, t in self.support.items()})
+            self.store.set_meta("outcomes", {name: dict(counts) for name, counts in self.outcome_counts.items()})
 
     def _record_stats(self) -> None:
         snapshot = self.snapshot

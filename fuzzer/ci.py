@@ -3,27 +3,31 @@
 Exit status: 0 nothing new, 1 new findings (a new or flaky signature outside the baseline),
 2 harness error (bad configuration, a backend that cannot start, an exception in tcfuzz).
 
-``--corpus DIR`` keeps the campaign between CI runs: a campaign found there is copied into
-the run directory and resumed (so each run tests new cases), its signatures count as known,
-and the run's store is saved back into DIR (atomically: a copy, then a rename).
+Each run is a new campaign, seeded from the date (or ``--seed``), so each night tests new
+cases. ``--corpus DIR`` is the coverage corpus kept between runs (``tcfuzz fuzz --corpus``):
+the campaign mutates what earlier nights found interesting and adds what it covers anew.
+The known signatures come from ``--baseline``, else from ``DIR/known-signatures.json``,
+which every run with a corpus extends with its own (written atomically: a temporary file,
+then a rename).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import shutil
+import json
+import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
 
-from corpus.store import DATABASE_NAME, RunStore, StoreError
+from corpus.store import DATABASE_NAME, RunStore
 from fuzzer.cli import UsageError, build_parser, checked_backends, command_fuzz, writable_directory
 
 EXIT_CLEAN, EXIT_NEW_FINDINGS, EXIT_HARNESS_ERROR = 0, 1, 2
 REPORT_DIR = "report"
-NOT_SAVED = ("report", "workers")  # per-run output, not campaign state
+KNOWN_SIGNATURES = "known-signatures.json"  # in the corpus directory: signatures of earlier runs
 
 
 def load_baseline(path: Path) -> frozenset[str]:
@@ -42,13 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", type=positive_float, default=600.0, help="fuzzing seconds (default 600)")
     parser.add_argument("--backends", type=backend_list,
                         help="comma-separated backends of a new campaign (default: every available CPU backend)")
-    parser.add_argument("--seed", type=int, help="seed of a new campaign (default 0)")
+    parser.add_argument("--seed", type=int, help="campaign seed (default: today's date as YYYYMMDD)")
     parser.add_argument("--workers", type=positive_int, default=1, help="parallel lanes (default 1)")
     parser.add_argument("--corpus", type=Path, metavar="DIR",
-                        help="campaign kept between CI runs: resumed when present, saved back at the end")
+                        help="coverage corpus kept between CI runs (created when absent); its "
+                             f"{KNOWN_SIGNATURES} holds the signatures earlier runs found")
     parser.add_argument("--out", type=Path, metavar="RUN", help="run directory (default runs/ci-<timestamp>)")
     parser.add_argument("--baseline", type=Path, metavar="FILE_OR_DB",
-                        help="known signatures: a run directory or its findings.db, a JSON list, or one per line")
+                        help="known signatures: a run directory or its findings.db, a JSON list, or one per line "
+                             f"(default: the corpus's {KNOWN_SIGNATURES})")
     parser.add_argument("--triage-time", type=positive_float, default=300.0,
                         help="triage's reduction seconds per signature (default 300)")
     parser.add_argument("--dry-run", action="store_true",
@@ -68,29 +74,25 @@ def command_ci(args: argparse.Namespace) -> int:
 
 
 def run_ci(args: argparse.Namespace) -> int:
-    baseline = load_baseline(args.baseline) if args.baseline else frozenset()
+    known_file = args.corpus / KNOWN_SIGNATURES if args.corpus is not None else None
+    if args.baseline:
+        baseline = load_baseline(args.baseline)
+    else:
+        baseline = load_baseline(known_file) if known_file is not None and known_file.is_file() else frozenset()
     run_dir = args.out or Path("runs") / datetime.datetime.now().strftime("ci-%Y%m%d-%H%M%S")
     if (run_dir / DATABASE_NAME).exists():
         raise UsageError(f"{run_dir} already holds a run; pass a new --out directory")
-    resumed = args.corpus is not None and (args.corpus / DATABASE_NAME).is_file()
-    if resumed:
-        if args.backends or args.seed is not None:
-            raise UsageError(f"--backends and --seed are fixed by the campaign in {args.corpus}; "
-                             "drop them or delete the corpus to start over")
-        backends, known = _corpus_campaign(args.corpus)
-        baseline |= known
-    else:
-        backends = checked_backends(args.backends)
+    backends = checked_backends(args.backends)
     writable_directory(run_dir.parent)
+    if args.corpus is not None:
+        writable_directory(args.corpus)
     if args.dry_run:
         return dry_run(backends)
-    if resumed:
-        shutil.copytree(args.corpus, run_dir, ignore=shutil.ignore_patterns(*NOT_SAVED))
-        fuzz_argv = ["fuzz", "--resume", str(run_dir)]
-    else:
-        fuzz_argv = ["fuzz", "--out", str(run_dir), "--backends", ",".join(backends),
-                     *(["--seed", str(args.seed)] if args.seed is not None else [])]
-    command_fuzz(build_parser().parse_args([*fuzz_argv, "--time", str(args.time), "--workers", str(args.workers)]))
+    seed = args.seed if args.seed is not None else int(datetime.date.today().strftime("%Y%m%d"))
+    fuzz_argv = ["fuzz", "--out", str(run_dir), "--backends", ",".join(backends), "--seed", str(seed),
+                 "--time", str(args.time), "--workers", str(args.workers),
+                 *(["--corpus", str(args.corpus)] if args.corpus is not None else [])]
+    command_fuzz(build_parser().parse_args(fuzz_argv))
     triage(run_dir, args.triage_time, baseline)
     from reports.model import summarize
     from reports.render import write_reports  # imports matplotlib: only when reporting
@@ -98,26 +100,15 @@ def run_ci(args: argparse.Namespace) -> int:
     with RunStore.open(run_dir) as store:
         summary = summarize(store, baseline)
     written = write_reports(summary, run_dir / REPORT_DIR)
-    print(f"tcfuzz ci: reports in {written[0].parent}", file=sys.stderr)
-    if args.corpus is not None:
-        save_corpus(run_dir, args.corpus)
+    print(f"tcfuzz ci: seed {seed}; reports in {written[0].parent}", file=sys.stderr)
+    if known_file is not None:
+        previous = load_baseline(known_file) if known_file.is_file() else frozenset()
+        save_known(known_file, previous | {row.signature for row in summary.signatures})
     new = [row for row in summary.failing() if row.signature not in baseline]
     for row in new:
         print(f"new finding ({row.status}): {row.signature} ({row.count} test(s))")
     print(f"tcfuzz ci: {len(new)} new of {len(summary.signatures)} unique findings, {summary.tests:,} tests")
     return EXIT_NEW_FINDINGS if new else EXIT_CLEAN
-
-
-def _corpus_campaign(corpus: Path) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The backends of the campaign kept in ``corpus`` (checked) and its signatures."""
-    try:
-        with RunStore.open(corpus) as store:
-            backends = tuple(store.config["campaign"]["backends"])
-            known = frozenset(finding.signature for finding in store.findings())
-    except (StoreError, KeyError) as error:
-        raise UsageError(f"--corpus {corpus} does not hold a tcfuzz graph campaign ({error}); "
-                         "delete it to start a new one") from None
-    return checked_backends(backends), known
 
 
 def dry_run(backends: tuple[str, ...]) -> int:
@@ -141,13 +132,8 @@ def triage(run_dir: Path, time_budget: float, baseline: frozenset[str]) -> None:
     triage_run(run_dir, time_budget=time_budget, baseline=baseline)
 
 
-def save_corpus(run_dir: Path, corpus: Path) -> None:
-    """Replace ``corpus`` with the campaign state of ``run_dir``; never leaves it half written."""
-    staging, retired = corpus.with_name(corpus.name + ".new"), corpus.with_name(corpus.name + ".old")
-    for leftover in (staging, retired):
-        shutil.rmtree(leftover, ignore_errors=True)
-    shutil.copytree(run_dir, staging, ignore=shutil.ignore_patterns(*NOT_SAVED))
-    if corpus.exists():
-        corpus.rename(retired)
-    staging.rename(corpus)
-    shutil.rmtree(retired, ignore_errors=True)
+def save_known(path: Path, signatures: frozenset[str]) -> None:
+    """Write ``signatures`` to ``path`` as ``{"signatures": [...]}``; never leaves it half written."""
+    staging = path.with_name(path.name + ".new")
+    staging.write_text(json.dumps({"signatures": sorted(signatures)}, indent=1) + "\n")
+    os.replace(staging, path)

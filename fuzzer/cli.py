@@ -54,11 +54,94 @@ def opset_number(text: str) -> int:
     return value
 
 
+def worker_count(text: str) -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if text == "auto" else positive_int(text)
+
+
+def backend_python(text: str) -> tuple[str, str]:
+    import os
+
+    name, equals, path = text.partition("=")
+    if not (equals and name and path):
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise argparse.ArgumentTypeError(f"{path} is not an executable Python; give the python of the "
+                                         "other environment (for example /venvs/old/bin/python)")
+    return name, path
+
+
 def backend_list(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
         raise argparse.ArgumentTypeError("give at least one backend name, e.g. ort-none,ort-all")
     return names
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text}")
+    return value
+
+
+def operator_names() -> list[str]:
+    from fuzzer.ops import all_specs
+
+    return sorted(spec.name for spec in all_specs())
+
+
+def dtype_names() -> list[str]:
+    from fuzzer.ir import ALL_DTYPES
+
+    return sorted(dtype.value for dtype in ALL_DTYPES)
+
+
+class NameList(argparse.Action):
+    """``--FLAG a,b,...``: names that ``const()`` lists; ``--FLAG list`` prints them and exits."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        known = self.const()
+        if values == "list":
+            print("\n".join(known))
+            parser.exit()
+        names = tuple(dict.fromkeys(name.strip() for name in values.split(",") if name.strip()))
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise UsageError(f"{option_string} names {', '.join(unknown) or 'nothing'}, which tcfuzz does not "
+                             f"know; `{parser.prog} {option_string} list` shows the valid names")
+        setattr(namespace, self.dest, names)
+
+
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--control-flow", type=share, metavar="SHARE",
+                        help="share of graphs with an If, Loop or Scan node (default 0)")
+    parser.add_argument("--dynamic", type=share, metavar="SHARE",
+                        help="share of graphs with a symbolic batch dimension, each run at several sizes (default 0)")
+    parser.add_argument("--ops", action=NameList, const=operator_names, metavar="Add,Conv,...",
+                        help="only these operators ('list' prints them; default all)")
+    parser.add_argument("--dtypes", action=NameList, const=dtype_names, metavar="float32,...",
+                        help="only these dtypes for fresh inputs ('list' prints them; default all)")
+
+
+def generator_settings(args: argparse.Namespace) -> dict:
+    """The CampaignConfig fields of the generator options on the command line."""
+    return {"control_flow": args.control_flow or 0.0, "dynamic": args.dynamic or 0.0,
+            "ops": args.ops or (), "dtypes": args.dtypes or ()}
+
+
+def checked_generator(config):
+    """``config``'s GeneratorOptions, once the chosen operators, dtypes and opset are known to fit."""
+    options = config.generator_options
+    try:
+        options.specs()
+    except ValueError as error:
+        raise UsageError(f"{error}; change --ops, --dtypes or --opset") from None
+    return options
 
 
 def add_tolerance_options(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +190,15 @@ def build_parser() -> Parser:
     fuzz.add_argument("--nodes", type=positive_int, help="operators per graph (default 10)")
     fuzz.add_argument("--opset", type=opset_number, help="ONNX opset (default 17)")
     fuzz.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>)")
-    fuzz.add_argument("--workers", type=positive_int, default=1, help="parallel lanes (default 1)")
+    fuzz.add_argument("--workers", type=worker_count, default=1,
+                      help="parallel lanes, each with its own workers (default 1; 'auto': one per core)")
+    fuzz.add_argument("--backend-python", action="append", type=backend_python, default=[], metavar="NAME=PATH",
+                      help="run backend NAME's worker under the Python at PATH (another environment, e.g. "
+                           "another compiler version); NAME@LABEL runs a backend a second time, so "
+                           "ort-all and ort-all@old compare two releases (repeatable)")
+    fuzz.add_argument("--ray", metavar="ADDRESS",
+                      help="run the lanes' workers on a Ray cluster ('auto': the running one; 'local': "
+                           "start one here); needs pip install 'tcfuzz[ray]'")
     fuzz.add_argument("--timeout", type=positive_float, help="seconds per test before a hang (default 10)")
     fuzz.add_argument("--memory-limit", type=positive_int, help="MiB per worker before an oom (default 4096)")
     fuzz.add_argument("--input-search", type=float, metavar="SECONDS",
@@ -122,6 +213,7 @@ def build_parser() -> Parser:
     fuzz.add_argument("--mode", choices=("graph", "tir"), default="graph",
                       help="graph: random tensor graphs on every backend (default); tir: TVM's "
                            "low-level IR, schedules and pass pipelines")
+    add_generator_options(fuzz)
     add_tolerance_options(fuzz)
 
     gen = commands.add_parser("gen", help="write random models with their inputs")
@@ -132,6 +224,7 @@ def build_parser() -> Parser:
     gen.add_argument("--opset", type=opset_number, default=17)
     gen.add_argument("--stats", action="store_true",
                      help="print operator, operator-pair, dtype, rank and size statistics of the batch")
+    add_generator_options(gen)
 
     run = commands.add_parser("run", help="run one ONNX model on several backends and compare")
     run.add_argument("model", type=Path, help="an .onnx file")
@@ -170,7 +263,9 @@ def default_backends() -> tuple[str, ...]:
                  if backend.device == "cpu" and backend.missing() is None)
 
 
-def checked_backends(names: Sequence[str] | None) -> tuple[str, ...]:
+def checked_backends(names: Sequence[str] | None, elsewhere: Sequence[str] = ()) -> tuple[str, ...]:
+    """The backends to run (all available by default), each known and able to run; those in
+    ``elsewhere`` run under another Python, whose packages this one cannot check."""
     from fuzzer.backends import UnknownBackend, load_backend
 
     names = tuple(names) if names else default_backends()
@@ -179,7 +274,7 @@ def checked_backends(names: Sequence[str] | None) -> tuple[str, ...]:
             backend = load_backend(name)
         except (UnknownBackend, TypeError) as error:
             raise UsageError(str(error)) from None
-        if (reason := backend.missing()) is not None:
+        if name not in elsewhere and (reason := backend.missing()) is not None:
             raise UsageError(f"backend {name!r} cannot run here: {reason}")
     if len(set(names)) != len(names):
         raise UsageError("a backend is named twice in --backends")
@@ -209,7 +304,9 @@ def command_fuzz_tir(args: argparse.Namespace) -> int:
     from fuzzer.tir.campaign import resume_tir_campaign, run_tir_campaign
 
     ignored = [flag for flag, value in (("--backends", args.backends), ("--nodes", args.nodes),
-                                        ("--opset", args.opset)) if value is not None]
+                                        ("--opset", args.opset), ("--control-flow", args.control_flow),
+                                        ("--dynamic", args.dynamic), ("--ops", args.ops),
+                                        ("--dtypes", args.dtypes)) if value is not None]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} do not apply to --mode tir")
     run_dir = args.resume or args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -246,12 +343,14 @@ def refuse_changes_on_resume(args: argparse.Namespace) -> None:
                                       ("--out", args.out), ("--timeout", args.timeout),
                                       ("--memory-limit", args.memory_limit),
                                       ("--input-search", args.input_search),
+                                      ("--control-flow", args.control_flow), ("--dynamic", args.dynamic),
+                                      ("--ops", args.ops), ("--dtypes", args.dtypes),
                                       ("--tolerance", args.tolerance or None),
                                       ("--tolerance-file", args.tolerance_file),
                                       ("--error-statistic", args.error_statistic)) if value is not None]
     if fixed:
         raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
-                         "--max-tests and --workers apply to a resumed campaign")
+                         "--max-tests, --workers and --ray apply to a resumed campaign")
 
 
 def command_fuzz(args: argparse.Namespace) -> int:
@@ -270,6 +369,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
     from oracles.tolerance import policy_to_dict
     from fuzzer.campaign import (Campaign, CampaignConfig, learned_avoidance, resume_run, start_run,
                                  support_tables)
+    from fuzzer.distributed import RayUnavailable
     from fuzzer.isolation import WorkerStartError
     from fuzzer.progress import ProgressDisplay, summary_table
 
@@ -278,13 +378,18 @@ def command_fuzz(args: argparse.Namespace) -> int:
             stored, store = resume_run(args.resume)
         except StoreError as error:
             raise UsageError(str(error)) from None
-        checked_backends(stored.backends)
+        if args.backend_python:
+            raise UsageError("--backend-python cannot change when resuming; the run keeps its own")
+        checked_backends(stored.backends, elsewhere=tuple(stored.pythons or ()))
         config = CampaignConfig.from_dict({**stored.to_dict(), "time_budget": args.time,
                                            "max_tests": args.max_tests or stored.max_tests,
-                                           "workers": args.workers})
+                                           "workers": args.workers, "ray": args.ray})
         run_dir = args.resume
     else:
-        backends = checked_backends(args.backends)
+        pythons = dict(args.backend_python)
+        backends = checked_backends(args.backends, elsewhere=tuple(pythons))
+        if unknown := sorted(set(pythons) - set(backends)):
+            raise UsageError(f"--backend-python names {', '.join(unknown)}, which is not in --backends")
         run_dir = args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         writable_directory(run_dir.parent if not run_dir.exists() else run_dir)
         try:
@@ -298,7 +403,9 @@ def command_fuzz(args: argparse.Namespace) -> int:
             input_budget=0.1 if args.input_search is None else (args.input_search or None),
             tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
             reference="onnx-ref" if "onnx-ref" in backends else None,
-            coverage=bool(args.coverage or args.corpus), corpus=str(args.corpus.resolve()) if args.corpus else None)
+            coverage=bool(args.coverage or args.corpus), corpus=str(args.corpus.resolve()) if args.corpus else None,
+            pythons=pythons or None, ray=args.ray, **generator_settings(args))
+        checked_generator(config)
         try:
             store = start_run(config, run_dir)
         except StoreError as error:
@@ -314,6 +421,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
                 snapshot = campaign.run(display)
         except WorkerStartError as error:
             raise UsageError(f"{error}; check `tcfuzz backends`") from None
+        except RayUnavailable as error:
+            raise UsageError(str(error)) from None
     from rich.console import Console
 
     Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}"))
@@ -324,10 +433,12 @@ def command_fuzz(args: argparse.Namespace) -> int:
 
 def command_gen(args: argparse.Namespace) -> int:
     from corpus.store import arrays_to_npz
-    from fuzzer.generator import GeneratorOptions, generate_case
+    from fuzzer.campaign import CampaignConfig
+    from fuzzer.generator import generate_case
 
+    options = checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,
+                                               **generator_settings(args)))
     out = writable_directory(args.out)
-    options = GeneratorOptions(nodes=args.nodes, opset=args.opset)
     graphs = []
     for index in range(args.count):
         case = generate_case(args.seed + index, options, index)

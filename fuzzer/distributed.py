@@ -47,9 +47,13 @@ def connect(address: str) -> None:
 class _GroupActor:
     """The remote half: a WorkerGroup on a cluster node (wrapped by ``ray.remote`` on demand)."""
 
-    def __init__(self, backends: Sequence[str], limits: Limits) -> None:
-        self.group = WorkerGroup(backends, limits)
+    def __init__(self, backends: Sequence[str], limits: Limits, pythons: dict[str, str] | None,
+                 coverage: bool) -> None:
+        self.group = WorkerGroup(backends, limits, pythons=pythons, coverage=coverage)
         self.group.start()
+
+    def versions(self) -> dict[str, str]:
+        return self.group.versions()
 
     def execute_batch(self, cases: Sequence[TestCase],
                       declined: Mapping[str, Mapping[int, Outcome]] | None) -> list[list[Outcome]]:
@@ -65,10 +69,13 @@ class _GroupActor:
 class RayWorkerGroup:
     """``WorkerGroup``'s interface, with the workers inside a Ray actor."""
 
-    def __init__(self, backends: Sequence[str], limits: Limits, address: str) -> None:
+    def __init__(self, backends: Sequence[str], limits: Limits, address: str,
+                 pythons: dict[str, str] | None = None, coverage: bool = False) -> None:
         self.backends = tuple(backends)
         self.limits = limits
         self.address = address
+        self.pythons = pythons
+        self.coverage = coverage
         self._actor = None
 
     def start(self) -> None:
@@ -76,9 +83,9 @@ class RayWorkerGroup:
 
         connect(self.address)
         actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_GroupActor)
-        self._actor = actor_class.remote(self.backends, self.limits)
+        self._actor = actor_class.remote(self.backends, self.limits, self.pythons, self.coverage)
         try:
-            ray.get(self._actor.restarts.remote())  # a worker that failed to start fails here
+            self._versions = ray.get(self._actor.versions.remote())  # a worker that failed to start fails here
         except ray.exceptions.RayError as error:
             cause = getattr(error, "cause", None) or error
             raise WorkerStartError(str(cause).strip().splitlines()[-1]) from None
@@ -95,6 +102,9 @@ class RayWorkerGroup:
     @cached_property
     def batch_size(self) -> int:
         return max(load_backend(b).batch_size for b in self.backends)
+
+    def versions(self) -> dict[str, str]:
+        return self._versions
 
     @property
     def restarts(self) -> int:

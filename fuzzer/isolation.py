@@ -8,6 +8,7 @@ signal, the stage it was in and the tail of its stderr); the next test restarts 
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import select
@@ -43,10 +44,20 @@ class Limits:
     poll_interval: float = 0.02  # how often a running test's memory is checked
 
 
-def worker_environment() -> dict[str, str]:
-    """The parent's import path, so plugins and tests' backends import in the worker."""
+PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def worker_environment(python: str = sys.executable) -> dict[str, str]:
+    """The parent's import path, so plugins and tests' backends import in the worker.
+
+    A worker under another Python environment (``--backend-python``) gets only tcfuzz's own
+    directory and the current one: its compiler and libraries must be its environment's.
+    """
     env = dict(os.environ)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    if python == sys.executable:
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+    else:
+        paths = [PROJECT_ROOT, os.getcwd()]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONFAULTHANDLER"] = "1"
@@ -65,6 +76,7 @@ class Worker:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tcfuzz-worker-"))
         self.process: subprocess.Popen | None = None
         self.name = backend  # replaced by the backend's own name once it has started
+        self.versions: dict[str, str] = {}  # package versions the started worker sees
         self.timeout = limits.timeout * timeout_factor(backend)  # per test
         self.restarts = 0
         self._log_offset = 0
@@ -78,7 +90,7 @@ class Worker:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.python, "-m", "fuzzer.worker", self.backend, *(["--coverage"] if self.coverage else [])], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log, env=worker_environment(), start_new_session=True,
+            stdout=subprocess.PIPE, stderr=log, env=worker_environment(self.python), start_new_session=True,
             bufsize=0)  # unbuffered: select() must see every byte the worker wrote
         log.close()
         message = self._startup_message()
@@ -87,7 +99,8 @@ class Worker:
             self.kill()
             raise WorkerStartError(f"backend {self.backend!r} failed to start: "
                                    f"{detail.splitlines()[-1] if detail else 'no message'}")
-        self.name = message[1].decode()
+        announced = json.loads(message[1])
+        self.name, self.versions = announced["name"], announced["versions"]
 
     def _startup_message(self) -> tuple[bytes, bytes] | None:
         ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT)
@@ -282,6 +295,14 @@ class WorkerGroup:
                  pythons: dict[str, str] | None = None, coverage: bool = False) -> None:
         pythons = pythons or {}
         self.workers = [Worker(b, limits, pythons.get(b, sys.executable), log_dir, coverage) for b in backends]
+
+    @property
+    def restarts(self) -> int:
+        return sum(worker.restarts for worker in self.workers)
+
+    def versions(self) -> dict[str, str]:
+        """Package versions the started workers reported."""
+        return {package: version for worker in self.workers for package, version in worker.versions.items()}
 
     def start(self) -> None:
         """Start every worker at once: heavy imports (torch, TVM) overlap."""

@@ -1,7 +1,9 @@
 """The worker process: hosts one backend and runs batches of test cases sent over a pipe.
 
 Run as ``python -m fuzzer.worker BACKEND [--coverage]``. Messages are frames of one kind byte and a
-4-byte length, then the payload. The parent sends a pickled list of test cases; the worker
+4-byte length, then the payload. Once started, the worker announces its backend's name and
+the package versions it sees (JSON), which may differ from the parent's when it runs under
+another Python environment. The parent sends a pickled list of test cases; the worker
 answers with stage markers ``POSITION:STAGE`` (``*`` when a stage covers the whole batch,
 as when a backend compiles the batch as one packed program) so that a crash can be
 placed, and one pickled ``(position, Outcome)`` per case as soon as it is known. Anything
@@ -15,6 +17,7 @@ worker (``fuzzer.coverage``); a packed batch's bits arrive with its first Outcom
 from __future__ import annotations
 
 import faulthandler
+import json
 import os
 import pickle
 import struct
@@ -68,10 +71,10 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line
         send(protocol_out, FAILED, f"{type(error).__name__}: {error}".encode())
         return 3
-    collector = collector_for(type(backend).__module__) if "--coverage" in argv[1:] else None
+    collector = collector_for(type(backend)) if "--coverage" in argv[1:] else None
     if collector is not None:
         collector.start()
-    send(protocol_out, READY, backend.name.encode())
+    send(protocol_out, READY, json.dumps({"name": backend.name, "versions": backend.versions()}).encode())
 
     def report_stage(position: int | str, stage) -> None:
         send(protocol_out, STAGE, f"{position}:{stage.value}".encode())

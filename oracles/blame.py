@@ -29,13 +29,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fuzzer.ir import Graph, TensorType
-from fuzzer.outcome import Outcome, Stage
+from fuzzer.outcome import Outcome, Stage, TestCase
 from oracles.differential import (partition_outcomes, _ERROR_CLASSES, _FAILURES, _compare_outcomes,
                                   _failure_finding, compare_arrays, differential)
 from oracles.finding import Finding, FindingKind
 from oracles.guards import GUARDS, Context, Guard, Suppression, apply_guards, mismatch_mask
 from oracles.precision import REFERENCE, ulp_distance
-from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy
+from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
 from triage.signature import signature
 
 
@@ -103,6 +103,35 @@ def judge(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
             findings.append(_mismatch_finding(outcome.backend, blamed[outcome.backend], expected,
                                               standing, reference_backend))
     return Verdict(findings, suppressions)
+
+
+def judge_case(case: TestCase, outcomes: Sequence[Outcome], policy: TolerancePolicy = DEFAULT_POLICY,
+               fallback_reference: str | None = None) -> Verdict:
+    """The campaign's verdict on one test: :func:`judge` with ``policy`` widened along the
+    graph's paths, then the optimization-level findings of backends it did not already
+    name; the suppressions of both."""
+    from oracles.optlevel import opt_level  # deferred: oracles.optlevel imports this module
+
+    expected = case.output_types()
+    paths = along_paths(case.graph, policy) if case.graph is not None else policy
+    verdict = judge(expected, outcomes, paths, case.graph, fallback_reference=fallback_reference)
+    pairs = opt_level(expected, outcomes, case.graph)
+    blamed = {f.backends for f in verdict.findings}
+    return Verdict(verdict.findings + [f for f in pairs.findings if f.backends not in blamed],
+                   verdict.suppressions + pairs.suppressions)
+
+
+def judge_rewrite(case: TestCase, rewrite: str, outcomes: Sequence[Outcome], rewritten: Sequence[Outcome],
+                  policy: TolerancePolicy = DEFAULT_POLICY) -> list[tuple[list[Finding], Outcome, Outcome]]:
+    """The metamorphic oracle on ``case`` (``outcomes``) and its ``rewrite`` (``rewritten``,
+    in the same backend order): per backend but the reference, its findings and the two
+    outcomes they compare."""
+    from oracles.metamorphic import metamorphic  # deferred: oracles.metamorphic imports this module
+
+    expected = case.output_types()
+    reference = next((o for o in outcomes if o.backend == REFERENCE), None)
+    return [(metamorphic(expected, original, after, rewrite, policy, case.graph, reference).findings, original, after)
+            for original, after in zip(outcomes, rewritten) if original.backend != REFERENCE]
 
 
 def blame(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],

@@ -92,8 +92,9 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
         f'{base64.b64encode(plot_png(title, "seconds", ylabel, series)).decode()}"></figure>'
         for title, (ylabel, series) in time_series(summary).items()) or "<p>No statistics recorded yet.</p>"
     kinds = sorted({kind for row in summary.backend_rows for kind in row.findings})
-    backends = _table(["backend", "failures", *kinds, "unsupported (op, dtype) pairs"],
-                      [[_td(row.name), _td(row.failures, True), *(_td(row.findings.get(kind, 0), True) for kind in kinds),
+    backends = _table(["backend", "tests", "errors", "unsupported", "failures", *kinds, "unsupported (op, dtype) pairs"],
+                      [[_td(row.name), _td(f"{row.tests:,}", True), _td(row.errors, True), _td(row.unsupported, True),
+                        _td(row.failures, True), *(_td(row.findings.get(kind, 0), True) for kind in kinds),
                         _td(row.unsupported_features, True)] for row in summary.backend_rows])
     findings = _table(
         ["status", "kind", "backends", "stage", "tests", "first test", "reproduced", "summary", "repro", "report",

@@ -50,8 +50,9 @@ def render_markdown(summary: RunSummary) -> str:
     else:
         lines.append("No findings.")
     lines += ["", "## Backends", "",
-              *table(["backend", "failures", "findings by kind", "unsupported (op, dtype) pairs"],
-                     [[row.name, row.failures,
+              *table(["backend", "tests", "errors", "unsupported", "failures", "findings by kind",
+                      "unsupported (op, dtype) pairs"],
+                     [[row.name, row.tests, row.errors, row.unsupported, row.failures,
                        ", ".join(f"{kind} {count}" for kind, count in row.findings.items()) or "-",
                        row.unsupported_features] for row in summary.backend_rows])]
     return "\n".join(lines) + "\n"

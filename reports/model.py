@@ -62,11 +62,27 @@ class BackendRow:
     name: str
     findings: dict[str, int]  # by kind, findings that blame this backend
     unsupported_features: int  # (operator, dtype) pairs learned as unsupported
+    outcomes: dict[str, int] = field(default_factory=dict)  # the backend's runs by status (ok, unsupported, ...)
 
     @property
     def failures(self) -> int:
         """Crashes, hangs, out-of-memory kills and internal errors blamed on this backend."""
         return sum(count for kind, count in self.findings.items() if kind in FAILURE_KINDS)
+
+    @property
+    def tests(self) -> int:
+        """Tests the backend was given (declined ones included)."""
+        return sum(self.outcomes.values())
+
+    @property
+    def errors(self) -> int:
+        """Its runs that ended in an error, crash, hang or out-of-memory kill."""
+        return sum(count for status, count in self.outcomes.items() if status in FAILURE_KINDS)
+
+    @property
+    def unsupported(self) -> int:
+        """Its runs that it declined as unsupported."""
+        return self.outcomes.get("unsupported", 0)
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,8 @@ class RunSummary:
                          "by_kind": self.findings_by_kind, "by_status": self.by_status()},
             "signatures": [{**asdict(row), "backends": list(row.backends), "fingerprint": row.fingerprint,
                             "rule": row.rule} for row in self.signatures],
-            "backend_table": [{**asdict(row), "failures": row.failures} for row in self.backend_rows],
+            "backend_table": [{**asdict(row), "failures": row.failures, "tests": row.tests, "errors": row.errors,
+                               "unsupported": row.unsupported} for row in self.backend_rows],
             "versions": self.versions,
         }
 
@@ -152,7 +169,7 @@ def summarize(store: RunStore, baseline: frozenset[str] = frozenset()) -> RunSum
         tests=progress.tests, valid=progress.valid, seconds=progress.seconds,
         updated=stats[-1]["time"] if stats else None, versions=store.get_meta("versions", {}),
         stats=stats, coverage=coverage_series(store), signatures=tuple(rows),
-        backend_rows=_backend_rows(findings, store.get_meta("unsupported", {})),
+        backend_rows=_backend_rows(findings, store.get_meta("unsupported", {}), store.get_meta("outcomes", {})),
         triaged=bool(triage), findings_by_kind=store.counts_by_kind())
 
 
@@ -178,12 +195,14 @@ def _signature_row(group: list, triaged: SignatureRecord | None, baseline: froze
         status=status, **extra)
 
 
-def _backend_rows(findings: list, unsupported: dict[str, list]) -> tuple[BackendRow, ...]:
-    by_backend: dict[str, Counter] = {name: Counter() for name in unsupported}
+def _backend_rows(findings: list, unsupported: dict[str, list],
+                  outcomes: dict[str, dict[str, int]]) -> tuple[BackendRow, ...]:
+    by_backend: dict[str, Counter] = {name: Counter() for name in [*unsupported, *outcomes]}
     for finding in findings:
         for backend in finding.backends:
             by_backend.setdefault(backend, Counter())[finding.kind] += 1
-    return tuple(BackendRow(name, dict(sorted(counts.items())), len(unsupported.get(name, ())))
+    return tuple(BackendRow(name, dict(sorted(counts.items())), len(unsupported.get(name, ())),
+                            dict(outcomes.get(name, {})))
                  for name, counts in sorted(by_backend.items()))
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from corpus.store import RunStore
-from fuzzer.campaign import Campaign, CampaignConfig, start_run, seed_for_test
+from fuzzer.campaign import Campaign, CampaignConfig, seed_for_test, split_backends, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = "onnx-ref,tests.fault_backends:WrongAnswer"
@@ -101,8 +101,8 @@ def test_slow_compilers_run_on_a_sample_in_their_own_lane(tmp_path):
                             nodes=3, max_tests=200, slow_every=8, reference="onnx-ref")
     with start_run(config, tmp_path / "run") as store:
         campaign = Campaign(config, store)
-        assert campaign.split_backends() == (("onnx-ref", "ort-none"),
-                                             ("onnx-ref", "tests.fault_backends:SlowAlwaysWrong"))
+        assert split_backends(config) == (("onnx-ref", "ort-none"),
+                                          ("onnx-ref", "tests.fault_backends:SlowAlwaysWrong"))
         snapshot = campaign.run()
         sampled = {f.test_index for f in store.findings() if f.backends == ("fault-slow-wrong",)}
     assert snapshot.tests == 200

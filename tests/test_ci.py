@@ -1,7 +1,9 @@
-"""`tcfuzz ci`: exit 0 nothing new, 1 new findings, 2 harness error; --dry-run; a kept corpus."""
+"""`tcfuzz ci`: exit 0 nothing new, 1 new findings, 2 harness error; --dry-run; a kept coverage corpus."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from corpus.corpus import Corpus
 from corpus.store import RunStore
 from fuzzer.backends.onnx_reference import OnnxReference
 from fuzzer.cli import main
@@ -66,23 +69,24 @@ def test_an_exception_in_the_harness_exits_2_not_1(tmp_path, monkeypatch, capsys
 @pytest.mark.slow
 def test_new_findings_exit_1_then_known_ones_exit_0(tmp_path):
     corpus, first, second, third = (tmp_path / name for name in ("corpus", "first", "second", "third"))
-    result = ci("--backends", ABORTING, "--time", "2", "--corpus", str(corpus), "--out", str(first))
+    result = ci("--backends", ABORTING, "--time", "2", "--seed", "1", "--corpus", str(corpus), "--out", str(first))
     assert result.returncode == 1, result.stderr
     assert "new finding (new): crash/fault-abort" in result.stdout
     assert sorted(p.name for p in (first / "report").iterdir()) == [
         "index.html", "junit.xml", "summary.json", "summary.md", "tcfuzz.sarif"]
-    with RunStore.open(corpus) as store:
-        first_tests = store.progress().tests
-    assert first_tests > 0
+    with RunStore.open(first) as store:
+        assert store.config["campaign"]["corpus"] == str(corpus.resolve())  # coverage feedback on the corpus
+        found = {finding.signature for finding in store.findings()}
+    assert set(json.loads((corpus / "known-signatures.json").read_text())["signatures"]) == found
+    with Corpus.open(corpus) as kept:
+        assert kept.entries()  # the coverage corpus the campaign grew
 
-    result = ci("--time", "2", "--corpus", str(corpus), "--out", str(second))  # resumes the corpus
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = ci("--backends", ABORTING, "--time", "2", "--corpus", str(corpus), "--out", str(second))
+    assert result.returncode == 0, result.stdout + result.stderr  # the corpus knows the abort now
     with RunStore.open(second) as store:
-        assert store.progress().tests > first_tests  # continued, did not start over
-    with RunStore.open(corpus) as store:
-        assert store.progress().tests > first_tests  # saved back
+        assert store.config["campaign"]["seed"] == int(datetime.date.today().strftime("%Y%m%d"))
 
-    result = ci("--backends", ABORTING, "--time", "2", "--baseline", str(first / "findings.db"),
+    result = ci("--backends", ABORTING, "--time", "2", "--seed", "1", "--baseline", str(first / "findings.db"),
                 "--out", str(third))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 new of 1 unique findings" in result.stdout

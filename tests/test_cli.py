@@ -70,11 +70,34 @@ def test_backends_lists_every_builtin():
     (["fuzz", "--opset", "7"], ["opset 7"]),
     (["fuzz", "--resume", "/nonexistent/run"], ["not a tcfuzz run directory"]),
     (["fuzz", "--resume", "/tmp", "--seed", "3"], ["--seed", "cannot change"]),
+    (["fuzz", "--resume", "/tmp", "--dynamic", "0.5"], ["--dynamic", "cannot change"]),
+    (["fuzz", "--control-flow", "1.5"], ["--control-flow", "between 0 and 1"]),
+    (["gen", "--out", "/tmp/unused", "--dynamic", "much"], ["--dynamic", "share"]),
+    (["fuzz", "--ops", "Add,Frobnicate"], ["Frobnicate", "tcfuzz fuzz --ops list"]),
+    (["gen", "--out", "/tmp/unused", "--dtypes", "float128"], ["float128", "tcfuzz gen --dtypes list"]),
+    (["gen", "--out", "/tmp/unused", "--ops", "Conv", "--dtypes", "bool"], ["Conv", "--ops, --dtypes"]),
     (["run", "/nonexistent/model.onnx"], ["does not exist"]),
     (["frobnicate"], ["frobnicate"]),
 ])
 def test_bad_input_gives_one_line(args, words):
     assert_one_line_error(tcfuzz(*args), *words)
+
+
+def test_ops_and_dtypes_list_their_valid_names():
+    assert {"Add", "Conv", "If"} <= set(tcfuzz("fuzz", "--ops", "list").stdout.split())
+    assert {"float32", "bool"} <= set(tcfuzz("gen", "--dtypes", "list").stdout.split())
+
+
+def test_gen_keeps_to_the_chosen_operators_and_dtypes(tmp_path):
+    from fuzzer.ir import Graph
+
+    result = tcfuzz("gen", "-n", "4", "--ops", "Add,Relu", "--dtypes", "float32", "--dynamic", "1",
+                    "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    graphs = [Graph.from_json(path.read_text()) for path in tmp_path.glob("*.graph.json")]
+    assert {node.op for graph in graphs for node in graph.nodes} <= {"Add", "Relu"}
+    assert {i.type.dtype.value for graph in graphs for i in graph.inputs} == {"float32"}
+    assert any(graph.symbols for graph in graphs)
 
 
 def test_malformed_model_gives_one_line(tmp_path):

@@ -7,14 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from corpus.store import RunStore, arrays_to_npz
-from fuzzer.campaign import CampaignConfig, start_run
+from corpus.store import RunStore, StoredFinding, arrays_to_npz
+from fuzzer.campaign import Campaign, CampaignConfig, start_run
 from fuzzer.generator import make_case
 from fuzzer.ir import DType
 from tests.planted_backends import BACKENDS, planted_graph, record_findings
 from tests.test_guards import Builder
-from triage.reduce import Reduction, ReductionUnsupported, load_reduction, reduce_finding, without_nodes, without_outputs
-from triage.rerun import Evaluator
+from triage.reduce import (Reduction, ReductionUnsupported, judging_backends, load_reduction, reduce_finding,
+                           without_nodes, without_outputs)
+from triage.reproducibility import measure_finding
+from triage.rerun import Evaluator, stored_case
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,30 @@ def test_tir_findings_are_refused(tmp_path):
     with RunStore.create(tmp_path / "tir", {"mode": "tir", "seed": 0}) as store:
         with pytest.raises(ReductionUnsupported, match="TIR"):
             reduce_finding(store, 1)
+
+
+def test_a_finding_is_judged_again_by_the_lane_that_found_it():
+    config = CampaignConfig(backends=("onnx-ref", "ort-none", "tests.fault_backends:SlowAlwaysWrong"),
+                            reference="onnx-ref")
+    def blaming(backend: str) -> StoredFinding:
+        return StoredFinding(0, 0, "mismatch", (backend,), "compare", "", "", {}, 0, "", 0.0, {})
+
+    assert judging_backends(config, blaming("ort-none")) == ["onnx-ref", "ort-none"]
+    assert judging_backends(config, blaming("fault-slow-wrong")) == ["onnx-ref", "tests.fault_backends:SlowAlwaysWrong"]
+
+
+@pytest.mark.slow
+def test_a_metamorphic_finding_reproduces_and_reduces_from_its_original(tmp_path):
+    config = CampaignConfig(backends=("onnx-ref", "tests.quality.planted_ort:PlantedIdentity"), seed=2, nodes=6,
+                            max_tests=40, reference="onnx-ref", single_compiler_every=1, input_budget=None,
+                            ops=("Add", "Mul", "Relu", "Transpose"), dtypes=("float32",))
+    with start_run(config, tmp_path / "run") as store:
+        Campaign(config, store).run()
+        metamorphic = [f for f in store.findings() if f.kind == "metamorphic"]
+        assert metamorphic and all("identity_chain" in f.signature for f in metamorphic)
+        finding = metamorphic[0]
+        original = stored_case(store, finding.id)
+        assert "Identity" not in {node.op for node in original.graph.nodes}  # the case before the rewrite
+        assert measure_finding(store, finding.id, runs=1).reproduced == 1
+        reduction = reduce_finding(store, finding.id, time_budget=60)
+        assert reduction.nodes_after <= reduction.nodes_before and reduction.tests > 1

@@ -62,8 +62,13 @@ def test_summary_counts_every_finding_once_per_signature(run_dir, summary):
     assert {row.status for row in summary.signatures} == {"new"}  # no baseline, no triage
     wrong = next(row for row in summary.backend_rows if row.name == "fault-wrong")
     assert sum(wrong.findings.values()) == len(findings)
+    assert [row.tests for row in summary.backend_rows] == [12, 12, 12]  # every backend's outcome of every test
+    assert all(row.errors == 0 and row.outcomes["ok"] + row.unsupported == 12 for row in summary.backend_rows)
+    assert "| backend | tests | errors | unsupported |" in render_markdown(summary)
     data = json.loads(json.dumps(summary.to_dict()))
     assert data["findings"]["unique"] == len(summary.signatures)
+    assert {row["name"]: row["tests"] for row in data["backend_table"]} == {"fault-wrong": 12, "onnx-ref": 12,
+                                                                             "ort-none": 12}
     assert data["coverage"] is None and data["triaged"] is False
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from corpus.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
 from fuzzer.backends import load_backend
+from fuzzer.campaign import CampaignConfig, split_backends
 from fuzzer.export_onnx import to_onnx_bytes
 from fuzzer.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
 from fuzzer.ops import get_spec
@@ -33,10 +34,9 @@ from fuzzer.ops.spec import Unsatisfiable
 from fuzzer.outcome import TestCase
 from fuzzer.values import random_array
 from oracles.finding import Finding, FindingKind
-from oracles.optlevel import OPT_PAIRS
 from oracles.precision import REFERENCE
 from triage.localize import intermediate_values, localize
-from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
+from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 from triage.signature import near_identical
 
 SCHEMA = """
@@ -419,19 +419,14 @@ class Reducer:
 # ---------------------------------------------------------------- store and entry points
 
 
-def judging_backends(config_backends: Sequence[str], fallback_reference: str | None, stored: StoredFinding) -> list[str]:
-    """The run's backends needed to judge ``stored`` again: the blamed ones, what they are
-    compared with, their optimization-level partners, the references and every fast
-    backend (as in the campaign's main lane); slow compilers only when blamed."""
-    blamed = set(stored.backends)
-    partners = {a if b in blamed else b for a, b in OPT_PAIRS if a in blamed or b in blamed}
-    wanted = blamed | partners | {stored.details.get("compared_with", ""), fallback_reference or ""}
-    chosen = []
-    for spec in config_backends:
-        backend = load_backend(spec)
-        if backend.name in wanted or spec in wanted or backend.is_reference or backend.timeout_factor <= 1:
-            chosen.append(spec)
-    return chosen
+def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]:
+    """The run's backends needed to judge ``stored`` again: those of the campaign lane that
+    found it (:func:`fuzzer.campaign.split_backends`), the lane of slow compilers when it
+    blames one of them."""
+    every_test, sampled = split_backends(config)
+    slow_blamed = any(spec in stored.backends or load_backend(spec).name in stored.backends
+                      for spec in sampled if spec not in every_test)
+    return list(sampled if slow_blamed else every_test)
 
 
 def _supported_case(store: RunStore, finding_id: int) -> TestCase:
@@ -502,8 +497,8 @@ def reduce_finding(store: RunStore, finding_id: int, *, evaluator: Evaluator | N
         return previous
     stored = find_stored(store, finding_id)
     if evaluator is None:
-        config = campaign_config(store.config)
-        with Evaluator.from_config(store.config, judging_backends(config.backends, config.reference, stored)) as own:
+        backends = judging_backends(campaign_config(store.config), stored)
+        with Evaluator.from_config(store.config, backends, rewrites=on_rewrite(stored)) as own:
             return reduce_finding(store, finding_id, evaluator=own, time_budget=time_budget)
     started = time.monotonic()
     row = _load_row(store, finding_id)

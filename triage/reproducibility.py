@@ -15,7 +15,7 @@ from fuzzer.backends import load_backend
 from fuzzer.outcome import TestCase
 from oracles.finding import Finding
 from triage.reduce import judging_backends
-from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
+from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 from triage.signature import near_identical
 
 DEFAULT_RUNS = 5
@@ -49,16 +49,16 @@ def backend_specs(config: Mapping) -> dict[str, str]:
 
 def finding_backends(config: Mapping, stored: StoredFinding) -> list[str]:
     """The run's backends that must run again to judge ``stored`` (as reduction chooses them)."""
-    campaign = campaign_config(config)
-    return judging_backends(campaign.backends, campaign.reference, stored)
+    return judging_backends(campaign_config(config), stored)
 
 
 def measure(config: Mapping, case: TestCase, signature: str, backends: Sequence[str],
-            runs: int = DEFAULT_RUNS) -> Reproducibility:
-    """Run ``case`` ``runs`` times on ``backends``, each time in freshly started workers."""
+            runs: int = DEFAULT_RUNS, rewrites: bool = False) -> Reproducibility:
+    """Run ``case`` (and its rewrite, with ``rewrites``) ``runs`` times on ``backends``, each
+    time in freshly started workers."""
     reproduced = 0
     for _ in range(runs):
-        with Evaluator.from_config(dict(config), backends) as evaluator:
+        with Evaluator.from_config(dict(config), backends, rewrites=rewrites) as evaluator:
             reproduced += shows(evaluator.evaluate(case), signature)
     return Reproducibility(runs, reproduced)
 
@@ -67,4 +67,4 @@ def measure_finding(store: RunStore, finding_id: int, runs: int = DEFAULT_RUNS) 
     """How often stored finding ``finding_id`` reproduces."""
     finding = find_stored(store, finding_id)
     return measure(store.config, stored_case(store, finding_id), finding.signature,
-                   finding_backends(store.config, finding), runs)
+                   finding_backends(store.config, finding), runs, on_rewrite(finding))

@@ -4,26 +4,32 @@ and reproducibility checks.
 An :class:`Evaluator` holds one isolated worker per backend (a
 :class:`~fuzzer.isolation.WorkerGroup`) and the run's judging settings (tolerance policy,
 fallback reference). :meth:`Evaluator.evaluate` runs a case and applies the campaign's
-oracles for one test: blame against the float64 reference (or the differential vote),
-then the optimization-level pairs for backends blame left alone.
+oracles for one test (:func:`oracles.blame.judge_case`). An evaluator for a finding on a
+metamorphic rewrite (``rewrites``) also rewrites each case as the campaign did and applies
+the metamorphic oracle; such a finding's stored case is the original, so that reduction
+shrinks the original and rewrites every candidate again.
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from corpus.store import RunStore, StoredFinding
+from corpus.store import RunStore, StoredFinding, npz_to_arrays
 from fuzzer.backends import load_backend
 from fuzzer.campaign import CampaignConfig
+from fuzzer.export_onnx import to_onnx_bytes
 from fuzzer.ir import Graph
 from fuzzer.isolation import Limits, WorkerGroup, collect_all
 from fuzzer.outcome import Outcome, TestCase
-from oracles.blame import judge
+from oracles.blame import judge_case, judge_rewrite
 from oracles.finding import Finding
-from oracles.optlevel import opt_level
-from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths, policy_from_dict
+from oracles.metamorphic import NotApplicable, rewrite_case
+from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
+
+ORIGINAL_GRAPH, ORIGINAL_INPUTS = "original.graph.json", "original.inputs.npz"  # of a finding on a rewrite
 
 
 def campaign_config(config: Mapping[str, Any]) -> CampaignConfig:
@@ -41,26 +47,25 @@ def find_stored(store: RunStore, finding_id: int) -> StoredFinding:
     raise LookupError(f"no finding {finding_id} in {store.run_dir}; list findings with `tcfuzz report`")
 
 
+def on_rewrite(stored: StoredFinding) -> bool:
+    """Whether ``stored`` was found on a metamorphic rewrite (it keeps the original case)."""
+    return ORIGINAL_GRAPH in stored.artifacts
+
+
 def stored_case(store: RunStore, finding_id: int) -> TestCase:
     """The test case behind a finding, rebuilt from its artifacts (graph, model, inputs)
-    with the run's opset and the finding's seed and test index."""
+    with the run's opset and the finding's seed and test index; for a finding on a rewrite,
+    the original case the campaign rewrote."""
     stored = find_stored(store, finding_id)
+    if on_rewrite(stored):
+        graph = Graph.from_json(store.get_blob(stored.artifacts[ORIGINAL_GRAPH]).decode())
+        opset = campaign_config(store.config).opset
+        return TestCase(graph, npz_to_arrays(store.get_blob(stored.artifacts[ORIGINAL_INPUTS])),
+                        to_onnx_bytes(graph, opset), opset, stored.seed, stored.test_index)
     graph_json = store.get_blob(stored.artifacts["graph.json"]).decode() if "graph.json" in stored.artifacts else ""
     graph = Graph.from_json(graph_json) if graph_json.strip() not in ("", "null") else None
     return TestCase(graph, store.load_inputs(finding_id), store.get_blob(stored.artifacts["model.onnx"]),
                     campaign_config(store.config).opset, stored.seed, stored.test_index)
-
-
-def judge_case(case: TestCase, outcomes: Sequence[Outcome], policy: TolerancePolicy = DEFAULT_POLICY,
-               fallback_reference: str | None = None) -> list[Finding]:
-    """The campaign's verdict on one test (``Campaign._judge``): blame, then the
-    optimization-level findings of backends blame did not already name."""
-    expected = case.output_types()
-    paths = along_paths(case.graph, policy) if case.graph is not None else policy
-    verdict = judge(expected, outcomes, paths, case.graph, fallback_reference=fallback_reference)
-    pairs = opt_level(expected, outcomes, case.graph)
-    blamed = {f.backends for f in verdict.findings}
-    return verdict.findings + [f for f in pairs.findings if f.backends not in blamed]
 
 
 class Evaluator:
@@ -69,23 +74,25 @@ class Evaluator:
 
     def __init__(self, backends: Sequence[str], *, policy: TolerancePolicy = DEFAULT_POLICY,
                  fallback_reference: str | None = None, limits: Limits = Limits(),
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, rewrites: bool = False) -> None:
         self.backends = tuple(backends)
         self.policy = policy
         self.fallback_reference = fallback_reference
+        self.rewrites = rewrites  # also judge each case against its campaign rewrite
         self.names = {spec: load_backend(spec).name for spec in self.backends}  # as outcomes name them
         self.group = WorkerGroup(self.backends, limits, log_dir or Path(tempfile.mkdtemp(prefix="tcfuzz-rerun-")))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], backends: Sequence[str] | None = None,
-                    log_dir: Path | None = None) -> Evaluator:
+                    log_dir: Path | None = None, rewrites: bool = False) -> Evaluator:
         """An evaluator judging like the run whose ``store.config`` is ``config``, on
         ``backends`` (as the run named them; all of the run's by default)."""
         campaign = campaign_config(config)
         policy = policy_from_dict(campaign.tolerances) if campaign.tolerances else DEFAULT_POLICY
         return cls(campaign.backends if backends is None else backends, policy=policy,
                    fallback_reference=campaign.reference,
-                   limits=Limits(timeout=campaign.timeout, memory_mb=campaign.memory_mb), log_dir=log_dir)
+                   limits=Limits(timeout=campaign.timeout, memory_mb=campaign.memory_mb), log_dir=log_dir,
+                   rewrites=rewrites)
 
     def __enter__(self) -> Evaluator:
         self.group.start()
@@ -110,12 +117,31 @@ class Evaluator:
         return [[outcomes[position] for outcomes in by_worker] for position in range(len(cases))]
 
     def judge(self, case: TestCase, outcomes: Sequence[Outcome]) -> list[Finding]:
-        return judge_case(case, outcomes, self.policy, self.fallback_reference)
+        return judge_case(case, outcomes, self.policy, self.fallback_reference).findings
 
     def evaluate(self, case: TestCase) -> list[Finding]:
         """The findings the campaign's per-test oracles report for ``case``."""
         return self.evaluate_many([case])[0]
 
     def evaluate_many(self, cases: Sequence[TestCase]) -> list[list[Finding]]:
-        """:meth:`evaluate` for several cases, sent to the workers as one batch."""
-        return [self.judge(case, outcomes) for case, outcomes in zip(cases, self.outcomes_many(cases))]
+        """:meth:`evaluate` for several cases, sent to the workers as one batch (with their
+        rewrites, for an evaluator of ``rewrites``)."""
+        rewritten = [rewritten_case(case) if self.rewrites else None for case in cases]
+        outcomes = self.outcomes_many([*cases, *(r[1] for r in rewritten if r is not None)])
+        after = iter(outcomes[len(cases):])
+        found = []
+        for case, before, rewrite in zip(cases, outcomes, rewritten):
+            findings = self.judge(case, before)
+            if rewrite is not None:
+                findings += [f for pair, *_ in judge_rewrite(case, rewrite[0], before, next(after), self.policy)
+                             for f in pair]
+            found.append(findings)
+        return found
+
+
+def rewritten_case(case: TestCase) -> tuple[str, TestCase] | None:
+    """The metamorphic rewrite the campaign applies to ``case`` (name, case), or None."""
+    try:
+        return rewrite_case(case, random.Random(case.seed))
+    except NotApplicable:
+        return None

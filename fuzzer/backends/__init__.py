@@ -33,7 +33,13 @@ def builtin_backends() -> dict[str, type[Backend]]:
 
 
 def load_backend(name: str) -> type[Backend]:
-    """A built-in backend by name, or a plugin given as ``module:Class``."""
+    """A built-in backend by name, or a plugin given as ``module:Class``; ``NAME@LABEL`` is
+    that backend again under its own name (the same compiler from another environment)."""
+    base_name, at, label = name.partition("@")
+    if at:
+        if not label.replace("-", "").replace(".", "").replace("_", "").isalnum():
+            raise UnknownBackend(f"backend label in {name!r} must be letters, digits, '.', '-' or '_'")
+        return labelled(load_backend(base_name), label)
     if ":" in name:
         module_name, _, class_name = name.partition(":")
         try:
@@ -47,3 +53,19 @@ def load_backend(name: str) -> type[Backend]:
         raise UnknownBackend(f"unknown backend {name!r}; choose from {', '.join(sorted(backends))} "
                              "(see `tcfuzz backends`) or give a plugin as module:Class")
     return backends[name]
+
+
+@cache
+def labelled(base: type[Backend], label: str) -> type[Backend]:
+    """``base`` named ``NAME@LABEL``, its package versions keyed ``PACKAGE@LABEL``, so that two
+    versions of one compiler (``--backend-python``) are told apart in outcomes and reports."""
+
+    class Labelled(base):
+        name = f"{base.name}@{label}"
+
+        @classmethod
+        def versions(cls) -> dict[str, str]:
+            return {f"{package}@{label}": version for package, version in base.versions().items()}
+
+    Labelled.__name__ = Labelled.__qualname__ = f"{base.__name__}At{label.replace('-', '_').replace('.', '_')}"
+    return Labelled

@@ -8,7 +8,9 @@ only values computed from that node are wrong:
   result (a broadcasting slip);
 - ``PlantedSliceOffByOne``: a Slice's loop stops one element early along the last axis;
 - ``PlantedReduceAxis``: a ReduceMean divides by the size of the wrong axis;
-- ``PlantedAbort``: a Concat along axis 0 aborts the process.
+- ``PlantedAbort``: a Concat along axis 0 aborts the process;
+- ``PlantedIdentity``: an Identity doubles its input (found by the metamorphic oracle's
+  ``identity_chain`` rewrite on graphs without Identity).
 
 ``PlantedFusion`` is ONNX Runtime at the extended level whose result is off by one whenever
 its MatMulAddFusion transformer turned a MatMul and an Add into a Gemm: a bug that lives in
@@ -186,6 +188,23 @@ class PlantedAbort(Planted):
     helpers = ()
 
 
+def plant_identity(model: bytes) -> bytes:
+    """An Identity doubles its input."""
+    def triggers(node, shapes, proto):
+        return node.op_type == "Identity"
+
+    def corruption(node, value, result, proto, shapes):
+        return scaled(proto, value, result, 2.0)
+
+    return corrupt_outputs(model, triggers, corruption)
+
+
+class PlantedIdentity(Planted):
+    name = "planted-identity"
+    description = "ONNX Runtime whose Identity doubles its input"
+    plant = staticmethod(plant_identity)
+
+
 FUSED_OPS = ("Gemm",)
 
 
@@ -220,23 +239,10 @@ class PlantedFusion(OnnxRuntime):
 def focused_campaign(run_dir, planted: str, ops, *, max_tests: int = 40, nodes: int = 5, seed: int = 1):
     """A short campaign of ``planted`` (a class name here) against the ONNX reference on
     float32 graphs of ``ops``; the campaign's Snapshot."""
-    from dataclasses import dataclass
-
     from fuzzer.campaign import Campaign, CampaignConfig, start_run
-    from fuzzer.generator import GeneratorOptions
-    from fuzzer.ir import DType
 
-    @dataclass(frozen=True)
-    class FocusedConfig(CampaignConfig):
-        ops: tuple[str, ...] = ()
-
-        @property
-        def generator_options(self) -> GeneratorOptions:
-            return GeneratorOptions(nodes=self.nodes, opset=self.opset, ops=frozenset(self.ops),
-                                    dtypes=frozenset({DType.float32}), input_budget=self.input_budget)
-
-    config = FocusedConfig(backends=("onnx-ref", f"{__name__}:{planted}"), seed=seed, nodes=nodes,
-                           max_tests=max_tests, reference="onnx-ref", single_compiler_every=0,
-                           input_budget=None, timeout=20.0, ops=tuple(sorted(ops)))
+    config = CampaignConfig(backends=("onnx-ref", f"{__name__}:{planted}"), seed=seed, nodes=nodes,
+                            max_tests=max_tests, reference="onnx-ref", single_compiler_every=0,
+                            input_budget=None, timeout=20.0, ops=tuple(sorted(ops)), dtypes=("float32",))
     with start_run(config, run_dir) as store:
         return Campaign(config, store).run()

@@ -1,0 +1,54 @@
+"""Scale-out: campaign tests/s with one lane against several, in one run.
+
+Prints JSON: for each lane count, the tests/s of real campaigns (generation, input search,
+isolated workers, oracles, store), measured in alternating rounds so that a shared
+machine's noise falls on every setting alike, and the speed-up over one lane. With
+``--ray ADDRESS`` (or ``local``) the lanes' workers run on a Ray cluster instead.
+Usage: python bench/scaling.py [--seconds 20] [--rounds 2] [--lanes 1,2] [--backends ...] [--ray local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
+
+
+def measure(lanes: int, args: argparse.Namespace, run_dir: Path) -> float:
+    config = CampaignConfig(backends=tuple(args.backends.split(",")), seed=lanes, nodes=args.nodes,
+                            time_budget=args.seconds, workers=lanes, ray=args.ray)
+    with start_run(config, run_dir) as store:
+        return Campaign(config, store).run().rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="campaign length per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per lane count")
+    parser.add_argument("--lanes", default="1,2", help="comma-separated lane counts (--workers)")
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--backends", default="ort-none,ort-all,onnx-ref,ref-f64")
+    parser.add_argument("--ray", help="Ray cluster address, or 'local'")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.lanes.split(",")]
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    with tempfile.TemporaryDirectory(prefix="tcfuzz-bench-") as scratch:
+        for round_number in range(args.rounds):
+            for lanes in counts:
+                rates[lanes].append(measure(lanes, args, Path(scratch) / f"r{round_number}-l{lanes}"))
+    base = statistics.mean(rates[counts[0]])
+    print(json.dumps({"benchmark": "campaign tests/s by lane count", "backends": args.backends,
+                      "nodes": args.nodes, "ray": args.ray, "results": [
+                          {"lanes": n, "tests_per_second": [round(r, 1) for r in rates[n]],
+                           "speedup": round(statistics.mean(rates[n]) / base, 2)} for n in counts]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
