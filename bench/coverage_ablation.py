@@ -1,17 +1,21 @@
-"""Does coverage feedback pay? Branch coverage reached in equal time, feedback on vs off.
+"""Does coverage feedback pay? Branch coverage over time in equal time budgets.
 
 For each compiler (TVM's ONNX frontend + Relax, Inductor) and seed, three campaigns of
 the same length, all measuring coverage the same way:
 
-* ``guided``: tests covering new bits join the corpus; half the tests mutate corpus
-  entries, rare coverage getting more energy (the default of ``tcfuzz fuzz --coverage``);
-* ``unguided``: the same mutation rate, but every test joins the corpus and entries are
-  picked uniformly (coverage is measured, never used);
+* ``guided``: the default of ``tcfuzz fuzz --coverage``: half the tests mutate corpus
+  entries; tests join the corpus for new compiler coverage, productive and rare entries
+  get more energy (``fuzzer.coverage.Scheduler``);
+* ``unguided``: the same campaign and mutation share, but every test joins the corpus and
+  entries and mutators are picked uniformly (coverage is measured, never used);
 * ``generator``: fresh random graphs only.
 
-Prints JSON: compiler Python arcs (coverage.py branch mode) and structural features
-covered at the end, tests run, and the gain of ``guided`` over the other two.
-Usage: python bench/coverage_ablation.py [--seconds 90] [--compilers tvm,inductor] [--seeds 0]
+The three run one after another for each (seed, compiler), in an order that rotates with
+the seed, so that they share the machine's noise. Prints JSON: per campaign the compiler
+Python arcs (coverage.py branch mode) covered at a quarter, half and all of the budget,
+the area under the coverage curve (mean arcs over the budget), tests run; per compiler
+and mode the mean and spread over seeds, and the gains of ``guided`` over the others.
+Usage: python bench/coverage_ablation.py [--seconds 180] [--compilers tvm,inductor] [--seeds 0,1]
 """
 
 from __future__ import annotations
@@ -26,44 +30,73 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.coverage import coverage_series  # noqa: E402
 
 MODES = {
     "guided": {},
     "unguided": {"feedback": False},
     "generator": {"mutation_share": 0.0},
 }
+METRICS = ("branches", "auc")
+
+
+def branches_at(series: list[dict], seconds: float) -> int:
+    """Arcs covered at ``seconds`` (the last point recorded by then)."""
+    return max((p["branches"] for p in series if p["seconds"] <= seconds), default=0)
+
+
+def area_under_curve(series: list[dict], budget: float) -> float:
+    """Mean arcs covered over ``[0, budget]``, each point's value held until the next."""
+    points = [(p["seconds"], p["branches"]) for p in series if p["seconds"] <= budget]
+    area = sum(value * (next_time - time) for (time, value), (next_time, _) in
+               zip(points, [*points[1:], (budget, 0)]))
+    return area / budget
 
 
 def measure(compiler: str, mode: str, seed: int, seconds: float, scratch: Path) -> dict:
     config = CampaignConfig(backends=(compiler,), seed=seed, time_budget=seconds, coverage=True,
                             single_compiler_every=0, **MODES[mode])
     with start_run(config, scratch / f"{compiler}-{mode}-{seed}") as store:
-        campaign = Campaign(config, store)
-        snapshot = campaign.run()
+        snapshot = Campaign(config, store).run()
+        series = coverage_series(store)
     return {"compiler": compiler, "mode": mode, "seed": seed, "tests": snapshot.tests,
-            "seconds": round(snapshot.seconds, 1), "branches": snapshot.branches,
-            "features": snapshot.features, "corpus": snapshot.corpus}
+            "seconds": round(snapshot.seconds, 1), "corpus": snapshot.corpus,
+            **{f"branches_at_{share}": branches_at(series, seconds * share) for share in (0.25, 0.5)},
+            "branches": branches_at(series, seconds), "auc": round(area_under_curve(series, seconds), 1)}
 
 
-def gains(results: list[dict], compiler: str) -> dict:
-    mean = {mode: statistics.mean(r["branches"] for r in results if r["compiler"] == compiler and r["mode"] == mode)
-            for mode in MODES}
-    return {f"guided_vs_{mode}": round(mean["guided"] / mean[mode] - 1, 3) for mode in MODES if mode != "guided"}
+def summary(results: list[dict], compiler: str) -> dict:
+    """Mean and spread (min, max) over seeds of each metric by mode, and guided's gains."""
+    runs = {mode: [r for r in results if r["compiler"] == compiler and r["mode"] == mode] for mode in MODES}
+    table = {mode: {metric: {"mean": round(statistics.mean(r[metric] for r in chosen), 1),
+                             "min": min(r[metric] for r in chosen), "max": max(r[metric] for r in chosen)}
+                    for metric in (*METRICS, "tests")} for mode, chosen in runs.items() if chosen}
+    gains = {f"guided_vs_{mode}_{metric}": round(table["guided"][metric]["mean"] / table[mode][metric]["mean"] - 1, 3)
+             for mode in table if mode != "guided" for metric in METRICS}
+    return {"by_mode": table, "gains": gains}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=90.0, help="budget of each campaign")
+    parser.add_argument("--seconds", type=float, default=180.0, help="budget of each campaign")
     parser.add_argument("--compilers", default="tvm,inductor")
-    parser.add_argument("--seeds", default="0", help="comma-separated campaign seeds")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated campaign seeds")
+    parser.add_argument("--log", type=Path, help="also append each campaign's result to this JSON-lines file")
     args = parser.parse_args()
     compilers = args.compilers.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
+    modes = list(MODES)
+    results = []
     with tempfile.TemporaryDirectory(prefix="tcfuzz-ablation-") as scratch:
-        results = [measure(compiler, mode, seed, args.seconds, Path(scratch))
-                   for compiler in compilers for seed in seeds for mode in MODES]
+        for turn, seed in enumerate(seeds):
+            for compiler in compilers:
+                for mode in modes[turn % len(modes):] + modes[:turn % len(modes)]:
+                    results.append(measure(compiler, mode, seed, args.seconds, Path(scratch)))
+                    if args.log:
+                        with args.log.open("a") as log:
+                            log.write(json.dumps(results[-1]) + "\n")
     print(json.dumps({"benchmark": "coverage feedback ablation (equal time budgets)", "seconds": args.seconds,
-                      "results": results, "gain_in_branches": {c: gains(results, c) for c in compilers}},
+                      "seeds": seeds, "results": results, "summary": {c: summary(results, c) for c in compilers}},
                      indent=2))
 
 

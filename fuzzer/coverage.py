@@ -2,10 +2,10 @@
 
 Three kinds of bit, told apart by their top two bits:
 
-* ``ARC``: a branch arc (file, from line, to line) of a compiler's Python layer, measured in
-  the worker by coverage.py (the C tracer on Python 3.11, ``sysmon`` from 3.12). A worker
-  reports only the arcs new to it since it started, so a payload stays small; the campaign
-  keeps the global map.
+* ``ARC``: a branch arc (file, from line, to line) of a compiler's Python layer (the files
+  its backend declares in ``coverage_include``), measured in the worker by coverage.py (the
+  C tracer on Python 3.11, ``sysmon`` from 3.12). A worker reports only the arcs new to it
+  since it started, so a payload stays small; the campaign keeps the global map.
 * ``GRAPH``: a structural feature of the test's graph (operator, operator x dtype, operator
   pair along an edge, attribute value bucket, rank pattern), tagged by backend and by how
   that backend ended (ok, unsupported, error, ...).
@@ -20,24 +20,17 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from fuzzer.ir import Graph
 from fuzzer.outcome import Outcome
 
+if TYPE_CHECKING:
+    from fuzzer.backends.base import Backend
+
 ARC, GRAPH, NOTED = 0, 1, 2
 KIND_SHIFT = 30
 HASH_MASK = (1 << KIND_SHIFT) - 1
-
-TVM_CODE = ("*/tvm/relax/frontend/onnx/*", "*/tvm/relax/frontend/torch/*", "*/tvm/relax/transform/*",
-            "*/tvm/relax/op/*", "*/tvm/topi/*")  # legalization is relax/transform/legalize_ops
-TORCH_EXPORT_CODE = ("*/torch/export/*", "*/torch/fx/*")
-TORCH_COMPILE_CODE = ("*/torch/_dynamo/*", "*/torch/_inductor/*", *TORCH_EXPORT_CODE)
-# The compiler code measured in a worker, by the module that defines its backend.
-COMPILER_CODE = {
-    "fuzzer.backends.tvm_relax": TVM_CODE + TORCH_EXPORT_CODE,  # tvm-torch goes through torch.export
-    "fuzzer.backends.torch_compile": TORCH_COMPILE_CODE,
-}
 
 
 def bit(kind: int, text: str, tag: int = 0) -> int:
@@ -114,9 +107,10 @@ class ArcCollector:
         return frozenset(bits)
 
 
-def collector_for(backend_module: str) -> ArcCollector | None:
-    """A collector for the compiler code of a backend's module; None when it has none."""
-    include = COMPILER_CODE.get(backend_module)
+def collector_for(backend: type[Backend]) -> ArcCollector | None:
+    """A collector for the compiler code a backend class declares (``coverage_include``);
+    None when it declares none."""
+    include = backend.coverage_include
     return ArcCollector(include) if include else None
 
 
@@ -263,6 +257,19 @@ def coverage_series(store) -> list[dict]:
 # ------------------------------------------------------------------ scheduling
 
 
+def compiler_bits(bits: Iterable[int]) -> frozenset[int]:
+    """The bits a compiler reported: branch arcs and noted features."""
+    return frozenset(value for value in bits if kind_of(value) != GRAPH)
+
+
+def cost(graph: Graph, budget: int) -> float:
+    """The relative cost of a test of ``graph``: its size against the node ``budget``, times
+    the sizes a dynamic graph runs at."""
+    from fuzzer.generator import VARIANTS
+
+    return (1 + len(graph.nodes) / budget) * (1 + VARIANTS if graph.symbols else 1)
+
+
 @dataclass
 class Candidate:
     """A corpus entry as the scheduler sees it."""
@@ -271,38 +278,67 @@ class Candidate:
     graph: Graph
     bits: frozenset[int]
     hits: int  # times picked for mutation
+    children: int = 0  # its mutants that joined the corpus in this session
 
 
 class Scheduler:
     """Chooses what each test runs: a fresh graph from the test's seed, or a mutant of a
-    corpus entry. Entries covering rare bits get more energy (AFL-style: weight
-    ``1 / count of the rarest bit it covers``, divided by ``1 + times picked``; without
-    ``feedback``, an ablation, every entry weighs the same); a mutant may splice parts of two
-    other entries (donors). Thread-safe.
+    corpus entry (which may splice parts of two other entries, the donors), and which tests
+    join the corpus. Thread-safe.
+
+    With ``feedback``, a test joins when it is the first to cover a compiler bit (a branch
+    arc or a noted feature); structural novelty admits alone only while no compiler code is
+    measured (backends without a Python layer). An entry's energy is
+    ``(1 + children) * rarity / (cost * (1 + hits))``: mutants that joined make a lineage
+    productive, rarity is ``1 / count`` of its rarest structural or noted bit (a worker
+    reports each arc once, so arc counts tell nothing), cheap tests run sooner. Mutators are
+    tried in an order weighted by their mutants that joined per cost spent. Without
+    ``feedback`` (an ablation) every test joins and picks and mutator orders are uniform.
+    An empty corpus starts from the seed blocks of ``corpus.seeds`` that suit ``options``.
 
     The plans of the last ``PLANS_KEPT`` shared tests are kept, so the lane of slow backends
     runs the same mutant as the lane that planned it.
     """
 
     PLANS_KEPT = 512
-    REWEIGH_EVERY = 64  # picks between recomputing rarity (counts keep changing)
+    REWEIGH_EVERY = 16  # picks between recomputing energies (counts keep changing)
 
     def __init__(self, corpus, coverage_map: CoverageMap, mutation_share: float, options,
                  feedback: bool = True) -> None:
+        from fuzzer.mutate import MUTATORS
+
         self.corpus = corpus  # corpus.corpus.Corpus
         self.coverage_map = coverage_map
         self.mutation_share = mutation_share
         self.feedback = feedback
         self.options = options  # fuzzer.generator.GeneratorOptions of mutants' new parts
-        self.candidates = [Candidate(e.hash, e.graph, frozenset(e.fingerprint), e.hits) for e in corpus.entries()]
+        entries = corpus.entries() or self._seed(corpus)
+        self.candidates = [Candidate(e.hash, e.graph, frozenset(e.fingerprint), e.hits) for e in entries]
         for candidate in self.candidates:
             coverage_map.update(candidate.bits)
         self._plans: dict[int, tuple[Graph, str] | None] = {}
+        self._lineage: dict[str, tuple[Candidate, str]] = {}  # mutant hash -> (parent, mutator), recent plans
+        self._spent = dict.fromkeys(MUTATORS, 0.0)  # cost of the mutants planned, by mutator
+        self._joined = dict.fromkeys(MUTATORS, 0)  # of them, joined the corpus
         self._admissions: list[tuple] = []  # (graph, bits, origin, inputs) not yet written
         self._unrecorded_picks: list[str] = []
-        self._rarity: list[float] = []
+        self._energy: list[float] = []
         self._picks = 0
         self._lock = threading.Lock()
+
+    def _seed(self, corpus) -> list:
+        """Add the seed blocks that suit the options to an empty corpus; its entries."""
+        from corpus.seeds import seed_graphs
+        from fuzzer.mutate import admit
+        from fuzzer.ops import Unsatisfiable
+
+        for name, graph in seed_graphs().items():
+            try:
+                admit(graph, graph, self.options)
+            except Unsatisfiable:
+                continue
+            corpus.add(graph, frozenset(), origin=f"seed:{name}")
+        return corpus.entries()
 
     def plan(self, index: int, seed: int, shared: bool = False) -> tuple[Graph, str] | None:
         """The mutant test ``index`` runs and its origin, or None: a fresh graph from ``seed``.
@@ -332,27 +368,49 @@ class Scheduler:
             return None
         parent = self._choose(rng)
         others = [c.graph for c in self.candidates if c is not parent]
+        weights = {name: (1 + self._joined[name]) / (1 + spent) for name, spent in self._spent.items()}
         try:
             graph, mutator = mutate(parent.graph, rng, donors=rng.sample(others, min(2, len(others))),
-                                    options=self.options)
+                                    options=self.options, weights=weights if self.feedback else None)
         except Unsatisfiable:
             return None
         parent.hits += 1
+        self._spent[mutator] += cost(graph, self.options.nodes)
+        self._lineage[graph.content_hash] = (parent, mutator)
+        if len(self._lineage) > self.PLANS_KEPT:
+            del self._lineage[next(iter(self._lineage))]
         self._unrecorded_picks.append(parent.hash)
         return graph, f"{mutator} of {parent.hash[:12]}"
 
     def _choose(self, rng: random.Random) -> Candidate:
-        if len(self._rarity) != len(self.candidates) or self._picks % self.REWEIGH_EVERY == 0:
-            self._rarity = [1.0 / self.coverage_map.rarest(c.bits) if self.feedback else 1.0
-                            for c in self.candidates]
+        if not self.feedback:
+            return rng.choice(self.candidates)
+        if len(self._energy) != len(self.candidates) or self._picks % self.REWEIGH_EVERY == 0:
+            counts, budget = self.coverage_map.counts, self.options.nodes
+            self._energy = [
+                (1 + c.children) / min((counts.get(b, 1) for b in c.bits if kind_of(b) != ARC), default=1)
+                / cost(c.graph, budget) / (1 + c.hits) for c in self.candidates]
         self._picks += 1
-        weights = [rarity / (1 + c.hits) for rarity, c in zip(self._rarity, self.candidates)]
-        return rng.choices(self.candidates, weights)[0]
+        return rng.choices(self.candidates, self._energy)[0]
 
     def admit(self, graph: Graph, bits: frozenset[int], origin: str, inputs) -> None:
-        """Queue a test for the corpus; ``flush`` writes it."""
+        """Queue a test that the coverage map has counted for the corpus, when it is worth
+        keeping (see the class docstring); ``flush`` writes it."""
         with self._lock:
+            if self.feedback and not self._novel(bits):
+                return
             self._admissions.append((graph, bits, origin, inputs))
+            if self.feedback and graph.content_hash in self._lineage:
+                parent, mutator = self._lineage.pop(graph.content_hash)
+                parent.children += 1
+                self._joined[mutator] += 1
+
+    def _novel(self, bits: frozenset[int]) -> bool:
+        """Whether the test was the first to cover a compiler bit, or a structural one while
+        no compiler code is measured."""
+        counts, by_kind = self.coverage_map.counts, self.coverage_map.by_kind
+        measured = compiler_bits(bits) if by_kind[ARC] or by_kind[NOTED] else bits
+        return any(counts.get(value) == 1 for value in measured)
 
     def flush(self) -> int:
         """Write queued entries and picks to the corpus; how many entries joined (a graph the

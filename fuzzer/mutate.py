@@ -15,14 +15,15 @@ import dataclasses
 import itertools
 import random
 import re
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import onnx
 
 from fuzzer.export_onnx import to_onnx
-from fuzzer.generator import GeneratorOptions, GraphBuilder, estimated_flops
+from fuzzer.generator import (CONTROL_FAMILY, GeneratorOptions, GraphBuilder, add_control_flow, estimated_flops,
+                              with_symbolic_batch)
 from fuzzer.ir import ALL_DTYPES, FLOATS, INTS, DType, Graph, Input, Node, Weight
-from fuzzer.ops import get_spec
+from fuzzer.ops import all_specs, get_spec
 from fuzzer.ops.spec import Unsatisfiable
 
 ATTEMPTS_PER_MUTATOR = 6
@@ -356,6 +357,33 @@ def splice(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: 
     return assemble(inputs, weights, [*graph.nodes, *copies], [*graph.outputs, *unread])
 
 
+def add_control_node(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: Sequence[Graph]) -> Graph:
+    """An If, Loop or Scan node at the end, reading the graph's values, its bodies generated
+    like small graphs; its outputs become graph outputs."""
+    if options.ops is not None and not options.ops & {s.name for s in all_specs() if s.family == CONTROL_FAMILY}:
+        raise Unsatisfiable("the chosen operators have no control flow")
+    builder = builder_at(graph, len(graph.nodes), rng, options)
+    builder.nodes = list(graph.nodes)
+    add_control_flow(builder)
+    added = builder.nodes[len(graph.nodes):]
+    if not added:
+        raise Unsatisfiable("no control-flow node fits the graph's values")
+    read = {name for node in added for name in node.inputs}
+    return assemble(builder.inputs, builder.weights, builder.nodes,
+                    [*graph.outputs, *(name for node in added for name in node.outputs if name not in read)])
+
+
+def make_dynamic(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: Sequence[Graph]) -> Graph:
+    """The inputs sharing the most common leading dimension get a symbolic one, when the
+    graph runs at other sizes of it (the campaign runs the model at several)."""
+    if graph.symbols:
+        raise Unsatisfiable("the graph is dynamic already")
+    marked = with_symbolic_batch(graph, rng, options)
+    if not marked.symbols:
+        raise Unsatisfiable("no leading dimension of the inputs can vary")
+    return marked
+
+
 MUTATORS: dict[str, Mutator] = {
     "insert_node": insert_node,
     "delete_node": delete_node,
@@ -365,18 +393,35 @@ MUTATORS: dict[str, Mutator] = {
     "insert_cast": insert_cast,
     "rewire_edge": rewire_edge,
     "splice": splice,
+    "add_control_node": add_control_node,
+    "make_dynamic": make_dynamic,
 }
+GROWING = frozenset({"insert_node", "insert_cast", "splice", "add_control_node"})  # they add nodes
+
+
+def mutator_order(graph: Graph, rng: random.Random, options: GeneratorOptions,
+                  weights: Mapping[str, float] | None = None) -> list[str]:
+    """The mutators to try on ``graph``, in an order drawn from ``rng``: uniform, or by
+    ``weights`` (weighted sampling without replacement). A graph at the node budget only
+    gets mutators that do not grow it; one above it gets a deletion first."""
+    names = [name for name in MUTATORS if len(graph.nodes) < options.nodes or name not in GROWING]
+    if weights is None:
+        rng.shuffle(names)
+    else:
+        names.sort(key=lambda name: -rng.random() ** (1.0 / weights[name]))
+    if len(graph.nodes) > options.nodes:
+        names.remove("delete_node")
+        names.insert(0, "delete_node")
+    return names
 
 
 def mutate(graph: Graph, rng: random.Random, *, donors: Sequence[Graph] = (),
-           options: GeneratorOptions | None = None) -> tuple[Graph, str]:
+           options: GeneratorOptions | None = None, weights: Mapping[str, float] | None = None) -> tuple[Graph, str]:
     """A valid mutant of ``graph`` that differs from it, and the name of the mutator that
-    made it. Mutators are tried in an order drawn from ``rng``, each a few times; raises
+    made it. Mutators are tried in :func:`mutator_order`, each a few times; raises
     :class:`Unsatisfiable` when none applies."""
     options = options or GeneratorOptions()
-    names = list(MUTATORS)
-    rng.shuffle(names)
-    for name in names:
+    for name in mutator_order(graph, rng, options, weights):
         for _ in range(ATTEMPTS_PER_MUTATOR):
             try:
                 mutant = MUTATORS[name](graph, rng, options, donors)

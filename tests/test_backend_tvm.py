@@ -157,8 +157,7 @@ def test_cuda_pipeline_schedules_every_kernel_for_the_gpu():
     TVM's memory verification ("did you forget to bind?"), so every kernel got dlight's threads."""
     case = cases(SUPPORTED, 4, nodes=6)[3]
     backend = load_backend("tvm-cuda")
-    executable = tvm_relax.compile_relax(tvm_relax.import_onnx(case.model), backend.fuse, backend.opt_level,
-                                         backend.config, backend.llvm_opt_level, device=backend.device)
+    executable = tvm_relax.compile_relax(tvm_relax.import_onnx(case.model), **backend.knobs())
     modules, kinds = [executable.mod], []
     while modules:
         module = modules.pop()

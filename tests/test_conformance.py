@@ -5,6 +5,9 @@ A backend whose package (or GPU) is missing here is skipped, not failed.
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.metadata
+
 import pytest
 
 from fuzzer.backends import builtin_backends
@@ -30,3 +33,16 @@ def test_backend_agrees_with_the_reference(name, tmp_path):
             assert outcomes[0].status is Status.OK, f"{name}: {outcomes[0].message}\n{case.graph}"
             findings = differential(case.output_types(), outcomes, reference="onnx-ref")
             assert not findings, f"{name}: {findings[0].summary}\n{case.graph}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, b in builtin_backends().items() if b.coverage_include))
+def test_declared_coverage_scope_names_installed_compiler_code(name):
+    """Each ``coverage_include`` pattern matches Python files of the packages the backend requires."""
+    backend = builtin_backends()[name]
+    if (reason := backend.missing()) is not None:
+        pytest.skip(reason)
+    installed = [str(distribution.locate_file(path)) for distribution in map(importlib.metadata.distribution,
+                                                                             backend.requires)
+                 for path in distribution.files or () if path.suffix == ".py"]
+    for pattern in backend.coverage_include:
+        assert any(fnmatch.fnmatch(path, pattern) for path in installed), f"{name}: {pattern} matches no file"

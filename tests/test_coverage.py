@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from corpus.store import RunStore
-from fuzzer.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit,
-                             coverage_series, fingerprint, graph_features, kind_of, record_coverage)
-from fuzzer.generator import make_case
-from fuzzer.ir import Graph
+from fuzzer.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit, compiler_bits,
+                             cost, coverage_series, fingerprint, graph_features, kind_of, record_coverage)
+from fuzzer.generator import SYMBOL, VARIANTS, make_case
+from fuzzer.ir import Graph, Input
 from fuzzer.isolation import WorkerGroup
 from fuzzer.outcome import Outcome, Status
 
@@ -98,3 +98,15 @@ def test_coverage_series_is_empty_without_feedback_and_grows_with_points(tmp_pat
         series = coverage_series(store)
     assert [(p["tests"], p["branches"], p["features"], p["corpus"]) for p in series] == [(10, 100, 50, 3),
                                                                                           (20, 150, 60, 4)]
+
+
+def test_compiler_bits_are_arcs_and_noted_features():
+    arc, feature, passed = bit(ARC, "f:1:2"), bit(GRAPH, "op:Relu"), bit(NOTED, "pass-changed:FuseOps")
+    assert compiler_bits([arc, feature, passed]) == {arc, passed}
+
+
+def test_cost_grows_with_nodes_and_with_the_sizes_a_dynamic_graph_runs_at():
+    dynamic = Graph(tuple(Input(i.name, i.type, ((0, SYMBOL),)) for i in RELU_SOFTMAX.inputs), RELU_SOFTMAX.weights,
+                    RELU_SOFTMAX.nodes, RELU_SOFTMAX.outputs)
+    assert cost(RELU_SOFTMAX, budget=2) == 2.0 and cost(RELU_SOFTMAX, budget=4) == 1.5
+    assert cost(dynamic, budget=2) == 2.0 * (1 + VARIANTS)

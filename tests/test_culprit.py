@@ -11,7 +11,7 @@ from fuzzer.campaign import CampaignConfig
 from fuzzer.export_onnx import to_onnx_bytes
 from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.outcome import TestCase
-from triage.culprit import Verdict, candidates_here, configured, find_culprit, isolate
+from triage.culprit import INDUCTOR_OFF, Verdict, candidates_here, configured, find_culprit, isolate
 from triage.rerun import Evaluator, find_stored
 
 PLANTED = "tests.quality.planted_ort:PlantedFusion"
@@ -77,6 +77,44 @@ def test_tvm_passes_are_probed_and_a_configured_build_skips_them():
     backend = load_backend(configured("tvm", ["FuseOps", "FuseTIR"]))()
     backend.setup()
     outcome = backend.execute(case, lambda stage: None)
+    assert outcome.ok, outcome.message
+    expected = case.inputs["x"] @ case.graph.weights[0].array + case.graph.weights[1].array
+    np.testing.assert_allclose(outcome.outputs["y"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_configured_tvm_backend_keeps_its_build_and_skips_the_passes():
+    backend = load_backend(configured("tvm-cuda", ["FuseOps", "FuseTIR"]))
+    assert backend.name == "tvm-cuda" and backend.device == "cuda"
+    assert backend.knobs() == {**load_backend("tvm-cuda").knobs(), "disabled_pass": ("FuseOps", "FuseTIR")}
+    assert "disabled_pass=('FuseOps', 'FuseTIR')" in backend.repro_source()
+
+
+@pytest.mark.slow
+def test_inductor_switches_are_real_and_a_configured_inductor_compiles(monkeypatch):
+    """Every switch is set (torch._inductor.config refuses unknown names) and the compile works.
+
+    In this process, config restored after: a worker's log file would be named after the
+    eleven switches, too long a name for the file system."""
+    import torch
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setenv("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
+    saved, threads = inductor_config.save_config(), torch.get_num_threads()
+    try:
+        backend = load_backend(configured("inductor", list(INDUCTOR_OFF)))()
+        backend.setup()
+        for flag, value in INDUCTOR_OFF.items():
+            *path, leaf = flag.split(".")
+            owner = inductor_config
+            for part in path:
+                owner = getattr(owner, part)
+            assert getattr(owner, leaf) == value, flag
+        case = fusion_case()
+        outcome = backend.execute(case, lambda stage: None)
+    finally:
+        inductor_config.load_config(saved)
+        torch.set_num_threads(threads)
+        torch._dynamo.reset()
     assert outcome.ok, outcome.message
     expected = case.inputs["x"] @ case.graph.weights[0].array + case.graph.weights[1].array
     np.testing.assert_allclose(outcome.outputs["y"], expected, rtol=1e-5, atol=1e-5)

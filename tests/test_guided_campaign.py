@@ -1,15 +1,17 @@
-"""The coverage-guided campaign: corpus growth, mutants, fresh-test determinism, energy, CLI."""
+"""The coverage-guided campaign: corpus growth, mutants, fresh-test determinism, admission,
+energy, seeding, the ablation's uniform scheduler, CLI."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
 from corpus.corpus import Corpus
 from fuzzer.campaign import Campaign, CampaignConfig, seed_for_test, start_run
 from fuzzer.cli import main
-from fuzzer.coverage import GRAPH, CoverageMap, Scheduler, bit, coverage_series
+from fuzzer.coverage import ARC, GRAPH, NOTED, CoverageMap, Scheduler, bit, coverage_series
 from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
 from fuzzer.mutate import MUTATORS
 
@@ -84,6 +86,75 @@ def test_scheduler_energy_decays_with_picks(tmp_path):
         scheduler.flush()
         hits = {entry.origin: entry.hits for entry in corpus.entries()}
     assert hits["new"] > 2 * (hits["worn"] - 30)
+
+
+def admitted(scheduler: Scheduler, coverage_map: CoverageMap, seed: int, *bits: int) -> bool:
+    """Count a test of ``bits`` in the map as the campaign does, offer it; whether it joined."""
+    coverage_map.update(bits)
+    scheduler.admit(generate_graph(seed, OPTIONS), frozenset(bits), f"test {seed}", None)
+    return scheduler.flush() == 1
+
+
+def test_feedback_admits_tests_first_to_cover_compiler_code(tmp_path):
+    arc, passed, feature = bit(ARC, "f:1:2"), bit(NOTED, "pass-changed:FuseOps"), bit(GRAPH, "op:Relu")
+    with Corpus.open(tmp_path / "corpus") as corpus:
+        corpus.add(generate_graph(0, OPTIONS), frozenset(), origin="old")
+        coverage_map = CoverageMap()
+        scheduler = Scheduler(corpus, coverage_map, mutation_share=0.5, options=OPTIONS)
+        assert admitted(scheduler, coverage_map, 1, feature)  # no compiler code measured yet: structure counts
+        assert admitted(scheduler, coverage_map, 2, arc, feature)
+        assert not admitted(scheduler, coverage_map, 3, arc, bit(GRAPH, "op:Tanh"))  # structural novelty alone
+        assert admitted(scheduler, coverage_map, 4, arc, passed)
+        unguided = Scheduler(corpus, coverage_map, mutation_share=0.5, options=OPTIONS, feedback=False)
+        assert admitted(unguided, coverage_map, 5, arc)
+
+
+def test_mutants_that_join_make_their_parent_productive(tmp_path):
+    shared = frozenset({bit(GRAPH, "shared")})
+    with Corpus.open(tmp_path / "corpus") as corpus:
+        for seed in (1, 2):  # of the same size, which counts too
+            corpus.add(generate_graph(seed, replace(OPTIONS, exact_size=True)), shared, origin=f"entry {seed}")
+        coverage_map = CoverageMap()
+        scheduler = Scheduler(corpus, coverage_map, mutation_share=1.0, options=OPTIONS)
+        productive, other = scheduler.candidates
+        index = 0
+        while productive.children < 3:  # three of its mutants cover new arcs
+            planned = scheduler.plan(index, seed=index)
+            if planned is not None and productive.hash[:12] in planned[1]:
+                new_arc = bit(ARC, f"f:{index}")
+                coverage_map.update([new_arc])
+                scheduler.admit(planned[0], frozenset({new_arc}), planned[1], None)
+            index += 1
+        for later in range(index, index + 200):
+            scheduler.plan(later, seed=later)
+    assert productive.hits > 1.5 * other.hits  # picks wear energy off: they grow as its square root
+
+
+def test_without_feedback_entries_are_picked_uniformly(tmp_path):
+    common, rare = bit(GRAPH, "common"), bit(GRAPH, "rare")
+    coverage_map = CoverageMap()
+    for _ in range(50):
+        coverage_map.update([common])
+    with Corpus.open(tmp_path / "corpus") as corpus:
+        corpus.add(generate_graph(1, OPTIONS), frozenset({common}), origin="common")
+        corpus.add(generate_graph(2, OPTIONS), frozenset({common, rare}), origin="rare")
+        scheduler = Scheduler(corpus, coverage_map, mutation_share=1.0, options=OPTIONS, feedback=False)
+        for index in range(200):
+            scheduler.plan(index, seed=index)
+        scheduler.flush()
+        hits = {entry.origin: entry.hits for entry in corpus.entries()}
+    assert 0.6 < hits["rare"] / hits["common"] < 1.6
+
+
+@pytest.mark.parametrize("opset, transformer", [(17, True), (13, False)])
+def test_an_empty_corpus_starts_from_the_seed_blocks_that_suit_the_opset(tmp_path, opset, transformer):
+    options = GeneratorOptions(opset=opset, input_budget=None)
+    with Corpus.open(tmp_path / "corpus") as corpus:
+        scheduler = Scheduler(corpus, CoverageMap(), mutation_share=0.5, options=options)
+        origins = {entry.origin for entry in corpus.entries()}
+    assert len(scheduler.candidates) == len(origins) >= 4
+    assert all(origin.startswith("seed:") for origin in origins)
+    assert ("seed:transformer_encoder_block" in origins) == transformer
 
 
 def test_shared_tests_get_the_same_mutant_in_every_lane(tmp_path):

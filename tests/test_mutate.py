@@ -1,5 +1,6 @@
 """Mutators: every mutant is valid, exports, passes the ONNX checker and runs; mutation is
-deterministic, works from the real-world seeds, splices donors and reports when stuck."""
+deterministic, works from the real-world seeds, splices donors, adds control flow and
+symbolic dimensions, keeps to the node budget, follows weights and reports when stuck."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from onnx.reference import ReferenceEvaluator
 
 from corpus.seeds import mlp_head, residual_block, seed_graphs
 from fuzzer.export_onnx import to_onnx
-from fuzzer.generator import GeneratorOptions, generate_graph
+from fuzzer.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph
 from fuzzer.ir import Graph
-from fuzzer.mutate import MUTATORS, admit, mutate
+from fuzzer.mutate import GROWING, MUTATORS, admit, mutate, mutator_order
 from fuzzer.ops.spec import Unsatisfiable
 from fuzzer.values import random_inputs
 
@@ -108,3 +109,46 @@ def test_unsatisfiable_when_no_mutant_suits_the_options():
     transformer = seed_graphs()["transformer_encoder_block"]  # LayerNormalization needs opset 17
     with pytest.raises(Unsatisfiable, match="no mutator applies"):
         mutate(transformer, random.Random(0), options=GeneratorOptions(opset=13))
+
+
+def test_add_control_node_adds_an_if_loop_or_scan_whose_outputs_are_read():
+    added = [g for seed in range(10) if (g := applied("add_control_node", generate_graph(seed, OPTIONS),
+                                                       random.Random(seed))) is not None]
+    assert len(added) >= 5
+    for graph in added:
+        control = [n for n in graph.nodes if n.op in ("If", "Loop", "Scan")]
+        assert control and set(control[-1].outputs) & set(graph.outputs)
+    assert_runs(added[0])
+
+
+def test_make_dynamic_gives_a_symbolic_batch_that_runs_at_several_sizes():
+    for seed in range(10):
+        dynamic = applied("make_dynamic", generate_graph(seed, OPTIONS), random.Random(seed))
+        if dynamic is not None:
+            break
+    assert dynamic is not None and SYMBOL in dynamic.symbols
+    assert len(concrete_variants(dynamic, random.Random(0))) == VARIANTS + 1
+    with pytest.raises(Unsatisfiable, match="dynamic already"):
+        MUTATORS["make_dynamic"](dynamic, random.Random(0), OPTIONS, ())
+
+
+def test_mutants_keep_to_the_node_budget():
+    budget = GeneratorOptions(nodes=5)
+    graph = seed_graphs()["transformer_encoder_block"]  # 33 nodes
+    assert mutator_order(graph, random.Random(0), budget)[0] == "delete_node"
+    assert not GROWING & set(mutator_order(generate_graph(1, GeneratorOptions(nodes=5, exact_size=True)),
+                                           random.Random(0), budget))
+    rng = random.Random(1)
+    for _ in range(10):
+        mutant, _ = mutate(graph, rng, options=budget)
+        assert len(mutant.nodes) <= len(graph.nodes)
+        graph = mutant
+
+
+def test_weights_order_the_mutators():
+    weights = dict.fromkeys(MUTATORS, 0.01) | {"rewire_edge": 100.0}
+    graph = generate_graph(2, OPTIONS)
+    firsts = [mutator_order(graph, random.Random(seed), OPTIONS, weights)[0] for seed in range(50)]
+    assert firsts.count("rewire_edge") > 45
+    uniform = [mutator_order(graph, random.Random(seed), OPTIONS)[0] for seed in range(50)]
+    assert uniform.count("rewire_edge") < 15

@@ -88,9 +88,16 @@ def test_a_planted_miscompilation_is_found_shrunk_and_replayed(tmp_path) -> None
     assert again.difference is not None and again.failure is None
     script = tmp_path / "repro.py"
     write_repro(tmp_path / "run", finding.id, script, PlantedTirBuild.catalog)
-    standalone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                                env=worker_environment())  # the planted pass lives in this module
-    assert standalone.returncode == 0 and "differs" in standalone.stdout, standalone.stderr[-2000:]
+    assert_reproduces(script)
+
+
+def assert_reproduces(script) -> None:
+    """The script needs only TVM, numpy and the planted pass (in this module), and exits 1 showing the bug."""
+    text = script.read_text()
+    assert not any(f"{word} {package}" in text for word in ("import", "from") for package in ("fuzzer", "corpus"))
+    standalone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+                                cwd=script.parent, env=worker_environment())  # the planted pass lives in this module
+    assert standalone.returncode == 1 and "differs" in standalone.stdout, standalone.stderr[-2000:]
 
 
 def test_the_campaign_survives_crashing_workers(tmp_path) -> None:
@@ -146,6 +153,8 @@ class PlantedRelaxBuild(TirBuild):
     relax_base_pipeline = staticmethod(planted_relax_pipeline)
 
 
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="a Relax module with constants has no standalone script yet (TVMScript leaves them out)")
 def test_a_planted_relax_pass_bug_is_found_shrunk_and_replayed(tmp_path) -> None:
     options = TirOptions(backend=f"{__name__}:PlantedRelaxBuild", variants=2, relax_pipeline_share=1.0,
                          max_pipeline_edits=2, minimize_runs=24, minimize_share=1.0)
@@ -164,3 +173,7 @@ def test_a_planted_relax_pass_bug_is_found_shrunk_and_replayed(tmp_path) -> None
     assert all(relax_pipelines.CATALOG[name].phases == () for name in kept if name != RELAX_PLANTED)
     again = replay(tmp_path / "run", finding.id)
     assert again.difference is not None and again.failure is None
+    script = tmp_path / "repro.py"
+    write_repro(tmp_path / "run", finding.id, script, relax_catalog=PlantedRelaxBuild.relax_catalog)
+    assert "def pipeline(target)" in script.read_text()
+    assert_reproduces(script)

@@ -19,13 +19,42 @@ def matmul():
 
 
 def outputs(function, spec, instruments=()):
-    library = pipelines.build(function, spec, instruments=instruments)
-    return runtime.run(library, runtime.random_arguments(function, 0))
+    return runtime.run(pipelines.build(function, spec, instruments=instruments), runtime.random_arguments(function, 0))
 
 
 def test_the_default_spec_builds_what_tvm_builds(matmul) -> None:
-    for name, value in outputs(matmul, None).items():
-        np.testing.assert_array_equal(outputs(matmul, pipelines.default_pipeline())[name], value)
+    import tvm
+
+    with tvm.transform.PassContext(opt_level=3, config=pipelines.REFERENCE_CONFIG):
+        library = tvm.tirx.build(matmul, target=tvm.target.Target({"kind": "llvm", "opt-level": 0}))
+    expected = runtime.run(library["main"], runtime.random_arguments(matmul, 0))
+    for spec in (None, pipelines.default_pipeline()):
+        for name, value in outputs(matmul, spec).items():
+            np.testing.assert_array_equal(value, expected[name])
+
+
+def test_functions_linked_together_compute_what_each_computes_alone(matmul) -> None:
+    """One library for several pipelines: each entry as built alone, whatever the PassContext configs."""
+    import tvm
+
+    mutation = pipelines.PipelineMutation()
+    specs = {f"v{seed}": mutation.mutate(pipelines.default_pipeline(), random.Random(seed), 6) for seed in range(6)}
+    for seed, spec in enumerate(specs.values()):
+        spec["llvm_opt_level"] = 0
+        pipelines.randomize_config(spec["config"], random.Random(seed))
+        spec["config"]["tirx.disable_assert"] = seed % 2 == 0
+    lowered = {name: pipelines.lower(matmul, spec) for name, spec in specs.items()}
+    together = pipelines.link(lowered, 0)
+    arguments = runtime.random_arguments(matmul, 0)
+    for name, spec in specs.items():
+        with tvm.transform.PassContext(opt_level=3, config=spec["config"]):
+            alone = tvm.tirx.build(matmul, tvm.target.Target({"kind": "llvm", "opt-level": 0}),
+                                   pipelines.register(spec))
+        expected = runtime.run(alone["main"], arguments)
+        for buffer, value in runtime.run(together[name], arguments).items():
+            np.testing.assert_array_equal(value, expected[buffer])
+        asserts = [line for line in lowered[name].script().splitlines() if line.lstrip().startswith("assert ")]
+        assert bool(asserts) != spec["config"]["tirx.disable_assert"], name
 
 
 def test_mutated_pipelines_build_and_keep_essential_passes_in_order(matmul) -> None:

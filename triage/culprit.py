@@ -57,7 +57,6 @@ INDUCTOR_OFF: Mapping[str, Any] = {
     "loop_ordering_after_fusion": False,
     "fallback_random": True,  # random ops as in eager mode
 }
-TVM_COMPOSITES = frozenset({"sequential", "_pipeline"})  # pass lists, not passes
 _ORT_MODIFIED = re.compile(r"GraphTransformer (\S+) modified: 1")
 
 
@@ -116,17 +115,6 @@ class _OrtConfigured:
                                          disabled_optimizers=list(self.off))
 
 
-class _TvmConfigured:
-    off: tuple[str, ...] = ()
-
-    def compile(self, prepared: tuple[Any, list[str]]) -> tuple[list[str], Any]:
-        import tvm
-        from tvm import relax
-
-        module, names = prepared
-        return names, relax.VirtualMachine(tvm_build(self, module, disabled=self.off), tvm.cpu())
-
-
 class _InductorConfigured:
     off: tuple[str, ...] = ()
 
@@ -142,7 +130,7 @@ class _InductorConfigured:
             setattr(target, leaf, INDUCTOR_OFF[flag])
 
 
-_MIXINS = {"ort": _OrtConfigured, "tvm": _TvmConfigured, "inductor": _InductorConfigured}
+_MIXINS = {"ort": (_OrtConfigured,), "inductor": (_InductorConfigured,)}  # TVM: its own disabled_pass
 
 
 @cache
@@ -155,7 +143,9 @@ def configured_class(backend: str, off: tuple[str, ...], level: str | None) -> t
                   "description": f"{base.description}, with {', '.join(off) or 'nothing'} off"}
     if level:
         attributes["level_override"] = level
-    return type(f"{base.__name__}Configured", (_MIXINS[kind], base), attributes)
+    if kind == "tvm":
+        attributes["disabled_pass"] = base.disabled_pass + off
+    return type(f"{base.__name__}Configured", (*_MIXINS.get(kind, ()), base), attributes)
 
 
 def __getattr__(name: str) -> type[Backend]:
@@ -164,20 +154,6 @@ def __getattr__(name: str) -> type[Backend]:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     spec = json.loads(name)
     return configured_class(spec["backend"], tuple(spec["off"]), spec.get("level"))
-
-
-def tvm_build(backend: Any, module: Any, disabled: Sequence[str] = (), instruments: Sequence[Any] = ()) -> Any:
-    """``module`` built as ``backend`` builds it (fuse, opt_level, config, LLVM level), with
-    the passes named in ``disabled`` skipped and ``instruments`` watching."""
-    import tvm
-    from tvm import relax
-
-    target = tvm.target.Target({"kind": "llvm"} if backend.llvm_opt_level is None else
-                               {"kind": "llvm", "opt-level": backend.llvm_opt_level})
-    pipeline = relax.get_default_pipeline(target) if backend.fuse else "default"
-    with tvm.transform.PassContext(opt_level=backend.opt_level, config=backend.config,
-                                   disabled_pass=list(disabled), instruments=list(instruments)):
-        return tvm.compile(module, target=target, relax_pipeline=pipeline)
 
 
 # ---------------------------------------------------------------- candidates
@@ -201,23 +177,13 @@ def ort_transformers(backend: Any, case: TestCase) -> list[str]:
 
 
 def tvm_passes(backend: Any, case: TestCase) -> list[str]:
-    """The Relax and TIR passes that changed the module while it was built."""
-    import tvm
-    import tvm_ffi
+    """The Relax and TIR passes that changed the module while ``backend`` built it, exactly as
+    the backend builds it (its pipeline, PassContext config, target and device)."""
+    from fuzzer.backends.tvm_relax import compile_relax, pass_change_recorder
 
     changed: list[str] = []
-
-    @tvm.ir.instrument.pass_instrument
-    class ChangeRecorder:
-        def run_before_pass(self, module, info):
-            self.before = tvm_ffi.structural_hash(module)
-
-        def run_after_pass(self, module, info):
-            if info.name not in TVM_COMPOSITES and tvm_ffi.structural_hash(module) != self.before:
-                changed.append(info.name)
-
     module, _ = backend.prepare(case)
-    tvm_build(backend, module, instruments=[ChangeRecorder()])
+    compile_relax(module, instruments=(pass_change_recorder(changed.append),), **backend.knobs())
     return list(dict.fromkeys(changed))
 
 

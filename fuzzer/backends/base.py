@@ -32,6 +32,9 @@ class Backend:
     batch_size: ClassVar[int] = 1  # cases per batch that execute_batch handles best
     is_reference: ClassVar[bool] = False  # an oracle's reference (e.g. float64), not a compiler
     timeout_factor: ClassVar[float] = 1.0  # compilers that legitimately take longer get more time
+    # Source files (fnmatch patterns) of the compiler's Python code that coverage feedback
+    # measures in the worker (``fuzzer.coverage``); empty: nothing is measured.
+    coverage_include: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def missing(cls) -> str | None:

@@ -13,17 +13,21 @@ import time
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 from fuzzer.backends.base import Backend, ReportStage, Unsupported
-from fuzzer.backends.torch_eager import exported_program_bytes
+from fuzzer.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
 from fuzzer.devices import gpu_present
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
 
-UNSUPPORTED_MARKERS = ("not implemented for",)  # torch's wording for a missing dtype kernel
+UNSUPPORTED_MARKERS = (
+    "not implemented for",  # torch's wording for a missing dtype kernel
+    "Could not guard on data-dependent expression",  # a Python branch on a tensor's value (If): needs torch.cond
+)
 
 
 class TorchCompile(Backend):
     requires = ("torch",)
     batch_size = 8
     timeout_factor = 6.0  # dynamo tracing plus a C++ compile take seconds per graph
+    coverage_include = ("*/torch/_dynamo/*", "*/torch/_inductor/*", *TORCH_EXPORT_CODE)
     compiler: ClassVar[str] = "inductor"
     dynamic: ClassVar[bool] = False
 
@@ -65,7 +69,11 @@ class TorchCompile(Backend):
             return [self.values.to_numpy(t) for t in function(*arguments)]
 
     def is_unsupported(self, error: BaseException) -> bool:
-        return isinstance(error, Unsupported) or any(m in str(error) for m in UNSUPPORTED_MARKERS)
+        """Missing dtype kernels, data-dependent branches, and graph breaks: with
+        ``fullgraph=True`` Dynamo raises its ``Unsupported`` for code it declines to trace
+        (e.g. the Python that runs a Loop or Scan body)."""
+        return isinstance(error, (Unsupported, self.torch._dynamo.exc.Unsupported)) or \
+            any(m in str(error) for m in UNSUPPORTED_MARKERS)
 
     def repro_artifact(self, case: TestCase) -> bytes:
         """The graph as a saved ``torch.export`` program, which the script compiles."""

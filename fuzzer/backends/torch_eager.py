@@ -7,6 +7,8 @@ from typing import Any, Mapping
 from fuzzer.backends.base import Backend, Unsupported
 from fuzzer.outcome import TestCase
 
+TORCH_EXPORT_CODE = ("*/torch/export/*", "*/torch/fx/*")  # what torch.export runs, for coverage
+
 
 class TorchEager(Backend):
     name = "torch"

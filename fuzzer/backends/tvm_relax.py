@@ -1,6 +1,6 @@
 """Apache TVM (Relax): ONNX and torch.export frontends, optimizing and plain builds, CPU and CUDA.
 
-A build configuration is four knobs, all passed to ``tvm.compile``, and a device:
+A build configuration is five knobs, all passed to ``tvm.compile``, and a device:
 
 * ``fuse``: the Relax pipeline. True takes the llvm target's own pipeline
   (``relax.get_default_pipeline``), which runs AnnotateTIROpPattern, FoldConstant, FuseOps
@@ -12,6 +12,7 @@ A build configuration is four knobs, all passed to ``tvm.compile``, and a device
   wrapper: they are most of the LLVM code and compile time, and the VM passes well-formed
   arguments; ``tvm-noopt`` keeps them, so a kernel called with wrong arguments still fails).
 * ``llvm_opt_level``: LLVM's optimization level, a target option (None: LLVM's default).
+* ``disabled_pass``: passes the PassContext skips (none here; culprit triage turns some off).
 * ``device``: "cpu" (llvm target) or "cuda" (cuda target, llvm host; its target pipeline
   schedules every kernel with ``tvm.s_tir.dlight``'s default GPU rules).
 
@@ -27,13 +28,13 @@ import inspect
 import shutil
 import textwrap
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from fuzzer import coverage
 from fuzzer.backends.base import Backend, Unsupported
-from fuzzer.backends.torch_eager import exported_program_bytes
+from fuzzer.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
 from fuzzer.devices import gpu_present
 from fuzzer.outcome import TestCase
 
@@ -55,35 +56,38 @@ def import_exported_program(program: Any) -> tuple[Any, list[str]]:
 
 
 def compile_relax(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None,
-                  instruments: tuple = (), device: str = "cpu") -> Any:
-    """``module`` compiled by ``tvm.compile`` for the llvm CPU target, or for CUDA with an llvm host."""
+                  instruments: tuple = (), device: str = "cpu", disabled_pass: Sequence[str] = ()) -> Any:
+    """``module`` compiled by ``tvm.compile`` for the llvm CPU target, or for CUDA with an llvm
+    host, without the passes named in ``disabled_pass``."""
     import tvm
     from tvm import relax
 
     host = {"kind": "llvm"} if llvm_opt_level is None else {"kind": "llvm", "opt-level": llvm_opt_level}
     target = tvm.target.Target(host) if device == "cpu" else tvm.target.Target({"kind": device}, host=host)
     pipeline = relax.get_default_pipeline(target) if fuse else "default"
-    with tvm.transform.PassContext(opt_level=opt_level, config=config, instruments=list(instruments)):
+    with tvm.transform.PassContext(opt_level=opt_level, config=config, instruments=list(instruments),
+                                   disabled_pass=list(disabled_pass)):
         return tvm.compile(module, target=target, relax_pipeline=pipeline)
 
 
 def build(module: Any, fuse: bool, opt_level: int, config: dict, llvm_opt_level: int | None,
-          instruments: tuple = (), device: str = "cpu") -> Any:
+          instruments: tuple = (), device: str = "cpu", disabled_pass: Sequence[str] = ()) -> Any:
     """Compile ``module`` (see ``compile_relax``) and load it into a Relax VM on ``device``."""
     import tvm
     from tvm import relax
 
-    executable = compile_relax(module, fuse, opt_level, config, llvm_opt_level, instruments, device)
+    executable = compile_relax(module, fuse, opt_level, config, llvm_opt_level, instruments, device, disabled_pass)
     return relax.VirtualMachine(executable, tvm.device(device))
 
 
-def pass_change_recorder() -> Any:
-    """A TVM pass instrument noting ``pass-changed:<pass>`` (``fuzzer.coverage.note``) for each
-    pass after which the module's structural hash differs."""
+PASS_LISTS = frozenset({"sequential", "_pipeline"})  # names of pass sequences, not of passes
+
+
+def pass_change_recorder(changed: Callable[[str], None]) -> Any:
+    """A TVM pass instrument calling ``changed(name)`` for each pass (not pass list) after
+    which the module's structural hash differs."""
     import tvm
     import tvm_ffi
-
-    from fuzzer.coverage import note
 
     @tvm.instrument.pass_instrument
     class PassChanges:
@@ -97,8 +101,8 @@ def pass_change_recorder() -> Any:
         def run_after_pass(self, module: Any, info: Any) -> None:
             before = self.last[1]
             self.last = (module, tvm_ffi.structural_hash(module))
-            if self.last[1] != before:
-                note(f"pass-changed:{info.name}")
+            if self.last[1] != before and info.name not in PASS_LISTS:
+                changed(info.name)
 
     return PassChanges()
 
@@ -150,6 +154,9 @@ class TvmRelax(Backend):
     """
 
     timeout_factor = 3.0  # Relax pipeline, LLVM codegen and VM load: about half a second a graph
+    # Relax passes, operators and legalization (relax/transform/legalize_ops), TOPI; each
+    # frontend adds its own code.
+    coverage_include = ("*/tvm/relax/transform/*", "*/tvm/relax/op/*", "*/tvm/topi/*")
 
     requires = ("apache-tvm", "onnx")
     importer: ClassVar[Callable[..., Any]]  # the frontend function a reproduction copies
@@ -158,19 +165,26 @@ class TvmRelax(Backend):
     opt_level: ClassVar[int]
     config: ClassVar[dict[str, Any]] = {"tirx.disable_assert": True}
     llvm_opt_level: ClassVar[int | None] = None
+    disabled_pass: ClassVar[tuple[str, ...]] = ()
 
     def setup(self) -> None:
         import tvm  # noqa: F401 - seconds to import: once per worker, not in its first test
 
+    @classmethod
+    def knobs(cls) -> dict[str, Any]:
+        """This configuration as keyword arguments of ``compile_relax`` and ``build``."""
+        return {"fuse": cls.fuse, "opt_level": cls.opt_level, "config": cls.config,
+                "llvm_opt_level": cls.llvm_opt_level, "device": cls.device, "disabled_pass": cls.disabled_pass}
+
     def compile(self, prepared: tuple[Any, list[str]]) -> tuple[list[str], Any]:
         module, names = prepared
         instruments = (self.pass_changes,) if coverage.measuring() else ()
-        return names, build(module, self.fuse, self.opt_level, self.config, self.llvm_opt_level, instruments,
-                            self.device)
+        return names, build(module, instruments=instruments, **self.knobs())
 
     @cached_property
     def pass_changes(self) -> Any:
-        return pass_change_recorder()
+        """Notes ``pass-changed:<pass>`` coverage features while a module is built."""
+        return pass_change_recorder(lambda name: coverage.note(f"pass-changed:{name}"))
 
     def run(self, compiled: tuple[list[str], Any], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         names, machine = compiled
@@ -196,7 +210,7 @@ class TvmRelax(Backend):
     def repro_source(cls) -> str:
         shared = "\n\n".join(inspect.getsource(function)
                              for function in (cls.importer, compile_relax, build, parameter_names, run_main))
-        return f"""from typing import Any
+        return f"""from typing import Any, Sequence
 
 import numpy as np
 
@@ -206,8 +220,7 @@ import numpy as np
 def run_backend(model: bytes, inputs: dict) -> list[np.ndarray]:
     \"\"\"{cls.description}.\"\"\"
 {textwrap.indent(cls.repro_import, "    ")}
-    machine = build(module, fuse={cls.fuse!r}, opt_level={cls.opt_level!r}, config={cls.config!r},
-                    llvm_opt_level={cls.llvm_opt_level!r}, device={cls.device!r})
+    machine = build(module, {", ".join(f"{key}={value!r}" for key, value in cls.knobs().items())})
     return run_main(machine, arrays, {cls.device!r})
 """
 
@@ -216,6 +229,7 @@ class TvmOnnx(TvmRelax):
     """The ONNX frontend: ``from_onnx`` with weights as constants."""
 
     importer = staticmethod(import_onnx)
+    coverage_include = ("*/tvm/relax/frontend/onnx/*", *TvmRelax.coverage_include)
     repro_import = """module = import_onnx(model)
 arrays = [inputs[name] for name in parameter_names(module)]"""
 
@@ -287,6 +301,7 @@ class TvmTorch(TvmRelax):
     description = "TVM Relax from torch.export, llvm target pipeline (FoldConstant, FuseOps, FuseTIR), opt_level 3"
     requires = ("apache-tvm", "torch")
     importer = staticmethod(import_exported_program)
+    coverage_include = ("*/tvm/relax/frontend/torch/*", *TORCH_EXPORT_CODE, *TvmRelax.coverage_include)
     # The artifact is the saved program; inputs come in graph-input order, as forward takes them.
     repro_import = """import io
 import torch

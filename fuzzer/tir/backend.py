@@ -2,8 +2,9 @@
 
 For one TirCase it builds the seed PrimFunc, applies the IR mutations, rejects an
 invalid mutant (``Unsupported``: counted, never a finding), draws or replays each
-variant's schedule, builds the mutant with TVM's default pipeline (the reference) and
-each variant with its pipeline, and runs them all on the same arguments. A failure of
+variant's schedule, lowers the mutant with TVM's default pipeline (the reference) and
+each variant with its pipeline, generates machine code for them together (one library
+per LLVM level), and runs them all on the same arguments. A failure of
 one variant is reported in the case's ``meta`` output rather than raised, so the other
 variants still count. Outputs are named ``argument/P``, ``reference/P``, ``numpy/P``
 (unmutated TE seeds), ``variant{k}/P`` for buffer parameter P, and ``meta`` (JSON).
@@ -52,7 +53,7 @@ class Program:
     variant: Variant
     function: Any = None
     trace: list = field(default_factory=list)
-    library: Any = None
+    library: Any = None  # the built program: a PrimFunc's entry, or a Relax VM
     changed: list = field(default_factory=list)
     error: dict | None = None
 
@@ -123,13 +124,6 @@ class TirBuild(Backend):
         return Prepared(case, module, [], dict(case.inputs) or arguments,
                         [Program(variant, module) for variant in case.variants])
 
-    def build(self, case: TirCase, function: Any, spec: Mapping[str, Any] | None,
-              instruments: Sequence[Any] = ()) -> Any:
-        """``function`` (a Relax module in a Relax case: then a VM) built through ``spec``."""
-        if case.seed_spec["source"] == relax_pipelines.SOURCE:
-            return relax_pipelines.build(function, spec, self.relax_catalog, instruments)
-        return self.pipelines.build(function, spec, self.catalog, instruments)
-
     def execute_library(self, prepared: Prepared, library: Any) -> dict[str, np.ndarray]:
         if prepared.case.seed_spec["source"] == relax_pipelines.SOURCE:
             return relax_pipelines.run(library, prepared.function, prepared.arguments)
@@ -155,19 +149,68 @@ class TirBuild(Backend):
     def compile(self, prepared: Prepared) -> Prepared:
         if prepared.case.diagnose:
             return prepared
+        if prepared.case.seed_spec["source"] == relax_pipelines.SOURCE:
+            return self.compile_relax(prepared)
+        lowered = {"reference": (self.pipelines.lower(prepared.function, None), 0)}
+        for index, program in enumerate(prepared.programs):
+            if program.error is not None:
+                continue
+            spec = program.variant.pipeline
+            effects = self.pipelines.pass_effects(spec)
+            try:
+                lowered[f"variant{index}"] = (self.pipelines.lower(program.function, spec, self.catalog, [effects]),
+                                              spec["llvm_opt_level"])
+            except Exception as error:  # noqa: BLE001 - reported per variant
+                program.error = error_record("compile", error)
+            program.changed = effects.changed
+        linked = self.link(lowered)
+        prepared.reference = linked.pop("reference")
+        for name, entry in linked.items():
+            program = prepared.programs[int(name.removeprefix("variant"))]
+            if isinstance(entry, dict):
+                program.error = entry
+            else:
+                program.library = entry
+        return prepared
+
+    def link(self, lowered: Mapping[str, tuple[Any, int]]) -> dict[str, Any]:
+        """The entry of each lowered module, or its ``compile`` error record; the reference's error is raised.
+
+        Modules are code-generated together, one library per LLVM level (the JIT costs
+        about as much per library as the builds); when a library fails, its modules are
+        linked one by one so that the error names the module that caused it.
+        """
+        groups: dict[tuple, dict[str, Any]] = {}
+        for name, (module, level) in lowered.items():
+            groups.setdefault((level, name if len(module.functions) > 1 else ""), {})[name] = module
+        linked: dict[str, Any] = {}
+        for (level, _), group in groups.items():
+            try:
+                linked.update(self.pipelines.link(group, level))
+                continue
+            except Exception:  # noqa: BLE001 - blamed below
+                pass
+            for name, module in group.items():
+                try:
+                    linked.update(self.pipelines.link({name: module}, level))
+                except Exception as error:  # noqa: BLE001 - reported per variant
+                    if name == "reference":
+                        raise
+                    linked[name] = error_record("compile", error)
+        return linked
+
+    def compile_relax(self, prepared: Prepared) -> Prepared:
+        module = prepared.function
         try:
-            prepared.reference = self.build(prepared.case, prepared.function, None)
+            prepared.reference = relax_pipelines.build(module, None)
         except Exception as error:
-            if prepared.case.seed_spec["source"] != relax_pipelines.SOURCE:
-                raise
             # the graph-level TVM backends (``tvm``) report what TVM's own pipeline cannot build
             raise Unsupported(f"TVM's default Relax pipeline cannot build this graph: {error}") from None
         for program in prepared.programs:
-            if program.error is not None:
-                continue
             effects = self.pipelines.pass_effects(program.variant.pipeline)
             try:
-                program.library = self.build(prepared.case, program.function, program.variant.pipeline, [effects])
+                program.library = relax_pipelines.build(module, program.variant.pipeline, self.relax_catalog,
+                                                        [effects])
             except Exception as error:  # noqa: BLE001 - reported per variant
                 program.error = error_record("compile", error)
             program.changed = effects.changed

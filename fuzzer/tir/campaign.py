@@ -97,6 +97,7 @@ class TirSnapshot(Snapshot):
     features: int = 0
     minimize_runs: int = 0
     triage_seconds: float = 0.0  # spent confirming, blaming and shrinking findings
+    mix: dict = dataclasses.field(default_factory=dict)  # case kind -> {"cases", "tests", "seconds"}
 
 
 # ---------------------------------------------------------------------------- judging
@@ -279,6 +280,15 @@ class TirCampaign:
 
     def test(self, index: int) -> None:
         case = self.make_case(index)
+        started = time.monotonic()
+        self.judge(case)
+        share = self.snapshot.mix.setdefault(case_kind(case), {"cases": 0, "tests": 0, "seconds": 0.0})
+        share["cases"] += 1
+        share["tests"] += len(case.variants)
+        share["seconds"] += time.monotonic() - started
+
+    def judge(self, case: TirCase) -> None:
+        """Execute ``case``, count its tests, and record (and triage) what its variants show."""
         outcome = self.execute(case)
         self.snapshot.cases += 1
         self.snapshot.tests += len(case.variants)
@@ -515,7 +525,7 @@ class TirCampaign:
         self.store.set_meta("tir_features", sorted(self.features))
         self.store.set_meta("tir_stats", {"cases": snapshot.cases, "rejected": snapshot.rejected,
                                           "unsupported": snapshot.unsupported,
-                                          "minimize_runs": snapshot.minimize_runs})
+                                          "minimize_runs": snapshot.minimize_runs, "mix": snapshot.mix})
 
     def record_stats(self) -> None:
         snapshot = self.snapshot
@@ -524,6 +534,11 @@ class TirCampaign:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def case_kind(case: TirCase) -> str:
+    """``relax-pipeline`` for a case whose variants are Relax pipelines, else ``tir``."""
+    return relax_pipelines.SOURCE if case.seed_spec["source"] == relax_pipelines.SOURCE else "tir"
 
 
 def variant_report(case: TirCase, found: Verdict) -> dict | None:

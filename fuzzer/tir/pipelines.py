@@ -125,6 +125,7 @@ DEFAULT_PASSES = (
 )
 _THREAD_SYNC_SCOPES = ("shared", "shared.dyn", "warp")
 REFERENCE_CONFIG = {"tirx.disable_assert": True}
+ENTRY_SYMBOL = "__tvm_ffi_main"  # the packed function MakePackedAPI makes of ``main``
 
 # PassContext configuration each pipeline may randomize: key -> field -> choices
 CONFIG_DOMAINS: dict[str, dict[str, tuple]] = {
@@ -317,13 +318,63 @@ def register(spec: Mapping[str, Any], catalog: Mapping[str, PassSpec] = CATALOG)
     return name
 
 
-def build(function: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, PassSpec] = CATALOG,
-          instruments: Sequence[Any] = ()) -> Any:
-    """Build ``function`` for llvm through ``spec``; None: TVM's own default pipeline at LLVM -O0."""
+def llvm_target(opt_level: int) -> Any:
     import tvm
 
+    target = tvm.target.Target({"kind": "llvm", "opt-level": opt_level})
+    return target.with_host(target)
+
+
+def lower(function: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, PassSpec] = CATALOG,
+          instruments: Sequence[Any] = ()) -> Any:
+    """``function`` lowered for llvm through ``spec`` (None: TVM's default pipeline), ready for code generation.
+
+    Does what ``tvm.tirx.build`` does before code generation, including the assertions
+    it skips under ``tirx.disable_assert``, so that ``link`` can generate code for
+    several lowered functions at once.
+    """
+    import tvm
+    from tvm.tirx.build import split_host_device_mods
+
     config = dict(spec["config"] if spec else REFERENCE_CONFIG)
-    pipeline = register(spec, catalog) if spec else "default"
-    target = tvm.target.Target({"kind": "llvm", "opt-level": spec["llvm_opt_level"] if spec else 0})
+    passes, finalize_host_passes, _ = tvm.tirx.get_tir_pipeline(register(spec, catalog) if spec else "default")
     with tvm.transform.PassContext(opt_level=3, config=config, instruments=list(instruments)):
-        return tvm.tirx.build(function, target=target, pipeline=pipeline)
+        module = tvm.tirx.transform.BindTarget(llvm_target(opt_level(spec)))(tvm.IRModule.from_expr(function))
+        host, devices = split_host_device_mods(passes(module))
+        if any(len(device.functions) for device in devices.values()):
+            raise ValueError(f"lowering for llvm left device functions: {list(devices)}")
+        host = finalize_host_passes()(host)
+        return tvm.tirx.transform.SkipAssert()(host) if config.get("tirx.disable_assert") else host
+
+
+def opt_level(spec: Mapping[str, Any] | None) -> int:
+    return spec["llvm_opt_level"] if spec else 0
+
+
+def link(modules: Mapping[str, Any], level: int) -> dict[str, Any]:
+    """Machine code for lowered modules as one library (one JIT at LLVM level ``level``); their entries by name.
+
+    Each module's entry (``main``) is renamed to the module's name; other functions keep
+    their names, so modules with more than one function are linked alone. The code
+    generator reads no PassContext configuration (``tirx.disable_assert`` took effect in
+    ``lower``): every function is compiled as it would be alone.
+    """
+    import tvm
+
+    functions = {}
+    for name, module in modules.items():
+        for variable, function in module.functions.items():
+            if function.attrs.get("global_symbol") == ENTRY_SYMBOL:
+                variable = tvm.ir.GlobalVar(name)
+                function = function.with_attr("global_symbol", f"__tvm_ffi_{name}").without_attr("tirx.is_entry_func")
+            functions[variable] = function
+    with tvm.transform.PassContext(opt_level=3):
+        library = tvm.get_global_func("target.build.llvm")(
+            tvm.IRModule(functions, attrs=next(iter(modules.values())).attrs), llvm_target(level))
+    return {name: library[name] for name in modules}
+
+
+def build(function: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, PassSpec] = CATALOG,
+          instruments: Sequence[Any] = ()) -> Any:
+    """``main`` of ``function`` built for llvm through ``spec``; None: TVM's own default pipeline at LLVM -O0."""
+    return link({"main": lower(function, spec, catalog, instruments)}, opt_level(spec))["main"]

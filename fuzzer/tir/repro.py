@@ -1,10 +1,14 @@
-"""Standalone reproduction scripts for TIR findings: TVM and numpy only, no tcfuzz.
+"""Standalone reproduction scripts for TIR and Relax-pipeline findings: TVM and numpy only, no tcfuzz.
 
-The script holds the mutant's TVMScript, the schedule as the Python that TVM's own
+A TIR script holds the mutant's TVMScript, the schedule as the Python that TVM's own
 ``Schedule.trace.as_python()`` prints, the pass pipeline as constructor calls, and the
 inputs; it builds the mutant with TVM's default pipeline and with the variant, runs both
-and prints the largest difference (or the error). Making one imports TVM (to parse and
-schedule), but builds nothing.
+and prints the first difference. A Relax-pipeline script holds the Relax module's
+TVMScript, the mutated Relax pass list as constructor calls and the inputs,
+and compares TVM's default llvm pipeline with it (modules with constants are refused:
+their TVMScript leaves the constants out). Either exits 1 when the difference or
+the error reproduces, 0 otherwise. Making one imports TVM (to parse and schedule), but
+builds nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from corpus.store import RunStore
+from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
 
 _TEMPLATE = '''"""Reproduction of tcfuzz TIR finding {finding_id}: {summary}"""
@@ -58,12 +63,72 @@ def execute(function, pipeline_name, config, opt_level):
 
 function = tvm.script.from_source(SOURCE)
 expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
+NAMES = list(INPUTS)
 tvm.tirx.register_tir_pipeline("repro", pipeline)
 actual = execute(schedule(function), "repro", {config!r}, {opt_level!r})
-for name, want, got in zip(INPUTS, expected, actual):
-    if not np.allclose(want.astype("float64"), got.astype("float64"), rtol=1e-3, atol=1e-4, equal_nan=True):
-        print(f"{{name}} differs:\\n expected {{want.ravel()[:16]}}\\n got      {{got.ravel()[:16]}}")
+{compare}'''
+
+_COMPARE = '''differs = False
+for name, want, got in zip(NAMES, expected, actual):
+    if want.shape != got.shape or not np.allclose(want.astype("float64"), got.astype("float64"), rtol=1e-3,
+                                                  atol=1e-4, equal_nan=True):
+        differs = True
+        print(f"{name} differs:\\n expected {want.ravel()[:16]}\\n got      {got.ravel()[:16]}")
+raise SystemExit(1 if differs else 0)
 '''
+
+_RELAX_TEMPLATE = '''"""Reproduction of tcfuzz Relax-pipeline finding {finding_id}: {summary}"""
+import numpy as np
+import tvm
+from tvm import relax
+
+{module_line}
+INPUTS = {{
+{inputs}
+}}
+NAMES = [f"out{{index}}" for index in range(64)]
+
+
+def pipeline(target):
+    passes = [
+{passes}
+    ]
+
+    @tvm.transform.module_pass(opt_level=0, name="repro_relax_pipeline")
+    def run(module, context):
+        with target:
+            return tvm.ir.transform.Sequential(passes)(module)
+
+    return run
+
+
+def flatten(value):
+    if isinstance(value, tvm.runtime.Tensor):
+        return [value.numpy()]
+    if isinstance(value, tvm.runtime.ShapeTuple):
+        return [np.array(value, dtype=np.int64)]
+    return [array for item in value for array in flatten(item)]
+
+
+def execute(make_pipeline, config, opt_level):
+    target = tvm.target.Target({{"kind": "llvm", "opt-level": opt_level}})
+    with tvm.transform.PassContext(opt_level=3, config=config):
+        executable = tvm.compile(MODULE, target=target, relax_pipeline=make_pipeline(target))
+    machine = relax.VirtualMachine(executable, tvm.cpu())
+    return flatten(machine["main"](*[tvm.runtime.tensor(np.array(value, dtype=dtype))
+                                     for value, dtype in INPUTS.values()]))
+
+
+expected = execute(relax.get_default_pipeline, {{"tirx.disable_assert": True}}, 0)
+try:
+    actual = execute(pipeline, {config!r}, {opt_level!r})
+except Exception as error:
+    print(f"the mutated pipeline fails: {{type(error).__name__}}: {{error}}")
+    raise SystemExit(1)
+if len(actual) != len(expected):
+    print(f"{{len(expected)}} outputs expected, {{len(actual)}} computed")
+    raise SystemExit(1)
+{compare}'''
 
 
 def _array_line(name: str, value: np.ndarray) -> str:
@@ -95,13 +160,45 @@ def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], su
         inputs="\n".join(_array_line(name, value) for name, value in inputs.items()),
         schedule="\n".join(f"    {line}" for line in schedule.trace.as_python()) or "    pass",
         passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]),
-        config=spec["config"], opt_level=spec["llvm_opt_level"])
+        config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)
 
 
-def write_repro(run_dir: Path, finding_id: int, path: Path, catalog: Mapping[str, PassSpec] = CATALOG) -> None:
-    """Write the reproduction script of finding ``finding_id`` of a TIR run to ``path``."""
+def relax_repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
+                       finding_id: int = 0, catalog: Mapping[str, PassSpec] = relax_pipelines.CATALOG) -> str:
+    """The reproduction script of a stored Relax-pipeline finding record."""
+    import tvm
+    import tvm_ffi
+
+    module, _ = relax_pipelines.relax_module(record["seed_spec"])
+    try:
+        parses = tvm_ffi.structural_equal(tvm.script.from_source(record["script"]), module)
+    except Exception:  # noqa: BLE001 - metadata (constants) the printed script leaves out
+        parses = False
+    if not parses:
+        # TVM 0.27 segfaults printing constants (show_meta) and serializing them (save_json)
+        raise ValueError("the Relax module's TVMScript does not parse back to the module (it has constants, "
+                         "which the printer leaves out): no standalone script can carry it yet")
+    module_line = f"MODULE = tvm.script.from_source({record['script']!r})"
+    spec = record["variant"]["pipeline"]
+    return _RELAX_TEMPLATE.format(
+        finding_id=finding_id, summary=summary.replace('"""', "'"), module_line=module_line,
+        inputs="\n".join(_array_line(p.name, inputs[p.name]) for p in module["main"].params),
+        passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]),
+        config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)
+
+
+def write_repro(run_dir: Path, finding_id: int, path: Path, catalog: Mapping[str, PassSpec] = CATALOG,
+                relax_catalog: Mapping[str, PassSpec] = relax_pipelines.CATALOG) -> None:
+    """Write the reproduction script of finding ``finding_id`` of a TIR run to ``path``.
+
+    ``catalog`` and ``relax_catalog`` name the passes of TIR and Relax pipelines (plugins included).
+    """
     with RunStore.open(run_dir) as store:
         finding = next(f for f in store.findings() if f.id == finding_id)
         record = json.loads(store.get_blob(finding.artifacts["graph.json"]))
         inputs = store.load_inputs(finding_id)
-    Path(path).write_text(repro_script(record, inputs, finding.summary, finding_id, catalog))
+    if record["seed_spec"]["source"] == relax_pipelines.SOURCE:
+        script = relax_repro_script(record, inputs, finding.summary, finding_id, relax_catalog)
+    else:
+        script = repro_script(record, inputs, finding.summary, finding_id, catalog)
+    Path(path).write_text(script)

@@ -49,8 +49,8 @@ def random_arguments(function: tirx.PrimFunc, seed: int) -> dict[str, np.ndarray
     return arguments
 
 
-def run(library: Any, arguments: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call ``main`` of a built library on copies of ``arguments``; every buffer afterwards."""
+def run(function: Any, arguments: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Call a built PrimFunc on copies of ``arguments``; every buffer afterwards."""
     tensors = {name: tvm.runtime.tensor(np.array(value, order="C")) for name, value in arguments.items()}
-    library["main"](*tensors.values())
+    function(*tensors.values())
     return {name: tensor.numpy() for name, tensor in tensors.items()}
