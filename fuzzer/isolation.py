@@ -8,6 +8,7 @@ signal, the stage it was in and the tail of its stderr); the next test restarts 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -85,8 +86,7 @@ class Worker:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.backend)
-        self.log_path = self.log_dir / f"{safe_name}.stderr.log"
+        self.log_path = self.log_dir / f"{log_name(self.backend)}.stderr.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.python, "-m", "fuzzer.worker", self.backend, *(["--coverage"] if self.coverage else [])], stdin=subprocess.PIPE,
@@ -266,6 +266,15 @@ class Worker:
         return Outcome(self.name, status, self._stage, error_type=error_type, message=message,
                        stderr_tail=self._stderr_tail(self._log_offset), exit_signal=exit_signal,
                        seconds=seconds)
+
+
+def log_name(backend: str, limit: int = 80) -> str:
+    """A file name for a backend's log: its spec with unsafe characters replaced, and a long
+    one (a culprit-configured backend carries its whole configuration) cut and hashed."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in backend)
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[:limit - 13]}~{hashlib.sha1(backend.encode()).hexdigest()[:12]}"
 
 
 def timeout_factor(backend: str) -> float:

@@ -68,3 +68,12 @@ def test_unknown_plugin_fails_to_start_with_one_line(tmp_path):
     with pytest.raises(WorkerStartError, match="NoSuchBackend") as error:
         worker.start()
     assert "\n" not in str(error.value)
+
+
+def test_log_names_of_long_backend_specs_stay_short_and_distinct():
+    from fuzzer.isolation import log_name
+
+    long_a = 'triage.culprit:{"backend": "inductor", "off": [' + ", ".join(f'"switch{i}"' for i in range(40)) + "]}"
+    long_b = long_a.replace("switch39", "switch41")
+    assert log_name("ort-none@old") == "ort-none_old"
+    assert len(log_name(long_a)) == 80 and log_name(long_a) != log_name(long_b)
