@@ -83,7 +83,7 @@ class TirOptions:
     memory_mb: int = 4096
     minimize_runs: int = 12  # re-executions spent shrinking one finding
     minimize_per_signature: int = 2  # findings shrunk (crashes blamed) per kind of bug; later ones kept as found
-    minimize_share: float = 0.15  # most of the campaign's time that shrinking may take
+    minimize_share: float = 0.15  # most of the campaign's time that shrinking and blaming crashes may take
 
 
 @dataclass
@@ -319,16 +319,16 @@ class TirCampaign:
 
     def variant_finding(self, case: TirCase, found: Verdict) -> None:
         """Record a variant's finding; the first few of each kind are confirmed alone and shrunk."""
-        if not self.should_shrink(case, found):
+        report = variant_report(case, found)
+        if not self.examines(f"{found.key()}/{component(report)}/{culprit(report, with_passes=False)}"):
             self.record(case, found)
             return
-        started = time.monotonic()
-        confirmed = verdict(self.execute(case), 0)
-        if confirmed.key() != found.key():
-            self.record(case, found, details={"reproduced": False})
-        else:
-            self.record(*self.shrink(case, confirmed), shrunk=True)
-        self.shrink_seconds += time.monotonic() - started
+        with self.shrinking():
+            confirmed = verdict(self.execute(case), 0)
+            if confirmed.key() != found.key():
+                self.record(case, found, details={"reproduced": False})
+            else:
+                self.record(*self.shrink(case, confirmed), shrunk=True)
 
     @contextlib.contextmanager
     def triage(self) -> Iterator[None]:
@@ -341,40 +341,41 @@ class TirCampaign:
     def case_failure(self, case: TirCase, outcome: Outcome) -> None:
         """Blame a whole-case failure on the reference or on one variant, then record it.
 
-        Each kind of failure is examined ``minimize_per_signature`` times; later ones are
-        recorded as the whole case (every rerun of a crash restarts the worker). To
-        examine one, the case is rerun in a fresh worker (a failure that does not come
-        back is recorded as unreproduced), then the reference and each variant alone;
-        a variant that fails alone is rerun with a step log, so that its schedule is
-        recorded as an explicit trace even when a schedule step killed the worker.
+        Failures that ``examines`` turns down are recorded as the whole case (every rerun
+        of a crash restarts the worker). To blame one, the reference is run alone, then
+        each variant alone until one fails the same way; a variant runs with a step log,
+        so that its schedule is recorded as an explicit trace even when a schedule step
+        killed the worker. After a crash the worker restarts before these reruns, so no
+        earlier case has corrupted their heap. When no part fails alone, the case is rerun
+        whole: recorded unblamed when it fails again, unreproduced when not.
         """
-        failed = verdict(outcome, 0).key()
-        self.minimized[repr(failed)] = self.minimized.get(repr(failed), 0) + 1
-        if self.minimized[repr(failed)] > self.options.minimize_per_signature:
-            self.record(case, verdict(outcome, 0))
+        found = verdict(outcome, 0)
+        if not self.examines(repr(found.key())):
+            self.record(case, found)
             return
-        # Rerun in a fresh worker: an earlier case may have corrupted this one's heap.
-        if verdict(self.execute(case), 0).key() != failed:
-            self.record(case, verdict(outcome, 0), details={"reproduced": False})
-            return
-        blamed = dataclasses.replace(case, variants=())
-        if verdict(self.execute(blamed), 0).key() != failed:
-            blamed = case
+        with self.shrinking():
+            reference = self.execute(dataclasses.replace(case, variants=()))
+            blamed = dataclasses.replace(case, variants=()) if verdict(reference, 0).key() == found.key() else None
             log = self.worker.log_dir / "schedule-steps.log"
-            for variant in case.variants:
+            for variant in case.variants if blamed is None else ():
                 alone = dataclasses.replace(case, variants=(variant,), step_log=str(log))
-                if verdict(self.execute(alone), 0).key() == failed:
+                if verdict(self.execute(alone), 0).key() == found.key():
                     trace = variant.trace if variant.trace is not None else trace_from_log(log.read_text())
                     blamed = dataclasses.replace(case, variants=(Variant(variant.pipeline, tuple(trace)),))
                     break
-        diagnosed = self.execute(dataclasses.replace(blamed, variants=(), diagnose=True))
-        script = None
-        if diagnosed.status is Status.OK:
-            meta = decode_json(diagnosed.outputs["meta"])
-            script = meta["script"]
-            blamed = dataclasses.replace(blamed, mutations=tuple(tuple(s) for s in meta["mutations"]),
-                                         inputs=_arrays(diagnosed.outputs, "argument"))
-        self.record(blamed, verdict(outcome, 0), script=script)
+            if blamed is None:
+                reproduced = verdict(self.execute(case), 0).key() == found.key()
+                self.record(case, found, details={} if reproduced else {"reproduced": False})
+                return
+            if reference.status is not Status.OK:  # rerun building nothing, for the script, mutations and inputs
+                reference = self.execute(dataclasses.replace(blamed, variants=(), diagnose=True))
+            script = None
+            if reference.status is Status.OK:
+                meta = decode_json(reference.outputs["meta"])
+                script = meta["script"]
+                blamed = dataclasses.replace(blamed, mutations=tuple(tuple(s) for s in meta["mutations"]),
+                                             inputs=_arrays(reference.outputs, "argument"))
+        self.record(blamed, found, script=script)
 
     # ------------------------------------------------------------ corpus
 
@@ -395,14 +396,22 @@ class TirCampaign:
 
     # ------------------------------------------------------------ shrinking
 
-    def should_shrink(self, case: TirCase, found: Verdict) -> bool:
-        """Shrink the first few findings of each kind, while shrinking has time left."""
+    def examines(self, kind: str) -> bool:
+        """Whether to spend reruns on a finding of ``kind``: the first few of each kind, while
+        shrinking and blaming have taken at most ``minimize_share`` of the campaign."""
         if self.shrink_seconds > self.options.minimize_share * max(self.snapshot.seconds - self.seconds_before, 1.0):
             return False
-        report = variant_report(case, found)
-        key = f"{found.key()}/{component(report)}/{culprit(report, with_passes=False)}"
-        self.minimized[key] = self.minimized.get(key, 0) + 1
-        return self.minimized[key] <= self.options.minimize_per_signature
+        self.minimized[kind] = self.minimized.get(kind, 0) + 1
+        return self.minimized[kind] <= self.options.minimize_per_signature
+
+    @contextlib.contextmanager
+    def shrinking(self) -> Iterator[None]:
+        """Count the time spent inside against ``minimize_share``."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.shrink_seconds += time.monotonic() - started
 
     def shrink(self, case: TirCase, found: Verdict) -> tuple[TirCase, Verdict]:
         """The smallest single-variant case found that still shows the same bug, and its verdict.

@@ -4,11 +4,11 @@ A TIR script holds the mutant's TVMScript, the schedule as the Python that TVM's
 ``Schedule.trace.as_python()`` prints, the pass pipeline as constructor calls, and the
 inputs; it builds the mutant with TVM's default pipeline and with the variant, runs both
 and prints the first difference. A Relax-pipeline script holds the Relax module's
-TVMScript, the mutated Relax pass list as constructor calls and the inputs,
-and compares TVM's default llvm pipeline with it (modules with constants are refused:
-their TVMScript leaves the constants out). Either exits 1 when the difference or
-the error reproduces, 0 otherwise. Making one imports TVM (to parse and schedule), but
-builds nothing.
+TVMScript, the values of the constants that TVMScript leaves to ``metadata`` (TVM 0.27
+crashes printing or serializing them), the mutated Relax pass list as constructor calls
+and the inputs, and compares TVM's default llvm pipeline with it. Either exits 1 when the
+difference or the error reproduces, 0 otherwise. Making one imports TVM (to parse, check
+and schedule), but builds nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from corpus.store import RunStore
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
+from triage.signature import headline
 
 _TEMPLATE = '''"""Reproduction of tcfuzz TIR finding {finding_id}: {summary}"""
 import numpy as np
@@ -77,12 +78,24 @@ for name, want, got in zip(NAMES, expected, actual):
 raise SystemExit(1 if differs else 0)
 '''
 
-_RELAX_TEMPLATE = '''"""Reproduction of tcfuzz Relax-pipeline finding {finding_id}: {summary}"""
-import numpy as np
+# Builds MODULE from the printed TVMScript and the constants it leaves to ``metadata``;
+# ``relax_repro_script`` runs it to check that MODULE is the finding's module.
+_RELAX_MODULE = '''import numpy as np
 import tvm
 from tvm import relax
+from tvm.script import ir as I, relax as R, tirx as T
 
-{module_line}
+nan, inf = float("nan"), float("inf")  # as lists of floats print them
+SOURCE = {source!r}
+CONSTANTS = [
+{constants}
+]
+METADATA = {{"ir.GenericConst": [relax.const(value, dtype) for value, dtype in CONSTANTS]}}
+MODULE = tvm.script.from_source(SOURCE, extra_vars={{"I": I, "R": R, "T": T, "metadata": METADATA}})
+'''
+
+_RELAX_TEMPLATE = '''"""Reproduction of tcfuzz Relax-pipeline finding {finding_id}: {summary}"""
+{module}
 INPUTS = {{
 {inputs}
 }}
@@ -131,9 +144,14 @@ if len(actual) != len(expected):
 {compare}'''
 
 
+def _literal(value: np.ndarray) -> str:
+    """``(values, dtype)``: nested Python lists (bfloat16 as exact float32 values) and the dtype's name."""
+    listed = value.astype("float32") if value.dtype.name == "bfloat16" else value
+    return f"({listed.tolist()!r}, {value.dtype.name!r})"
+
+
 def _array_line(name: str, value: np.ndarray) -> str:
-    dtype = "float32" if value.dtype.name == "bfloat16" else value.dtype.name
-    return f"    {name!r}: ({value.astype(dtype).tolist()!r}, {dtype!r}),"
+    return f"    {name!r}: {_literal(value)},"
 
 
 def _pass_line(entry: Mapping[str, Any], catalog: Mapping[str, PassSpec]) -> str:
@@ -163,25 +181,47 @@ def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], su
         config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)
 
 
-def relax_repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
-                       finding_id: int = 0, catalog: Mapping[str, PassSpec] = relax_pipelines.CATALOG) -> str:
-    """The reproduction script of a stored Relax-pipeline finding record."""
+def metadata_constants(module: Any) -> list[Any]:
+    """The constants of ``module`` that its TVMScript prints as ``metadata["ir.GenericConst"][i]``, by ``i``."""
     import tvm
     import tvm_ffi
 
-    module, _ = relax_pipelines.relax_module(record["seed_spec"])
+    found: list = []
+
+    def keep(constant: Any) -> None:
+        if "metadata" in constant.script() and not any(constant.same_as(seen) for seen in found):
+            found.append(constant)
+
+    tvm_ffi.structural_walk(module, (tvm.ir.GenericConst, keep), order="pre")
+    return found
+
+
+def relax_module_source(script: str, module: Any) -> str:
+    """Python that sets ``MODULE`` to ``module`` from its TVMScript ``script``: checked, or ValueError."""
+    import tvm_ffi
+
+    constants = "\n".join(f"    {_literal(constant.value.numpy())}," for constant in metadata_constants(module))
+    source = _RELAX_MODULE.format(source=script, constants=constants)
+    scope: dict = {}
     try:
-        parses = tvm_ffi.structural_equal(tvm.script.from_source(record["script"]), module)
-    except Exception:  # noqa: BLE001 - metadata (constants) the printed script leaves out
-        parses = False
-    if not parses:
-        # TVM 0.27 segfaults printing constants (show_meta) and serializing them (save_json)
-        raise ValueError("the Relax module's TVMScript does not parse back to the module (it has constants, "
-                         "which the printer leaves out): no standalone script can carry it yet")
-    module_line = f"MODULE = tvm.script.from_source({record['script']!r})"
+        exec(compile(source, "<relax repro module>", "exec"), scope)  # noqa: S102 - our own template
+    except Exception as error:  # noqa: BLE001 - the printer has bugs of its own
+        raise ValueError(f"the Relax module's TVMScript does not parse back: {type(error).__name__}: "
+                         f"{headline(str(error))}") from None
+    if not tvm_ffi.structural_equal(scope["MODULE"], module):
+        raise ValueError("the Relax module's TVMScript parses back to a different module: "
+                         f"{tvm_ffi.get_first_structural_mismatch(scope['MODULE'], module)}")
+    return source
+
+
+def relax_repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
+                       finding_id: int = 0, catalog: Mapping[str, PassSpec] = relax_pipelines.CATALOG) -> str:
+    """The reproduction script of a stored Relax-pipeline finding record; ValueError when its
+    module's TVMScript does not parse back to the module."""
+    module, _ = relax_pipelines.relax_module(record["seed_spec"])
     spec = record["variant"]["pipeline"]
     return _RELAX_TEMPLATE.format(
-        finding_id=finding_id, summary=summary.replace('"""', "'"), module_line=module_line,
+        finding_id=finding_id, summary=summary.replace('"""', "'"), module=relax_module_source(record["script"], module),
         inputs="\n".join(_array_line(p.name, inputs[p.name]) for p in module["main"].params),
         passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]),
         config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)
