@@ -4,13 +4,19 @@ Prints JSON: for each lane count, the tests/s of real campaigns (generation, inp
 isolated workers, oracles, store), measured in alternating rounds so that a shared
 machine's noise falls on every setting alike, and the speed-up over one lane. With
 ``--ray ADDRESS`` (or ``local``) the lanes' workers run on a Ray cluster instead.
-Usage: python bench/scaling.py [--seconds 20] [--rounds 2] [--lanes 1,2] [--backends ...] [--ray local]
+
+One lane already keeps several cores busy (its backends' workers run side by side), so
+``--core-per-lane`` gives N lanes exactly N cores: the scale-out of adding a worker with its
+own core, as on a cluster.
+Usage: python bench/scaling.py [--seconds 20] [--rounds 2] [--lanes 1,2] [--backends ...]
+                               [--core-per-lane] [--ray local]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -20,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
 
+CORES = sorted(os.sched_getaffinity(0))
+
 
 def measure(lanes: int, args: argparse.Namespace, run_dir: Path) -> float:
+    if args.core_per_lane:  # the workers inherit the campaign's affinity
+        os.sched_setaffinity(0, CORES[:lanes])
     config = CampaignConfig(backends=tuple(args.backends.split(",")), seed=lanes, nodes=args.nodes,
                             time_budget=args.seconds, workers=lanes, ray=args.ray)
     with start_run(config, run_dir) as store:
@@ -36,8 +46,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--backends", default="ort-none,ort-all,onnx-ref,ref-f64")
     parser.add_argument("--ray", help="Ray cluster address, or 'local'")
+    parser.add_argument("--core-per-lane", action="store_true", help="give N lanes exactly N cores")
     args = parser.parse_args()
     counts = [int(n) for n in args.lanes.split(",")]
+    if args.core_per_lane and max(counts) > len(CORES):
+        parser.error(f"--core-per-lane needs {max(counts)} cores; this machine lends {len(CORES)}")
     rates: dict[int, list[float]] = {n: [] for n in counts}
     with tempfile.TemporaryDirectory(prefix="tcfuzz-bench-") as scratch:
         for round_number in range(args.rounds):
@@ -45,7 +58,7 @@ def main() -> None:
                 rates[lanes].append(measure(lanes, args, Path(scratch) / f"r{round_number}-l{lanes}"))
     base = statistics.mean(rates[counts[0]])
     print(json.dumps({"benchmark": "campaign tests/s by lane count", "backends": args.backends,
-                      "nodes": args.nodes, "ray": args.ray, "results": [
+                      "nodes": args.nodes, "ray": args.ray, "core_per_lane": args.core_per_lane, "results": [
                           {"lanes": n, "tests_per_second": [round(r, 1) for r in rates[n]],
                            "speedup": round(statistics.mean(rates[n]) / base, 2)} for n in counts]}, indent=2))
 
