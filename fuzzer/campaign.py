@@ -5,9 +5,10 @@ killed at any point resumes where its store says it stopped, and any finding can
 regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
 its own worker per backend; the store is shared.
 
-With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds each
-test that covers new bits to a corpus, and turns a share of the tests into mutants of
-corpus entries (``fuzzer.coverage.Scheduler``). Fresh tests keep their seeds; a mutant
+With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds a
+test to the corpus when ``fuzzer.coverage.Scheduler.admit`` says it covered something new
+(compiler branches or pass effects first), and turns a share of the tests into mutants of
+corpus entries. Fresh tests keep their seeds; a mutant
 depends on the corpus at the time, so it is reproducible from its stored graph, and a
 resumed guided campaign continues rather than repeats an unbroken one.
 """
