@@ -7,7 +7,9 @@ machine's noise falls on every setting alike, and the speed-up over one lane. Wi
 
 One lane already keeps several cores busy (its backends' workers run side by side), so
 ``--core-per-lane`` gives N lanes exactly N cores: the scale-out of adding a worker with its
-own core, as on a cluster.
+own core, as on a cluster. The machine's own ceiling is measured alongside: the speed-up
+of N busy-looping processes over one (shared or hyperthreaded virtual cores give less than
+N), so that the campaign's scaling reads against what the hardware allows.
 Usage: python bench/scaling.py [--seconds 20] [--rounds 2] [--lanes 1,2] [--backends ...]
                                [--core-per-lane] [--ray local]
 """
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,6 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
 
 CORES = sorted(os.sched_getaffinity(0))
+
+
+def spin(seconds: float) -> int:
+    """Busy-loop iterations done in ``seconds`` (pure CPU, no memory traffic)."""
+    deadline, count = time.perf_counter() + seconds, 0
+    while time.perf_counter() < deadline:
+        for _ in range(10_000):
+            count += 1
+    return count
+
+
+def machine_ceiling(processes: int, seconds: float = 5.0) -> float:
+    """How much more CPU work ``processes`` processes get done, one per core, than one."""
+    context = multiprocessing.get_context("fork")
+    alone = spin(seconds)
+    with context.Pool(processes) as pool:
+        together = sum(pool.map(spin, [seconds] * processes))
+    return together / alone
 
 
 def measure(lanes: int, args: argparse.Namespace, run_dir: Path) -> float:
@@ -57,10 +79,13 @@ def main() -> None:
             for lanes in counts:
                 rates[lanes].append(measure(lanes, args, Path(scratch) / f"r{round_number}-l{lanes}"))
     base = statistics.mean(rates[counts[0]])
+    os.sched_setaffinity(0, CORES)
+    ceilings = {n: machine_ceiling(n) / machine_ceiling(counts[0]) if n != counts[0] else 1.0 for n in counts}
     print(json.dumps({"benchmark": "campaign tests/s by lane count", "backends": args.backends,
                       "nodes": args.nodes, "ray": args.ray, "core_per_lane": args.core_per_lane, "results": [
                           {"lanes": n, "tests_per_second": [round(r, 1) for r in rates[n]],
-                           "speedup": round(statistics.mean(rates[n]) / base, 2)} for n in counts]}, indent=2))
+                           "speedup": round(statistics.mean(rates[n]) / base, 2),
+                           "machine_ceiling": round(ceilings[n], 2)} for n in counts]}, indent=2))
 
 
 if __name__ == "__main__":
