@@ -121,8 +121,25 @@ def seed_for_test(campaign_seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+class Throughput:
+    """Tests per second and the share of valid tests, of anything that counts ``tests``,
+    ``valid`` and ``seconds`` (a live snapshot, a stored run's summary)."""
+
+    tests: int
+    valid: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.tests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def valid_share(self) -> float:
+        return self.valid / self.tests if self.tests else 0.0
+
+
 @dataclass
-class Snapshot:
+class Snapshot(Throughput):
     """What a progress display shows; also the campaign's final summary."""
 
     tests: int = 0
@@ -136,14 +153,6 @@ class Snapshot:
     branches: int = 0  # compiler Python arcs covered (with coverage feedback)
     features: int = 0  # structural and compiler-noted features covered
     corpus: int = 0  # corpus entries
-
-    @property
-    def rate(self) -> float:
-        return self.tests / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def valid_share(self) -> float:
-        return self.valid / self.tests if self.tests else 0.0
 
 
 def package_versions(backends: tuple[str, ...]) -> dict[str, str]:

@@ -16,8 +16,7 @@ import threading
 from functools import cached_property
 from typing import Mapping, Sequence
 
-from fuzzer.backends import load_backend
-from fuzzer.isolation import Limits, WorkerGroup, WorkerStartError
+from fuzzer.isolation import Limits, WorkerGroup, WorkerStartError, batch_size
 from fuzzer.outcome import Outcome, TestCase
 
 _connect_lock = threading.Lock()
@@ -101,7 +100,7 @@ class RayWorkerGroup:
 
     @cached_property
     def batch_size(self) -> int:
-        return max(load_backend(b).batch_size for b in self.backends)
+        return batch_size(self.backends)
 
     def versions(self) -> dict[str, str]:
         return self._versions

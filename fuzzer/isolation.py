@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from fuzzer import worker as protocol
 from fuzzer.backends import load_backend
@@ -268,6 +268,11 @@ class Worker:
                        seconds=seconds)
 
 
+def batch_size(backends: Iterable[str]) -> int:
+    """The largest batch any of ``backends`` benefits from: a group's batch size."""
+    return max(load_backend(backend).batch_size for backend in backends)
+
+
 def log_name(backend: str, limit: int = 80) -> str:
     """A file name for a backend's log: its spec with unsafe characters replaced, and a long
     one (a culprit-configured backend carries its whole configuration) cut and hashed."""
@@ -350,8 +355,7 @@ class WorkerGroup:
 
     @cached_property
     def batch_size(self) -> int:
-        """The largest batch any backend of the group benefits from."""
-        return max(load_backend(w.backend).batch_size for w in self.workers)
+        return batch_size(w.backend for w in self.workers)
 
     def close(self) -> None:
         for worker in self.workers:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.store import RunStore
+from fuzzer.campaign import Throughput
 from fuzzer.coverage import coverage_series
 from triage.db import SignatureRecord, signature_records
 
@@ -86,7 +87,7 @@ class BackendRow:
 
 
 @dataclass(frozen=True)
-class RunSummary:
+class RunSummary(Throughput):
     run_dir: str
     mode: str
     backends: tuple[str, ...]
@@ -102,14 +103,6 @@ class RunSummary:
     backend_rows: tuple[BackendRow, ...] = ()
     triaged: bool = False
     findings_by_kind: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.tests / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def valid_share(self) -> float:
-        return self.valid / self.tests if self.tests else 0.0
 
     @property
     def findings(self) -> int:

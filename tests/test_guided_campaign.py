@@ -56,19 +56,25 @@ def test_a_new_campaign_reuses_an_existing_corpus(tmp_path):
         campaign.run()
 
 
-def test_scheduler_gives_rare_coverage_more_energy(tmp_path):
+def picks_of_common_and_rare_entries(corpus_dir, plans: int, **scheduler_options) -> dict[str, int]:
+    """Picks of two corpus entries after ``plans`` plans: one covers only a bit seen 50
+    times, the other also a bit seen once."""
     common, rare = bit(GRAPH, "common"), bit(GRAPH, "rare")
     coverage_map = CoverageMap()
     for _ in range(50):
         coverage_map.update([common])
-    with Corpus.open(tmp_path / "corpus") as corpus:
+    with Corpus.open(corpus_dir) as corpus:
         corpus.add(generate_graph(1, OPTIONS), frozenset({common}), origin="common")
         corpus.add(generate_graph(2, OPTIONS), frozenset({common, rare}), origin="rare")
-        scheduler = Scheduler(corpus, coverage_map, mutation_share=1.0, options=OPTIONS)
-        for index in range(120):
+        scheduler = Scheduler(corpus, coverage_map, mutation_share=1.0, options=OPTIONS, **scheduler_options)
+        for index in range(plans):
             scheduler.plan(index, seed=index)
         scheduler.flush()
-        hits = {entry.origin: entry.hits for entry in corpus.entries()}
+        return {entry.origin: entry.hits for entry in corpus.entries()}
+
+
+def test_scheduler_gives_rare_coverage_more_energy(tmp_path):
+    hits = picks_of_common_and_rare_entries(tmp_path / "corpus", 120)
     assert hits["rare"] > 3 * hits["common"]
 
 
@@ -131,18 +137,7 @@ def test_mutants_that_join_make_their_parent_productive(tmp_path):
 
 
 def test_without_feedback_entries_are_picked_uniformly(tmp_path):
-    common, rare = bit(GRAPH, "common"), bit(GRAPH, "rare")
-    coverage_map = CoverageMap()
-    for _ in range(50):
-        coverage_map.update([common])
-    with Corpus.open(tmp_path / "corpus") as corpus:
-        corpus.add(generate_graph(1, OPTIONS), frozenset({common}), origin="common")
-        corpus.add(generate_graph(2, OPTIONS), frozenset({common, rare}), origin="rare")
-        scheduler = Scheduler(corpus, coverage_map, mutation_share=1.0, options=OPTIONS, feedback=False)
-        for index in range(200):
-            scheduler.plan(index, seed=index)
-        scheduler.flush()
-        hits = {entry.origin: entry.hits for entry in corpus.entries()}
+    hits = picks_of_common_and_rare_entries(tmp_path / "corpus", 200, feedback=False)
     assert 0.6 < hits["rare"] / hits["common"] < 1.6
 
 

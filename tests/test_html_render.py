@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.campaign import Campaign, CampaignConfig, start_run
 from fuzzer.coverage import CoveragePoint, record_coverage
 from reports.model import summarize
 from reports.render import write_reports
+from tests.test_reports import run_with_findings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Marks <body> with how many images decoded (complete, naturalWidth > 0) out of how many.
@@ -54,10 +54,7 @@ def chromium() -> Path:
 def html_report(tmp_path_factory) -> Path:
     """The HTML report of a short real campaign with a coverage series."""
     run_dir = tmp_path_factory.mktemp("render") / "run"
-    config = CampaignConfig(backends=("ort-none", "onnx-ref", "tests.fault_backends:WrongAnswer"), seed=2,
-                            nodes=3, max_tests=12, reference="onnx-ref", input_budget=None)
-    with start_run(config, run_dir) as store:
-        Campaign(config, store).run()
+    with run_with_findings(run_dir, seed=2) as store:
         for tests in (0, 6, 12):  # the points a coverage-guided campaign records
             record_coverage(store, CoveragePoint(seconds=tests / 4, tests=tests, branches=100 + tests * 5,
                                                  features=40 + tests, corpus=tests // 2))

@@ -31,14 +31,20 @@ TCFUZZ = Path(sys.executable).with_name("tcfuzz")
 SARIF_LEVELS = {"none", "note", "warning", "error"}
 
 
+def run_with_findings(run_dir: Path, seed: int) -> RunStore:
+    """The store of a short real campaign: two fast backends and one that answers wrongly on
+    every 4th test."""
+    config = CampaignConfig(backends=("ort-none", "onnx-ref", "tests.fault_backends:WrongAnswer"), seed=seed,
+                            nodes=3, max_tests=12, reference="onnx-ref", input_budget=None)
+    store = start_run(config, run_dir)
+    Campaign(config, store).run()
+    return store
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A short real campaign: two fast backends and one that answers wrongly on every 4th test."""
     run_dir = tmp_path_factory.mktemp("reports") / "run"
-    config = CampaignConfig(backends=("ort-none", "onnx-ref", "tests.fault_backends:WrongAnswer"), seed=5,
-                            nodes=3, max_tests=12, reference="onnx-ref", input_budget=None)
-    with start_run(config, run_dir) as store:
-        Campaign(config, store).run()
+    run_with_findings(run_dir, seed=5).close()
     return run_dir
 
 
