@@ -3,7 +3,8 @@
 Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a campaign
 killed at any point resumes where its store says it stopped, and any finding can be
 regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
-its own worker per backend; the store is shared.
+its own worker per backend; the store is shared. Cases are built ahead in the case pool's
+processes (``fuzzer.case_pool``), so the lanes' threads only hand out, judge and record.
 
 With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds a
 test to the corpus when ``fuzzer.coverage.Scheduler.admit`` says it covered something new
@@ -21,6 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,12 +30,12 @@ from typing import Any, Callable, Mapping
 from corpus.store import Progress, RunStore, arrays_to_npz
 from corpus.support import Feature, SupportTable, features
 from fuzzer.backends import load_backend
+from fuzzer.case_pool import CaseJob, CasePool
 from fuzzer.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
 from fuzzer.distributed import RayWorkerGroup
-from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions, concrete_variants, generate_case, make_case
+from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions
 from fuzzer.ir import DType
 from fuzzer.isolation import Limits, WorkerGroup
-from fuzzer.ops import Unsatisfiable
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
 from oracles.blame import judge_case, judge_rewrite
 from oracles.determinism import determinism
@@ -119,6 +121,21 @@ def seed_for_test(campaign_seed: int, index: int) -> int:
     """The seed of test ``index``: independent of how many lanes ran before."""
     digest = hashlib.sha256(f"{campaign_seed}:{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """Tests handed to a lane, whose cases the case pool is building."""
+
+    indices: list[int]
+    origins: list[str]  # where each test comes from: "test N", or the mutant's parent and mutator
+    cases: Future | None  # each test's cases (fuzzer.case_pool.build_cases); None: no tests
+
+    def built(self) -> list[tuple[TestCase, str]]:
+        """Every case with its test's origin (a dynamic graph's test has several cases)."""
+        if self.cases is None:
+            return []
+        return [(case, origin) for cases, origin in zip(self.cases.result(), self.origins) for case in cases]
 
 
 class Throughput:
@@ -246,8 +263,12 @@ class Campaign:
             ready.wait()
             if sampled:
                 self._sample(group)
-            while not sampled and (indices := self._claim(group.batch_size)):
-                for index, valid in zip(indices, self._test_batch(group, indices)):
+                return
+            # The next batch's cases are built in the pool while this one runs.
+            pending = self._build(self._claim(group.batch_size))
+            while pending.indices:
+                current, pending = pending, self._build(self._claim(group.batch_size))
+                for index, valid in zip(current.indices, self._test_batch(group, current)):
                     self._finish(index, valid)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
             self._errors.append(error)
@@ -283,54 +304,40 @@ class Campaign:
             if not due:
                 time.sleep(0.05)
                 continue
-            self._test_batch(group, due, single_compiler=False)
+            self._test_batch(group, self._build(due), single_compiler=False)
             done = due[-1]
 
-    def _test_batch(self, group: WorkerGroup, indices: list[int], single_compiler: bool = True) -> list[bool]:
-        """Run tests ``indices`` as one batch; whether each was valid (no backend declined it)."""
-        cases, origins = [], []
+    def _build(self, indices: list[int]) -> PendingBatch:
+        """Tests ``indices``, their cases built in the case pool: each test's mutant if the
+        scheduler plans one, else a fresh graph from its seed."""
+        jobs, origins = [], []
         for index in indices:
-            try:
-                case, origin = self._case(index)
-            except Unsatisfiable:
-                continue
-            variants = self._variants(case)
-            cases += variants
-            origins += [origin] * len(variants)
+            seed = seed_for_test(self.config.seed, index)
+            every = self.config.slow_every
+            shared = bool(every) and index % every == 0  # the lane of slow backends runs it too
+            planned = self.scheduler.plan(index, seed, shared) if self.scheduler else None
+            graph, origin = planned if planned is not None else (None, None)
+            jobs.append(CaseJob(index, seed, graph))
+            origins.append(f"{origin} (test {index})" if origin else f"test {index}")
+        return PendingBatch(indices, origins, self.case_pool.submit(jobs, self.config.generator_options)
+                            if jobs else None)
+
+    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, single_compiler: bool = True) -> list[bool]:
+        """Run ``batch``'s tests together; whether each was valid (no backend declined it)."""
+        built = batch.built()
+        cases = [case for case, _ in built]
         valid = dict.fromkeys((case.index for case in cases), True)
         found = [features(case.graph) for case in cases]
         declined = self._declined(found)
         results = group.execute_batch(cases, declined) if cases else []
-        for case, origin, case_features, outcomes in zip(cases, origins, found, results):
+        for (case, origin), case_features, outcomes in zip(built, found, results):
             self._judge(case, outcomes)
             self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
             valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
         if single_compiler:
             self._single_compiler_oracles(group, cases, results)
-        return [valid.get(index, False) for index in indices]
-
-    def _variants(self, case: TestCase) -> list[TestCase]:
-        """``case``, and for a dynamic graph the same (dynamic) model at its other concrete
-        sizes, each with inputs of its own."""
-        if not case.graph.symbols:
-            return [case]
-        budget = self.config.input_budget
-        return [case, *(replace(make_case(variant, case.seed, case.opset, case.index, budget), model=case.model)
-                        for variant in concrete_variants(case.graph, random.Random(case.seed))[1:])]
-
-    def _case(self, index: int) -> tuple[TestCase, str]:
-        """Test ``index`` and its origin: a mutant the scheduler plans, else a fresh graph
-        from the test's seed."""
-        seed = seed_for_test(self.config.seed, index)
-        options = self.config.generator_options
-        every = self.config.slow_every
-        shared = bool(every) and index % every == 0  # the lane of slow backends runs it too
-        planned = self.scheduler.plan(index, seed, shared) if self.scheduler else None
-        if planned is None:
-            return generate_case(seed, options, index), f"test {index}"
-        graph, origin = planned
-        return make_case(graph, seed, options.opset, index, options.input_budget), f"{origin} (test {index})"
+        return [valid.get(index, False) for index in batch.indices]
 
     def _observe(self, case: TestCase, outcomes: list[Outcome], origin: str) -> None:
         """Count the test's coverage; a test that covered new bits joins the corpus (every
@@ -433,12 +440,22 @@ class Campaign:
         ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
         threads = [threading.Thread(target=self._lane, args=(number, ready, backends, is_sampled), daemon=True)
                    for number, (backends, is_sampled) in enumerate(lanes)]
-        for thread in threads:
-            thread.start()
+        self.case_pool = CasePool(len(lanes), self.config.generator_options)
         try:
-            ready.wait()
-        except threading.BrokenBarrierError:
-            self._start_clock()
+            for thread in threads:
+                thread.start()
+            self.case_pool.warm()  # while the workers start
+            try:
+                ready.wait()
+            except threading.BrokenBarrierError:
+                self._start_clock()
+            return self._watch(threads, on_progress, interval)
+        finally:
+            self.case_pool.close()
+
+    def _watch(self, threads: list[threading.Thread], on_progress: Callable[[Snapshot], None],
+               interval: float) -> Snapshot:
+        """Checkpoint and report progress until the lanes end; the final summary."""
         last_stats = 0.0
         try:
             while any(t.is_alive() for t in threads):
