@@ -29,7 +29,7 @@ class Backend:
     description: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()  # distributions that must be installed
     device: ClassVar[str] = "cpu"
-    batch_size: ClassVar[int] = 1  # cases per batch that execute_batch handles best
+    batch_size: ClassVar[int] = 4  # cases per batch that execute_batch handles best (fewer pipe round trips)
     is_reference: ClassVar[bool] = False  # an oracle's reference (e.g. float64), not a compiler
     timeout_factor: ClassVar[float] = 1.0  # compilers that legitimately take longer get more time
     # Source files (fnmatch patterns) of the compiler's Python code that coverage feedback
