@@ -3,8 +3,9 @@
 Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a campaign
 killed at any point resumes where its store says it stopped, and any finding can be
 regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
-its own worker per backend; the store is shared. Cases are built ahead in the case pool's
-processes (``fuzzer.case_pool``), so the lanes' threads only hand out, judge and record.
+its own worker per backend; the store is shared. Each lane's cases are built a batch ahead in
+a helper process of its own (``fuzzer.case_builder``), so the lanes' threads only hand out,
+judge and record.
 
 With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds a
 test to the corpus when ``fuzzer.coverage.Scheduler.admit`` says it covered something new
@@ -22,7 +23,6 @@ import random
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 from corpus.store import Progress, RunStore, arrays_to_npz
 from corpus.support import Feature, SupportTable, features
 from fuzzer.backends import load_backend
-from fuzzer.case_pool import CaseJob, CasePool
+from fuzzer.case_builder import CaseBuilder, CaseJob, PendingCases
 from fuzzer.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
 from fuzzer.distributed import RayWorkerGroup
 from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions
@@ -125,11 +125,11 @@ def seed_for_test(campaign_seed: int, index: int) -> int:
 
 @dataclass(frozen=True)
 class PendingBatch:
-    """Tests handed to a lane, whose cases the case pool is building."""
+    """Tests handed to a lane, whose cases its case builder is making."""
 
     indices: list[int]
     origins: list[str]  # where each test comes from: "test N", or the mutant's parent and mutator
-    cases: Future | None  # each test's cases (fuzzer.case_pool.build_cases); None: no tests
+    cases: PendingCases | None  # each test's cases (fuzzer.case_builder.build_cases); None: no tests
 
     def built(self) -> list[tuple[TestCase, str]]:
         """Every case with its test's origin (a dynamic graph's test has several cases)."""
@@ -257,17 +257,20 @@ class Campaign:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
         name = "sampled" if sampled else f"lane{lane}"
         group = self._worker_group(backends, limits, name)
+        builder = CaseBuilder(self.store.run_dir / "case-builders" / f"{name}.stderr.log")
         try:
+            builder.start()
             group.start()
+            builder.wait_ready()
             self._note_versions(group.versions())
             ready.wait()
             if sampled:
-                self._sample(group)
+                self._sample(group, builder)
                 return
-            # The next batch's cases are built in the pool while this one runs.
-            pending = self._build(self._claim(group.batch_size))
+            # The builder makes the next batch's cases while this batch runs.
+            pending = self._build(builder, self._claim(group.batch_size))
             while pending.indices:
-                current, pending = pending, self._build(self._claim(group.batch_size))
+                current, pending = pending, self._build(builder, self._claim(group.batch_size))
                 for index, valid in zip(current.indices, self._test_batch(group, current)):
                     self._finish(index, valid)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
@@ -278,6 +281,7 @@ class Campaign:
             with self._lock:
                 self.snapshot.restarts += group.restarts
             group.close()
+            builder.close()
 
     def _worker_group(self, backends: tuple[str, ...], limits: Limits, name: str) -> WorkerGroup | RayWorkerGroup:
         """The lane's workers: local processes, or processes on a Ray cluster's node."""
@@ -294,7 +298,7 @@ class Campaign:
                 self.versions.update(reported)
                 self.store.set_meta("versions", self.versions)
 
-    def _sample(self, group: WorkerGroup) -> None:
+    def _sample(self, group: WorkerGroup, builder: CaseBuilder) -> None:
         """Run the slow backends on the most recent multiples of ``slow_every`` handed out."""
         every, done = self.config.slow_every, self._next_claim - 1
         while not (self._stop.is_set() or self._exhausted.is_set()):
@@ -304,12 +308,12 @@ class Campaign:
             if not due:
                 time.sleep(0.05)
                 continue
-            self._test_batch(group, self._build(due), single_compiler=False)
+            self._test_batch(group, self._build(builder, due), single_compiler=False)
             done = due[-1]
 
-    def _build(self, indices: list[int]) -> PendingBatch:
-        """Tests ``indices``, their cases built in the case pool: each test's mutant if the
-        scheduler plans one, else a fresh graph from its seed."""
+    def _build(self, builder: CaseBuilder, indices: list[int]) -> PendingBatch:
+        """Tests ``indices``, their cases made by the lane's ``builder``: each test's mutant
+        if the scheduler plans one, else a fresh graph from its seed."""
         jobs, origins = [], []
         for index in indices:
             seed = seed_for_test(self.config.seed, index)
@@ -319,8 +323,7 @@ class Campaign:
             graph, origin = planned if planned is not None else (None, None)
             jobs.append(CaseJob(index, seed, graph))
             origins.append(f"{origin} (test {index})" if origin else f"test {index}")
-        return PendingBatch(indices, origins, self.case_pool.submit(jobs, self.config.generator_options)
-                            if jobs else None)
+        return PendingBatch(indices, origins, builder.submit(jobs, self.config.generator_options) if jobs else None)
 
     def _test_batch(self, group: WorkerGroup, batch: PendingBatch, single_compiler: bool = True) -> list[bool]:
         """Run ``batch``'s tests together; whether each was valid (no backend declined it)."""
@@ -440,18 +443,13 @@ class Campaign:
         ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
         threads = [threading.Thread(target=self._lane, args=(number, ready, backends, is_sampled), daemon=True)
                    for number, (backends, is_sampled) in enumerate(lanes)]
-        self.case_pool = CasePool(len(lanes), self.config.generator_options)
+        for thread in threads:
+            thread.start()
         try:
-            for thread in threads:
-                thread.start()
-            self.case_pool.warm()  # while the workers start
-            try:
-                ready.wait()
-            except threading.BrokenBarrierError:
-                self._start_clock()
-            return self._watch(threads, on_progress, interval)
-        finally:
-            self.case_pool.close()
+            ready.wait()
+        except threading.BrokenBarrierError:
+            self._start_clock()
+        return self._watch(threads, on_progress, interval)
 
     def _watch(self, threads: list[threading.Thread], on_progress: Callable[[Snapshot], None],
                interval: float) -> Snapshot:
