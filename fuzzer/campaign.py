@@ -35,7 +35,7 @@ from fuzzer.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, 
 from fuzzer.distributed import RayWorkerGroup
 from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions
 from fuzzer.ir import DType
-from fuzzer.isolation import Limits, WorkerGroup
+from fuzzer.isolation import BatchCancelled, Limits, WorkerGroup
 from fuzzer.outcome import Outcome, Stage, Status, TestCase
 from oracles.blame import judge_case, judge_rewrite
 from oracles.determinism import determinism
@@ -299,7 +299,9 @@ class Campaign:
                 self.store.set_meta("versions", self.versions)
 
     def _sample(self, group: WorkerGroup, builder: CaseBuilder) -> None:
-        """Run the slow backends on the most recent multiples of ``slow_every`` handed out."""
+        """Run the slow backends on the most recent multiples of ``slow_every`` handed out.
+        A batch still compiling when the time budget ends (or the campaign stops) is
+        abandoned, so the budget holds; the fast lanes have run those tests already."""
         every, done = self.config.slow_every, self._next_claim - 1
         while not (self._stop.is_set() or self._exhausted.is_set()):
             with self._lock:
@@ -308,7 +310,10 @@ class Campaign:
             if not due:
                 time.sleep(0.05)
                 continue
-            self._test_batch(group, self._build(builder, due), single_compiler=False)
+            try:
+                self._test_batch(group, self._build(builder, due), sampled=True)
+            except BatchCancelled:
+                return
             done = due[-1]
 
     def _build(self, builder: CaseBuilder, indices: list[int]) -> PendingBatch:
@@ -325,20 +330,28 @@ class Campaign:
             origins.append(f"{origin} (test {index})" if origin else f"test {index}")
         return PendingBatch(indices, origins, builder.submit(jobs, self.config.generator_options) if jobs else None)
 
-    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, single_compiler: bool = True) -> list[bool]:
-        """Run ``batch``'s tests together; whether each was valid (no backend declined it)."""
+    def _past_deadline(self) -> bool:
+        """Whether the campaign is stopping, or its time budget is spent."""
+        budget = self.config.time_budget
+        return self._stop.is_set() or budget is not None and time.monotonic() - self._started >= budget
+
+    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, sampled: bool = False) -> list[bool]:
+        """Run ``batch``'s tests together; whether each was valid (no backend declined it).
+        A ``sampled`` batch (the slow backends' lane) skips the one-compiler oracles, and
+        raises BatchCancelled if the campaign's deadline passes while it runs."""
         built = batch.built()
         cases = [case for case, _ in built]
         valid = dict.fromkeys((case.index for case in cases), True)
         found = [features(case.graph) for case in cases]
         declined = self._declined(found)
-        results = group.execute_batch(cases, declined) if cases else []
+        cancelled = self._past_deadline if sampled else lambda: False
+        results = group.execute_batch(cases, declined, cancelled) if cases else []
         for (case, origin), case_features, outcomes in zip(built, found, results):
             self._judge(case, outcomes)
             self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
             valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
-        if single_compiler:
+        if not sampled:
             self._single_compiler_oracles(group, cases, results)
         return [valid.get(index, False) for index in batch.indices]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from fuzzer.isolation import Limits, WorkerGroup, WorkerStartError, batch_size
+from fuzzer.isolation import BatchCancelled, Limits, WorkerGroup, WorkerStartError, batch_size
 from fuzzer.outcome import Outcome, TestCase
 
 _connect_lock = threading.Lock()
@@ -76,6 +76,7 @@ class RayWorkerGroup:
         self.pythons = pythons
         self.coverage = coverage
         self._actor = None
+        self._abandoned = False  # a cancelled batch may still run in the actor
 
     def start(self) -> None:
         import ray
@@ -89,11 +90,18 @@ class RayWorkerGroup:
             cause = getattr(error, "cause", None) or error
             raise WorkerStartError(str(cause).strip().splitlines()[-1]) from None
 
-    def execute_batch(self, cases: Sequence[TestCase],
-                      declined: Mapping[str, Mapping[int, Outcome]] | None = None) -> list[list[Outcome]]:
+    def execute_batch(self, cases: Sequence[TestCase], declined: Mapping[str, Mapping[int, Outcome]] | None = None,
+                      cancelled: Callable[[], bool] = lambda: False) -> list[list[Outcome]]:
+        """As WorkerGroup's; a cancelled batch is abandoned, and ``close`` then kills the actor
+        rather than waiting for it (the actor's workers exit when their batch ends)."""
         import ray
 
-        return ray.get(self._actor.execute_batch.remote(list(cases), declined))
+        pending = self._actor.execute_batch.remote(list(cases), declined)
+        while not ray.wait([pending], timeout=self.limits.poll_interval * 10)[0]:
+            if cancelled():
+                self._abandoned = True
+                raise BatchCancelled
+        return ray.get(pending)
 
     def execute(self, case: TestCase) -> list[Outcome]:
         return self.execute_batch([case])[0]
@@ -117,7 +125,8 @@ class RayWorkerGroup:
         if self._actor is None:
             return
         try:
-            ray.get(self._actor.close.remote())
+            if not self._abandoned:
+                ray.get(self._actor.close.remote())
         finally:
             ray.kill(self._actor)
             self._actor = None

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from fuzzer import worker as protocol
 from fuzzer.backends import load_backend
@@ -289,11 +289,21 @@ def timeout_factor(backend: str) -> float:
         return 1.0  # a backend that cannot load is reported by Worker.start
 
 
-def collect_all(workers: Sequence[Worker]) -> list[list[Outcome]]:
-    """Wait for every submitted batch, watching all workers' deadlines and memory at once."""
+class BatchCancelled(Exception):
+    """The batch was abandoned unfinished (its workers were killed); it has no outcomes."""
+
+
+def collect_all(workers: Sequence[Worker], cancelled: Callable[[], bool] = lambda: False) -> list[list[Outcome]]:
+    """Wait for every submitted batch, watching all workers' deadlines and memory at once.
+    Once ``cancelled()`` says so, the unfinished workers are killed and BatchCancelled raised."""
     results: dict[int, list[Outcome]] = {}
     interval = min(w.limits.poll_interval for w in workers)
     while len(results) < len(workers):
+        if cancelled():
+            for index, worker in enumerate(workers):
+                if index not in results:
+                    worker.kill()  # restarted by its next batch
+            raise BatchCancelled
         pending = [w for i, w in enumerate(workers) if i not in results]
         readable, _, _ = select.select(pending, [], [], interval)
         for index, worker in enumerate(workers):
@@ -328,12 +338,13 @@ class WorkerGroup:
         """One Outcome per backend."""
         return self.execute_batch([case])[0]
 
-    def execute_batch(self, cases: Sequence[TestCase],
-                      declined: Mapping[str, Mapping[int, Outcome]] | None = None) -> list[list[Outcome]]:
+    def execute_batch(self, cases: Sequence[TestCase], declined: Mapping[str, Mapping[int, Outcome]] | None = None,
+                      cancelled: Callable[[], bool] = lambda: False) -> list[list[Outcome]]:
         """For each case, one Outcome per backend; every backend gets its share of the batch at once.
 
         ``declined[backend][position]`` is an Outcome decided without running (a case the
-        backend is known not to support); such cases are not sent to that backend.
+        backend is known not to support); such cases are not sent to that backend. Raises
+        BatchCancelled once ``cancelled()`` is true before every outcome is in.
         """
         declined = declined or {}
         shares = []
@@ -344,7 +355,7 @@ class WorkerGroup:
             if positions:
                 worker.submit([cases[p] for p in positions])
         busy = [w for w, positions in zip(self.workers, shares) if positions]
-        results = iter(collect_all(busy) if busy else [])
+        results = iter(collect_all(busy, cancelled) if busy else [])
         by_worker = []
         for worker, positions in zip(self.workers, shares):
             outcomes = dict(declined.get(worker.name, {}))

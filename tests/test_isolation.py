@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
 from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.isolation import Limits, Worker, WorkerGroup, WorkerStartError
+from fuzzer.isolation import BatchCancelled, Limits, Worker, WorkerGroup, WorkerStartError
 from fuzzer.outcome import Stage, Status
 
 OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.ir").ir.DType.float32}))
@@ -77,3 +78,14 @@ def test_log_names_of_long_backend_specs_stay_short_and_distinct():
     long_b = long_a.replace("switch39", "switch41")
     assert log_name("ort-none@old") == "ort-none_old"
     assert len(log_name(long_a)) == 80 and log_name(long_a) != log_name(long_b)
+
+
+def test_a_cancelled_batch_kills_its_workers_and_has_no_outcomes(tmp_path):
+    """A batch abandoned at a campaign's deadline ends at once, not when the hang times out."""
+    with WorkerGroup(["onnx-ref", "tests.fault_backends:Hang"], Limits(timeout=60.0), tmp_path) as group:
+        started = time.monotonic()
+        with pytest.raises(BatchCancelled):
+            group.execute_batch([case(1)], cancelled=lambda: time.monotonic() - started > 1.0)
+        assert time.monotonic() - started < 10
+        assert group.workers[1].process is None  # killed; the next batch restarts it
+        assert [o.status for o in group.execute(case(2))] == [Status.OK, Status.OK]
