@@ -225,7 +225,7 @@ class Campaign:
             config = self.config
             if self._stop.is_set():
                 return []
-            if config.time_budget is not None and time.monotonic() - self._started >= config.time_budget:
+            if self._time_spent():
                 self.snapshot.stopping_reason = "time budget reached"
                 self._exhausted.set()
                 return []
@@ -330,10 +330,13 @@ class Campaign:
             origins.append(f"{origin} (test {index})" if origin else f"test {index}")
         return PendingBatch(indices, origins, builder.submit(jobs, self.config.generator_options) if jobs else None)
 
+    def _time_spent(self) -> bool:
+        budget = self.config.time_budget
+        return budget is not None and time.monotonic() - self._started >= budget
+
     def _past_deadline(self) -> bool:
         """Whether the campaign is stopping, or its time budget is spent."""
-        budget = self.config.time_budget
-        return self._stop.is_set() or budget is not None and time.monotonic() - self._started >= budget
+        return self._stop.is_set() or self._time_spent()
 
     def _test_batch(self, group: WorkerGroup, batch: PendingBatch, sampled: bool = False) -> list[bool]:
         """Run ``batch``'s tests together; whether each was valid (no backend declined it).

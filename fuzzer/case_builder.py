@@ -122,8 +122,7 @@ class PendingCases:
 def main() -> int:
     """Serve requests until the campaign closes the pipe. A reader thread drains the
     requests, so that a lane writing its next request never waits on an unread answer."""
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # stray prints must not break the protocol
+    out = protocol.protocol_output()
     import fuzzer.input_search  # noqa: F401 - imports torch before READY, off the campaign's clock
 
     requests: queue.Queue = queue.Queue()

@@ -57,12 +57,19 @@ def receive(stream: BinaryIO) -> tuple[bytes, bytes] | None:
     return None if payload is None else (kind, payload)
 
 
+def protocol_output() -> BinaryIO:
+    """The pipe to the parent, as a stream of its own; file descriptor 1 then points at
+    stderr, so stray prints (Python's or a C library's) never break the protocol."""
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return stream
+
+
 def main(argv: list[str]) -> int:
     from fuzzer.backends import load_backend
     from fuzzer.coverage import collector_for
 
-    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not break the protocol
+    protocol_out = protocol_output()
     protocol_in = sys.stdin.buffer
     faulthandler.enable()
     try:

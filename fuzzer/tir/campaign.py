@@ -68,6 +68,16 @@ KNOWN_LIMITATIONS = (re.compile(r"Nested parallel loop is not supported"),)
 _STAGES = {"schedule": Stage.PREPARE, "prepare": Stage.PREPARE, "compile": Stage.COMPILE, "run": Stage.RUN}
 
 
+
+@contextlib.contextmanager
+def timed(owner: object, attribute: str) -> Iterator[None]:
+    """Add the seconds spent inside to ``owner.attribute``."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, getattr(owner, attribute) + time.monotonic() - started)
+
 @dataclass(frozen=True)
 class TirOptions:
     backend: str = BACKEND
@@ -297,7 +307,7 @@ class TirCampaign:
             return
         self.snapshot.valid += len(case.variants)
         if outcome.status is not Status.OK:
-            with self.triage():
+            with timed(self.snapshot, "triage_seconds"):
                 self.case_failure(case, outcome)
             return
         meta = decode_json(outcome.outputs["meta"])
@@ -313,7 +323,7 @@ class TirCampaign:
                 self.snapshot.unsupported += 1
             elif found.failure is not None or found.difference is not None:
                 single = dataclasses.replace(explicit, variants=(Variant(report["pipeline"], tuple(report["trace"])),))
-                with self.triage():
+                with timed(self.snapshot, "triage_seconds"):
                     self.variant_finding(single, found)
             self.observe(explicit, report)
 
@@ -323,20 +333,12 @@ class TirCampaign:
         if not self.examines(f"{found.key()}/{component(report)}/{culprit(report, with_passes=False)}"):
             self.record(case, found)
             return
-        with self.shrinking():
+        with timed(self, "shrink_seconds"):  # counted against minimize_share
             confirmed = verdict(self.execute(case), 0)
             if confirmed.key() != found.key():
                 self.record(case, found, details={"reproduced": False})
             else:
                 self.record(*self.shrink(case, confirmed), shrunk=True)
-
-    @contextlib.contextmanager
-    def triage(self) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.snapshot.triage_seconds += time.monotonic() - started
 
     def case_failure(self, case: TirCase, outcome: Outcome) -> None:
         """Blame a whole-case failure on the reference or on one variant, then record it.
@@ -353,7 +355,7 @@ class TirCampaign:
         if not self.examines(repr(found.key())):
             self.record(case, found)
             return
-        with self.shrinking():
+        with timed(self, "shrink_seconds"):  # counted against minimize_share
             reference = self.execute(dataclasses.replace(case, variants=()))
             blamed = dataclasses.replace(case, variants=()) if verdict(reference, 0).key() == found.key() else None
             log = self.worker.log_dir / "schedule-steps.log"
@@ -403,15 +405,6 @@ class TirCampaign:
             return False
         self.minimized[kind] = self.minimized.get(kind, 0) + 1
         return self.minimized[kind] <= self.options.minimize_per_signature
-
-    @contextlib.contextmanager
-    def shrinking(self) -> Iterator[None]:
-        """Count the time spent inside against ``minimize_share``."""
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.shrink_seconds += time.monotonic() - started
 
     def shrink(self, case: TirCase, found: Verdict) -> tuple[TirCase, Verdict]:
         """The smallest single-variant case found that still shows the same bug, and its verdict.
