@@ -20,6 +20,7 @@ from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy
 from triage.signature import failure_cause, headline, signature
 
 TAIL_CHARS = 2000
+DECLARED_TYPES = "declared types"  # what a type finding is compared with: the graph's declared outputs
 
 # Worst first: a dtype disagreement outranks a shape disagreement outranks wrong values.
 _SEVERITY = (FindingKind.DTYPE_MISMATCH, FindingKind.SHAPE_MISMATCH, FindingKind.MISMATCH)
@@ -209,7 +210,7 @@ def _declared_type_finding(expected: Mapping[str, TensorType], outcome: Outcome)
     if len(problems) > 1:
         summary += f" (+{len(problems) - 1} more outputs)"
     return Finding(kind, (outcome.backend,), Stage.COMPARE, summary, {
-        "compared_with": "declared types",
+        "compared_with": DECLARED_TYPES,
         "output": output,
         "dtype": expected[output].dtype.value,
         "error_class": problem["error_class"],

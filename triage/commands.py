@@ -1,6 +1,7 @@
 """`tcfuzz` subcommands of the triage package (registered through fuzzer.cli.COMMAND_MODULES).
 
-    tcfuzz triage RUN [--reruns N] [--time S] [--baseline FILE]
+    tcfuzz triage RUN [--reruns N] [--time S] [--total-time S] [--baseline FILE] [--judges-as-targets]
+    tcfuzz bugs RUN [--baseline FILE] [--judges-as-targets] [--json]
     tcfuzz reduce RUN ID [--time S]
     tcfuzz repro RUN ID [-o repro.py] [--no-verify]
     tcfuzz replay RUN
@@ -12,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from fuzzer.cli import EXIT_FINDINGS, EXIT_OK, UsageError, positive_float, positive_int
+from triage.db import Status
 
 
 def register(commands) -> dict:
@@ -21,8 +23,20 @@ def register(commands) -> dict:
     triage.add_argument("--reruns", type=positive_int, default=5, help="re-runs per signature (default 5)")
     triage.add_argument("--time", type=positive_float, default=300.0,
                         help="seconds of reduction per signature (default 300)")
+    triage.add_argument("--total-time", type=positive_float, metavar="S",
+                        help="stop starting new bugs after S seconds (the rest waits for the next triage)")
     triage.add_argument("--baseline", type=Path, metavar="FILE",
                         help="known signatures: a JSON list, a text file (one per line) or another run")
+    triage.add_argument("--judges-as-targets", action="store_true",
+                        help="triage disagreements that blame a judge (onnx-ref, ref-f64) as compiler bugs")
+
+    bugs = commands.add_parser("bugs", help="one line per bug (root cause): compiler, kind, culprit, repro")
+    bugs.add_argument("run", type=Path, metavar="RUN", help="a run directory made by `tcfuzz fuzz`")
+    bugs.add_argument("--baseline", type=Path, metavar="FILE",
+                      help="known bugs: another run, a report's summary.json, or a list of fingerprints")
+    bugs.add_argument("--judges-as-targets", action="store_true",
+                      help="count disagreements that blame a judge (onnx-ref, ref-f64) as compiler bugs")
+    bugs.add_argument("--json", action="store_true", help="print the bugs as JSON")
 
     reduce = commands.add_parser("reduce", help="reduce one finding's test case to a minimal graph")
     reduce.add_argument("run", type=Path, metavar="RUN")
@@ -37,7 +51,7 @@ def register(commands) -> dict:
 
     replay = commands.add_parser("replay", help="re-run each signature on the installed compilers: fixed or failing")
     replay.add_argument("run", type=Path, metavar="RUN")
-    return {"triage": command_triage, "reduce": command_reduce, "repro": command_repro, "replay": command_replay}
+    return {"triage": command_triage, "bugs": command_bugs, "reduce": command_reduce, "repro": command_repro, "replay": command_replay}
 
 
 def open_run(run_dir: Path):
@@ -81,13 +95,61 @@ def command_triage(args: argparse.Namespace) -> int:
 
         try:
             summary = triage_run(args.run, reruns=args.reruns, time_budget=args.time, baseline=baseline,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, total_time=args.total_time,
+                                 judges_as_targets=args.judges_as_targets)
         except ReductionUnsupported as error:
             raise UsageError(str(error)) from None
     Console().print(signature_table(summary.records, f"tcfuzz triage: {len(summary.records)} signatures, "
                                                      f"{summary.steps_run} steps in {summary.seconds:.0f} s"))
-    print(f"scripts and reports: {args.run / 'triage'}")
+    if summary.out_of_time:
+        print(f"{summary.out_of_time} bug(s) left untriaged when --total-time ran out; run triage again to go on")
+    failed = summary.count(Status.TRIAGE_FAILED)
+    if failed:
+        print(f"triage failed on {failed} signature(s): their error is in `tcfuzz bugs {args.run}`")
+    print(f"scripts and reports: {args.run / 'triage'}; the bugs: tcfuzz bugs {args.run}")
     return EXIT_OK
+
+
+def command_bugs(args: argparse.Namespace) -> int:
+    import json
+
+    from corpus.store import RunStore, StoreError
+    from triage.bugs import load_known, run_bugs
+
+    try:
+        known = load_known(args.baseline) if args.baseline else frozenset()
+        with RunStore.open(args.run, read_only=True) as store:
+            bugs = run_bugs(store, known, args.judges_as_targets)
+    except (ValueError, StoreError) as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        print(json.dumps([bug.to_dict() for bug in bugs], indent=1))
+        return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING for b in bugs) else EXIT_OK
+    for category, title in (("bug", "bugs"), ("reference-issue", "reference issues (a judge is wrong; not "
+                                                                  "counted as bugs)"),
+                            ("invalid-test", "invalid tests (the generator broke the ONNX specification)")):
+        chosen = [bug for bug in bugs if bug.category == category]
+        if chosen or category == "bug":
+            print(f"{len(chosen)} {title}:")
+            print("\n".join(f"  {line}" for line in bug_lines(chosen)) or "  (none)")
+    findings = sum(bug.findings for bug in bugs)
+    print(f"{sum(b.category == 'bug' for b in bugs)} bugs, {sum(b.verified for b in bugs)} with a verified repro, "
+          f"from {findings} findings; untriaged bugs have no reduced graph yet (tcfuzz triage {args.run})")
+    return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING for b in bugs) else EXIT_OK
+
+
+FAILING = frozenset({"new", "flaky"})  # bug statuses that fail a CI job
+
+
+def bug_lines(bugs) -> list[str]:
+    """One line per bug: id, compiler, kind, status, culprit, reduced operators,
+    configurations, findings, verified, repro."""
+    rows = [(bug.id, bug.compiler, bug.kind, bug.status,
+             bug.culprit or (f"triage failed ({bug.triage_error})" if bug.triage_error else bug.scope),
+             "→".join(bug.reduced_ops) or "(not reduced)", ",".join(bug.configurations), f"{bug.findings} findings",
+             "verified" if bug.verified else "unverified", bug.repro or "no repro") for bug in bugs]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), *row[4:]]) for row in rows]
 
 
 def signature_table(records, title: str, verdicts: dict[str, str] | None = None):

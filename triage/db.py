@@ -9,7 +9,9 @@ script). Status is one of:
 * ``known``: in the baseline (a file of signatures or another run's findings);
 * ``flaky``: re-runs reproduce it only some of the time (the campaign saw it, so a rate
   below 1 makes it flaky, 0 included);
-* ``fixed``: a replay on the installed compilers no longer shows it.
+* ``fixed``: a replay on the installed compilers no longer shows it;
+* ``triage-failed``: triage raised an exception on it (the note ``failed`` has the one-line
+  error); the next triage tries it again.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Status(enum.Enum):
     KNOWN = "known"
     FLAKY = "flaky"
     FIXED = "fixed"
+    TRIAGE_FAILED = "triage-failed"  # an exception in tcfuzz while triaging it (its notes say which)
 
 
 @dataclass(frozen=True)

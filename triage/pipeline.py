@@ -1,12 +1,17 @@
-"""Triage a run: one representative per signature, re-run, reduced, blamed, reproduced.
+"""Triage a run: one representative per cluster of signatures, re-run, reduced, blamed, reproduced.
 
-For each signature (its row in ``signatures``, see :mod:`triage.db`) the representative
-finding goes through the steps of :data:`STEPS`, in order: reproducibility (re-runs in fresh
-workers), reduction (``triage.reduce``), culprit (``triage.culprit``) and repro (a verified
-standalone script plus ``report.md`` in ``RUN/triage/<signature-slug>/``). Each step records
-its outcome in the signature's notes, so triage is idempotent and resumes where it stopped;
-a reduction that ran out of time is continued by the next triage, and the culprit and
-repro steps wait for it to finish.
+The run's findings are clustered first (:mod:`triage.bugs`: one compiler, one kind, one
+error), and the clusters are taken in order: targets before judges, crashes before
+mismatches. Each cluster's representative signature (its row in ``signatures``, see
+:mod:`triage.db`) goes through the steps of :data:`STEPS`: reproducibility (re-runs in warm
+workers), reduction (``triage.reduce``), origin (whether a failure is a consequence of a
+shape divergence upstream), validity (the reduced graph against the ONNX specification),
+culprit (``triage.culprit``) and repro (a verified standalone script plus ``report.md`` in
+``RUN/triage/<signature-slug>/``). Each step records its outcome in the signature's notes,
+so triage is idempotent and resumes where it stopped; a reduction that ran out of time is
+continued by the next triage, and the later steps wait for it to finish. An exception in a
+step marks that signature ``triage-failed`` with the one-line error, and triage goes on.
+Workers stay warm across steps and clusters (one evaluator per set of backends).
 """
 
 from __future__ import annotations
@@ -23,17 +28,22 @@ from fuzzer.backends import load_backend
 from fuzzer.outcome import TestCase
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
+from triage.signature import headline
+from oracles.precision import REFERENCE
+from triage.bugs import FAILURE_KINDS, backend_facts, clusters, representative_signature
 from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
+from triage.localize import localize
 from triage.reduce import Reduction, ReductionUnsupported, load_reduction, reduce_finding
 from triage.repro import ReproUnsupported, bug_report_markdown, verify_repro, write_repro
-from triage.reproducibility import DEFAULT_RUNS, Reproducibility, backend_specs, finding_backends, measure_finding, shows
-from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
+from triage.reproducibility import DEFAULT_RUNS, Reproducibility, backend_specs, finding_backends, shows
+from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 
 REPLAYABLE_KINDS = frozenset({"crash", "hang", "oom", "error", "mismatch", "shape_mismatch", "dtype_mismatch",
                               "opt_mismatch"})  # what the per-test oracles judge again
 TRIAGE_DIRECTORY = "triage"
-Progress = Callable[[int, int, str, str], None]  # (signature number, signatures, step, signature)
+Progress = Callable[[int, int, str, str], None]  # (cluster number, clusters, step, signature)
+WARM_EVALUATORS = 3  # sets of warm workers kept between clusters
 
 
 @dataclass
@@ -41,6 +51,7 @@ class TriageSummary:
     records: list[SignatureRecord] = field(default_factory=list)
     steps_run: int = 0
     seconds: float = 0.0
+    out_of_time: int = 0  # clusters left for the next triage when the total time ran out
 
     def count(self, status: Status) -> int:
         return sum(record.status is status for record in self.records)
@@ -86,6 +97,23 @@ class Triage:
         self.reruns = reruns
         self.time_budget = time_budget
         self.directory = store.run_dir / TRIAGE_DIRECTORY
+        self.evaluators: dict[tuple, Evaluator] = {}
+
+    def evaluator(self, stored: StoredFinding) -> Evaluator:
+        """Warm workers for the backends that judge ``stored`` (the least recently used set
+        is stopped when more than WARM_EVALUATORS are running)."""
+        key = (tuple(finding_backends(self.store.config, stored)), on_rewrite(stored))
+        if key not in self.evaluators:
+            if len(self.evaluators) >= WARM_EVALUATORS:
+                self.evaluators.pop(next(iter(self.evaluators))).__exit__(None, None, None)
+            self.evaluators[key] = Evaluator.from_config(self.store.config, key[0], rewrites=key[1]).__enter__()
+        self.evaluators[key] = self.evaluators.pop(key)  # most recently used last
+        return self.evaluators[key]
+
+    def close(self) -> None:
+        for evaluator in self.evaluators.values():
+            evaluator.__exit__(None, None, None)
+        self.evaluators.clear()
 
     def pending(self, record: SignatureRecord) -> list[str]:
         """The steps still to run for ``record``."""
@@ -93,13 +121,15 @@ class Triage:
         reduction = notes.get("reduction", {})
         final = reduction.get("done") or "skipped" in reduction
         return [step for step in STEPS if step not in notes or (step == "reduction" and not final)
-                or (step in ("culprit", "repro") and not final)]
+                or (step in AFTER_REDUCTION and not final)]
 
     def reproducibility(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
         if stored.kind not in REPLAYABLE_KINDS:
             return add_note(self.store, record, "reproducibility", {"skipped": f"{stored.kind} findings need "
                                                                     "their campaign's sampled oracles"})
-        measured = measure_finding(self.store, stored.id, self.reruns)
+        evaluator, case = self.evaluator(stored), stored_case(self.store, stored.id)
+        reproduced = sum(shows(evaluator.evaluate(case), stored.signature) for _ in range(self.reruns))
+        measured = Reproducibility(self.reruns, reproduced)
         status = Status.FLAKY if measured.reproduced < measured.runs else record.status
         update_signature(self.store, record.signature, reproducibility=measured.rate, status=status)
         record = add_note(self.store, record, "reproducibility", asdict(measured))
@@ -109,13 +139,42 @@ class Triage:
         if skip := self._not_reproducible(record, stored):
             return add_note(self.store, record, "reduction", {"skipped": skip})
         try:
-            reduced = reduce_finding(self.store, stored.id, time_budget=self.time_budget)
+            reduced = reduce_finding(self.store, stored.id, evaluator=self.evaluator(stored),
+                                     time_budget=self.time_budget)
         except ReductionUnsupported as error:
             return add_note(self.store, record, "reduction", {"skipped": str(error)})
         update_signature(self.store, record.signature, reduced_finding=stored.id)
         return add_note(self.store, record, "reduction", {
             "done": reduced.done, "nodes_before": reduced.nodes_before, "nodes_after": reduced.nodes_after,
-            "tests": reduced.tests, "seconds": round(reduced.seconds, 1)})
+            "tests": reduced.tests, "seconds": round(reduced.seconds, 1),
+            "ops": [node.op for node in reduced.case.graph.nodes]})
+
+    def origin(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
+        """Whether a failure is a consequence: its reduced graph diverges in shape on the
+        blamed backend at a node before the failing one (the bug is that divergence)."""
+        case, reduction = triaged_case(self.store, stored.id)
+        evaluator = self.evaluator(stored)
+        reference = next((name for name in (REFERENCE, campaign_config(self.store.config).reference)
+                          if name and name in evaluator.names.values() and name not in stored.backends), None)
+        if (stored.kind not in FAILURE_KINDS or reduction is None or case.graph is None
+                or len(case.graph.nodes) < 2 or reference is None):
+            return add_note(self.store, record, "origin", {"kind": None})
+        located = localize(case, backend_specs(self.store.config)[stored.backends[0]], reference,
+                           evaluator=evaluator)
+        if located is None or located.node_index >= len(case.graph.nodes) - 1 \
+                or not located.summary.startswith("shape"):
+            return add_note(self.store, record, "origin", {"kind": None})
+        return add_note(self.store, record, "origin", {
+            "kind": "shape_mismatch", "node": located.node_index, "op": located.op, "summary": located.summary,
+            "ops": [node.op for node in case.graph.nodes[:located.node_index + 1]]})
+
+    def validity(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
+        """The reduced graph against the ONNX specification: a case that breaks it is an
+        invalid test (a generator defect), not a compiler bug."""
+        case, _ = triaged_case(self.store, stored.id)
+        judge_blamed = any(backend_facts(b).role == "judge" for b in stored.backends)
+        problem = spec_violation(case, run_reference=not judge_blamed)
+        return add_note(self.store, record, "validity", {"valid": problem is None, "problem": problem})
 
     def culprit(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
         if skip := self._not_reproducible(record, stored):
@@ -153,36 +212,94 @@ class Triage:
             return f"did not reproduce in {self.reruns} re-runs"
         return ""
 
+    def run_steps(self, record: SignatureRecord, stored: StoredFinding,
+                  announce: Callable[[str], None]) -> tuple[SignatureRecord, int]:
+        """The pending steps of ``record``; an exception marks it ``triage-failed`` (with the
+        one-line error in its notes) instead of stopping the run. (record, steps run)"""
+        if record.status is Status.TRIAGE_FAILED:  # tried again: start from its status before
+            record = add_note(self.store, record, "failed", None)
+            update_signature(self.store, record.signature, status=Status.NEW)
+            record = SignatureRecord(**{**asdict(record), "status": Status.NEW})
+        steps = 0
+        for step in self.pending(record):
+            announce(step)
+            try:
+                record = STEPS[step](self, record, stored)
+            except Exception as error:  # noqa: BLE001 - one signature's failure must not stop triage
+                line = f"{step}: {type(error).__name__}: {headline(str(error))[:300]}"
+                update_signature(self.store, record.signature, status=Status.TRIAGE_FAILED)
+                record = add_note(self.store, record, "failed", {"step": step, "error": line})
+                return SignatureRecord(**{**asdict(record), "status": Status.TRIAGE_FAILED}), steps
+            steps += 1
+        return record, steps
+
+
+def spec_violation(case: TestCase, run_reference: bool = True) -> str | None:
+    """Why ``case``'s model breaks the ONNX specification (the full checker, strict shape
+    inference, a run on the reference evaluator), or None when it conforms."""
+    import onnx
+    import onnx.shape_inference
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.load_from_string(case.model)
+    checks = [("onnx.checker", lambda: onnx.checker.check_model(model, full_check=True)),
+              ("strict shape inference", lambda: onnx.shape_inference.infer_shapes(model, strict_mode=True))]
+    if run_reference:
+        checks.append(("the reference evaluator", lambda: ReferenceEvaluator(model).run(None, dict(case.inputs))))
+    for name, check in checks:
+        try:
+            check()
+        except Exception as error:  # noqa: BLE001 - any rejection is the answer
+            return f"{name}: {type(error).__name__}: {headline(str(error))[:300]}"
+    return None
+
 
 STEPS: dict[str, Callable[[Triage, SignatureRecord, StoredFinding], SignatureRecord]] = {
     "reproducibility": Triage.reproducibility,
     "reduction": Triage.reduction,
+    "origin": Triage.origin,
+    "validity": Triage.validity,
     "culprit": Triage.culprit,
     "repro": Triage.repro,
 }
+AFTER_REDUCTION = ("origin", "validity", "culprit", "repro")  # wait for a finished reduction
 
 
 def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 300.0,
-               baseline: Iterable[str] = (), on_progress: Progress | None = None) -> TriageSummary:
-    """Triage every signature of the graph-mode run in ``run_dir``; skip what is done.
+               baseline: Iterable[str] = (), on_progress: Progress | None = None,
+               total_time: float | None = None, judges_as_targets: bool = False) -> TriageSummary:
+    """Triage the graph-mode run in ``run_dir``: one representative signature per cluster,
+    in triage order; skip what is done.
 
-    ``time_budget`` is the reduction time per signature; ``baseline`` the known signatures.
+    ``time_budget`` is the reduction time per signature; ``baseline`` the known signatures;
+    ``total_time`` stops starting new clusters once spent (the rest waits for the next triage).
     """
     started = time.monotonic()
     summary = TriageSummary()
     with RunStore.open(run_dir) as store:
         if store.config.get("mode") == "tir":
             raise ReductionUnsupported(f"{run_dir} is a TIR-mode run: its findings are shrunk by the TIR "
-                                       "campaign; write their scripts with `tcfuzz repro RUN ID`")
+                                       "campaign; see them with `tcfuzz bugs RUN` and write their scripts "
+                                       "with `tcfuzz repro RUN ID`")
         triage = Triage(store, reruns, time_budget)
-        records = sync_signatures(store, baseline)
-        for number, record in enumerate(records, 1):
-            stored = find_stored(store, record.representative)
-            for step in triage.pending(record):
-                if on_progress is not None:
-                    on_progress(number, len(records), step, record.signature)
-                record = STEPS[step](triage, record, stored)
-                summary.steps_run += 1
+        records = {record.signature: record for record in sync_signatures(store, baseline)}
+        grouped = clusters(store.findings(), judges_as_targets)
+        try:
+            for number, members in enumerate(grouped.values(), 1):
+                if total_time is not None and time.monotonic() - started >= total_time:
+                    summary.out_of_time = len(grouped) - number + 1
+                    break
+                record = records[representative_signature(members)]
+                stored = find_stored(store, record.representative)
+
+                def announce(step: str, number=number, signature=record.signature) -> None:
+                    if on_progress is not None:
+                        on_progress(number, len(grouped), step, signature)
+
+                record, steps = triage.run_steps(record, stored, announce)
+                summary.steps_run += steps
+        finally:
+            triage.close()
         summary.records = signature_records(store)
     summary.seconds = time.monotonic() - started
     return summary

@@ -31,12 +31,15 @@ from corpus.store import arrays_to_npz, npz_to_arrays
 from fuzzer.backends import load_backend
 from fuzzer.backends.base import Backend
 from fuzzer.outcome import TestCase
+from oracles.differential import DECLARED_TYPES
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
 from triage.signature import _VOLATILE, failure_cause, headline, normalize_message
 
 FAILURE_KINDS = ("crash", "hang", "oom", "error")
 COMPARED_KINDS = ("mismatch", "shape_mismatch", "dtype_mismatch", "opt_mismatch", "nondeterminism")
-IN_SCRIPT_REFERENCES = ("ref-f64", "onnx-ref")  # the script computes these with onnx.reference
+# The script computes these with onnx.reference; a type finding is checked against the declared
+# types and the same reference values.
+IN_SCRIPT_REFERENCES = ("ref-f64", "onnx-ref", DECLARED_TYPES)
 VERSION_PACKAGES = ("numpy", "onnx", "onnxruntime", "apache-tvm", "torch")
 VERIFY_TIMEOUT = 600.0
 BLOCK_TCFUZZ = ("import runpy, sys\n"

@@ -31,6 +31,12 @@ class Backend:
     device: ClassVar[str] = "cpu"
     batch_size: ClassVar[int] = 4  # cases per batch that execute_batch handles best (fewer pipe round trips)
     is_reference: ClassVar[bool] = False  # an oracle's reference (e.g. float64), not a compiler
+    # The compiler this backend configures: bugs are counted per compiler, not per configuration.
+    family: ClassVar[str] = ""  # "" : the backend's own name
+    # "target": a compiler under test; "judge": a reference that decides who is wrong, whose
+    # own defects are reference issues, not compiler bugs.
+    role: ClassVar[str] = "target"
+    optimizing: ClassVar[bool] = True  # whether this configuration runs the compiler's optimizer
     timeout_factor: ClassVar[float] = 1.0  # compilers that legitimately take longer get more time
     # Source files (fnmatch patterns) of the compiler's Python code that coverage feedback
     # measures in the worker (``fuzzer.coverage``); empty: nothing is measured.
@@ -45,6 +51,10 @@ class Backend:
             except importlib.metadata.PackageNotFoundError:
                 return f"package {distribution!r} is not installed (pip install {distribution})"
         return None
+
+    @classmethod
+    def compiler_name(cls) -> str:
+        return cls.family or cls.name
 
     @classmethod
     def versions(cls) -> dict[str, str]:

@@ -19,6 +19,8 @@ class Float64Reference(Backend):
     name = "ref-f64"
     description = "float64 reference (torch lowering promoted to float64, with precision probes)"
     requires = ("torch",)
+    role = "judge"
+    family = "tcfuzz float64 judge"
     is_reference = True  # judges the compilers (oracles.blame); not one of them
 
     def setup(self) -> None:

@@ -10,6 +10,8 @@ from fuzzer.outcome import TestCase
 
 class OnnxReference(Backend):
     name = "onnx-ref"
+    role = "judge"
+    family = "onnx.reference"
     description = "onnx.reference.ReferenceEvaluator"
     requires = ("onnx",)
 

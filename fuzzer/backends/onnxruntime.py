@@ -21,6 +21,7 @@ LEVELS = {"none": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "O
 
 class OnnxRuntime(Backend):
     requires = ("onnxruntime",)
+    family = "onnxruntime"
     level: ClassVar[str] = "none"  # a key of LEVELS
     threads: ClassVar[int] = 1  # intra-op threads
     provider: ClassVar[str] = "CPUExecutionProvider"
@@ -67,7 +68,7 @@ def ort_backend(level: str, threads: int = 1, provider: str = "CPUExecutionProvi
     name = "ort-" + ("cuda-" if on_cuda else "") + level + (f"-t{threads}" if threads > 1 else "")
     where = "CUDA" if on_cuda else "CPU"
     return type(name, (OnnxRuntime,), {
-        "name": name, "level": level, "threads": threads, "provider": provider,
+        "name": name, "level": level, "threads": threads, "provider": provider, "optimizing": level != "none",
         "description": f"ONNX Runtime {where}, {LEVELS[level]}, {threads} intra-op thread(s)",
         **({"device": "cuda", "missing": classmethod(cuda_provider_missing)} if on_cuda else {}),
     })

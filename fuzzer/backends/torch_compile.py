@@ -25,6 +25,7 @@ UNSUPPORTED_MARKERS = (
 
 class TorchCompile(Backend):
     requires = ("torch",)
+    family = "torch.compile"
     batch_size = 8
     timeout_factor = 6.0  # dynamo tracing plus a C++ compile take seconds per graph
     coverage_include = ("*/torch/_dynamo/*", "*/torch/_inductor/*", *TORCH_EXPORT_CODE)
@@ -170,6 +171,7 @@ def torch_compile_backend(compiler: str, dynamic: bool = False, device: str = "c
     extra = {"missing": classmethod(cuda_missing)} if device == "cuda" else {}
     return type(name, (TorchCompile,), {
         "name": name, "compiler": compiler, "dynamic": dynamic, "device": device,
+        "optimizing": compiler == "inductor",
         "batch_size": TorchCompile.batch_size if compiler == "inductor" else 1,
         "description": f"torch.compile backend={compiler}{', dynamic shapes' if dynamic else ''} ({device})",
         **extra,

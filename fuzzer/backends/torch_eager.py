@@ -14,6 +14,8 @@ class TorchEager(Backend):
     name = "torch"
     description = "PyTorch eager (CPU)"
     requires = ("torch",)
+    family = "pytorch"
+    optimizing = False
 
     def setup(self) -> None:
         import torch

@@ -159,6 +159,7 @@ class TvmRelax(Backend):
     coverage_include = ("*/tvm/relax/transform/*", "*/tvm/relax/op/*", "*/tvm/topi/*")
 
     requires = ("apache-tvm", "onnx")
+    family = "tvm"
     importer: ClassVar[Callable[..., Any]]  # the frontend function a reproduction copies
     repro_import: ClassVar[str]  # run_backend's statements that set ``module`` and ``arrays``
     fuse: ClassVar[bool]
@@ -259,6 +260,7 @@ class TvmUnoptimized(TvmOnnx):
                    "kernel argument checks kept")
     fuse = False
     opt_level = 0
+    optimizing = False
     config = {"tirx.disable_cse_tir": True, "tirx.disable_storage_rewrite": True}
     llvm_opt_level = 0
 

@@ -1,0 +1,319 @@
+"""Bugs: findings joined by root cause, a level above signatures.
+
+A signature says what one configuration saw; a bug is one root cause in one compiler, with
+every configuration that shows it. Two keys join signatures into bugs:
+
+* the **cluster key**, known before triage: the blamed compiler (not the configuration:
+  ort-none and ort-all are one ONNX Runtime), the finding kind, and for failures the
+  exception type and error headline with IR and node names removed, for value and type
+  disagreements the output's dtype class and error class. Triage works on one
+  representative signature per cluster.
+* the **root-cause fingerprint**, known once the representative is reduced: the compiler,
+  kind, dtype class, headline (failures) and the reduced graph's operator sequence. A
+  failure whose reduced graph already diverges in shape before the failing node (an error
+  downstream of a shape bug) takes the fingerprint of that shape bug, so consequences join
+  their cause. Clusters with one fingerprint are one bug.
+
+TIR findings are keyed by ``fuzzer.tir.campaign.tir_root_cause`` (the shrunk culprit).
+A bug blamed on a judge (``Backend.role == "judge"``) is a reference issue, not a compiler
+bug; a bug whose reduced graph breaks the ONNX specification is an invalid test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Iterable, Mapping, Sequence
+
+from corpus.store import StoredFinding
+from fuzzer.backends import UnknownBackend, load_backend
+from triage.db import SignatureRecord, Status
+from triage.signature import failure_cause, normalize_message
+
+FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
+KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
+              "nondeterminism", "metamorphic")  # triage order: what takes a compiler down first
+CATEGORIES = ("bug", "reference-issue", "invalid-test")
+STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
+
+# Names that compilers put into messages and that vary between tests of one bug: Relax
+# variables (lv, lv1, gv3), quoted tensor and node names, TIR buffers (T_add, compute_1).
+_IR_NAMES = (
+    (re.compile(r"\b(?:lv|gv|alloc|storage)\d*(?:<n>|_<n>)?\b"), "<var>"),
+    (re.compile(r"(['\"`])[a-z_][a-z0-9_.:/]*(?:<n>)?[a-z0-9_]*\1"), "<name>"),
+    (re.compile(r"\b(?:t|n|x|y|w|in|out)_?<n>\b"), "<name>"),
+    (re.compile(r"\bt_[a-z_]+(?:_<n>)?\b"), "<buffer>"),
+)
+
+
+def error_headline(message: str) -> str:
+    """The normalized headline of an error message without the IR, tensor and node names
+    that differ from one test of a bug to the next."""
+    text = normalize_message(message)
+    for pattern, placeholder in _IR_NAMES:
+        text = pattern.sub(placeholder, text)
+    return text[:160]
+
+
+def dtype_class(dtype: str) -> str:
+    if not dtype:
+        return ""
+    if "float" in dtype:
+        return "float"
+    if dtype == "bool":
+        return "bool"
+    return "int" if "int" in dtype else dtype
+
+
+@dataclass(frozen=True)
+class BackendFacts:
+    compiler: str
+    role: str  # "target" or "judge"
+    optimizing: bool
+
+
+@cache
+def backend_facts(name: str) -> BackendFacts:
+    """What a finding's backend name says about the compiler behind it."""
+    if name.startswith("tvm-tir"):
+        return BackendFacts("tvm", "target", True)
+    try:
+        backend = load_backend(name)
+    except (UnknownBackend, ImportError):
+        return BackendFacts(name, "target", True)
+    return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing)
+
+
+def cluster_key(finding: StoredFinding, judges_as_targets: bool = False) -> str:
+    """The key that joins one compiler's signatures before triage (see the module doc)."""
+    facts = backend_facts(finding.backends[0])
+    details = finding.details
+    if finding.kind in FAILURE_KINDS:
+        tail = [failure_cause(details), error_headline(str(details.get("message", "")))]
+    else:
+        tail = [dtype_class(str(details.get("dtype", ""))), str(details.get("error_class", ""))]
+        if details.get("first_divergent_op"):
+            tail.append(f"@{details['first_divergent_op']}")
+    role = "target" if judges_as_targets else facts.role
+    return "/".join([role, facts.compiler, finding.kind, *tail])
+
+
+def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None,
+                           judges_as_targets: bool = False) -> str | None:
+    """The fingerprint of a triaged representative (see the module doc), or None before
+    its reduction has finished."""
+    notes = notes or {}
+    reduction = notes.get("reduction", {})
+    ops = reduction.get("ops")
+    if not (reduction.get("done") and ops):
+        return None
+    facts = backend_facts(finding.backends[0])
+    role = "target" if judges_as_targets else facts.role
+    origin = notes.get("origin") or {}
+    if origin.get("kind") == "shape_mismatch":  # a consequence: the bug is the shape divergence upstream
+        return "/".join([role, facts.compiler, "shape_mismatch", "@" + "+".join(origin["ops"])])
+    if finding.kind in FAILURE_KINDS:
+        tail = [failure_cause(finding.details), error_headline(str(finding.details.get("message", "")))]
+    elif finding.kind == "shape_mismatch":
+        tail = []
+    else:
+        tail = [dtype_class(str(finding.details.get("dtype", "")))]
+    return "/".join([role, facts.compiler, finding.kind, *tail, "@" + "+".join(ops)])
+
+
+def bug_id(fingerprint: str) -> str:
+    return "B" + hashlib.sha1(fingerprint.encode()).hexdigest()[:7]
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One root cause: its findings, the configurations that show it, and what triage learned."""
+
+    id: str
+    compiler: str
+    category: str  # one of CATEGORIES
+    kind: str
+    status: str  # one of STATUS_ORDER
+    summary: str  # of the representative finding
+    configurations: tuple[str, ...]
+    signatures: tuple[str, ...]
+    fingerprints: tuple[str, ...]  # every key it is known by (cluster keys and the root-cause one)
+    representative: str  # the signature triage worked on
+    findings: int
+    scope: str  # "optimizer": only optimizing configurations show it; "every configuration"; "one configuration"
+    culprit: str | None = None
+    reduced_ops: tuple[str, ...] = ()
+    verified: bool = False
+    repro: str | None = None  # relative to the run directory
+    report: str | None = None
+    reproducibility: float | None = None
+    triage_error: str | None = None
+    first_test: int = 0
+    notes: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "compiler": self.compiler, "configurations": list(self.configurations),
+                "category": self.category, "kind": self.kind, "culprit": self.culprit,
+                "reduced_ops": list(self.reduced_ops), "verified": self.verified, "repro": self.repro,
+                "report": self.report, "findings": self.findings, "status": self.status, "scope": self.scope,
+                "summary": self.summary, "signatures": list(self.signatures),
+                "fingerprints": list(self.fingerprints), "reproducibility": self.reproducibility,
+                "triage_error": self.triage_error}
+
+
+def triage_priority(key: str, findings: Sequence[StoredFinding]) -> tuple:
+    """Triage order of a cluster: targets before judges, crashes before mismatches, big first."""
+    kind = findings[0].kind
+    return (key.startswith("judge/"), KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER),
+            -len(findings))
+
+
+def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
+             tir_key=None) -> dict[str, list[StoredFinding]]:
+    """The run's findings by cluster key, clusters in triage order (see :func:`triage_priority`).
+    ``tir_key(finding)`` keys TIR findings instead of :func:`cluster_key`."""
+    grouped: dict[str, list[StoredFinding]] = {}
+    for finding in findings:
+        key = tir_key(finding) if tir_key is not None else cluster_key(finding, judges_as_targets)
+        grouped.setdefault(key, []).append(finding)
+    return dict(sorted(grouped.items(), key=lambda item: triage_priority(item[0], item[1])))
+
+
+def representative_signature(findings: Sequence[StoredFinding]) -> str:
+    """The signature of a cluster that triage works on: the most frequent, then the one
+    shown by the least optimizing configuration (the simplest to reduce and explain)."""
+    counts = Counter(f.signature for f in findings)
+    by_signature = {f.signature: f for f in findings}
+    return min(counts, key=lambda s: (-counts[s], backend_facts(by_signature[s].backends[0]).optimizing, s))
+
+
+def scope_of(configurations: Sequence[str]) -> str:
+    if len(configurations) == 1:
+        return "one configuration"
+    return "optimizer" if all(backend_facts(c).optimizing for c in configurations) else "every configuration"
+
+
+def _status(members: Sequence[SignatureRecord | None], keys: Iterable[str], known: frozenset[str],
+            triage_error: str | None) -> str:
+    if known & set(keys):
+        return "known"
+    statuses = {record.status for record in members if record is not None}
+    if triage_error:
+        return "triage-failed"
+    if statuses and statuses <= {Status.FIXED}:
+        return "fixed"
+    if Status.FLAKY in statuses:
+        return "flaky"
+    if statuses and statuses <= {Status.KNOWN, Status.FIXED}:
+        return "known"
+    return "new"
+
+
+def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, SignatureRecord], *,
+               known: frozenset[str] = frozenset(), judges_as_targets: bool = False, tir_key=None) -> list[Bug]:
+    """The bugs of a run: its ``findings`` clustered, with triage's ``records`` by signature,
+    clusters whose representatives reduced to one fingerprint joined. ``known`` holds the
+    fingerprints of earlier runs' bugs (and known signatures: a bug with one is known)."""
+    by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
+    for key, members in clusters(findings, judges_as_targets, tir_key).items():
+        representative = representative_signature(members)
+        record = records.get(representative)
+        stored = next(f for f in members if f.signature == representative)
+        fingerprint = (None if tir_key is not None else
+                       root_cause_fingerprint(stored, record.notes if record else None, judges_as_targets))
+        by_fingerprint.setdefault(fingerprint or key, []).append((key, members))
+    bugs = []
+    for fingerprint, joined in by_fingerprint.items():
+        bugs.append(_bug(fingerprint, joined, records, known, judges_as_targets))
+    bugs.sort(key=lambda bug: (CATEGORIES.index(bug.category), STATUS_ORDER.index(bug.status),
+                               KIND_ORDER.index(bug.kind) if bug.kind in KIND_ORDER else len(KIND_ORDER),
+                               -bug.findings))
+    return bugs
+
+
+def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], records: Mapping[str, SignatureRecord],
+         known: frozenset[str], judges_as_targets: bool) -> Bug:
+    """One bug from its clusters; the first (in triage order) speaks for it."""
+    members = [f for _, cluster in joined for f in cluster]
+    representative = representative_signature(joined[0][1])
+    stored = next(f for f in members if f.signature == representative)
+    record = records.get(representative)
+    notes = (record.notes if record else None) or {}
+    facts = backend_facts(stored.backends[0])
+    validity = notes.get("validity") or {}
+    category = ("invalid-test" if validity.get("valid") is False else
+                "reference-issue" if facts.role == "judge" and not judges_as_targets else "bug")
+    configurations = tuple(sorted({b for f in members for b in f.backends}))
+    signatures = tuple(dict.fromkeys(f.signature for f in members))
+    fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))
+    repro_note = notes.get("repro") or {}
+    culprit = (record.culprit or {}).get("description") if record and record.culprit else None
+    triage_error = (notes.get("failed") or {}).get("error")
+    return Bug(
+        id=bug_id(fingerprint), compiler=facts.compiler, category=category, kind=stored.kind,
+        status=_status([records.get(s) for s in signatures], (*fingerprints, *signatures), known, triage_error),
+        summary=stored.summary, configurations=configurations, signatures=signatures,
+        fingerprints=fingerprints, representative=representative, findings=len(members),
+        scope=scope_of(configurations), culprit=culprit,
+        reduced_ops=tuple((notes.get("reduction") or {}).get("ops") or ()),
+        verified=bool(repro_note.get("verified")), repro=record.repro_path if record else None,
+        report=str(_report_path(record.repro_path)) if record and record.repro_path else None,
+        reproducibility=record.reproducibility if record else None, triage_error=triage_error,
+        first_test=min(f.test_index for f in members), notes=notes)
+
+
+def _report_path(repro_path: str) -> str:
+    return repro_path.rsplit("/", 1)[0] + "/report.md" if "/" in repro_path else "report.md"
+
+
+def run_bugs(store, known: frozenset[str] = frozenset(), judges_as_targets: bool = False) -> list[Bug]:
+    """The bugs of the run in ``store`` (read only: works while a campaign writes it)."""
+    from triage.db import signature_records
+
+    records = {record.signature: record for record in signature_records(store)}
+    tir_key = None
+    if store.config.get("mode") == "tir":
+        def tir_key(finding: StoredFinding) -> str:
+            return tir_cluster_key(finding, store.get_blob(finding.artifacts["graph.json"]))
+    return build_bugs(store.findings(), records, known=known, judges_as_targets=judges_as_targets,
+                      tir_key=tir_key)
+
+
+def tir_cluster_key(finding: StoredFinding, graph_json: bytes) -> str:
+    """A TIR finding's root-cause key: the one it was stored with, else computed from its record."""
+    if finding.details.get("root_cause"):
+        return "target/tvm/" + str(finding.details["root_cause"])
+    import json
+
+    from fuzzer.tir.campaign import tir_root_cause
+
+    return "target/tvm/" + tir_root_cause(finding.kind, finding.details, json.loads(graph_json))
+
+
+def load_known(path) -> frozenset[str]:
+    """Known bug fingerprints and signatures from ``path``: another run (its directory or
+    findings.db), a report's summary.json (its ``bugs`` and ``signatures``), a JSON list or
+    a text file of keys. Raises ValueError naming the problem."""
+    import json
+    from pathlib import Path
+
+    from corpus.store import DATABASE_NAME, RunStore, StoreError
+    from triage.db import load_baseline
+
+    path = Path(path)
+    keys = load_baseline(path)
+    if path.is_dir() or path.name == DATABASE_NAME:
+        try:
+            with RunStore.open(path if path.is_dir() else path.parent, read_only=True) as store:
+                return keys | {key for bug in run_bugs(store) for key in bug.fingerprints}
+        except StoreError as error:
+            raise ValueError(str(error)) from None
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            keys |= {key for bug in data.get("bugs") or () if isinstance(bug, dict)
+                     for key in bug.get("fingerprints") or ()}
+    return keys
