@@ -1,14 +1,16 @@
 """`tcfuzz ci`: fuzz for a time budget, triage, write reports, compare with a baseline.
 
-Exit status: 0 nothing new, 1 new findings (a new or flaky signature outside the baseline),
+Exit status: 0 nothing new, 1 new bugs (a new or flaky compiler bug whose root-cause
+fingerprint is outside the baseline; reference issues and invalid tests never fail a job),
 2 harness error (bad configuration, a backend that cannot start, an exception in tcfuzz).
+An exception while triaging one finding is recorded on it and does not fail the job.
 
 Each run is a new campaign, seeded from the date (or ``--seed``), so each night tests new
 cases. ``--corpus DIR`` is the coverage corpus kept between runs (``tcfuzz fuzz --corpus``):
 the campaign mutates what earlier nights found interesting and adds what it covers anew.
-The known signatures come from ``--baseline``, else from ``DIR/known-signatures.json``,
-which every run with a corpus extends with its own (written atomically: a temporary file,
-then a rename).
+The known bugs (their fingerprints, and signatures) come from ``--baseline``, else from
+``DIR/known-signatures.json``, which every run with a corpus extends with its own (written
+atomically: a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Iterable
 
 from corpus.store import DATABASE_NAME, RunStore
 from fuzzer.cli import UsageError, build_parser, checked_backends, command_fuzz, writable_directory
@@ -31,11 +34,11 @@ KNOWN_SIGNATURES = "known-signatures.json"  # in the corpus directory: signature
 
 
 def load_baseline(path: Path) -> frozenset[str]:
-    """Known signatures (see triage.db.load_baseline); bad input is a UsageError."""
-    from triage.db import load_baseline as read_baseline
+    """Known bug fingerprints and signatures (see triage.bugs.load_known); bad input is a UsageError."""
+    from triage.bugs import load_known
 
     try:
-        return read_baseline(path)
+        return load_known(path)
     except ValueError as error:
         raise UsageError(f"{error}; fix --baseline") from None
 
@@ -55,8 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, metavar="FILE_OR_DB",
                         help="known signatures: a run directory or its findings.db, a JSON list, or one per line "
                              f"(default: the corpus's {KNOWN_SIGNATURES})")
-    parser.add_argument("--triage-time", type=positive_float, default=300.0,
-                        help="triage's reduction seconds per signature (default 300)")
+    parser.add_argument("--triage-time", type=positive_float, default=60.0,
+                        help="triage's reduction seconds per bug (default 60)")
+    parser.add_argument("--triage-total", type=positive_float,
+                        help="triage's total seconds (default: the fuzzing time); bugs left over stay untriaged")
+    parser.add_argument("--judges-as-targets", action="store_true",
+                        help="count disagreements that blame a judge (onnx-ref, ref-f64) as compiler bugs")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the configuration and start each backend's worker, then exit 0 or 2")
 
@@ -93,21 +100,25 @@ def run_ci(args: argparse.Namespace) -> int:
                  "--time", str(args.time), "--workers", str(args.workers),
                  *(["--corpus", str(args.corpus)] if args.corpus is not None else [])]
     command_fuzz(build_parser().parse_args(fuzz_argv))
-    triage(run_dir, args.triage_time, baseline)
+    triage(run_dir, args.triage_time, baseline, args.triage_total or args.time, args.judges_as_targets)
     from reports.model import summarize
     from reports.render import write_reports  # imports matplotlib: only when reporting
 
     with RunStore.open(run_dir) as store:
-        summary = summarize(store, baseline)
+        summary = summarize(store, baseline, args.judges_as_targets)
     written = write_reports(summary, run_dir / REPORT_DIR)
     print(f"tcfuzz ci: seed {seed}; reports in {written[0].parent}", file=sys.stderr)
     if known_file is not None:
         previous = load_baseline(known_file) if known_file.is_file() else frozenset()
-        save_known(known_file, previous | {row.signature for row in summary.signatures})
-    new = [row for row in summary.failing() if row.signature not in baseline]
-    for row in new:
-        print(f"new finding ({row.status}): {row.signature} ({row.count} test(s))")
-    print(f"tcfuzz ci: {len(new)} new of {len(summary.signatures)} unique findings, {summary.tests:,} tests")
+        save_known(known_file, previous | {row.signature for row in summary.signatures},
+                   {key for bug in summary.bugs for key in bug.fingerprints})
+    new = summary.failing_bugs()
+    for bug in new:
+        print(f"new bug ({bug.status}): {bug.id} {bug.compiler} {bug.kind}: {bug.summary[:160]} "
+              f"({bug.findings} finding(s); {', '.join(bug.configurations)})")
+    others = len(summary.bugs) - len(summary.compiler_bugs())
+    print(f"tcfuzz ci: {len(new)} new of {len(summary.compiler_bugs())} bugs ({others} reference issues or invalid "
+          f"tests, not counted), {summary.findings} findings, {summary.tests:,} tests")
     return EXIT_NEW_FINDINGS if new else EXIT_CLEAN
 
 
@@ -125,15 +136,21 @@ def dry_run(backends: tuple[str, ...]) -> int:
     return EXIT_CLEAN
 
 
-def triage(run_dir: Path, time_budget: float, baseline: frozenset[str]) -> None:
-    """Re-run, reduce, bisect and write repro scripts for the run's signatures."""
+def triage(run_dir: Path, time_budget: float, baseline: frozenset[str], total_time: float,
+           judges_as_targets: bool) -> None:
+    """Re-run, reduce, blame and write repro scripts for the run's bugs, most severe first,
+    for at most ``total_time`` seconds."""
     from triage.pipeline import triage_run
 
-    triage_run(run_dir, time_budget=time_budget, baseline=baseline)
+    summary = triage_run(run_dir, time_budget=time_budget, baseline=baseline, total_time=total_time,
+                         judges_as_targets=judges_as_targets)
+    if summary.out_of_time:
+        print(f"tcfuzz ci: {summary.out_of_time} bug(s) left untriaged after {total_time:g} s", file=sys.stderr)
 
 
-def save_known(path: Path, signatures: frozenset[str]) -> None:
-    """Write ``signatures`` to ``path`` as ``{"signatures": [...]}``; never leaves it half written."""
+def save_known(path: Path, signatures: Iterable[str], fingerprints: Iterable[str] = ()) -> None:
+    """Write the known ``signatures`` and bug ``fingerprints`` to ``path``; never leaves it half written."""
     staging = path.with_name(path.name + ".new")
-    staging.write_text(json.dumps({"signatures": sorted(signatures)}, indent=1) + "\n")
+    staging.write_text(json.dumps({"signatures": sorted(signatures),
+                                   "bugs": [{"fingerprints": sorted(set(fingerprints))}]}, indent=1) + "\n")
     os.replace(staging, path)

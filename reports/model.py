@@ -16,6 +16,7 @@ from typing import Any
 from corpus.store import RunStore
 from fuzzer.campaign import Throughput
 from fuzzer.coverage import coverage_series
+from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records
 
 STATUSES = ("new", "flaky", "known", "fixed")  # most urgent first
@@ -103,6 +104,15 @@ class RunSummary(Throughput):
     backend_rows: tuple[BackendRow, ...] = ()
     triaged: bool = False
     findings_by_kind: dict[str, int] = field(default_factory=dict)
+    bugs: tuple[Bug, ...] = ()  # root causes (triage.bugs), compiler bugs first
+
+    def compiler_bugs(self) -> tuple[Bug, ...]:
+        """The bugs that count: not reference issues, not invalid tests."""
+        return tuple(bug for bug in self.bugs if bug.category == "bug")
+
+    def failing_bugs(self) -> tuple[Bug, ...]:
+        """Compiler bugs that should fail a CI job: new and flaky ones."""
+        return tuple(bug for bug in self.compiler_bugs() if bug.status in FAILING_STATUSES)
 
     @property
     def findings(self) -> int:
@@ -133,7 +143,12 @@ class RunSummary(Throughput):
             "triaged": self.triaged,
             "coverage": self.coverage[-1] if self.coverage else None,
             "findings": {"total": self.findings, "unique": len(self.signatures),
+                         "bugs": len(self.compiler_bugs()),
+                         "reference_issues": sum(b.category == "reference-issue" for b in self.bugs),
+                         "invalid_tests": sum(b.category == "invalid-test" for b in self.bugs),
+                         "verified_bugs": sum(b.verified for b in self.compiler_bugs()),
                          "by_kind": self.findings_by_kind, "by_status": self.by_status()},
+            "bugs": [bug.to_dict() for bug in self.bugs],
             "signatures": [{**asdict(row), "backends": list(row.backends), "fingerprint": row.fingerprint,
                             "rule": row.rule} for row in self.signatures],
             "backend_table": [{**asdict(row), "failures": row.failures, "tests": row.tests, "errors": row.errors,
@@ -142,9 +157,9 @@ class RunSummary(Throughput):
         }
 
 
-def summarize(store: RunStore, baseline: frozenset[str] = frozenset()) -> RunSummary:
-    """The summary of the run in ``store``; ``baseline`` holds the signatures known before it
-    (used for the status of signatures that triage has not judged)."""
+def summarize(store: RunStore, baseline: frozenset[str] = frozenset(), judges_as_targets: bool = False) -> RunSummary:
+    """The summary of the run in ``store``; ``baseline`` holds the signatures and bug
+    fingerprints known before it (used for the status of what triage has not judged)."""
     config = store.config.get("campaign", store.config)
     progress = store.progress()
     stats = store.stats()
@@ -163,7 +178,8 @@ def summarize(store: RunStore, baseline: frozenset[str] = frozenset()) -> RunSum
         updated=stats[-1]["time"] if stats else None, versions=store.get_meta("versions", {}),
         stats=stats, coverage=coverage_series(store), signatures=tuple(rows),
         backend_rows=_backend_rows(findings, store.get_meta("unsupported", {}), store.get_meta("outcomes", {})),
-        triaged=bool(triage), findings_by_kind=store.counts_by_kind())
+        triaged=bool(triage), findings_by_kind=store.counts_by_kind(),
+        bugs=tuple(run_bugs(store, baseline, judges_as_targets)))
 
 
 def _signature_row(group: list, triaged: SignatureRecord | None, baseline: frozenset[str],

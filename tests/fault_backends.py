@@ -20,6 +20,8 @@ TRIGGER_EVERY = 4
 
 class Faulty(OnnxReference):
     description = "reference evaluator that misbehaves on every fourth test"
+    role = "target"  # a compiler under test that happens to compute like the reference
+    family = "faulty"
 
     def prepare(self, case):
         self.triggered = case.index % TRIGGER_EVERY == 1

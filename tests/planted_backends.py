@@ -47,6 +47,8 @@ PLANTED_KERNELS = {"Mul": broadcasting_mul, "Softmax": crashing_softmax, "Transp
 class PlantedBugs(OnnxReference):
     name = "planted"
     description = "reference evaluator with planted bugs in its Mul, Softmax and Transpose kernels"
+    role = "target"
+    family = "planted"
 
     def setup(self) -> None:
         super().setup()

@@ -75,21 +75,26 @@ class BackendFacts:
     optimizing: bool
 
 
+def backend_facts(name: str, specs: Mapping[str, str] = {}) -> BackendFacts:
+    """What a finding's backend name says about the compiler behind it; ``specs`` maps the
+    names of a run's plugin backends to their specs (``module:Class``)."""
+    return _facts(specs.get(name, name))
+
+
 @cache
-def backend_facts(name: str) -> BackendFacts:
-    """What a finding's backend name says about the compiler behind it."""
-    if name.startswith("tvm-tir"):
+def _facts(spec: str) -> BackendFacts:
+    if spec.startswith("tvm-tir"):
         return BackendFacts("tvm", "target", True)
     try:
-        backend = load_backend(name)
+        backend = load_backend(spec)
     except (UnknownBackend, ImportError):
-        return BackendFacts(name, "target", True)
+        return BackendFacts(spec, "target", True)
     return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing)
 
 
-def cluster_key(finding: StoredFinding, judges_as_targets: bool = False) -> str:
+def cluster_key(finding: StoredFinding, judges_as_targets: bool = False, specs: Mapping[str, str] = {}) -> str:
     """The key that joins one compiler's signatures before triage (see the module doc)."""
-    facts = backend_facts(finding.backends[0])
+    facts = backend_facts(finding.backends[0], specs)
     details = finding.details
     if finding.kind in FAILURE_KINDS:
         tail = [failure_cause(details), error_headline(str(details.get("message", "")))]
@@ -101,16 +106,16 @@ def cluster_key(finding: StoredFinding, judges_as_targets: bool = False) -> str:
     return "/".join([role, facts.compiler, finding.kind, *tail])
 
 
-def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None,
-                           judges_as_targets: bool = False) -> str | None:
+def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges_as_targets: bool = False,
+                           specs: Mapping[str, str] = {}) -> str | None:
     """The fingerprint of a triaged representative (see the module doc), or None before
     its reduction has finished."""
     notes = notes or {}
     reduction = notes.get("reduction", {})
     ops = reduction.get("ops")
-    if not (reduction.get("done") and ops):
+    if not ops or not (reduction.get("done") or len(ops) == 1):  # one operator: as reduced as it gets
         return None
-    facts = backend_facts(finding.backends[0])
+    facts = backend_facts(finding.backends[0], specs)
     role = "target" if judges_as_targets else facts.role
     origin = notes.get("origin") or {}
     if origin.get("kind") == "shape_mismatch":  # a consequence: the bug is the shape divergence upstream
@@ -171,29 +176,31 @@ def triage_priority(key: str, findings: Sequence[StoredFinding]) -> tuple:
             -len(findings))
 
 
-def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
-             tir_key=None) -> dict[str, list[StoredFinding]]:
+def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False, tir_key=None,
+             specs: Mapping[str, str] = {}) -> dict[str, list[StoredFinding]]:
     """The run's findings by cluster key, clusters in triage order (see :func:`triage_priority`).
     ``tir_key(finding)`` keys TIR findings instead of :func:`cluster_key`."""
     grouped: dict[str, list[StoredFinding]] = {}
     for finding in findings:
-        key = tir_key(finding) if tir_key is not None else cluster_key(finding, judges_as_targets)
+        key = tir_key(finding) if tir_key is not None else cluster_key(finding, judges_as_targets, specs)
         grouped.setdefault(key, []).append(finding)
     return dict(sorted(grouped.items(), key=lambda item: triage_priority(item[0], item[1])))
 
 
-def representative_signature(findings: Sequence[StoredFinding]) -> str:
+def representative_signature(findings: Sequence[StoredFinding], specs: Mapping[str, str] = {}) -> str:
     """The signature of a cluster that triage works on: the most frequent, then the one
     shown by the least optimizing configuration (the simplest to reduce and explain)."""
     counts = Counter(f.signature for f in findings)
     by_signature = {f.signature: f for f in findings}
-    return min(counts, key=lambda s: (-counts[s], backend_facts(by_signature[s].backends[0]).optimizing, s))
+    return min(counts, key=lambda s: (-counts[s], backend_facts(by_signature[s].backends[0], specs).optimizing, s))
 
 
-def scope_of(configurations: Sequence[str]) -> str:
+def scope_of(configurations: Sequence[str], specs: Mapping[str, str] = {}) -> str:
+    """Which configurations of its compiler show a bug: one, only optimizing ones, or all."""
     if len(configurations) == 1:
         return "one configuration"
-    return "optimizer" if all(backend_facts(c).optimizing for c in configurations) else "every configuration"
+    optimizing = all(backend_facts(c, specs).optimizing for c in configurations)
+    return "optimizer" if optimizing else "every configuration"
 
 
 def _status(members: Sequence[SignatureRecord | None], keys: Iterable[str], known: frozenset[str],
@@ -213,21 +220,21 @@ def _status(members: Sequence[SignatureRecord | None], keys: Iterable[str], know
 
 
 def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, SignatureRecord], *,
-               known: frozenset[str] = frozenset(), judges_as_targets: bool = False, tir_key=None) -> list[Bug]:
+               known: frozenset[str] = frozenset(), judges_as_targets: bool = False, tir_key=None,
+               specs: Mapping[str, str] = {}) -> list[Bug]:
     """The bugs of a run: its ``findings`` clustered, with triage's ``records`` by signature,
     clusters whose representatives reduced to one fingerprint joined. ``known`` holds the
     fingerprints of earlier runs' bugs (and known signatures: a bug with one is known)."""
     by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
-    for key, members in clusters(findings, judges_as_targets, tir_key).items():
-        representative = representative_signature(members)
+    for key, members in clusters(findings, judges_as_targets, tir_key, specs).items():
+        representative = representative_signature(members, specs)
         record = records.get(representative)
         stored = next(f for f in members if f.signature == representative)
         fingerprint = (None if tir_key is not None else
-                       root_cause_fingerprint(stored, record.notes if record else None, judges_as_targets))
+                       root_cause_fingerprint(stored, record.notes if record else None, judges_as_targets, specs))
         by_fingerprint.setdefault(fingerprint or key, []).append((key, members))
-    bugs = []
-    for fingerprint, joined in by_fingerprint.items():
-        bugs.append(_bug(fingerprint, joined, records, known, judges_as_targets))
+    bugs = [_bug(fingerprint, joined, records, known, judges_as_targets, specs)
+            for fingerprint, joined in by_fingerprint.items()]
     bugs.sort(key=lambda bug: (CATEGORIES.index(bug.category), STATUS_ORDER.index(bug.status),
                                KIND_ORDER.index(bug.kind) if bug.kind in KIND_ORDER else len(KIND_ORDER),
                                -bug.findings))
@@ -235,14 +242,14 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
 
 
 def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], records: Mapping[str, SignatureRecord],
-         known: frozenset[str], judges_as_targets: bool) -> Bug:
+         known: frozenset[str], judges_as_targets: bool, specs: Mapping[str, str]) -> Bug:
     """One bug from its clusters; the first (in triage order) speaks for it."""
     members = [f for _, cluster in joined for f in cluster]
-    representative = representative_signature(joined[0][1])
+    representative = representative_signature(joined[0][1], specs)
     stored = next(f for f in members if f.signature == representative)
     record = records.get(representative)
     notes = (record.notes if record else None) or {}
-    facts = backend_facts(stored.backends[0])
+    facts = backend_facts(stored.backends[0], specs)
     validity = notes.get("validity") or {}
     category = ("invalid-test" if validity.get("valid") is False else
                 "reference-issue" if facts.role == "judge" and not judges_as_targets else "bug")
@@ -257,7 +264,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         status=_status([records.get(s) for s in signatures], (*fingerprints, *signatures), known, triage_error),
         summary=stored.summary, configurations=configurations, signatures=signatures,
         fingerprints=fingerprints, representative=representative, findings=len(members),
-        scope=scope_of(configurations), culprit=culprit,
+        scope=scope_of(configurations, specs), culprit=culprit,
         reduced_ops=tuple((notes.get("reduction") or {}).get("ops") or ()),
         verified=bool(repro_note.get("verified")), repro=record.repro_path if record else None,
         report=str(_report_path(record.repro_path)) if record and record.repro_path else None,
@@ -279,7 +286,17 @@ def run_bugs(store, known: frozenset[str] = frozenset(), judges_as_targets: bool
         def tir_key(finding: StoredFinding) -> str:
             return tir_cluster_key(finding, store.get_blob(finding.artifacts["graph.json"]))
     return build_bugs(store.findings(), records, known=known, judges_as_targets=judges_as_targets,
-                      tir_key=tir_key)
+                      tir_key=tir_key, specs=run_backend_specs(store.config))
+
+
+def run_backend_specs(config: Mapping) -> dict[str, str]:
+    """A run's backends' specs by the names its findings carry (plugins are ``module:Class``)."""
+    from triage.reproducibility import backend_specs
+
+    try:
+        return backend_specs(config)
+    except (UnknownBackend, ImportError, KeyError, TypeError):
+        return {}
 
 
 def tir_cluster_key(finding: StoredFinding, graph_json: bytes) -> str:

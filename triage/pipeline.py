@@ -172,7 +172,8 @@ class Triage:
         """The reduced graph against the ONNX specification: a case that breaks it is an
         invalid test (a generator defect), not a compiler bug."""
         case, _ = triaged_case(self.store, stored.id)
-        judge_blamed = any(backend_facts(b).role == "judge" for b in stored.backends)
+        specs = backend_specs(self.store.config)
+        judge_blamed = any(backend_facts(b, specs).role == "judge" for b in stored.backends)
         problem = spec_violation(case, run_reference=not judge_blamed)
         return add_note(self.store, record, "validity", {"valid": problem is None, "problem": problem})
 
@@ -223,6 +224,7 @@ class Triage:
         steps = 0
         for step in self.pending(record):
             announce(step)
+            started = time.monotonic()
             try:
                 record = STEPS[step](self, record, stored)
             except Exception as error:  # noqa: BLE001 - one signature's failure must not stop triage
@@ -230,6 +232,8 @@ class Triage:
                 update_signature(self.store, record.signature, status=Status.TRIAGE_FAILED)
                 record = add_note(self.store, record, "failed", {"step": step, "error": line})
                 return SignatureRecord(**{**asdict(record), "status": Status.TRIAGE_FAILED}), steps
+            timings = {**(record.notes or {}).get("seconds", {}), step: round(time.monotonic() - started, 1)}
+            record = add_note(self.store, record, "seconds", timings)
             steps += 1
         return record, steps
 
@@ -283,13 +287,14 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
                                        "with `tcfuzz repro RUN ID`")
         triage = Triage(store, reruns, time_budget)
         records = {record.signature: record for record in sync_signatures(store, baseline)}
-        grouped = clusters(store.findings(), judges_as_targets)
+        specs = backend_specs(store.config)
+        grouped = clusters(store.findings(), judges_as_targets, specs=specs)
         try:
             for number, members in enumerate(grouped.values(), 1):
                 if total_time is not None and time.monotonic() - started >= total_time:
                     summary.out_of_time = len(grouped) - number + 1
                     break
-                record = records[representative_signature(members)]
+                record = records[representative_signature(members, specs)]
                 stored = find_stored(store, record.representative)
 
                 def announce(step: str, number=number, signature=record.signature) -> None:

@@ -35,6 +35,7 @@ from fuzzer.outcome import TestCase
 from fuzzer.values import random_array
 from oracles.finding import Finding, FindingKind
 from oracles.precision import REFERENCE
+from triage.bugs import backend_facts
 from triage.localize import intermediate_values, localize
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 from triage.signature import near_identical
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS reductions (
 """
 BATCH = 4  # candidates evaluated together; the first that reproduces is taken
 VALUE_KINDS = frozenset({FindingKind.MISMATCH, FindingKind.OPT_MISMATCH})
+JUDGE_REJECTIONS = frozenset({FindingKind.ERROR, FindingKind.CRASH, FindingKind.HANG})
 
 
 class ReductionUnsupported(ValueError):
@@ -305,8 +307,14 @@ class Reducer:
 
     def reproduces(self, findings: Sequence[Finding], candidate: TestCase) -> bool:
         """The one check: the pinned finding is still there (and a value mismatch still
-        starts at the same operator)."""
+        starts at the same operator), and no judge fails on the candidate (a candidate that
+        the reference evaluator rejects has left the ONNX specification: an index out of
+        range after an extent shrank, say)."""
         if not any(self.target.matches(finding) for finding in findings):
+            return False
+        specs = {name: spec for spec, name in self.evaluator.names.items()}
+        if any(finding.kind in JUDGE_REJECTIONS and finding.backends != self.target.backends
+               and backend_facts(finding.backends[0], specs).role == "judge" for finding in findings):
             return False
         if not self.target.operator:
             return True
