@@ -425,10 +425,30 @@ def command_fuzz(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
     from rich.console import Console
 
-    Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}"))
+    Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}",
+                                  outcomes=campaign.outcome_counts))
+    print(bug_count_line(run_dir))
     if snapshot.stopping_reason == "interrupted" or not (config.time_budget or config.max_tests):
         print(f"continue with: tcfuzz fuzz --resume {run_dir}", file=sys.stderr)
     return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def bug_count_line(run_dir: Path) -> str:
+    """One line after a campaign: its bugs (root causes), findings and reference issues;
+    never raises (the campaign has ended well whatever happens here)."""
+    try:
+        from corpus.store import RunStore
+        from triage.bugs import run_bugs
+
+        with RunStore.open(run_dir, read_only=True) as store:
+            bugs = run_bugs(store)
+        compiler_bugs = sum(bug.category == "bug" for bug in bugs)
+        references = sum(bug.category == "reference-issue" for bug in bugs)
+        return (f"{compiler_bugs} bugs (root causes) from {sum(bug.findings for bug in bugs)} findings; "
+                f"{references} reference issues; see `tcfuzz bugs {run_dir}`")
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - a count, not the campaign
+        reason = str(error).splitlines()[0] if str(error) else ""
+        return f"bug count unavailable: {type(error).__name__}{': ' + reason if reason else ''}"
 
 
 def command_gen(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Mapping
 
 from rich.console import Console
 from rich.live import Live
@@ -12,17 +13,28 @@ from rich.table import Table
 from fuzzer.campaign import Snapshot
 
 PLAIN_INTERVAL = 10.0
+RAN_ON_ALL = "ran on all backends"  # Snapshot.valid_share: the share of tests that no backend declined
 
 
-def summary_table(snapshot: Snapshot, title: str = "tcfuzz") -> Table:
+def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
+                  outcomes: Mapping[str, Mapping[str, int]] | None = None) -> Table:
+    """The campaign's numbers; ``outcomes`` (backend -> status -> runs, as Campaign.outcome_counts
+    and the store's "outcomes" meta hold them) adds each backend's ran and declined tests."""
     table = Table(title=title, show_header=False, min_width=44)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("elapsed", f"{snapshot.seconds:,.1f} s")
     table.add_row("tests", f"{snapshot.tests:,}")
     table.add_row("tests/s", f"{snapshot.rate:,.1f}")
-    table.add_row("valid", f"{snapshot.valid_share:.1%}")
+    table.add_row(RAN_ON_ALL, f"{snapshot.valid_share:.1%}")
     table.add_row("worker restarts", f"{snapshot.restarts}")
+    if outcomes is None:
+        outcomes = getattr(snapshot, "outcomes", None)  # should a Snapshot carry them one day
+    if outcomes:
+        table.add_row("backends", "ran / declined")
+        for backend, counts in sorted(outcomes.items()):
+            declined = counts.get("unsupported", 0)
+            table.add_row(f"  {backend}", f"{sum(counts.values()) - declined:,} / {declined:,}")
     if snapshot.features:  # coverage feedback is on
         table.add_row("branches covered", f"{snapshot.branches:,}")
         table.add_row("features covered", f"{snapshot.features:,}")
@@ -42,7 +54,7 @@ def plain_line(snapshot: Snapshot) -> str:
     coverage = (f"coverage {snapshot.branches:,} branches, {snapshot.features:,} features, "
                 f"corpus {snapshot.corpus:,}; " if snapshot.features else "")
     return (f"[{snapshot.seconds:7.1f}s] tests {snapshot.tests:,} ({snapshot.rate:,.1f}/s), "
-            f"valid {snapshot.valid_share:.1%}, {coverage}findings: {kinds} "
+            f"{RAN_ON_ALL} {snapshot.valid_share:.1%}, {coverage}findings: {kinds} "
             f"({len(snapshot.signatures)} unique)")
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from fuzzer.cli import UsageError, positive_float
 
 FORMAT_CHOICES = ("all", "json", "md", "junit", "sarif", "html")
-CI_EPILOG = """exit status: 0 nothing new, 1 new findings (a new or flaky signature outside the
-baseline), 2 harness error (bad configuration, a backend that cannot start, an exception
+CI_EPILOG = """exit status: 0 nothing new, 1 new bugs (a new or flaky compiler bug, or one triage failed
+on, whose root cause is outside the baseline; reference issues never fail), 2 harness error (bad configuration, a backend that cannot start, an exception
 in tcfuzz). Reports are written to RUN/report/. See docs/ci.md."""
 
 

@@ -10,10 +10,13 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from reports.markdown import coverage_text
+from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, RAN_ON_ALL, bug_cause, bug_ops, bug_verified, bugs_in,
+                              bugs_sentence, coverage_text, ran_on_all_text, short)
 from reports.model import RunSummary
+from triage.bugs import Bug
 
 Series = dict[str, tuple[list[float], list[float]]]  # label -> (x values, y values)
+SUMMARY_LIMIT = 200  # of a bug's summary in its row; the whole summary is the cell's tooltip
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -21,7 +24,8 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.number { text-align: right; }
-.new { color: #b00020; font-weight: bold; } .flaky { color: #a05a00; } .known, .fixed { color: #555; }
+.new { color: #b00020; font-weight: bold; } .flaky, .triage-failed { color: #a05a00; } .known, .fixed { color: #555; }
+p.headline { font-size: 1.15em; font-weight: bold; }
 img { max-width: 100%; }
 """
 
@@ -79,21 +83,48 @@ def _link(run_dir: Path, relative: str | None, out_dir: Path, text: str) -> str:
     return f'<td><a href="{html.escape(Path(href).as_posix())}">{html.escape(text)}</a></td>'
 
 
+def _bug_table(bugs: list[Bug], run_dir: Path, out_dir: Path) -> str:
+    header = [*BUG_HEADER[:-2], "reproduced", "verified", "repro", "report"]
+    return _table(header, [[
+        _td(bug.id), _td(bug.status, css=bug.status), _td(bug.compiler), _td(bug.kind),
+        f'<td title="{html.escape(bug.summary)}">{html.escape(short(bug.summary, SUMMARY_LIMIT))}</td>',
+        _td(bug_cause(bug)), _td(bug_ops(bug)), _td(", ".join(bug.configurations)), _td(bug.findings, True),
+        _td("-" if bug.reproducibility is None else f"{bug.reproducibility:.0%}", True), _td(bug_verified(bug)),
+        _link(run_dir, bug.repro, out_dir, "repro.py"),
+        _link(run_dir, bug.report if bug.repro else None, out_dir, "report.md")] for bug in bugs])
+
+
+def _bug_sections(summary: RunSummary, run_dir: Path, out_dir: Path) -> str:
+    """A section per category: bugs, reference issues, invalid tests."""
+    sections = []
+    for category, heading, meaning in CATEGORY_SECTIONS:
+        chosen = bugs_in(summary, category)
+        body = _bug_table(chosen, run_dir, out_dir) if chosen else "<p>None.</p>"
+        sections.append(f'<h2 id="{category}">{html.escape(heading)}</h2>\n<p>{html.escape(meaning)}</p>\n{body}')
+    return "\n".join(sections)
+
+
 def render_html(summary: RunSummary, out_dir: Path) -> str:
     """The page, to be written into ``out_dir`` (links to triage files are relative to it)."""
     run_dir = Path(summary.run_dir)
     by_status = summary.by_status()
-    overview = _table(["tests", "tests/s", "valid", "seconds", "findings", "unique", "by status", "coverage"], [[
-        _td(f"{summary.tests:,}", True), _td(f"{summary.rate:,.1f}", True), _td(f"{summary.valid_share:.1%}", True),
+    bugs = summary.compiler_bugs()
+    overview = _table(["tests", "tests/s", RAN_ON_ALL, "seconds", "findings", "unique signatures", "bugs",
+                       "verified bugs", "bugs failing CI", "reference issues", "invalid tests", "coverage"], [[
+        _td(f"{summary.tests:,}", True), _td(f"{summary.rate:,.1f}", True), _td(ran_on_all_text(summary), True),
         _td(f"{summary.seconds:,.0f}", True), _td(summary.findings, True), _td(len(summary.signatures), True),
-        _td(", ".join(f"{s} {n}" for s, n in by_status.items()) or "-"), _td(coverage_text(summary))]])
+        _td(len(bugs), True), _td(sum(b.verified for b in bugs), True), _td(len(summary.failing_bugs()), True),
+        _td(len(bugs_in(summary, "reference-issue")), True), _td(len(bugs_in(summary, "invalid-test")), True),
+        _td(coverage_text(summary))]])
     plots = "".join(
         f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
         f'{base64.b64encode(plot_png(title, "seconds", ylabel, series)).decode()}"></figure>'
         for title, (ylabel, series) in time_series(summary).items()) or "<p>No statistics recorded yet.</p>"
     kinds = sorted({kind for row in summary.backend_rows for kind in row.findings})
-    backends = _table(["backend", "tests", "errors", "unsupported", "failures", *kinds, "unsupported (op, dtype) pairs"],
-                      [[_td(row.name), _td(f"{row.tests:,}", True), _td(row.errors, True), _td(row.unsupported, True),
+    backends = _table(["backend", "tests", "ran", "declined", "errors", "failures", *kinds,
+                       "unsupported (op, dtype) pairs"],
+                      [[_td(row.name), _td(f"{row.tests:,}", True), _td(f"{row.tests - row.unsupported:,}", True),
+                        _td(f"{row.unsupported:,}", True), _td(row.errors, True),
                         _td(row.failures, True), *(_td(row.findings.get(kind, 0), True) for kind in kinds),
                         _td(row.unsupported_features, True)] for row in summary.backend_rows])
     findings = _table(
@@ -104,7 +135,11 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
           _td("-" if row.reproducibility is None else f"{row.reproducibility:.0%}", True), _td(row.summary),
           _link(run_dir, row.repro, out_dir, "repro.py"), _link(run_dir, row.report, out_dir, "report.md"),
           _td(row.signature)] for row in summary.signatures]) if summary.signatures else "<p>No findings.</p>"
-    triage_note = "" if summary.triaged else "<p>Not triaged: statuses come from the baseline.</p>"
+    triage_note = "" if summary.triaged else (
+        "<p>Not triaged: bugs are not reduced yet and statuses come from the baseline "
+        f"(<code>tcfuzz triage {html.escape(summary.run_dir)}</code>).</p>")
+    signature_note = ("<p>Signatures by status: " + html.escape(", ".join(f"{s} {n}" for s, n in by_status.items()))
+                      + ".</p>") if by_status else ""
     versions = _table(["package", "version"], [[_td(k), _td(v)] for k, v in sorted(summary.versions.items())])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tcfuzz report: {html.escape(summary.run_dir)}</title>
@@ -113,14 +148,19 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
 <h1>tcfuzz report</h1>
 <p>Run <code>{html.escape(summary.run_dir)}</code> ({html.escape(summary.mode)} mode, seed {summary.seed}); backends
 {html.escape(", ".join(summary.backends) or "-")}.</p>
+<p class="headline">{html.escape(bugs_sentence(summary))}</p>
 {overview}
+<p>{html.escape(RAN_ON_ALL.capitalize())}: the share of tests that no backend declined.</p>
+{triage_note}
+{_bug_sections(summary, run_dir, out_dir)}
+<h2>Findings by signature</h2>
+{signature_note}
+{findings}
+<h2>Backends</h2>
+<p>ran: tests the backend compiled and ran (its tests minus those it declined as unsupported).</p>
+{backends}
 <h2>Over time</h2>
 {plots}
-<h2>Backends</h2>
-{backends}
-<h2>Unique findings</h2>
-{triage_note}
-{findings}
 <h2>Versions</h2>
 {versions}
 </body></html>

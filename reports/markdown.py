@@ -1,18 +1,48 @@
-"""A Markdown summary of a run, small enough for ``$GITHUB_STEP_SUMMARY`` (1 MiB)."""
+"""A Markdown summary of a run, small enough for ``$GITHUB_STEP_SUMMARY`` (1 MiB).
+
+Bugs (root causes, triage.bugs) come first: they are what a user judges the fuzzer by.
+Reference issues (a judge is wrong) and invalid tests follow, then every signature.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from reports.model import RunSummary
+from triage.bugs import Bug
 
 MAX_ROWS = 50
 CELL_LIMIT = 160
+SUMMARY_LIMIT = 100  # of a bug's summary in its table row (the id leads to the rest)
+CATEGORY_SECTIONS = (  # category, heading, what it means
+    ("bug", "Bugs", "Distinct root causes in the compilers under test, most urgent first. Each joins every "
+     "finding and configuration that shows it; new and flaky ones fail CI."),
+    ("reference-issue", "Reference issues", "A judge (onnx-ref, ref-f64) is wrong, not the compiler under "
+     "test: shown for the judge's maintainers, not counted as bugs, never failing CI."),
+    ("invalid-test", "Invalid tests", "The reduced graph breaks the ONNX specification: the generator's "
+     "fault, not counted as bugs, never failing CI."),
+)
+BUG_HEADER = ["id", "status", "compiler", "kind", "summary", "culprit / scope", "reduced ops", "configurations",
+              "findings", "verified", "repro"]
+RAN_ON_ALL = "ran on all backends"  # the share of tests that no backend declined (RunSummary.valid_share)
+
+
+class Raw(str):
+    """A table cell that is Markdown already (a link): not cut, not re-spaced."""
+
+
+def short(value: object, limit: int) -> str:
+    """``value`` on one line, cut to ``limit`` characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def cell(value: object) -> str:
     """``value`` as one Markdown table cell: one line, pipes escaped, cut to CELL_LIMIT."""
-    text = " ".join(str(value).split())
-    text = text if len(text) <= CELL_LIMIT else text[:CELL_LIMIT - 1] + "…"
-    return text.replace("|", "\\|")
+    if isinstance(value, Raw):
+        return value.replace("|", "\\|")
+    return short(value, CELL_LIMIT).replace("|", "\\|")
 
 
 def table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -27,19 +57,85 @@ def coverage_text(summary: RunSummary) -> str:
     return ", ".join(f"{name} {last[name]:,}" for name in summary.coverage_measures())
 
 
-def render_markdown(summary: RunSummary) -> str:
-    by_status = summary.by_status()
+def bugs_in(summary: RunSummary, category: str) -> list[Bug]:
+    return [bug for bug in summary.bugs if bug.category == category]
+
+
+def bug_cause(bug: Bug) -> str:
+    """What triage blamed, else which configurations show it; and why triage failed."""
+    text = f"{bug.culprit} ({bug.scope})" if bug.culprit else bug.scope
+    return f"{text}; triage failed: {bug.triage_error}" if bug.triage_error else text
+
+
+def bug_ops(bug: Bug) -> str:
+    return "→".join(bug.reduced_ops) or "(not reduced)"
+
+
+def bug_verified(bug: Bug) -> str:
+    """Whether its repro script reproduced it in a clean interpreter; "-" without a script."""
+    return "yes" if bug.verified else ("no" if bug.repro else "-")
+
+
+def ran_on_all_text(summary: RunSummary) -> str:
+    return f"{summary.valid_share:.1%}"
+
+
+def bugs_sentence(summary: RunSummary) -> str:
+    """One line: bugs beside raw findings and signatures."""
+    bugs = summary.compiler_bugs()
+    return (f"{len(bugs)} bugs (root causes; {sum(b.verified for b in bugs)} with a verified repro, "
+            f"{len(summary.failing_bugs())} failing CI) from {summary.findings:,} findings in "
+            f"{len(summary.signatures):,} unique signatures; {len(bugs_in(summary, 'reference-issue'))} reference "
+            f"issues; {len(bugs_in(summary, 'invalid-test'))} invalid tests.")
+
+
+def _path(run_dir: Path, relative: str | None, out_dir: Path | None, text: str) -> object:
+    """A link to a triage file from ``out_dir``; without one, the path relative to the run."""
+    if relative is None:
+        return "-"
+    if out_dir is None:
+        return Raw(f"`{relative}`")
+    return Raw(f"[{text}]({Path(os.path.relpath(run_dir / relative, out_dir)).as_posix()})")
+
+
+def bug_rows(summary: RunSummary, bugs: list[Bug], out_dir: Path | None) -> list[str]:
+    run_dir = Path(summary.run_dir)
+    shown = bugs[:MAX_ROWS]
+    lines = table(BUG_HEADER, [
+        [bug.id, bug.status, bug.compiler, bug.kind, short(bug.summary, SUMMARY_LIMIT), bug_cause(bug), bug_ops(bug),
+         ", ".join(bug.configurations), bug.findings, bug_verified(bug),
+         Raw(" ".join(filter(None, [_path(run_dir, bug.repro, out_dir, "repro.py"),
+                                    _path(run_dir, bug.report, out_dir, "report.md") if bug.repro else ""])))]
+        for bug in shown])
+    if len(bugs) > len(shown):
+        lines += ["", f"{len(bugs) - len(shown)} more in summary.json and index.html."]
+    return lines
+
+
+def render_markdown(summary: RunSummary, out_dir: Path | None = None) -> str:
+    """The summary; links to repro scripts are relative to ``out_dir`` where it is given,
+    else repro paths are shown relative to the run directory."""
+    bugs = summary.compiler_bugs()
     lines = [
         f"# tcfuzz: {summary.run_dir}", "",
-        *table(["tests", "tests/s", "valid", "seconds", "findings", "unique", "new", "flaky", "known"],
-               [[f"{summary.tests:,}", f"{summary.rate:,.1f}", f"{summary.valid_share:.1%}",
-                 f"{summary.seconds:,.0f}", summary.findings, len(summary.signatures),
-                 by_status.get("new", 0), by_status.get("flaky", 0), by_status.get("known", 0)]]),
+        f"**{bugs_sentence(summary)}**", "",
+        *table(["tests", "tests/s", RAN_ON_ALL, "seconds", "findings", "unique signatures", "bugs",
+                "verified bugs", "bugs failing CI", "reference issues", "invalid tests"],
+               [[f"{summary.tests:,}", f"{summary.rate:,.1f}", ran_on_all_text(summary),
+                 f"{summary.seconds:,.0f}", summary.findings, len(summary.signatures), len(bugs),
+                 sum(b.verified for b in bugs), len(summary.failing_bugs()),
+                 len(bugs_in(summary, "reference-issue")), len(bugs_in(summary, "invalid-test"))]]),
         "",
         f"Backends: {', '.join(summary.backends) or '-'}. Coverage: {coverage_text(summary)}. "
-        + ("Triaged." if summary.triaged else "Not triaged: statuses come from the baseline."),
-        "", "## Unique findings", "",
+        f"{RAN_ON_ALL.capitalize()}: the share of tests that no backend declined. "
+        + ("Triaged." if summary.triaged else "Not triaged: bugs are not reduced yet and statuses come from "
+           f"the baseline (`tcfuzz triage {summary.run_dir}`)."),
     ]
+    for category, heading, meaning in CATEGORY_SECTIONS:
+        chosen = bugs_in(summary, category)
+        lines += ["", f"## {heading}", "", meaning, ""]
+        lines += bug_rows(summary, chosen, out_dir) if chosen else ["None."]
+    lines += ["", "## Findings by signature", ""]
     if summary.signatures:
         shown = summary.signatures[:MAX_ROWS]
         lines += table(["status", "kind", "backends", "stage", "tests", "first test", "summary", "repro"],
@@ -50,9 +146,10 @@ def render_markdown(summary: RunSummary) -> str:
     else:
         lines.append("No findings.")
     lines += ["", "## Backends", "",
-              *table(["backend", "tests", "errors", "unsupported", "failures", "findings by kind",
+              "ran: tests the backend compiled and ran (its tests minus those it declined as unsupported).", "",
+              *table(["backend", "tests", "ran", "declined", "errors", "failures", "findings by kind",
                       "unsupported (op, dtype) pairs"],
-                     [[row.name, row.tests, row.errors, row.unsupported, row.failures,
+                     [[row.name, row.tests, row.tests - row.unsupported, row.unsupported, row.errors, row.failures,
                        ", ".join(f"{kind} {count}" for kind, count in row.findings.items()) or "-",
                        row.unsupported_features] for row in summary.backend_rows])]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from corpus.store import RunStore
 from fuzzer.campaign import Throughput
 from fuzzer.coverage import coverage_series
+from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
 from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records
 
@@ -111,8 +112,8 @@ class RunSummary(Throughput):
         return tuple(bug for bug in self.bugs if bug.category == "bug")
 
     def failing_bugs(self) -> tuple[Bug, ...]:
-        """Compiler bugs that should fail a CI job: new and flaky ones."""
-        return tuple(bug for bug in self.compiler_bugs() if bug.status in FAILING_STATUSES)
+        """Compiler bugs that should fail a CI job: new and flaky ones, and those triage failed on."""
+        return tuple(bug for bug in self.compiler_bugs() if bug.status in FAILING_BUG_STATUSES)
 
     @property
     def findings(self) -> int:
@@ -140,6 +141,7 @@ class RunSummary(Throughput):
             "tool": "tcfuzz", "run": self.run_dir, "mode": self.mode, "backends": list(self.backends),
             "seed": self.seed, "tests": self.tests, "valid": self.valid, "seconds": round(self.seconds, 3),
             "tests_per_second": round(self.rate, 3), "valid_share": round(self.valid_share, 4),
+            "ran_on_all_backends_share": round(self.valid_share, 4),
             "triaged": self.triaged,
             "coverage": self.coverage[-1] if self.coverage else None,
             "findings": {"total": self.findings, "unique": len(self.signatures),

@@ -1,7 +1,13 @@
-"""SARIF 2.1.0 for GitHub code scanning: one rule per signature class, one result per signature.
+"""SARIF 2.1.0 for GitHub code scanning: one rule per compiler and finding kind, one result
+per bug (root cause, triage.bugs).
+
+Compiler bugs are errors (new), warnings (flaky, or triage failed) or notes (known);
+reference issues (a judge is wrong) and invalid tests are notes that say what they are;
+fixed bugs are not reported. A result's partial fingerprint hashes the bug's root-cause
+fingerprint (before triage: its cluster key), so it follows the bug across runs.
 
 Kept under GitHub's upload limits: at most 25,000 results per run (GitHub shows the 5,000
-most severe, so results are ordered new, flaky, known), messages cut to MESSAGE_LIMIT
+most severe, so results are ordered error, warning, note), messages cut to MESSAGE_LIMIT
 characters, and the file under 10 MB.
 """
 
@@ -10,15 +16,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reports.model import RunSummary, SignatureRow
+from reports.model import RunSummary, fingerprint
+from triage.bugs import Bug
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_RESULTS = 25_000
 MAX_BYTES = 10_000_000
 MESSAGE_LIMIT = 1_000
-FINGERPRINT_KEY = "tcfuzzSignature/v1"
-LEVELS = {"new": "error", "flaky": "warning", "known": "note"}  # fixed signatures are not results
-BASELINE_STATES = {"new": "new", "flaky": "new", "known": "unchanged"}
+FINGERPRINT_KEY = "tcfuzzBug/v1"
+LEVELS = {"new": "error", "flaky": "warning", "triage-failed": "warning", "known": "note"}  # fixed: no result
+LEVEL_ORDER = ("error", "warning", "note")
+BASELINE_STATES = {"new": "new", "flaky": "new", "triage-failed": "new", "known": "unchanged"}
+CATEGORY_MESSAGES = {
+    "reference-issue": "reference issue, not a compiler bug: the judge {compiler} is wrong",
+    "invalid-test": "invalid test, not a compiler bug: the reduced graph breaks the ONNX specification",
+}
 KIND_DESCRIPTIONS = {
     "crash": "the compiler's process died (signal or exit)",
     "hang": "the compiler overran the per-test timeout",
@@ -35,10 +47,10 @@ KIND_DESCRIPTIONS = {
 
 def render_sarif(summary: RunSummary, source_root: Path) -> str:
     """The SARIF log of ``summary``; locations are relative to ``source_root`` (the checkout)."""
-    reported = [row for row in summary.signatures if row.status in LEVELS][:MAX_RESULTS]
-    rule_ids = sorted({row.rule for row in reported})
-    rules = [_rule(rule_id) for rule_id in rule_ids]
-    results = [_result(row, rule_ids.index(row.rule), summary, Path(source_root)) for row in reported]
+    reported = reported_bugs(summary)[:MAX_RESULTS]
+    rule_ids = sorted({rule_id(bug) for bug in reported})
+    rules = [_rule(rule) for rule in rule_ids]
+    results = [_result(bug, rule_ids.index(rule_id(bug)), summary, Path(source_root)) for bug in reported]
     while True:
         text = json.dumps(_log(summary, rules, results), indent=1) + "\n"
         if len(text.encode()) <= MAX_BYTES:
@@ -46,8 +58,24 @@ def render_sarif(summary: RunSummary, source_root: Path) -> str:
         results = results[: len(results) // 2]
 
 
+def level(bug: Bug) -> str | None:
+    """The SARIF level of ``bug``; None for one that is not reported (fixed)."""
+    if bug.status == "fixed":
+        return None
+    return LEVELS.get(bug.status, "warning") if bug.category == "bug" else "note"
+
+
+def reported_bugs(summary: RunSummary) -> list[Bug]:
+    """The bugs that are results, most severe first (a stable sort keeps the bugs' order)."""
+    return sorted((bug for bug in summary.bugs if level(bug)), key=lambda bug: LEVEL_ORDER.index(level(bug)))
+
+
+def rule_id(bug: Bug) -> str:
+    return f"{bug.compiler}/{bug.kind}"
+
+
 def _log(summary: RunSummary, rules: list[dict], results: list[dict]) -> dict:
-    left_out = len([row for row in summary.signatures if row.status in LEVELS]) - len(results)
+    left_out = len(reported_bugs(summary)) - len(results)
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -60,33 +88,45 @@ def _log(summary: RunSummary, rules: list[dict], results: list[dict]) -> dict:
     }
 
 
-def _rule(rule_id: str) -> dict:
-    kind, stage = rule_id.split("/")
-    text = f"{kind.replace('_', ' ')} in the {stage} stage: {KIND_DESCRIPTIONS.get(kind, kind)}"
+def _rule(rule: str) -> dict:
+    compiler, kind = rule.rsplit("/", 1)
+    text = f"{kind.replace('_', ' ')} in {compiler}: {KIND_DESCRIPTIONS.get(kind, kind)}"
     return {
-        "id": rule_id,
-        "name": "".join(part.capitalize() for part in rule_id.replace("_", "/").split("/")),
+        "id": rule,
+        "name": "".join(part.capitalize() for part in rule.replace("_", "/").replace(".", "/").replace("-", "/")
+                        .split("/")),
         "shortDescription": {"text": text[:MESSAGE_LIMIT]},
         "fullDescription": {"text": text[:MESSAGE_LIMIT]},
         "defaultConfiguration": {"level": "error"},
-        "properties": {"tags": ["tcfuzz", kind, stage]},
+        "properties": {"tags": ["tcfuzz", compiler, kind]},
     }
 
 
-def _result(row: SignatureRow, rule_index: int, summary: RunSummary, source_root: Path) -> dict:
-    evidence = row.repro or "findings.db"
+def _message(bug: Bug) -> str:
+    what = (f"{bug.status} {bug.kind} in {bug.compiler}" if bug.category == "bug" else
+            f"{CATEGORY_MESSAGES.get(bug.category, bug.category).format(compiler=bug.compiler)} ({bug.kind})")
+    culprit = f"; culprit: {bug.culprit}" if bug.culprit else ""
+    ops = f"; reduced to {'→'.join(bug.reduced_ops)}" if bug.reduced_ops else ""
+    return (f"{bug.id} {what}: {bug.summary} ({bug.findings} finding(s) in {', '.join(bug.configurations)}"
+            f"{culprit}{ops})")
+
+
+def _result(bug: Bug, rule_index: int, summary: RunSummary, source_root: Path) -> dict:
+    evidence = bug.repro or "findings.db"
     return {
-        "ruleId": row.rule,
+        "ruleId": rule_id(bug),
         "ruleIndex": rule_index,
-        "level": LEVELS[row.status],
-        "baselineState": BASELINE_STATES[row.status],
-        "message": {"text": (f"{row.status} {row.kind} in {'+'.join(row.backends)}: {row.summary} "
-                             f"({row.count} test(s); signature {row.signature})")[:MESSAGE_LIMIT]},
+        "level": level(bug),
+        "baselineState": BASELINE_STATES.get(bug.status, "new"),
+        "message": {"text": _message(bug)[:MESSAGE_LIMIT]},
         "locations": [{"physicalLocation": {**_artifact(Path(summary.run_dir) / evidence, source_root),
                                             "region": {"startLine": 1}}}],
-        "partialFingerprints": {FINGERPRINT_KEY: row.fingerprint},
-        "properties": {"signature": row.signature[:MESSAGE_LIMIT], "count": row.count,
-                       "firstTest": row.first_test, "status": row.status},
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(bug.fingerprints[0])},
+        "properties": {"bug": bug.id, "compiler": bug.compiler, "category": bug.category, "kind": bug.kind,
+                       "status": bug.status, "configurations": list(bug.configurations), "findings": bug.findings,
+                       "signatures": len(bug.signatures), "firstTest": bug.first_test, "scope": bug.scope,
+                       "culprit": bug.culprit, "reducedOps": list(bug.reduced_ops), "verified": bug.verified,
+                       "fingerprint": bug.fingerprints[0][:MESSAGE_LIMIT]},
     }
 
 

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from corpus.store import RunStore
-from reports.markdown import coverage_text
+from reports.markdown import RAN_ON_ALL, bugs_in, coverage_text
 from reports.model import RunSummary, summarize
 
 
@@ -31,7 +31,7 @@ def status_table(summary: RunSummary, now: float | None = None) -> Table:
     table.add_column(justify="right")
     for name, value in (("state", state), ("backends", ", ".join(summary.backends)),
                         ("elapsed", f"{summary.seconds:,.1f} s"), ("tests", f"{summary.tests:,}"),
-                        ("tests/s", f"{summary.rate:,.1f}"), ("valid", f"{summary.valid_share:.1%}"),
+                        ("tests/s", f"{summary.rate:,.1f}"), (RAN_ON_ALL, f"{summary.valid_share:.1%}"),
                         ("coverage", coverage_text(summary)), ("findings", f"{summary.findings:,}")):
         table.add_row(name, value)
     for kind, count in sorted(summary.findings_by_kind.items()):
@@ -40,6 +40,13 @@ def status_table(summary: RunSummary, now: float | None = None) -> Table:
                   + ("" if summary.triaged else " (not triaged)"))
     for status, count in summary.by_status().items():
         table.add_row(f"  {status}", f"{count:,}")
+    bugs = summary.compiler_bugs()
+    table.add_row("bugs (root causes)", f"{len(bugs):,}" + ("" if summary.triaged else " (not reduced)"))
+    table.add_row("  verified", f"{sum(bug.verified for bug in bugs):,}")
+    table.add_row("  failing CI", f"{len(summary.failing_bugs()):,}")
+    table.add_row("reference issues", f"{len(bugs_in(summary, 'reference-issue')):,}")
+    if invalid := bugs_in(summary, "invalid-test"):
+        table.add_row("invalid tests", f"{len(invalid):,}")
     return table
 
 

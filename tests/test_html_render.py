@@ -1,4 +1,5 @@
-"""The HTML report renders in headless Chromium: the page loads and every plot image decodes.
+"""The HTML report lists bugs first and renders in headless Chromium: the page loads and
+every plot image decodes.
 
 Chromium is Debian's package at /usr/bin/chromium; the fixture installs it when it is absent
 and this runs as root (as CI does), and skips, saying why, only when it cannot.
@@ -63,6 +64,19 @@ def html_report(tmp_path_factory) -> Path:
     return page
 
 
+def test_html_report_lists_bugs_before_signatures_and_each_backends_ran_and_declined(html_report):
+    page = html_report.read_text()
+    order = ['<h2 id="bug">Bugs</h2>', '<h2 id="reference-issue">Reference issues</h2>',
+             '<h2 id="invalid-test">Invalid tests</h2>', "<h2>Findings by signature</h2>", "<h2>Backends</h2>"]
+    assert [page.index(heading) for heading in order] == sorted(page.index(heading) for heading in order)
+    bugs = page.split(order[0])[1].split(order[1])[0]
+    assert len(re.findall(r"<tr><td>B[0-9a-f]{7}</td>", bugs)) >= 1 and "fault-wrong" in bugs
+    assert "<th>bugs</th><th>verified bugs</th>" in page and "<th>ran on all backends</th>" in page
+    assert "<th>valid</th>" not in page
+    backends = page.split("<h2>Backends</h2>")[1]
+    assert "<th>tests</th><th>ran</th><th>declined</th>" in backends
+
+
 @pytest.mark.slow
 def test_html_report_loads_with_every_plot_in_chromium(chromium, html_report, tmp_path):
     probed = tmp_path / "probed.html"
@@ -76,4 +90,5 @@ def test_html_report_loads_with_every_plot_in_chromium(chromium, html_report, tm
     assert "<h1>tcfuzz report</h1>" in dom
     assert len(re.findall(r"<img ", dom)) == 3  # coverage, tests/s and findings over time
     assert 'data-images-decoded="3/3"' in dom
-    assert "fault-wrong" in dom  # the finding table
+    assert "fault-wrong" in dom  # the bug and finding tables
+    assert '<h2 id="bug">Bugs</h2>' in dom and "<h2>Findings by signature</h2>" in dom

@@ -34,17 +34,19 @@ from triage.db import SignatureRecord, Status
 from triage.signature import failure_cause, normalize_message
 
 FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
+TYPE_KINDS = frozenset({"shape_mismatch", "dtype_mismatch"})  # a wrong type, whatever the values
 KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
               "nondeterminism", "metamorphic")  # triage order: what takes a compiler down first
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
+FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
 
 # Names that compilers put into messages and that vary between tests of one bug: Relax
 # variables (lv, lv1, gv3), quoted tensor and node names, TIR buffers (T_add, compute_1).
 _IR_NAMES = (
     (re.compile(r"\b(?:lv|gv|alloc|storage)\d*(?:<n>|_<n>)?\b"), "<var>"),
     (re.compile(r"(['\"`])[a-z_][a-z0-9_.:/]*(?:<n>)?[a-z0-9_]*\1"), "<name>"),
-    (re.compile(r"\b(?:t|n|x|y|w|in|out)_?<n>\b"), "<name>"),
+    (re.compile(r"\b(?:t|n|x|y|w|in|out)_?<n>\b|\b[vxwn]\d+\b"), "<name>"),
     (re.compile(r"\bt_[a-z_]+(?:_<n>)?\b"), "<buffer>"),
 )
 
@@ -118,11 +120,11 @@ def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges
     facts = backend_facts(finding.backends[0], specs)
     role = "target" if judges_as_targets else facts.role
     origin = notes.get("origin") or {}
-    if origin.get("kind") == "shape_mismatch":  # a consequence: the bug is the shape divergence upstream
-        return "/".join([role, facts.compiler, "shape_mismatch", "@" + "+".join(origin["ops"])])
+    if origin.get("kind") in TYPE_KINDS:  # a consequence: the bug is the type divergence upstream
+        return "/".join([role, facts.compiler, origin["kind"], "@" + "+".join(origin["ops"])])
     if finding.kind in FAILURE_KINDS:
         tail = [failure_cause(finding.details), error_headline(str(finding.details.get("message", "")))]
-    elif finding.kind == "shape_mismatch":
+    elif finding.kind in TYPE_KINDS:
         tail = []
     else:
         tail = [dtype_class(str(finding.details.get("dtype", "")))]

@@ -114,7 +114,7 @@ def command_bugs(args: argparse.Namespace) -> int:
     import json
 
     from corpus.store import RunStore, StoreError
-    from triage.bugs import load_known, run_bugs
+    from triage.bugs import FAILING_STATUSES, load_known, run_bugs
 
     try:
         known = load_known(args.baseline) if args.baseline else frozenset()
@@ -124,7 +124,7 @@ def command_bugs(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.json:
         print(json.dumps([bug.to_dict() for bug in bugs], indent=1))
-        return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING for b in bugs) else EXIT_OK
+        return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
     for category, title in (("bug", "bugs"), ("reference-issue", "reference issues (a judge is wrong; not "
                                                                   "counted as bugs)"),
                             ("invalid-test", "invalid tests (the generator broke the ONNX specification)")):
@@ -135,10 +135,7 @@ def command_bugs(args: argparse.Namespace) -> int:
     findings = sum(bug.findings for bug in bugs)
     print(f"{sum(b.category == 'bug' for b in bugs)} bugs, {sum(b.verified for b in bugs)} with a verified repro, "
           f"from {findings} findings; untriaged bugs have no reduced graph yet (tcfuzz triage {args.run})")
-    return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING for b in bugs) else EXIT_OK
-
-
-FAILING = frozenset({"new", "flaky"})  # bug statuses that fail a CI job
+    return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
 
 
 def bug_lines(bugs) -> list[str]:

@@ -30,7 +30,7 @@ from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from triage.signature import headline
 from oracles.precision import REFERENCE
-from triage.bugs import FAILURE_KINDS, backend_facts, clusters, representative_signature
+from triage.bugs import FAILURE_KINDS, backend_facts, cluster_key, clusters, representative_signature
 from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
 from triage.localize import localize
@@ -150,8 +150,8 @@ class Triage:
             "ops": [node.op for node in reduced.case.graph.nodes]})
 
     def origin(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
-        """Whether a failure is a consequence: its reduced graph diverges in shape on the
-        blamed backend at a node before the failing one (the bug is that divergence)."""
+        """Whether a failure is a consequence: its reduced graph diverges in shape or dtype
+        on the blamed backend at a node before the failing one (the bug is that divergence)."""
         case, reduction = triaged_case(self.store, stored.id)
         evaluator = self.evaluator(stored)
         reference = next((name for name in (REFERENCE, campaign_config(self.store.config).reference)
@@ -161,11 +161,11 @@ class Triage:
             return add_note(self.store, record, "origin", {"kind": None})
         located = localize(case, backend_specs(self.store.config)[stored.backends[0]], reference,
                            evaluator=evaluator)
-        if located is None or located.node_index >= len(case.graph.nodes) - 1 \
-                or not located.summary.startswith("shape"):
+        kind = next((kind for kind in ("shape", "dtype") if located and located.summary.startswith(kind)), None)
+        if located is None or located.node_index >= len(case.graph.nodes) - 1 or kind is None:
             return add_note(self.store, record, "origin", {"kind": None})
         return add_note(self.store, record, "origin", {
-            "kind": "shape_mismatch", "node": located.node_index, "op": located.op, "summary": located.summary,
+            "kind": f"{kind}_mismatch", "node": located.node_index, "op": located.op, "summary": located.summary,
             "ops": [node.op for node in case.graph.nodes[:located.node_index + 1]]})
 
     def validity(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
@@ -202,9 +202,15 @@ class Triage:
             case, stored.backends[0], stored, script, self.store.get_meta("versions", {}),
             Culprit(**culprit) if "knob" in culprit else None,
             Reproducibility(**measured) if "runs" in measured else None,
-            reduction.nodes_before if reduction is not None else None))
+            reduction.nodes_before if reduction is not None else None, configurations=self.configurations(stored)))
         update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
+
+    def configurations(self, stored: StoredFinding) -> list[str]:
+        """The configurations that show the cluster of ``stored``."""
+        specs = backend_specs(self.store.config)
+        key = cluster_key(stored, specs=specs)
+        return sorted({b for f in self.store.findings() if cluster_key(f, specs=specs) == key for b in f.backends})
 
     def _not_reproducible(self, record: SignatureRecord, stored: StoredFinding) -> str:
         if stored.kind not in REPLAYABLE_KINDS:

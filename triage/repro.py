@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from corpus.store import arrays_to_npz, npz_to_arrays
 from fuzzer.backends import load_backend
@@ -420,6 +420,7 @@ def graph_text(case: TestCase) -> str:
 
 def expected_vs_actual(finding: Any) -> list[str]:
     details = dict(finding.details)
+    details.update((details.get("outputs") or {}).get(details.get("output"), {}))  # the worst output's numbers
     kind = _kind(finding)
     if kind in FAILURE_KINDS:
         cause = failure_cause(details)
@@ -436,23 +437,100 @@ def expected_vs_actual(finding: Any) -> list[str]:
     return lines
 
 
+TITLE_LIMIT = 120
+KIND_SENTENCES = {  # what the compiler does, for an issue's description
+    "crash": "crashes: its process dies{signal}",
+    "hang": "hangs: it does not finish within the time limit",
+    "oom": "runs out of memory",
+    "error": "raises {error_type}{stage}",
+    "mismatch": "computes output values that disagree with {compared_with} beyond tolerance",
+    "shape_mismatch": "returns an output whose shape differs from the shape the model declares",
+    "dtype_mismatch": "returns an output whose element type differs from the type the model declares",
+    "opt_mismatch": "computes different output values with its optimizations on than with them off",
+    "nondeterminism": "returns different output values on two identical runs",
+}
+STAGE_VERBS = {"prepare": "imports", "compile": "compiles", "run": "runs"}
+JUDGE_NAMES = {"ref-f64": "the ONNX reference evaluator (onnx.reference) computing in float64",
+               "onnx-ref": "the ONNX reference evaluator (onnx.reference)",
+               DECLARED_TYPES: "the types the model declares"}
+SCOPE_SENTENCES = {
+    "optimizer": "Only its optimizing configurations show it, which points at an optimization.",
+    "every configuration": "It shows with and without optimizations, which points at the importer, "
+                           "a kernel or the runtime rather than an optimization.",
+    "one configuration": "One configuration shows it.",
+}
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _configuration_line(name: str) -> str:
+    try:
+        description = load_backend(name).description
+    except Exception:  # noqa: BLE001 - an unknown or uninstallable backend still gets its name
+        description = ""
+    return f"- `{name}`" + (f": {description}" if description else "")
+
+
 def bug_report_markdown(case: TestCase, backend: str, finding: Any, script: str,
                         versions: Mapping[str, str] | None = None, culprit: Any = None,
-                        reproducibility: Any = None, nodes_before: int | None = None) -> str:
-    """A bug report: title, environment, minimal graph, expected vs actual, culprit, script."""
-    nodes = len(case.graph.nodes) if case.graph is not None else None
-    lines = [f"# {backend}: {finding.summary}", "",
-             f"Signature: `{finding.signature}`", "", "## Environment", ""]
-    lines += [f"- {name} {version}" for name, version in sorted((versions or {}).items())] or ["- (not recorded)"]
-    lines += ["", "## Minimal graph", ""]
-    if nodes is not None:
-        lines += [f"{nodes} operator(s)" + (f", reduced from {nodes_before}" if nodes_before else "") + ".", ""]
-    lines += ["```", graph_text(case), "```", "", "## Expected vs actual", "", *expected_vs_actual(finding), ""]
+                        reproducibility: Any = None, nodes_before: int | None = None, *,
+                        configurations: Sequence[str] = ()) -> str:
+    """A report that reads as an issue for the compiler's tracker: title, description, the
+    configurations that show it (``configurations``; default: ``backend`` alone), environment,
+    minimal graph, expected vs actual, culprit, and the repro script with how to run it."""
+    import platform
+
+    from triage.bugs import backend_facts, scope_of
+
+    compiler = backend_facts(backend).compiler
+    kind = _kind(finding)
+    details = dict(finding.details)
+    summary = " ".join(str(finding.summary).split())
+    if compiler != backend and summary.startswith(backend + " "):  # the tcfuzz configuration's name means nothing there
+        summary = summary[len(backend) + 1:]
+    nodes = case.graph.nodes if case.graph is not None else None
+    stage = getattr(finding.stage, "value", finding.stage)
+    what = KIND_SENTENCES.get(kind, kind.replace("_", " ")).format(
+        signal=f" ({details['signal']})" if details.get("signal") else "",
+        error_type=failure_cause(details) or "an error",
+        stage=f" while it {STAGE_VERBS[stage]} the model" if stage in STAGE_VERBS else "",
+        compared_with=JUDGE_NAMES.get(str(details.get("compared_with")),
+                                      f"`{details['compared_with']}`" if details.get("compared_with") else
+                                      "the reference"))
+    model = (f"the {len(nodes)}-operator ONNX model below ({', '.join(node.op for node in nodes)})"
+             if nodes else "the ONNX model below") + f", opset {case.opset}"
+    description = [f"{compiler} {what} on {model}"
+                   + (f", which tcfuzz reduced from a generated model of {nodes_before} operators" if nodes_before
+                      else "") + "."]
+    if configurations:
+        description.append(SCOPE_SENTENCES.get(scope_of(configurations), ""))
     if reproducibility is not None:
-        lines += [f"Reproduced {reproducibility.reproduced} of {reproducibility.runs} re-runs in fresh processes.", ""]
+        description.append(f"It reproduced in {reproducibility.reproduced} of {reproducibility.runs} re-runs "
+                           "in fresh processes.")
+    if culprit is not None:
+        description.append(f"Culprit: {culprit.description}.")
+    lines = [f"# {compiler}: {_one_line(summary, TITLE_LIMIT)}", "",
+             " ".join(filter(None, description)), "",
+             "## Configurations that show it", "",
+             *(_configuration_line(name) for name in configurations or (backend,)),
+             *([] if configurations else ["", "(The configuration that triage reduced; others may show it too.)"]),
+             "", "## Environment", ""]
+    lines += [f"- {name} {version}" for name, version in sorted((versions or {}).items())] or ["- (not recorded)"]
+    lines += [f"- platform: {platform.platform()} ({platform.machine()})", "", "## Minimal graph", ""]
+    if nodes is not None:
+        lines += [f"{len(nodes)} operator(s)" + (f", reduced from {nodes_before}" if nodes_before else "") + ".", ""]
+    lines += ["```", graph_text(case), "```", "", "## Expected vs actual", "", *expected_vs_actual(finding), ""]
     lines += ["## Culprit", "",
               f"{culprit.description} (`{culprit.knob}={culprit.value}`)." if culprit is not None else
               "Not isolated to one optimization.", "",
-              "## Reproduction", "", "`python repro.py` exits 1 while the bug is present.", "",
-              "```python", script.rstrip(), "```", ""]
+              "## Reproduction", "",
+              "Save the script below as `repro.py` and run `python repro.py`. It needs numpy, onnx and "
+              f"{compiler}'s Python package, nothing of tcfuzz; the model and inputs are embedded. It prints the "
+              "package versions, runs the model in a child process (so that a crash or a hang is observed), "
+              "prints `REPRODUCED` and exits 1 while the bug is present, and exits 0 once it is fixed.", "",
+              "```python", script.rstrip(), "```", "",
+              f"Found by tcfuzz (signature `{finding.signature}`).", ""]
     return "\n".join(lines)

@@ -10,7 +10,11 @@ only values computed from that node are wrong:
 - ``PlantedReduceAxis``: a ReduceMean divides by the size of the wrong axis;
 - ``PlantedAbort``: a Concat along axis 0 aborts the process;
 - ``PlantedIdentity``: an Identity doubles its input (found by the metamorphic oracle's
-  ``identity_chain`` rewrite on graphs without Identity).
+  ``identity_chain`` rewrite on graphs without Identity);
+- ``PlantedShapeSlip``: a Relu drops the last element of its last axis (a tail-loop bug):
+  a shape mismatch where its result is an output, an error where a consumer needs the
+  right shape (a consequence of the same bug);
+- ``PlantedDtypeSlip``: a Sigmoid that is a graph output returns float64.
 
 ``PlantedFusion`` is ONNX Runtime at the extended level whose result is off by one whenever
 its MatMulAddFusion transformer turned a MatMul and an Add into a Gemm: a bug that lives in
@@ -135,6 +139,40 @@ def plant_reduce_axis(model: bytes) -> bytes:
     return corrupt_outputs(model, triggers, corruption)
 
 
+def plant_shape_slip(model: bytes) -> bytes:
+    """A Relu whose last axis is longer than one drops its last element."""
+    import numpy as np
+    from onnx import helper
+
+    def triggers(node, shapes, proto):
+        shape = shapes.get(node.output[0]) or []
+        return node.op_type == "Relu" and len(shape) >= 1 and shape[-1] > 1
+
+    def corruption(node, value, result, proto, shapes):
+        bounds = [constant(proto, f"{result}__{name}", np.asarray([number], np.int64))
+                  for name, number in (("start", 0), ("end", shapes[result][-1] - 1), ("axis", -1))]
+        return [helper.make_node("Slice", [value, *bounds], [result])]
+
+    return corrupt_outputs(model, triggers, corruption)
+
+
+def plant_dtype_slip(model: bytes) -> bytes:
+    """A Sigmoid that is a graph output returns float64."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load_from_string(model)
+    outputs = {output.name: output for output in proto.graph.output}
+    consumed = {name for node in proto.graph.node for name in node.input}
+    for node in list(proto.graph.node):
+        if node.op_type == "Sigmoid" and node.output[0] in outputs and node.output[0] not in consumed:
+            result = node.output[0]
+            node.output[0] = f"{result}__single"
+            proto.graph.node.append(helper.make_node("Cast", [node.output[0]], [result], to=onnx.TensorProto.DOUBLE))
+            outputs[result].type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    return proto.SerializeToString()
+
+
 def plant_abort(model: bytes) -> bytes:
     import onnx
 
@@ -179,6 +217,19 @@ class PlantedReduceAxis(Planted):
     description = "ONNX Runtime whose ReduceMean divides by the size of the wrong axis"
     plant = staticmethod(plant_reduce_axis)
     helpers = (*Planted.helpers, reduced_axes)
+
+
+class PlantedShapeSlip(Planted):
+    name = "planted-shape"
+    description = "ONNX Runtime whose Relu drops the last element of its last axis"
+    plant = staticmethod(plant_shape_slip)
+
+
+class PlantedDtypeSlip(Planted):
+    name = "planted-dtype"
+    description = "ONNX Runtime whose Sigmoid graph outputs come back as float64"
+    plant = staticmethod(plant_dtype_slip)
+    helpers = ()
 
 
 class PlantedAbort(Planted):

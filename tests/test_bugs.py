@@ -1,0 +1,101 @@
+"""Bugs: signatures joined per compiler and root cause, judges apart from targets."""
+
+from __future__ import annotations
+
+from corpus.store import StoredFinding
+from triage.bugs import build_bugs, cluster_key, error_headline
+from triage.db import SignatureRecord, Status
+
+TVM_MESSAGE = ("TypeError: Binary operators must have the same datatype for both operands.  However, "
+               "R.multiply({}, {}) uses datatype T.float32 on the LHS and T.float16 on the RHS")
+ORT_MESSAGE = ("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running "
+               "SpaceToDepth node. Name:'{}' Status Message: SpaceToDepth requires input width to be a multiple")
+
+
+def finding(number: int, backend: str, kind: str = "error", message: str = "", **details) -> StoredFinding:
+    details = {"error_type": "TypeError", "message": message, **details} if message else details
+    return StoredFinding(id=number, test_index=number, kind=kind, backends=(backend,), stage="run",
+                         summary=f"{backend} {kind}", signature=f"{kind}/{backend}/{number}", details=details,
+                         seed=0, case_hash="", created=float(number), artifacts={})
+
+
+def record(signature: str, notes: dict, status: Status = Status.NEW) -> SignatureRecord:
+    return SignatureRecord(signature, signature, status, 1, 0.0, 0.0, 0, notes=notes)
+
+
+def test_headlines_drop_ir_and_node_names():
+    assert error_headline(TVM_MESSAGE.format("lv18", "lv16")) == error_headline(TVM_MESSAGE.format("lv5", "lv"))
+    assert error_headline(ORT_MESSAGE.format("n3")) == error_headline(ORT_MESSAGE.format("node_12"))
+    assert error_headline("output arg (v9) of node ()") == error_headline("output arg (x0) of node ()")
+    assert error_headline(TVM_MESSAGE.format("lv1", "lv2")) != error_headline(ORT_MESSAGE.format("n1"))
+
+
+def test_one_compiler_bug_lists_every_configuration_that_shows_it():
+    findings = [finding(1, "ort-none", message=ORT_MESSAGE.format("a")),
+                finding(2, "ort-all", message=ORT_MESSAGE.format("b")),
+                finding(3, "ort-extended", message=ORT_MESSAGE.format("c")),
+                finding(4, "tvm", message=TVM_MESSAGE.format("lv1", "lv2")),
+                finding(5, "tvm-noopt", message=TVM_MESSAGE.format("lv7", "lv3"))]
+    bugs = build_bugs(findings, {})
+    assert [(b.compiler, b.configurations, b.findings, b.scope) for b in bugs] == [
+        ("onnxruntime", ("ort-all", "ort-extended", "ort-none"), 3, "every configuration"),
+        ("tvm", ("tvm", "tvm-noopt"), 2, "every configuration")]
+    assert all(b.category == "bug" and b.status == "new" and not b.verified for b in bugs)
+
+
+def test_a_failure_only_optimized_configurations_show_is_an_optimizer_bug():
+    findings = [finding(1, "ort-all", message=ORT_MESSAGE.format("a")),
+                finding(2, "ort-basic", message=ORT_MESSAGE.format("b"))]
+    (bug,) = build_bugs(findings, {})
+    assert bug.scope == "optimizer"
+
+
+def test_disagreements_that_blame_a_judge_are_reference_issues_unless_judges_are_targets():
+    findings = [finding(1, "onnx-ref", "mismatch", dtype="float32", error_class="magnitude"),
+                finding(2, "ort-none", "mismatch", dtype="float32", error_class="nan")]
+    bugs = build_bugs(findings, {})
+    assert [(b.compiler, b.category) for b in bugs] == [("onnxruntime", "bug"), ("onnx.reference", "reference-issue")]
+    assert {b.category for b in build_bugs(findings, {}, judges_as_targets=True)} == {"bug"}
+
+
+def test_a_consequence_joins_the_shape_bug_upstream():
+    shape = finding(1, "ort-none", "shape_mismatch", dtype="float32", error_class="extent")
+    error = finding(2, "ort-all", message=ORT_MESSAGE.format("a"))
+    records = {
+        shape.signature: record(shape.signature, {"reduction": {"done": True, "ops": ["MaxPool"]}}),
+        error.signature: record(error.signature, {
+            "reduction": {"done": True, "ops": ["MaxPool", "SpaceToDepth"]},
+            "origin": {"kind": "shape_mismatch", "ops": ["MaxPool"]}}),
+    }
+    (bug,) = build_bugs([shape, error], records)
+    assert bug.findings == 2 and bug.configurations == ("ort-all", "ort-none")
+    assert bug.fingerprints[0] == "target/onnxruntime/shape_mismatch/@MaxPool"
+    assert bug.kind == "error"  # the cluster triage took first speaks for the bug
+
+
+def test_reduced_graphs_join_and_split_value_mismatches():
+    first, second = (finding(n, "ort-none", "mismatch", dtype="float32", error_class=c)
+                     for n, c in ((1, "nan"), (2, "magnitude")))
+    reduced = {f.signature: record(f.signature, {"reduction": {"done": True, "ops": ["Erf"]}})
+               for f in (first, second)}
+    assert len(build_bugs([first, second], reduced)) == 1  # one operator, two error classes
+    reduced[second.signature] = record(second.signature, {"reduction": {"done": True, "ops": ["Softplus"]}})
+    assert len(build_bugs([first, second], reduced)) == 2
+
+
+def test_status_known_by_fingerprint_and_triage_failure():
+    found = finding(1, "tvm", message=TVM_MESSAGE.format("lv1", "lv2"))
+    key = cluster_key(found)
+    (bug,) = build_bugs([found], {}, known=frozenset({key}))
+    assert bug.status == "known"
+    failed = {found.signature: record(found.signature, {"failed": {"step": "reduction", "error": "boom"}},
+                                      Status.TRIAGE_FAILED)}
+    (bug,) = build_bugs([found], failed)
+    assert (bug.status, bug.triage_error) == ("triage-failed", "boom")
+
+
+def test_tir_findings_are_keyed_by_their_root_cause():
+    findings = [finding(n, f"tvm-tir:{part}", "mismatch", dtype=dtype, output=output)
+                for n, part, dtype, output in ((1, "schedule", "float32", "C"), (2, "schedule", "int8", "D"))]
+    bugs = build_bugs(findings, {}, tir_key=lambda f: "target/tvm/mismatch/loop_partition|")
+    assert len(bugs) == 1 and bugs[0].compiler == "tvm"
