@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed
 FUZZ_TIME ?= 180
 # lanes; each runs one worker per backend (about 15 processes by default)
 WORKERS ?= 1
+# share of FUZZ_TIME that triages the run's bugs at the end, so that it ends with a bug list
+TRIAGE_SHARE ?= 0.3
 PYTEST_ARGS ?=
 
 .PHONY: setup fuzz test bench clean chromium
@@ -18,7 +20,7 @@ $(INSTALLED): pyproject.toml
 setup: $(INSTALLED)
 
 fuzz: $(INSTALLED)
-	$(VENV)/bin/tcfuzz fuzz --time $(FUZZ_TIME) --workers $(WORKERS) || test $$? -eq 1
+	$(VENV)/bin/tcfuzz fuzz --time $(FUZZ_TIME) --workers $(WORKERS) --triage-share $(TRIAGE_SHARE) || test $$? -eq 1
 
 # headless Chromium renders the HTML report in a test; installed when absent and we are root
 chromium:

@@ -186,6 +186,9 @@ def build_parser() -> Parser:
                       help="comma-separated backends (default: every available CPU backend)")
     fuzz.add_argument("--time", type=positive_float, help="stop after this many seconds")
     fuzz.add_argument("--max-tests", type=positive_int, help="stop after this many tests in total")
+    fuzz.add_argument("--triage-share", type=share, default=0.0, metavar="SHARE",
+                      help="share of --time spent triaging the run's bugs after fuzzing, so that the campaign "
+                           "ends with a bug list (default 0; graph mode)")
     fuzz.add_argument("--seed", type=int, help="campaign seed (default 0)")
     fuzz.add_argument("--nodes", type=positive_int, help="operators per graph (default 10)")
     fuzz.add_argument("--opset", type=opset_number, help="ONNX opset (default 17)")
@@ -364,6 +367,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
         raise UsageError("--coverage and --corpus apply to graph campaigns, not to --mode tir")
     if args.mode == "tir" or (args.resume and resumed_mode(args.resume) == "tir"):
         return command_fuzz_tir(args)
+    if args.triage_share >= 1:
+        raise UsageError(f"--triage-share {args.triage_share:g} leaves no time to fuzz; give a share below 1")
     from corpus.store import StoreError
     from corpus.support import SupportTableError
     from oracles.tolerance import policy_to_dict
@@ -381,7 +386,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
         if args.backend_python:
             raise UsageError("--backend-python cannot change when resuming; the run keeps its own")
         checked_backends(stored.backends, elsewhere=tuple(stored.pythons or ()))
-        config = CampaignConfig.from_dict({**stored.to_dict(), "time_budget": args.time,
+        config = CampaignConfig.from_dict({**stored.to_dict(), "time_budget": fuzzing_time(args),
                                            "max_tests": args.max_tests or stored.max_tests,
                                            "workers": args.workers, "ray": args.ray})
         run_dir = args.resume
@@ -398,7 +403,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         config = CampaignConfig(
             backends=backends, seed=args.seed or 0, avoid=avoid, nodes=args.nodes or 10, opset=args.opset or 17,
-            time_budget=args.time, max_tests=args.max_tests, workers=args.workers,
+            time_budget=fuzzing_time(args), max_tests=args.max_tests, workers=args.workers,
             timeout=args.timeout or 10.0, memory_mb=args.memory_limit or 4096,
             input_budget=0.1 if args.input_search is None else (args.input_search or None),
             tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
@@ -427,10 +432,29 @@ def command_fuzz(args: argparse.Namespace) -> int:
 
     Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}",
                                   outcomes=campaign.outcome_counts))
+    if args.triage_share and args.time and snapshot.signatures and snapshot.stopping_reason != "interrupted":
+        triage_in_budget(run_dir, args.time * args.triage_share)
     print(bug_count_line(run_dir))
     if snapshot.stopping_reason == "interrupted" or not (config.time_budget or config.max_tests):
         print(f"continue with: tcfuzz fuzz --resume {run_dir}", file=sys.stderr)
     return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def fuzzing_time(args: argparse.Namespace) -> float | None:
+    """The campaign's own seconds: --time less the share kept for triage."""
+    return args.time * (1 - args.triage_share) if args.time else args.time
+
+
+def triage_in_budget(run_dir: Path, seconds: float) -> None:
+    """Triage the run's bugs, most severe first, for about ``seconds``; the rest waits for
+    `tcfuzz triage RUN`."""
+    from triage.pipeline import triage_run
+
+    print(f"tcfuzz: triaging the run's bugs for {seconds:.0f} s (tcfuzz triage {run_dir} goes on from there)",
+          file=sys.stderr)
+    summary = triage_run(run_dir, reruns=2, time_budget=min(60.0, seconds / 4), total_time=seconds)
+    if summary.out_of_time:
+        print(f"tcfuzz: {summary.out_of_time} bug(s) left untriaged", file=sys.stderr)
 
 
 def bug_count_line(run_dir: Path) -> str:

@@ -133,7 +133,8 @@ def command_bugs(args: argparse.Namespace) -> int:
             print(f"{len(chosen)} {title}:")
             print("\n".join(f"  {line}" for line in bug_lines(chosen)) or "  (none)")
     findings = sum(bug.findings for bug in bugs)
-    print(f"{sum(b.category == 'bug' for b in bugs)} bugs, {sum(b.verified for b in bugs)} with a verified repro, "
+    compiler_bugs = [b for b in bugs if b.category == "bug"]
+    print(f"{len(compiler_bugs)} bugs, {sum(b.verified for b in compiler_bugs)} with a verified repro, "
           f"from {findings} findings; untriaged bugs have no reduced graph yet (tcfuzz triage {args.run})")
     return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
 

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS reductions (
 BATCH = 4  # candidates evaluated together; the first that reproduces is taken
 VALUE_KINDS = frozenset({FindingKind.MISMATCH, FindingKind.OPT_MISMATCH})
 JUDGE_REJECTIONS = frozenset({FindingKind.ERROR, FindingKind.CRASH, FindingKind.HANG})
+# Kinds that the blamed backend, what it was compared with and the judges decide alone.
+NARROW_KINDS = frozenset({"crash", "hang", "oom", "error", "shape_mismatch", "dtype_mismatch", "mismatch",
+                          "opt_mismatch"})
 
 
 class ReductionUnsupported(ValueError):
@@ -428,13 +431,18 @@ class Reducer:
 
 
 def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]:
-    """The run's backends needed to judge ``stored`` again: those of the campaign lane that
-    found it (:func:`fuzzer.campaign.split_backends`), the lane of slow compilers when it
-    blames one of them."""
+    """The run's backends needed to judge ``stored`` again, from the campaign lane that found
+    it (:func:`fuzzer.campaign.split_backends`; the lane of slow compilers when it blames one
+    of them). A failure or a type disagreement needs only the blamed backend and the judges;
+    a value disagreement also the backend it was compared with; other kinds the whole lane."""
     every_test, sampled = split_backends(config)
     slow_blamed = any(spec in stored.backends or load_backend(spec).name in stored.backends
                       for spec in sampled if spec not in every_test)
-    return list(sampled if slow_blamed else every_test)
+    lane = list(sampled if slow_blamed else every_test)
+    if stored.kind not in NARROW_KINDS:
+        return lane
+    needed = {*stored.backends, str(stored.details.get("compared_with", "")), config.reference}
+    return [spec for spec in lane if (backend := load_backend(spec)).name in needed or backend.role == "judge"]
 
 
 def _supported_case(store: RunStore, finding_id: int) -> TestCase:
