@@ -65,12 +65,14 @@ def test_a_consequence_joins_the_shape_bug_upstream():
         shape.signature: record(shape.signature, {"reduction": {"done": True, "ops": ["MaxPool"]}}),
         error.signature: record(error.signature, {
             "reduction": {"done": True, "ops": ["MaxPool", "SpaceToDepth"]},
-            "origin": {"kind": "shape_mismatch", "ops": ["MaxPool"]}}),
+            "origin": {"kind": "shape_mismatch", "op": "MaxPool", "ops": ["MaxPool"]}}),
     }
     (bug,) = build_bugs([shape, error], records)
     assert bug.findings == 2 and bug.configurations == ("ort-all", "ort-none")
     assert bug.fingerprints[0] == "target/onnxruntime/shape_mismatch/@MaxPool"
-    assert bug.kind == "error"  # the cluster triage took first speaks for the bug
+    assert (bug.kind, bug.reduced_ops, bug.representative) == ("shape_mismatch", ("MaxPool",), shape.signature)
+    (alone,) = build_bugs([error], records)  # seen only through its consequence
+    assert (alone.kind, alone.reduced_ops) == ("shape_mismatch", ("MaxPool",)) and "consequence" in alone.summary
 
 
 def test_reduced_graphs_join_and_split_value_mismatches():
@@ -99,3 +101,12 @@ def test_tir_findings_are_keyed_by_their_root_cause():
                 for n, part, dtype, output in ((1, "schedule", "float32", "C"), (2, "schedule", "int8", "D"))]
     bugs = build_bugs(findings, {}, tir_key=lambda f: "target/tvm/mismatch/loop_partition|")
     assert len(bugs) == 1 and bugs[0].compiler == "tvm"
+
+
+def test_a_reference_issue_that_is_a_known_judge_defect_is_known():
+    erf = finding(1, "onnx-ref", "mismatch", dtype="float64", error_class="magnitude")
+    reduced = {erf.signature: record(erf.signature, {"reduction": {"done": True, "ops": ["Erf", "Asin"]}})}
+    (issue,) = build_bugs([erf], reduced)
+    assert (issue.category, issue.status) == ("reference-issue", "known") and "float32" in issue.known_defect
+    (unreduced,) = build_bugs([erf], {})
+    assert unreduced.status == "new" and unreduced.known_defect is None

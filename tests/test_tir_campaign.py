@@ -1,4 +1,5 @@
-"""The TIR campaign finds a planted miscompilation, shrinks and replays it, and survives crashes."""
+"""The TIR campaign finds a planted miscompilation, shrinks and replays it, survives crashes, and writes
+repro scripts of scheduling failures."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fuzzer.isolation import worker_environment
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.backend import TirBuild
 from fuzzer.tir.campaign import TirOptions, replay, run_tir_campaign
+from fuzzer.tir.case import Variant
 from fuzzer.tir.pipelines import CATALOG, FLAT, PassSpec, default_pipeline
 from fuzzer.tir.repro import write_repro
 
@@ -67,6 +69,22 @@ class CrashingTirBuild(TirBuild):
         return super().prepare(case)
 
 
+class FailingScheduleBuild(TirBuild):
+    """Each random schedule ends by inlining the function's last block, its output: TVM refuses."""
+
+    name = "tvm-tir-failing-schedule"
+
+    def schedule(self, function, variant, log):
+        from tvm.s_tir import Schedule
+
+        program = super().schedule(function, variant, log)
+        blocks = self.schedules.blocks(Schedule(function))
+        if variant.trace is not None or program.error is not None or not blocks:
+            return program
+        trace = (*program.trace, {"primitive": "compute_inline", "block": blocks[-1].name_hint})
+        return super().schedule(function, Variant(variant.pipeline, trace), log)
+
+
 def test_a_planted_miscompilation_is_found_shrunk_and_replayed(tmp_path) -> None:
     options = TirOptions(backend=f"{__name__}:PlantedTirBuild", variants=2, relax_share=0.0, max_mutations=1,
                          max_schedule_steps=3, minimize_runs=24, minimize_share=1.0)
@@ -98,6 +116,21 @@ def assert_reproduces(script) -> None:
     standalone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180,
                                 cwd=script.parent, env=worker_environment())  # the planted pass lives in this module
     assert standalone.returncode == 1 and "differs" in standalone.stdout, standalone.stderr[-2000:]
+
+
+def test_the_repro_script_of_a_failure_while_scheduling_replays_the_failing_step(tmp_path) -> None:
+    options = TirOptions(backend=f"{__name__}:FailingScheduleBuild", variants=1, relax_share=0.0, max_mutations=1,
+                         max_schedule_steps=0, minimize_runs=4, minimize_share=1.0)
+    run_tir_campaign(tmp_path / "run", seed=2, max_tests=2, options=options)
+    with RunStore.open(tmp_path / "run") as store:
+        finding = next(f for f in store.findings("error") if f.stage == "prepare")
+    script = tmp_path / "repro.py"
+    write_repro(tmp_path / "run", finding.id, script)
+    assert "sch.compute_inline(rv0)" in script.read_text()
+    standalone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+                                env=worker_environment())
+    assert standalone.returncode == 1 and "scheduling fails: ScheduleError" in standalone.stdout, \
+        standalone.stderr[-2000:]
 
 
 def test_the_campaign_survives_crashing_workers(tmp_path) -> None:

@@ -95,3 +95,26 @@ def test_the_default_relax_spec_builds_what_tvm_builds_and_mutants_agree() -> No
         assert [p["name"] for p in spec["passes"] if not relax_pipelines.CATALOG[p["name"]].phases] == essential
         for name, value in relax_pipelines.run(relax_pipelines.build(module, spec), module, arguments).items():
             np.testing.assert_allclose(value, reference[name], rtol=1e-5, atol=1e-6)
+
+
+def test_mutations_never_break_the_pass_orders_tvm_relies_on() -> None:
+    """Relax: FuseTIR directly follows FuseOps, dataflow-only passes precede ToNonDataflow; TIR: VerifyVTCMLimit
+    precedes LowerVtcmAlloc. Phases alone allow edits that break them."""
+    from fuzzer.tir import relax_pipelines
+
+    fuse = pipelines.OrderConstraint("FuseOps", "FuseTIR", adjacent=True)
+    assert fuse.holds(["FuseOps", "FuseTIR", "FuseOps", "FuseTIR"]) and fuse.holds(["FoldConstant"])
+    assert not fuse.holds(["FuseOps", "FoldConstant", "FuseTIR"]) and not fuse.holds(["FuseTIR", "FuseOps"])
+    kinds = [(relax_pipelines.relax_mutation(), relax_pipelines.default_relax_pipeline(), relax_pipelines.ORDER),
+             (pipelines.PipelineMutation(), pipelines.default_pipeline(), pipelines.ORDER)]
+    for mutation, default, order in kinds:
+        assert not pipelines.order_violations(default["passes"], order)
+        unconstrained = pipelines.PipelineMutation(mutation.catalog, mutation.phases, ())
+        broken = 0
+        for seed in range(1000):
+            edits = random.Random(-seed).randint(1, 8)
+            spec = mutation.mutate(default, random.Random(seed), edits)
+            assert not pipelines.order_violations(spec["passes"], order), (seed, [p["name"] for p in spec["passes"]])
+            free = unconstrained.mutate(default, random.Random(seed), edits)
+            broken += bool(pipelines.order_violations(free["passes"], order))
+        assert broken > 10, default.get("kind", "tir")

@@ -31,6 +31,7 @@ from typing import Iterable, Mapping, Sequence
 from corpus.store import StoredFinding
 from fuzzer.backends import UnknownBackend, load_backend
 from triage.db import SignatureRecord, Status
+from triage.judge_defects import known_defect
 from triage.signature import failure_cause, normalize_message
 
 FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
@@ -158,6 +159,7 @@ class Bug:
     report: str | None = None
     reproducibility: float | None = None
     triage_error: str | None = None
+    known_defect: str | None = None  # a reference issue that is a known judge defect (triage.judge_defects)
     first_test: int = 0
     notes: dict = field(default_factory=dict)
 
@@ -168,7 +170,7 @@ class Bug:
                 "report": self.report, "findings": self.findings, "status": self.status, "scope": self.scope,
                 "summary": self.summary, "signatures": list(self.signatures),
                 "fingerprints": list(self.fingerprints), "reproducibility": self.reproducibility,
-                "triage_error": self.triage_error}
+                "triage_error": self.triage_error, "known_defect": self.known_defect}
 
 
 def triage_priority(key: str, findings: Sequence[StoredFinding]) -> tuple:
@@ -245,12 +247,22 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
 
 def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], records: Mapping[str, SignatureRecord],
          known: frozenset[str], judges_as_targets: bool, specs: Mapping[str, str]) -> Bug:
-    """One bug from its clusters; the first (in triage order) speaks for it."""
+    """One bug from its clusters. The first (in triage order) that is not a consequence of
+    another speaks for it; a bug seen only through its consequences is described by the
+    divergence upstream that they share."""
     members = [f for _, cluster in joined for f in cluster]
-    representative = representative_signature(joined[0][1], specs)
+
+    def notes_of(cluster: list[StoredFinding]) -> dict:
+        record = records.get(representative_signature(cluster, specs))
+        return (record.notes if record else None) or {}
+
+    speaker = next((cluster for _, cluster in joined if not (notes_of(cluster).get("origin") or {}).get("kind")),
+                   joined[0][1])
+    representative = representative_signature(speaker, specs)
     stored = next(f for f in members if f.signature == representative)
     record = records.get(representative)
-    notes = (record.notes if record else None) or {}
+    notes = notes_of(speaker)
+    origin = notes.get("origin") or {}
     facts = backend_facts(stored.backends[0], specs)
     validity = notes.get("validity") or {}
     category = ("invalid-test" if validity.get("valid") is False else
@@ -261,13 +273,21 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
     repro_note = notes.get("repro") or {}
     culprit = (record.culprit or {}).get("description") if record and record.culprit else None
     triage_error = (notes.get("failed") or {}).get("error")
+    reduced_ops = tuple(origin.get("ops") or (notes.get("reduction") or {}).get("ops") or ())
+    defect = (known_defect(stored.backends[0], reduced_ops, str(stored.details.get("dtype", "")))
+              if category == "reference-issue" else None)
+    if defect is not None:
+        known = known | {fingerprint}
+    summary = stored.summary
+    if origin.get("kind"):
+        summary += f" (a consequence: {origin['op']} already returns {origin.get('summary', 'a wrong type')})"
     return Bug(
-        id=bug_id(fingerprint), compiler=facts.compiler, category=category, kind=stored.kind,
+        id=bug_id(fingerprint), compiler=facts.compiler, category=category, kind=origin.get("kind") or stored.kind,
         status=_status([records.get(s) for s in signatures], (*fingerprints, *signatures), known, triage_error),
-        summary=stored.summary, configurations=configurations, signatures=signatures,
+        summary=summary, configurations=configurations, signatures=signatures,
         fingerprints=fingerprints, representative=representative, findings=len(members),
         scope=scope_of(configurations, specs), culprit=culprit,
-        reduced_ops=tuple((notes.get("reduction") or {}).get("ops") or ()),
+        reduced_ops=reduced_ops, known_defect=defect.defect if defect else None,
         verified=bool(repro_note.get("verified")), repro=record.repro_path if record else None,
         report=str(_report_path(record.repro_path)) if record and record.repro_path else None,
         reproducibility=record.reproducibility if record else None, triage_error=triage_error,

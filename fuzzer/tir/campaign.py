@@ -10,9 +10,12 @@ Oracles, in order:
   finding, blamed on one variant (or the reference) by re-running them one at a time;
 - a variant's outputs differ from the reference (the same mutant, unscheduled, built
   by TVM's default pipeline): a mismatch, since schedules and pipelines preserve
-  semantics;
+  semantics; where numpy computed the output too (``third_opinion``), a variant that
+  numpy agrees with is no finding: the reference is wrong;
 - the reference of an unmutated TE seed differs from numpy: a mismatch of the default
   pipeline.
+
+Each finding's details carry its ``root_cause`` (``tir_root_cause``): the bug it shows.
 
 A share of cases (``relax_pipeline_share``) tests the Relax pipeline instead: the Relax
 module of a generated graph, built by TVM's default llvm pipeline (the reference) and by
@@ -135,6 +138,18 @@ def first_difference(expected: Mapping[str, np.ndarray], actual: Mapping[str, np
     return None
 
 
+def third_opinion(outputs: Mapping[str, np.ndarray], index: int, output: str) -> str:
+    """Which side of variant ``index``'s mismatch with the reference on ``output`` numpy supports."""
+    expected = _arrays(outputs, "numpy").get(output)
+    if expected is None:
+        return "unavailable"
+    reference_wrong, variant_wrong = (first_difference({output: expected}, _arrays(outputs, side)) is not None
+                                      for side in ("reference", f"variant{index}"))
+    if reference_wrong:
+        return "both-wrong" if variant_wrong else "reference-wrong"
+    return "variant-wrong" if variant_wrong else "both-right"  # both-right: within tolerance of numpy
+
+
 def is_known_limitation(failure: Mapping[str, Any]) -> bool:
     return any(pattern.search(failure.get("message", "")) for pattern in KNOWN_LIMITATIONS)
 
@@ -167,6 +182,47 @@ def base_of(report: Mapping[str, Any]) -> dict:
     """The default pipeline of the kind a variant's pipeline is (TIR or Relax)."""
     is_relax = report["pipeline"].get("kind") == relax_pipelines.KIND
     return relax_pipelines.default_relax_pipeline() if is_relax else default_pipeline()
+
+
+# Names a TVMScript defines: parameters, bindings, loop variables, blocks and functions.
+_DEFINITIONS = (re.compile(r"(\w+)\s*:\s*[TR]\."), re.compile(r"^\s*(\w+(?:\s*,\s*\w+)*)\s*=(?!=)", re.MULTILINE),
+                re.compile(r"\bfor\s+(\w+(?:\s*,\s*\w+)*)\s+in\b"), re.compile(r"T\.s?block\(\"(\w+)\""),
+                re.compile(r"\bdef\s+(\w+)"))
+# What TVM appends to a name: copies (B_1), split loops (i_0), cache, rfactor, blockize and init blocks.
+_SUFFIXES = r"(?:_(?:\d+|local|shared|global|rf|init|update|o|i|reindex|pad|intermediate))*"
+# Names TVM makes: fused loops, cache loops (ax0), block variables (v0), Relax bindings (lv3, gv).
+_MADE_NAMES = r"\w+_fused|(?:ax|v|lv|gv)\d*"
+
+
+def strip_ir_names(message: str, script: str) -> str:
+    """``message`` with the IR names that ``script`` defines, and those TVM derives or makes, as ``<name>``."""
+    names = {name.strip() for pattern in _DEFINITIONS for found in pattern.findall(script)
+             for name in found.split(",")}
+    alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True) + [_MADE_NAMES])
+    return re.sub(rf"\b(?:{alternatives}){_SUFFIXES}\b", "<name>", message)
+
+
+def tir_root_cause(kind: str, details: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """The bug a TIR finding shows: ``kind/culprit`` and, for failures, ``/message``.
+
+    The culprit is what the wrong side does (``culprit`` of the recorded variant, with its
+    pass edits once shrunk; no edits read as none shown), ``reference`` when the default
+    pipeline is wrong, or ``unblamed``; the message is the normalized error headline
+    without IR names. A failure that was not shrunk names no culprit: its primitives are
+    whatever the variant happened to apply, so its message alone keys it.
+    """
+    if details.get("third_opinion") == "reference-wrong" or record.get("compared_with") == "numpy":
+        wrong = "reference"
+    elif len(record.get("variants", ())) > 1:
+        wrong = "unblamed"
+    elif kind != FindingKind.MISMATCH.value and not record.get("shrunk"):
+        wrong = "unshrunk"
+    else:
+        wrong = culprit(record.get("variant"), with_passes=bool(record.get("shrunk"))).rstrip("|") or "default"
+    if kind == FindingKind.MISMATCH.value:
+        return f"{kind}/{wrong}"
+    message = strip_ir_names(str(details.get("message", "")), record.get("script", ""))
+    return f"{kind}/{wrong}/{normalize_message(message)}"
 
 
 def tir_finding(kind: FindingKind, blamed: str, stage: Stage, summary: str, details: Mapping[str, Any],
@@ -321,6 +377,9 @@ class TirCampaign:
             found = verdict(outcome, position)
             if found.failure is not None and is_known_limitation(found.failure):
                 self.snapshot.unsupported += 1
+            elif found.difference is not None and \
+                    third_opinion(outcome.outputs, position, found.difference["output"]) == "reference-wrong":
+                pass  # numpy sides with the variant: the reference's finding (above) is the bug
             elif found.failure is not None or found.difference is not None:
                 single = dataclasses.replace(explicit, variants=(Variant(report["pipeline"], tuple(report["trace"])),))
                 with timed(self.snapshot, "triage_seconds"):
@@ -411,14 +470,17 @@ class TirCampaign:
 
         Tries the default pipeline, then no schedule, then delta debugging over the
         schedule steps, the IR mutations and the optional passes, within
-        ``minimize_runs`` executions.
+        ``minimize_runs`` executions; candidates that break a pass-order constraint are not run.
         """
         target = found.key()
         budget = [self.options.minimize_runs]
         best: list = [case, found]
+        default = base_of({"pipeline": case.variants[0].pipeline})
+        mutation = self.relax_mutation if default.get("kind") == relax_pipelines.KIND else self.mutation
 
         def reproduces(candidate: TirCase) -> bool:
-            if budget[0] <= 0:
+            if budget[0] <= 0 or not mutation.keeps_order(case.variants[0].pipeline["passes"],
+                                                          candidate.variants[0].pipeline["passes"]):
                 return False
             budget[0] -= 1
             self.snapshot.minimize_runs += 1
@@ -427,8 +489,6 @@ class TirCampaign:
                 best[:] = [candidate, result]
             return result.key() == target
 
-        default = base_of({"pipeline": case.variants[0].pipeline})
-        mutation = self.relax_mutation if default.get("kind") == relax_pipelines.KIND else self.mutation
         if case.variants[0].pipeline != default:
             reproduces(_with(case, pipeline=default))
         if best[0].variants[0].trace:
@@ -461,13 +521,16 @@ class TirCampaign:
                        f"{found.failure['error_type']}: {headline(found.failure['message'])[:200]}")
         else:
             kind, stage = FindingKind.MISMATCH, Stage.COMPARE
-            details = {**found.difference, **details}
+            opinion = ("reference-wrong" if compared_with == "numpy"
+                       else third_opinion(outputs, found.index, found.difference["output"]))
+            details = {**found.difference, "third_opinion": opinion, **details}
             summary = (f"tvm-tir:{blamed} differs from the {compared_with} on {details['output']} "
                        f"({details['dtype']}): {details['description']}")
-        finding = tir_finding(kind, blamed, stage, summary, details, what)
         script = (found.meta or {}).get("script", script) or ""
         record = {"mode": "tir", **case.recipe(), "script": script, "variant": report,
                   "compared_with": compared_with, "shrunk": shrunk}
+        details = {**details, "root_cause": tir_root_cause(kind.value, details, record)}
+        finding = tir_finding(kind, blamed, stage, summary, details, what)
         graph_json = json.dumps(record, sort_keys=True, default=str)
         programs = [Outcome(f"tvm-tir:{name}", Status.OK, Stage.RUN, _arrays(outputs, prefix))
                     for name, prefix in (("reference", "reference"), ("numpy", "numpy"),

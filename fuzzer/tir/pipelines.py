@@ -14,8 +14,9 @@ arguments it may take, and in which *phases* it may run: ``schedulable`` (before
 ``tirx.FlattenBuffer`` and ``tirx.MakePackedAPI``) or ``scalar`` (the part of ``flat``
 after ``tirx.VectorizeLoop``, for passes that require vectorized loops to be lowered).
 Essential passes lower the IR from one phase to the next; a mutation never drops or
-moves them. Drawing and mutating
-specs needs no TVM; ``build`` imports it.
+moves them. Order constraints (``OrderConstraint``) state what phases cannot, such as a
+pass that must directly follow another: a mutation that would break one is undone.
+Drawing and mutating specs needs no TVM; ``build`` imports it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,28 @@ class PassSpec:
     constructor: str  # "s_tir.transform.LoopPartition" under tvm, or "module:function" for a plugin
     arguments: tuple[tuple, ...] = ((),)  # the argument lists it may take; the first is the default's
     phases: tuple[str, ...] = ()  # empty: essential, never moved, dropped or inserted
+
+
+@dataclass(frozen=True)
+class OrderConstraint:
+    """No ``first`` runs after a ``then``; when ``adjacent``, each ``first`` is directly followed by ``then``."""
+
+    first: str
+    then: str
+    adjacent: bool = False
+
+    def holds(self, names: Sequence[str]) -> bool:
+        positions = [i for i, name in enumerate(names) if name == self.first]
+        if self.adjacent:
+            return all(names[i + 1:i + 2] == [self.then] for i in positions)
+        return all(self.then not in names[:i] for i in positions)
+
+
+def order_violations(passes: Sequence[Mapping[str, Any]], constraints: Sequence[OrderConstraint]
+                     ) -> list[OrderConstraint]:
+    """The constraints that the pass order of ``passes`` (spec entries) breaks."""
+    names = [entry["name"] for entry in passes]
+    return [constraint for constraint in constraints if not constraint.holds(names)]
 
 
 def essential(constructor: str, *arguments: tuple) -> PassSpec:
@@ -123,6 +146,8 @@ DEFAULT_PASSES = (
     "s_tir.LowerThreadAllreduce", "s_tir.MergeSharedMemoryAllocations", "tirx.SplitHostDevice",
     "tirx.MakePackedAPI", "tirx.FP8StorageLegalize", "tirx.BF16StorageLegalize",
 )
+# Pass orders TVM relies on that phases leave open (tvm/s_tir/pipeline.py).
+ORDER = (OrderConstraint("s_tir.VerifyVTCMLimit", "s_tir.LowerVtcmAlloc"),)  # "must occur before"
 _THREAD_SYNC_SCOPES = ("shared", "shared.dyn", "warp")
 REFERENCE_CONFIG = {"tirx.disable_assert": True}
 ENTRY_SYMBOL = "__tvm_ffi_main"  # the packed function MakePackedAPI makes of ``main``
@@ -161,11 +186,17 @@ def spec_key(spec: Mapping[str, Any]) -> str:
 
 @dataclass
 class PipelineMutation:
-    """Random edits of a spec; ``catalog`` may hold passes beyond the built-in ones, and
-    ``phases`` says between which essential passes each phase lies."""
+    """Random edits of a spec; ``catalog`` may hold passes beyond the built-in ones,
+    ``phases`` says between which essential passes each phase lies, and no edit breaks
+    one of the ``constraints``."""
 
     catalog: Mapping[str, PassSpec] = field(default_factory=lambda: CATALOG)
     phases: Mapping[str, tuple[str | None, str]] = field(default_factory=lambda: PHASES)
+    constraints: Sequence[OrderConstraint] = ORDER
+
+    def keeps_order(self, before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether the passes ``after`` an edit break no order constraint that those ``before`` keep."""
+        return set(order_violations(after, self.constraints)) <= set(order_violations(before, self.constraints))
 
     def phase_bounds(self, passes: Sequence[dict], phase: str) -> tuple[int, int]:
         """Insertion positions [low, high] of ``phase`` in ``passes``."""
@@ -220,7 +251,10 @@ class PipelineMutation:
             elif rng.random() < 0.2:
                 randomize_config(result["config"], rng)
             else:
-                rng.choice(operations)(result["passes"], rng)
+                edited = copy.deepcopy(result["passes"])
+                rng.choice(operations)(edited, rng)
+                if self.keeps_order(result["passes"], edited):
+                    result["passes"] = edited
         return result
 
     def without_idle_passes(self, spec: Mapping[str, Any], changed: Sequence[str]) -> dict:

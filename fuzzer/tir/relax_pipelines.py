@@ -6,8 +6,9 @@ with TVM's default TIR pipeline under the spec's PassContext ``config`` and LLVM
 Phases: ``graph`` (high-level operators, before ``LegalizeOps``) and ``legalized`` (calls
 to PrimFuncs in dataflow blocks, before ``ToNonDataflow``). FuseOps and FuseTIR are
 essential (fused functions that FuseTIR never lowers cannot be built), but FuseOps'
-level varies; without AnnotateTIROpPattern nothing fuses. Drawing and mutating specs
-needs no TVM; ``build`` and ``run`` import it.
+level varies; without AnnotateTIROpPattern nothing fuses. ``ORDER`` lists the pass orders
+TVM relies on, which mutations keep. Drawing and mutating specs needs no TVM; ``build``
+and ``run`` import it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.tir.pipelines import REFERENCE_CONFIG, PassSpec, PipelineMutation, essential, make_pass, optional
+from fuzzer.tir.pipelines import (REFERENCE_CONFIG, OrderConstraint, PassSpec, PipelineMutation, essential, make_pass,
+                                  optional)
 
 GRAPH, LEGALIZED = "graph", "legalized"
 PHASES = {GRAPH: (None, "LegalizeOps"), LEGALIZED: ("LegalizeOps", "ToNonDataflow")}
@@ -57,6 +59,16 @@ DEFAULT_PASSES = (
 )
 
 
+# Pass orders TVM relies on (tvm/relax/transform/transform.py, tvm/relax/backend/cpu_generic/pipeline.py).
+ORDER = (
+    # "A follow-up pass named FuseTIR will generate a TIR PrimFunc for each grouped function";
+    # every TVM pipeline runs it right after FuseOps
+    OrderConstraint("FuseOps", "FuseTIR", adjacent=True),
+    # they "operate only in dataflow blocks", which ToNonDataflow removes
+    *(OrderConstraint(name, "ToNonDataflow") for name in ("FoldConstant", "FuseOps", "RewriteDataflowReshape")),
+)
+
+
 def default_relax_pipeline() -> dict:
     """``relax.get_default_pipeline`` of the llvm target as a spec, built like the reference."""
     return {"kind": KIND, "passes": [{"name": name, "args": list(CATALOG[name].arguments[0])}
@@ -65,7 +77,7 @@ def default_relax_pipeline() -> dict:
 
 
 def relax_mutation(catalog: Mapping[str, PassSpec] = CATALOG) -> PipelineMutation:
-    return PipelineMutation(catalog, PHASES)
+    return PipelineMutation(catalog, PHASES, ORDER)
 
 
 def build(module: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, PassSpec] = CATALOG,

@@ -3,7 +3,11 @@
 A TIR script holds the mutant's TVMScript, the schedule as the Python that TVM's own
 ``Schedule.trace.as_python()`` prints, the pass pipeline as constructor calls, and the
 inputs; it builds the mutant with TVM's default pipeline and with the variant, runs both
-and prints the first difference. A Relax-pipeline script holds the Relax module's
+and prints the first difference. When the finding failed while scheduling, the script
+only schedules: the failing step, which TVM's trace never records, is written out call by
+call (``DryRun``). TVMScript parses literals through float32, so float64 constants beyond
+its range are written as ``T.FloatImm`` (``parsable``); the parsed source is checked to be
+the mutant rebuilt from its seed and mutations. A Relax-pipeline script holds the Relax module's
 TVMScript, the values of the constants that TVMScript leaves to ``metadata`` (TVM 0.27
 crashes printing or serializing them), the mutated Relax pass list as constructor calls
 and the inputs, and compares TVM's default llvm pipeline with it. Either exits 1 when the
@@ -13,16 +17,22 @@ and schedule), but builds nothing.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from corpus.store import RunStore
+from fuzzer.outcome import Stage
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
 from triage.signature import headline
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT64_LITERAL = re.compile(r"T\.float64\((-?\d+(?:\.\d*)?(?:e[-+]?\d+)?)\)")
 
 _TEMPLATE = '''"""Reproduction of tcfuzz TIR finding {finding_id}: {summary}"""
 import numpy as np
@@ -63,11 +73,21 @@ def execute(function, pipeline_name, config, opt_level):
 
 
 function = tvm.script.from_source(SOURCE)
-expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
+{main}'''
+
+_BUILD = '''expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
 NAMES = list(INPUTS)
 tvm.tirx.register_tir_pipeline("repro", pipeline)
 actual = execute(schedule(function), "repro", {config!r}, {opt_level!r})
-{compare}'''
+'''
+
+_SCHEDULE_ONLY = '''try:
+    schedule(function)
+except Exception as error:
+    print(f"scheduling fails: {type(error).__name__}: {error}")
+    raise SystemExit(1)
+print("scheduling succeeds")
+'''
 
 _COMPARE = '''differs = False
 for name, want, got in zip(NAMES, expected, actual):
@@ -163,22 +183,124 @@ def _pass_line(entry: Mapping[str, Any], catalog: Mapping[str, PassSpec]) -> str
     return f"        tvm.{constructor}({arguments}),"
 
 
-def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
-                 finding_id: int = 0, catalog: Mapping[str, PassSpec] = CATALOG) -> str:
-    """The reproduction script of a stored TIR finding record (see ``TirCampaign.record``)."""
+def parsable(script: str) -> str:
+    """``script`` with the float64 literals that TVMScript cannot parse (beyond float32's range) as ``T.FloatImm``."""
+    def rewrite(literal: re.Match) -> str:
+        value = float(literal[1])
+        return f'T.FloatImm("float64", {value!r})' if abs(value) > FLOAT32_MAX else literal[0]
+
+    return _FLOAT64_LITERAL.sub(rewrite, script)
+
+
+def mutant_source(record: Mapping[str, Any]) -> tuple[str, Any]:
+    """The mutant's TVMScript as TVMScript parses it, and the function it parses to; ValueError
+    unless that is the mutant rebuilt from the record's seed and mutations."""
+    import tvm
+    import tvm_ffi
+
+    from fuzzer.tir.mutators import apply_mutations
+    from fuzzer.tir.seeds import build_seed
+
+    if not record["script"]:
+        raise ValueError("the finding holds no TVMScript: its whole case failed, blamed on no variant")
+    source = parsable(record["script"])
+    try:
+        function = tvm.script.from_source(source)
+    except Exception as error:  # noqa: BLE001 - the printer has bugs of its own
+        raise ValueError(f"the mutant's TVMScript does not parse back: {type(error).__name__}: "
+                         f"{headline(str(error))}") from None
+    mutant, _ = apply_mutations(build_seed(record["seed_spec"]), [tuple(step) for step in record["mutations"]])
+    if not tvm_ffi.structural_equal(function, mutant, map_free_vars=True):
+        raise ValueError("the mutant's TVMScript parses back to a different function: "
+                         f"{tvm_ffi.get_first_structural_mismatch(function, mutant, map_free_vars=True)}")
+    return source, function
+
+
+class DryRun:
+    """Stands for a Schedule while one step runs: it writes down the step's calls as Python,
+    runs its lookups on ``schedule`` and never its primitive (the step that fails)."""
+
+    LOOKUPS = ("get_sblock", "get_loops")
+    INSPECTIONS = ("get", "mod")  # read the state; no part of the step's Python
+
+    def __init__(self, schedule: Any) -> None:
+        self.schedule = schedule
+        self.lines: list[str] = []
+        self.helpers: list[str] = []  # sources of the functions passed as arguments
+        self.named: list[tuple[Any, str]] = []
+
+    def __getattr__(self, attribute: str) -> Any:
+        target = getattr(self.schedule, attribute)
+        if attribute in self.INSPECTIONS:
+            return target
+        return lambda *arguments: self.call(attribute, target, arguments)
+
+    def call(self, attribute: str, target: Callable, arguments: Sequence[Any]) -> Any:
+        text = f"sch.{attribute}({', '.join(map(self.render, arguments))})"
+        if attribute not in self.LOOKUPS:
+            self.lines.append(text)
+            return None
+        name = f"rv{len(self.named)}"
+        self.lines.append(f"{name} = {text}")
+        result = target(*arguments)
+        self.named += [(result, name)] + [(item, f"{name}[{index}]") for index, item in
+                                          enumerate(result if isinstance(result, list) else [])]
+        return result
+
+    def render(self, value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            items = ", ".join(map(self.render, value))
+            return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+        if callable(value):
+            self.helpers += inspect.getsource(value).splitlines()
+            return value.__name__
+        return next((name for known, name in self.named if hasattr(value, "same_as") and value.same_as(known)),
+                    repr(value))
+
+
+def schedule_python(function: Any, trace: Sequence[dict], fails: bool) -> list[str]:
+    """Python that schedules ``function`` by ``trace``: TVM's own for the steps it accepts and, when
+    the trace ``fails``, the calls of the step that fails (the last, or an earlier one that raises)."""
     import tvm
 
-    from fuzzer.tir.schedules import replay_schedule
+    from fuzzer.tir.schedules import apply_step
 
+    schedule = tvm.s_tir.Schedule(function)
+    steps = list(trace)
+    failing = steps.pop() if fails and steps else None
+    for step in steps:
+        try:
+            apply_step(schedule, step)
+        except Exception:
+            if not fails:
+                raise
+            failing = step
+            break
+    accepted, dry_run = list(schedule.trace.as_python()), DryRun(schedule)
+    if failing is not None:
+        try:
+            apply_step(dry_run, failing)
+        except Exception:  # noqa: BLE001 - a lookup failed: its line, written down, fails the same way
+            pass
+    return [*accepted, *dry_run.helpers, *dry_run.lines]
+
+
+def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
+                 finding_id: int = 0, catalog: Mapping[str, PassSpec] = CATALOG, *,
+                 schedule_fails: bool = False) -> str:
+    """The reproduction script of a stored TIR finding record (see ``TirCampaign.record``);
+    ``schedule_fails``: the finding failed while scheduling, and the script only schedules."""
     variant = record["variant"] or {"trace": [], "pipeline": default_pipeline()}
-    schedule = replay_schedule(tvm.script.from_source(record["script"]), variant["trace"] or [])
+    source, function = mutant_source(record)
+    schedule = schedule_python(function, variant["trace"] or [], schedule_fails)
     spec = variant["pipeline"]
+    main = _SCHEDULE_ONLY if schedule_fails else \
+        _BUILD.format(config=spec["config"], opt_level=spec["llvm_opt_level"]) + _COMPARE
     return _TEMPLATE.format(
-        finding_id=finding_id, summary=summary.replace('"""', "'"), source=record["script"],
+        finding_id=finding_id, summary=summary.replace('"""', "'"), source=source,
         inputs="\n".join(_array_line(name, value) for name, value in inputs.items()),
-        schedule="\n".join(f"    {line}" for line in schedule.trace.as_python()) or "    pass",
-        passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]),
-        config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)
+        schedule="\n".join(f"    {line}" for line in schedule) or "    pass",
+        passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]), main=main)
 
 
 def metadata_constants(module: Any) -> list[Any]:
@@ -201,7 +323,7 @@ def relax_module_source(script: str, module: Any) -> str:
     import tvm_ffi
 
     constants = "\n".join(f"    {_literal(constant.value.numpy())}," for constant in metadata_constants(module))
-    source = _RELAX_MODULE.format(source=script, constants=constants)
+    source = _RELAX_MODULE.format(source=parsable(script), constants=constants)
     scope: dict = {}
     try:
         exec(compile(source, "<relax repro module>", "exec"), scope)  # noqa: S102 - our own template
@@ -240,5 +362,6 @@ def write_repro(run_dir: Path, finding_id: int, path: Path, catalog: Mapping[str
     if record["seed_spec"]["source"] == relax_pipelines.SOURCE:
         script = relax_repro_script(record, inputs, finding.summary, finding_id, relax_catalog)
     else:
-        script = repro_script(record, inputs, finding.summary, finding_id, catalog)
+        scheduling = finding.stage == Stage.PREPARE.value and bool((record["variant"] or {}).get("trace"))
+        script = repro_script(record, inputs, finding.summary, finding_id, catalog, schedule_fails=scheduling)
     Path(path).write_text(script)

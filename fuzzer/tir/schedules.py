@@ -258,8 +258,11 @@ def storage_align(schedule: Schedule, rng: random.Random) -> dict | None:
     return {**step, "axis": rng.randrange(rank - 1), "factor": rng.choice((2, 4, 8)), "offset": rng.randint(0, 1)}
 
 
-@primitive(lambda s, step: s.transform_layout(intermediate_block(s, step), ("write", step["buffer"]),
-                                              lambda *index: tuple(reversed(index))))
+def reversed_axes(*index):  # unannotated: repro scripts copy its source
+    return tuple(reversed(index))
+
+
+@primitive(lambda s, step: s.transform_layout(intermediate_block(s, step), ("write", step["buffer"]), reversed_axes))
 def transform_layout(schedule: Schedule, rng: random.Random) -> dict | None:
     """Reverse the axes of an intermediate buffer."""
     return _intermediate_write(schedule, rng)

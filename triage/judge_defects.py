@@ -1,0 +1,33 @@
+"""Known defects of the judges (``Backend.role == "judge"``), kept as data with their evidence.
+
+A reference issue whose reduced graph holds the operator at a listed dtype is that known
+defect: reported as known (never as new), with the defect named. An entry is removed when
+the judge's release that fixes it is the oldest one tcfuzz supports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JudgeDefect:
+    judge: str  # the backend name
+    op: str
+    dtypes: tuple[str, ...]  # the output dtypes it shows at
+    defect: str  # what the judge gets wrong
+    evidence: str  # where to see it
+
+
+KNOWN_DEFECTS = (
+    JudgeDefect(
+        "onnx-ref", "Erf", ("float64",),
+        "onnx.reference computes Erf in float32 and casts back, so float64 Erf has float32 precision",
+        "onnx/reference/ops/op_erf.py (onnx 1.23.2): `self._erf = np.vectorize(erf, otypes=['f'])`; "
+        "Asin(Erf(x)) near x = 2.5 differs from torch by 1.5e-5 (tests/conftest.py, session 3 note)"),
+)
+
+
+def known_defect(judge: str, ops: tuple[str, ...], dtype: str) -> JudgeDefect | None:
+    """The known defect of ``judge`` that a reference issue on ``ops`` at ``dtype`` shows, if any."""
+    return next((d for d in KNOWN_DEFECTS if d.judge == judge and d.op in ops and dtype in d.dtypes), None)
