@@ -31,9 +31,9 @@ def test_headlines_drop_ir_and_node_names():
 
 
 def test_one_compiler_bug_lists_every_configuration_that_shows_it():
-    findings = [finding(1, "ort-none", message=ORT_MESSAGE.format("a")),
-                finding(2, "ort-all", message=ORT_MESSAGE.format("b")),
-                finding(3, "ort-extended", message=ORT_MESSAGE.format("c")),
+    findings = [finding(1, "ort-none", message=ORT_MESSAGE.format("n1")),
+                finding(2, "ort-all", message=ORT_MESSAGE.format("node_2")),
+                finding(3, "ort-extended", message=ORT_MESSAGE.format("n3")),
                 finding(4, "tvm", message=TVM_MESSAGE.format("lv1", "lv2")),
                 finding(5, "tvm-noopt", message=TVM_MESSAGE.format("lv7", "lv3"))]
     bugs = build_bugs(findings, {})
@@ -44,8 +44,8 @@ def test_one_compiler_bug_lists_every_configuration_that_shows_it():
 
 
 def test_a_failure_only_optimized_configurations_show_is_an_optimizer_bug():
-    findings = [finding(1, "ort-all", message=ORT_MESSAGE.format("a")),
-                finding(2, "ort-basic", message=ORT_MESSAGE.format("b"))]
+    findings = [finding(1, "ort-all", message=ORT_MESSAGE.format("n1")),
+                finding(2, "ort-basic", message=ORT_MESSAGE.format("node_2"))]
     (bug,) = build_bugs(findings, {})
     assert bug.scope == "optimizer"
 
@@ -60,7 +60,7 @@ def test_disagreements_that_blame_a_judge_are_reference_issues_unless_judges_are
 
 def test_a_consequence_joins_the_shape_bug_upstream():
     shape = finding(1, "ort-none", "shape_mismatch", dtype="float32", error_class="extent")
-    error = finding(2, "ort-all", message=ORT_MESSAGE.format("a"))
+    error = finding(2, "ort-all", message=ORT_MESSAGE.format("n1"))
     records = {
         shape.signature: record(shape.signature, {"reduction": {"done": True, "ops": ["MaxPool"]}}),
         error.signature: record(error.signature, {

