@@ -43,6 +43,7 @@ from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.precision import REFERENCE
 from oracles.tolerance import DEFAULT_POLICY, policy_from_dict
+from triage.bugs import cluster_key
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class Snapshot(Throughput):
     seconds: float = 0.0
     findings: Counter = field(default_factory=Counter)  # by kind
     signatures: set[str] = field(default_factory=set)
+    bugs: set[str] = field(default_factory=set)  # cluster keys (triage.bugs): the likely bugs before triage
     suppressed: Counter = field(default_factory=Counter)  # false alarms a guard explained, by guard
     restarts: int = 0
     stopping_reason: str = ""
@@ -192,9 +194,11 @@ class Campaign:
         store.set_meta("versions", self.versions)
         resumed = store.progress()
         self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
+        self._specs = {load_backend(spec).name: spec for spec in config.backends}
         for stored in store.findings():
             self.snapshot.findings[stored.kind] += 1
             self.snapshot.signatures.add(stored.signature)
+            self.snapshot.bugs.add(cluster_key(stored, specs=self._specs))
         self._seconds_before = resumed.seconds
         self._next_index = resumed.next_index  # every test before it has finished
         self._next_claim = resumed.next_index
@@ -449,6 +453,7 @@ class Campaign:
                 with self._lock:
                     self.snapshot.findings[finding.kind.value] += 1
                     self.snapshot.signatures.add(finding.signature)
+                    self.snapshot.bugs.add(cluster_key(finding, specs=self._specs))
 
     def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
             interval: float = 0.25) -> Snapshot:

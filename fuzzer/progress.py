@@ -39,6 +39,7 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
         table.add_row("branches covered", f"{snapshot.branches:,}")
         table.add_row("features covered", f"{snapshot.features:,}")
         table.add_row("corpus", f"{snapshot.corpus:,}")
+    table.add_row("likely bugs (before triage)", f"{len(snapshot.bugs)}")
     table.add_row("unique findings", f"{len(snapshot.signatures)}")
     for kind, count in sorted(snapshot.findings.items()):
         table.add_row(f"  {kind}", f"{count:,}")
@@ -55,7 +56,7 @@ def plain_line(snapshot: Snapshot) -> str:
                 f"corpus {snapshot.corpus:,}; " if snapshot.features else "")
     return (f"[{snapshot.seconds:7.1f}s] tests {snapshot.tests:,} ({snapshot.rate:,.1f}/s), "
             f"{RAN_ON_ALL} {snapshot.valid_share:.1%}, {coverage}findings: {kinds} "
-            f"({len(snapshot.signatures)} unique)")
+            f"({len(snapshot.signatures)} unique, {len(snapshot.bugs)} likely bugs)")
 
 
 class ProgressDisplay:

@@ -59,6 +59,17 @@ def test_flaky_status_is_nondeterminism():
     assert determinism(EXPECTED, crash, crash) == []
 
 
+def test_runs_stopped_by_a_resource_limit_are_never_nondeterminism():
+    """How far a run gets before the memory or time limit depends on the machine's load."""
+    oom = Outcome("b", Status.OOM, Stage.RUN, error_type="MemoryLimit")
+    memory_error = Outcome("b", Status.ERROR, Stage.RUN, error_type="MemoryError")
+    crash = Outcome("b", Status.CRASH, Stage.RUN, error_type="SIGKILL", exit_signal=9)
+    hang = Outcome("b", Status.HANG, Stage.RUN)
+    for limited in (oom, memory_error, hang):
+        for other in (ok([1, 2, 3]), crash, oom, memory_error):
+            assert determinism(EXPECTED, limited, other) == [] == determinism(EXPECTED, other, limited)
+
+
 def test_outputs_of_documented_nondeterministic_operators_are_skipped(monkeypatch):
     assert nondeterministic_outputs(graph()) == frozenset()
     changed = ok([1, 2, 4], [1, 1, 1]), ok([1, 2, 5], [1, 1, 1])

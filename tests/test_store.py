@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -305,3 +306,12 @@ def test_no_reported_finding_is_lost_to_sigkill(tmp_path: Path) -> None:
                 assert store.load_inputs(finding_id)["x"].shape == (4, 8)
                 assert store.load_outputs(finding_id)["ort"]["y"].shape == (4, 8)
     assert len(set(reported)) == len(reported) == 7 + 23 + 41
+
+
+def test_the_test_session_never_caches_in_the_users_home():
+    """Module-scoped fixtures run campaigns too: the session's cache is a temporary one."""
+    from corpus.support import default_cache_dir
+
+    home = Path(os.path.expanduser("~")).resolve()
+    assert not default_cache_dir().resolve().is_relative_to(home / ".cache")
+    assert os.environ["XDG_CACHE_HOME"].startswith(tempfile.gettempdir())

@@ -29,6 +29,7 @@ from typing import Iterable, Mapping, Sequence
 
 from corpus.store import StoredFinding
 from fuzzer.backends import UnknownBackend, load_backend
+from oracles.finding import Finding
 from triage.db import SignatureRecord, Status
 from triage.judge_defects import known_defect
 from triage.signature import failure_cause, normalize_message
@@ -80,18 +81,20 @@ def _facts(spec: str) -> BackendFacts:
     return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing)
 
 
-def cluster_key(finding: StoredFinding, judges_as_targets: bool = False, specs: Mapping[str, str] = {}) -> str:
+def cluster_key(finding: StoredFinding | Finding, judges_as_targets: bool = False,
+                specs: Mapping[str, str] = {}) -> str:
     """The key that joins one compiler's signatures before triage (see the module doc)."""
     facts = backend_facts(finding.backends[0], specs)
     details = finding.details
-    if finding.kind in FAILURE_KINDS:
+    kind = getattr(finding.kind, "value", finding.kind)
+    if kind in FAILURE_KINDS:
         tail = [failure_cause(details), error_headline(str(details.get("message", "")))]
     else:
         tail = [dtype_class(str(details.get("dtype", ""))), str(details.get("error_class", ""))]
         if details.get("first_divergent_op"):
             tail.append(f"@{details['first_divergent_op']}")
     role = "target" if judges_as_targets else facts.role
-    return "/".join([role, facts.compiler, finding.kind, *tail])
+    return "/".join([role, facts.compiler, kind, *tail])
 
 
 def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges_as_targets: bool = False,
