@@ -469,8 +469,11 @@ class TirCampaign:
         """The smallest single-variant case found that still shows the same bug, and its verdict.
 
         Tries the default pipeline, then no schedule, then delta debugging over the
-        schedule steps, the IR mutations and the optional passes, within
-        ``minimize_runs`` executions; candidates that break a pass-order constraint are not run.
+        schedule steps, the IR mutations and the optional passes, then puts back each
+        default pass that the bug does not need removed (so the pipeline's culprit is the
+        few edits from the default that matter, not every pass delta debugging dropped),
+        within ``minimize_runs`` executions; candidates that break a pass-order constraint
+        are not run.
         """
         target = found.key()
         budget = [self.options.minimize_runs]
@@ -498,6 +501,8 @@ class TirCampaign:
             fields.append("passes")
         for field_name in fields:
             _ddmin(field_name, reproduces, best, mutation.catalog)
+        if "passes" in fields:
+            _restore_defaults(reproduces, best, default["passes"])
         return best[0], best[1]
 
     # ------------------------------------------------------------ recording
@@ -662,6 +667,29 @@ def _ddmin(field_name: str, reproduces: Callable[[TirCase], bool], best: list, c
         else:
             if chunk == 1:
                 return
+            chunk //= 2
+
+
+def _restore_defaults(reproduces: Callable[[TirCase], bool], best: list, default: list) -> None:
+    """Put back the passes of the ``default`` pipeline missing from the pipeline in
+    ``best[0]`` while the bug reproduces: all at once, then by delta debugging over them."""
+    def missing() -> list[int]:
+        names = [p["name"] for p in _items(best[0], "passes")]
+        wanted = [p["name"] for p in default]
+        return [i for i, name in enumerate(wanted) if names.count(name) < wanted[:i + 1].count(name)]
+
+    def restored(indices: list[int]) -> TirCase:
+        passes = _items(best[0], "passes")
+        for index in indices:  # ascending: each goes after the default passes before it
+            earlier = {p["name"] for p in default[:index]}
+            position = max((i + 1 for i, p in enumerate(passes) if p["name"] in earlier), default=0)
+            passes.insert(position, default[index])
+        return _with_items(best[0], "passes", passes)
+
+    chunk = len(missing())
+    while (absent := missing()) and chunk:
+        chunk = min(chunk, len(absent))
+        if not any(reproduces(restored(absent[start:start + chunk])) for start in range(0, len(absent), chunk)):
             chunk //= 2
 
 
