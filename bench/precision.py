@@ -70,7 +70,8 @@ def main() -> None:
         run = out / "tir"
         fuzzed = tcfuzz("fuzz", "--mode", "tir", "--time", str(args.seconds), "--seed", str(args.seed),
                         "--out", str(run))
-        results["tir"] = measure(run, fuzzed, None)  # TIR findings are shrunk during the campaign
+        triaged = tcfuzz("triage", str(run), "--total-time", str(args.triage_seconds))  # verified scripts
+        results["tir"] = measure(run, fuzzed, triaged)
     print(json.dumps(results, indent=1))
 
 

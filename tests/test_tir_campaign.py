@@ -19,6 +19,9 @@ from fuzzer.tir.campaign import TirOptions, culprit, replay, run_tir_campaign
 from fuzzer.tir.case import Variant
 from fuzzer.tir.pipelines import CATALOG, FLAT, PassSpec, default_pipeline
 from fuzzer.tir.repro import write_repro
+from triage.bugs import run_bugs
+from triage.db import Status
+from triage.pipeline import triage_run
 
 # Workers import this module to load its backends: it must not import TVM itself, or
 # every worker restart would pay for importing torch, which TVM pulls in when it can.
@@ -129,6 +132,18 @@ def test_the_repro_script_of_a_failure_while_scheduling_replays_the_failing_step
                                 env=worker_environment())
     assert standalone.returncode == 1 and "scheduling fails: ScheduleError" in standalone.stdout, \
         standalone.stderr[-2000:]
+
+
+def test_triage_gives_each_tir_bug_a_verified_script(tmp_path) -> None:
+    options = TirOptions(backend=f"{__name__}:FailingScheduleBuild", variants=1, relax_share=0.0, max_mutations=1,
+                         max_schedule_steps=0, minimize_runs=4, minimize_share=1.0)
+    run_tir_campaign(tmp_path / "run", seed=2, max_tests=2, options=options)
+    summary = triage_run(tmp_path / "run")
+    assert not summary.count(Status.TRIAGE_FAILED)
+    with RunStore.open(tmp_path / "run", read_only=True) as store:
+        bugs = run_bugs(store)
+    scheduling = [bug for bug in bugs if bug.kind == "error" and "compute_inline" in bug.fingerprints[0]]
+    assert scheduling and all(bug.verified and bug.repro and bug.compiler == "tvm" for bug in scheduling)
 
 
 def test_the_campaign_survives_crashing_workers(tmp_path) -> None:

@@ -291,12 +291,16 @@ def run_bugs(store, known: frozenset[str] = frozenset(), judges_as_targets: bool
     from triage.db import signature_records
 
     records = {record.signature: record for record in signature_records(store)}
-    tir_key = None
-    if store.config.get("mode") == "tir":
-        def tir_key(finding: StoredFinding) -> str:
-            return tir_cluster_key(finding, store.get_blob(finding.artifacts["graph.json"]))
+    tir = store.config.get("mode") == "tir"
     return build_bugs(store.findings(), records, known=known, judges_as_targets=judges_as_targets,
-                      tir_key=tir_key, specs=run_backend_specs(store.config))
+                      tir_key=tir_key_of(store) if tir else None, specs={} if tir else run_backend_specs(store.config))
+
+
+def tir_key_of(store):
+    """The cluster key of a TIR run's findings (it reads their stored records)."""
+    def tir_key(finding: StoredFinding) -> str:
+        return tir_cluster_key(finding, store.get_blob(finding.artifacts["graph.json"]))
+    return tir_key
 
 
 def run_backend_specs(config: Mapping) -> dict[str, str]:

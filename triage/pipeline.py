@@ -30,7 +30,7 @@ from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from triage.signature import headline
 from oracles.precision import REFERENCE
-from triage.bugs import FAILURE_KINDS, backend_facts, cluster_key, clusters, representative_signature
+from triage.bugs import FAILURE_KINDS, backend_facts, cluster_key, clusters, representative_signature, tir_key_of
 from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
 from triage.localize import localize
@@ -90,7 +90,11 @@ def repro_source(store: RunStore, stored: StoredFinding, case: TestCase) -> str:
 
 
 class Triage:
-    """The steps for one run; each takes a record and returns it with its note added."""
+    """The steps for one graph-mode run; each takes a record and returns it with its note added."""
+
+    @property
+    def steps(self) -> Mapping[str, Callable[[Triage, SignatureRecord, StoredFinding], SignatureRecord]]:
+        return STEPS
 
     def __init__(self, store: RunStore, reruns: int, time_budget: float) -> None:
         self.store = store
@@ -120,7 +124,7 @@ class Triage:
         notes = record.notes or {}
         reduction = notes.get("reduction", {})
         final = reduction.get("done") or "skipped" in reduction
-        return [step for step in STEPS if step not in notes or (step == "reduction" and not final)
+        return [step for step in self.steps if step not in notes or (step == "reduction" and not final)
                 or (step in AFTER_REDUCTION and not final)]
 
     def reproducibility(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
@@ -232,7 +236,7 @@ class Triage:
             announce(step)
             started = time.monotonic()
             try:
-                record = STEPS[step](self, record, stored)
+                record = self.steps[step](self, record, stored)
             except Exception as error:  # noqa: BLE001 - one signature's failure must not stop triage
                 line = f"{step}: {type(error).__name__}: {headline(str(error))[:300]}"
                 update_signature(self.store, record.signature, status=Status.TRIAGE_FAILED)
@@ -275,11 +279,34 @@ STEPS: dict[str, Callable[[Triage, SignatureRecord, StoredFinding], SignatureRec
 AFTER_REDUCTION = ("origin", "validity", "culprit", "repro")  # wait for a finished reduction
 
 
+class TirTriage(Triage):
+    """A TIR run's bugs: the campaign already shrank them; each gets a verified standalone script."""
+
+    @property
+    def steps(self) -> Mapping[str, Callable[[Triage, SignatureRecord, StoredFinding], SignatureRecord]]:
+        return {"repro": TirTriage.repro}
+
+    def repro(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
+        from fuzzer.tir.repro import write_repro as write_tir_repro
+
+        directory = self.directory / slug(record.signature)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "repro.py"
+        try:
+            write_tir_repro(self.store.run_dir, stored.id, path)
+        except (ValueError, KeyError, TypeError) as error:  # no script can rebuild this finding
+            return add_note(self.store, record, "repro", {"skipped": f"{type(error).__name__}: {error}"[:300]})
+        verified = verify_repro(path, crash_reproduces=stored.kind == "crash")
+        update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
+        return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
+
+
 def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 300.0,
                baseline: Iterable[str] = (), on_progress: Progress | None = None,
                total_time: float | None = None, judges_as_targets: bool = False) -> TriageSummary:
-    """Triage the graph-mode run in ``run_dir``: one representative signature per cluster,
-    in triage order; skip what is done.
+    """Triage the run in ``run_dir``: one representative signature per cluster, in triage
+    order; skip what is done. A TIR run's bugs get their verified scripts (the campaign
+    shrank them already).
 
     ``time_budget`` is the reduction time per signature; ``baseline`` the known signatures;
     ``total_time`` stops starting new clusters once spent (the rest waits for the next triage).
@@ -287,14 +314,12 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
     started = time.monotonic()
     summary = TriageSummary()
     with RunStore.open(run_dir) as store:
-        if store.config.get("mode") == "tir":
-            raise ReductionUnsupported(f"{run_dir} is a TIR-mode run: its findings are shrunk by the TIR "
-                                       "campaign; see them with `tcfuzz bugs RUN` and write their scripts "
-                                       "with `tcfuzz repro RUN ID`")
-        triage = Triage(store, reruns, time_budget)
+        tir = store.config.get("mode") == "tir"
+        triage = (TirTriage if tir else Triage)(store, reruns, time_budget)
         records = {record.signature: record for record in sync_signatures(store, baseline)}
-        specs = backend_specs(store.config)
-        grouped = clusters(store.findings(), judges_as_targets, specs=specs)
+        specs = {} if tir else backend_specs(store.config)
+        grouped = clusters(store.findings(), judges_as_targets, tir_key=tir_key_of(store) if tir else None,
+                           specs=specs)
         try:
             for number, members in enumerate(grouped.values(), 1):
                 if total_time is not None and time.monotonic() - started >= total_time:

@@ -389,9 +389,10 @@ if __name__ == "__main__":
 '''
 
 
-def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT) -> bool:
-    """Whether the script at ``path`` reproduces its bug (exits 1) when run in a clean
-    interpreter (``python -I``, an empty working directory, tcfuzz unimportable)."""
+def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False) -> bool:
+    """Whether the script at ``path`` reproduces its bug (exits 1, or with ``crash_reproduces``
+    dies by a signal, as a crash's script that runs the compiler in-process does) when run in a
+    clean interpreter (``python -I``, an empty working directory, tcfuzz unimportable)."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     with tempfile.TemporaryDirectory(prefix="tcfuzz-verify-") as directory:
         try:
@@ -399,7 +400,7 @@ def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT) -> bool:
                                     cwd=directory, env=environment, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return False
-    return result.returncode == 1
+    return result.returncode == 1 or (crash_reproduces and result.returncode < 0)
 
 
 def graph_text(case: TestCase) -> str:
