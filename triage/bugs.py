@@ -10,9 +10,9 @@ every configuration that shows it. Two keys join signatures into bugs:
   representative signature per cluster.
 * the **root-cause fingerprint**, known once the representative is reduced: the compiler,
   kind, dtype class, headline (failures) and the reduced graph's operator sequence. A
-  failure whose reduced graph already diverges in shape before the failing node (an error
-  downstream of a shape bug) takes the fingerprint of that shape bug, so consequences join
-  their cause. Clusters with one fingerprint are one bug.
+  failure whose reduced graph already diverges in shape or dtype before the failing node
+  (an error downstream of a shape bug) takes the fingerprint of that divergence, so
+  consequences join their cause. Clusters with one fingerprint are one bug.
 
 TIR findings are keyed by ``fuzzer.tir.campaign.tir_root_cause`` (the shrunk culprit).
 A bug blamed on a judge (``Backend.role == "judge"``) is a reference issue, not a compiler
@@ -41,6 +41,7 @@ KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
+
 
 def error_headline(message: str) -> str:
     """The normalized headline of an error message (IR, tensor and node names removed)."""
