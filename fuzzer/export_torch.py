@@ -17,6 +17,8 @@ class GraphModule(torch.nn.Module):
 
     ``forward`` is generated Python source with lowerings and attributes as globals, so
     that torch.compile and torch.export trace it without walking the IR's containers.
+    Lowerings make their tensors on their inputs' device; the result of an operator without
+    inputs (Range) is moved to the device of the graph's first input or weight.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -30,6 +32,7 @@ class GraphModule(torch.nn.Module):
 def straight_line_forward(graph: Graph):
     names = {i.name: f"input{k}" for k, i in enumerate(graph.inputs)}
     names.update((w.name, f"self.weight{k}") for k, w in enumerate(graph.weights))
+    placement = next(iter(names.values()), None)
     namespace: dict[str, object] = {}
     lines = [f"def forward(self, {', '.join(names[i.name] for i in graph.inputs)}):"]
     for index, node in enumerate(graph.nodes):
@@ -39,6 +42,8 @@ def straight_line_forward(graph: Graph):
         names.update(zip(node.outputs, outputs))
         arguments = ", ".join(names[name] for name in node.inputs)
         call = f"op{index}([{arguments}], attrs{index})"
+        if not node.inputs and placement is not None:
+            call += f".to({placement}.device)"
         if len(outputs) == 1:
             lines.append(f"    result = {call}")
             lines.append(f"    {outputs[0]} = result[0] if isinstance(result, (tuple, list)) else result")
@@ -54,6 +59,6 @@ def to_module(graph: Graph) -> GraphModule:
 
 
 @functools.lru_cache(maxsize=256)
-def body_module(body: Graph) -> GraphModule:
-    """The module of a control-flow body, built once per body."""
-    return to_module(body)
+def body_module(body: Graph, device: torch.device) -> GraphModule:
+    """The module of a control-flow body with its weights on ``device``, built once per body and device."""
+    return to_module(body).to(device)

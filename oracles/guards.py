@@ -228,6 +228,8 @@ RULES: tuple[Rule, ...] = (
     Rule("nan-min-max", frozenset({"Max", "Min", "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool",
                                    "Clip", "Relu"}),
          "Max/Min-like operator on a NaN: ONNX does not say whether NaN propagates", _nan_inputs),
+    Rule("nan-sign", frozenset({"Sign"}),
+         "Sign of a NaN: ONNX does not define it (NaN and 0 are both seen)", _nan_inputs),
     Rule("mod-sign-convention", frozenset({"Mod"}),
          "integer Mod with a negative operand: runtimes disagree on the sign convention "
          "(divisor's, as ONNX says for fmod=0, or C's)", _mod_negative_divisor),

@@ -182,8 +182,15 @@ class Triage:
         return add_note(self.store, record, "validity", {"valid": problem is None, "problem": problem})
 
     def culprit(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
+        """The optimization to blame, searched only where unoptimized configurations do not
+        show the bug too (where they do, no optimization is the culprit)."""
         if skip := self._not_reproducible(record, stored):
             return add_note(self.store, record, "culprit", {"skipped": skip})
+        specs = backend_specs(self.store.config)
+        unoptimized = [c for c in self.configurations(stored) if not backend_facts(c, specs).optimizing]
+        if unoptimized:
+            return add_note(self.store, record, "culprit", {"skipped": f"{', '.join(unoptimized)} shows it too: "
+                                                                       "not an optimization"})
         case, _ = triaged_case(self.store, stored.id)
         found = find_culprit(self.store.config, case, stored)
         update_signature(self.store, record.signature, culprit=asdict(found) if found else None)

@@ -42,6 +42,7 @@ COMPARED_KINDS = ("mismatch", "shape_mismatch", "dtype_mismatch", "opt_mismatch"
 IN_SCRIPT_REFERENCES = ("ref-f64", "onnx-ref", DECLARED_TYPES)
 VERSION_PACKAGES = ("numpy", "onnx", "onnxruntime", "apache-tvm", "torch")
 VERIFY_TIMEOUT = 600.0
+REPRODUCED_LINE = b"REPRODUCED"  # a script's last words when its bug reproduces
 BLOCK_TCFUZZ = ("import runpy, sys\n"
                 "for package in ('fuzzer', 'oracles', 'corpus', 'triage', 'reports'):\n"
                 "    sys.modules[package] = None  # the script must not need tcfuzz\n"
@@ -390,9 +391,11 @@ if __name__ == "__main__":
 
 
 def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False) -> bool:
-    """Whether the script at ``path`` reproduces its bug (exits 1, or with ``crash_reproduces``
-    dies by a signal, as a crash's script that runs the compiler in-process does) when run in a
-    clean interpreter (``python -I``, an empty working directory, tcfuzz unimportable)."""
+    """Whether the script at ``path`` reproduces its bug when run in a clean interpreter
+    (``python -I``, an empty working directory, tcfuzz unimportable): it prints REPRODUCED
+    and exits 1 (a script that breaks, say with an ImportError, exits 1 too, but says
+    nothing), or with ``crash_reproduces`` dies by a signal, as a crash's script that runs
+    the compiler in-process does."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     with tempfile.TemporaryDirectory(prefix="tcfuzz-verify-") as directory:
         try:
@@ -400,7 +403,8 @@ def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: 
                                     cwd=directory, env=environment, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return False
-    return result.returncode == 1 or (crash_reproduces and result.returncode < 0)
+    reproduced = result.returncode == 1 and REPRODUCED_LINE in result.stdout.splitlines()
+    return reproduced or (crash_reproduces and result.returncode < 0)
 
 
 def graph_text(case: TestCase) -> str:

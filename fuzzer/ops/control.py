@@ -132,7 +132,8 @@ def lower_loop(builder: OnnxBuilder, node: Node) -> None:
 def torch_loop(xs, attrs):
     values = list(xs)
     for iteration in range(attrs["trip_count"]):
-        values = list(run_body(attrs["body"], [torch.tensor(iteration, dtype=torch.int64), *values]))
+        counter = torch.tensor(iteration, dtype=torch.int64, device=values[0].device)
+        values = list(run_body(attrs["body"], [counter, *values]))
     return tuple(values)
 
 
@@ -184,12 +185,13 @@ def body_types(body: Any, inputs: tuple[TensorType, ...]) -> tuple[TensorType, .
 
 
 def run_body(body: Graph, inputs: list[Any]) -> tuple[Any, ...]:
-    """The body's outputs through its torch lowering; inputs are cast to the declared dtypes
-    (the input search runs floats in float64)."""
+    """The body's outputs through its torch lowering, on the inputs' device; inputs are cast to
+    the declared dtypes (the input search runs floats in float64)."""
     from fuzzer.export_torch import body_module
     from fuzzer.values import torch_dtype
 
-    return tuple(body_module(body)(*(x.to(torch_dtype(i.type.dtype)) for x, i in zip(inputs, body.inputs))))
+    module = body_module(body, inputs[0].device)
+    return tuple(module(*(x.to(torch_dtype(i.type.dtype)) for x, i in zip(inputs, body.inputs))))
 
 
 CONTROL_DTYPES = FLOATS - {DType.bfloat16}

@@ -178,7 +178,7 @@ def nd_coordinates(data, indices, batch_dims: int) -> tuple:
     coords = [wrapped(indices[..., j], data.shape[batch_dims + j]).unsqueeze(0)
               for j in range(indices.shape[-1])]
     if batch_dims:
-        batch = torch.arange(data.shape[0]).reshape(1, -1, *[1] * (indices.dim() - 2))
+        batch = torch.arange(data.shape[0], device=data.device).reshape(1, -1, *[1] * (indices.dim() - 2))
         coords.insert(0, batch)
     return tuple(coords)
 
@@ -331,7 +331,7 @@ def torch_one_hot(xs, attrs):
     indices, values = xs
     depth = attrs["depth"]
     axis = normalize_axis(attrs.get("axis", -1), indices.dim() + 1)
-    hot = (wrapped(indices, depth).unsqueeze(-1) == torch.arange(depth)).movedim(-1, axis)
+    hot = (wrapped(indices, depth).unsqueeze(-1) == torch.arange(depth, device=indices.device)).movedim(-1, axis)
     return torch.where(hot, values[1], values[0])
 
 
@@ -427,6 +427,25 @@ def torch_resize(xs, attrs):
     return F.interpolate(x, mode=torch_mode, align_corners=transform == "align_corners", **target)
 
 
+def resize_skipping_zero_taps(xs, attrs):
+    """The float64 judge's Resize: linear and cubic as F.interpolate weighs the taps, axis by axis
+    (each weight matrix is the identity interpolated), leaving out every tap of weight exactly 0.
+    Compilers skip such taps, while 0 * Inf in F.interpolate makes a NaN of an Inf next door."""
+    x = xs[0]
+    mode = attrs.get("mode", "nearest")
+    if mode == "nearest":
+        return torch_resize(xs, attrs)
+    for axis in range(2, x.dim()):
+        size = x.shape[axis]
+        one_axis = {"sizes": (1, 1, attrs["sizes"][axis], 1)} if "sizes" in attrs else \
+            {"scales": (1.0, 1.0, attrs["scales"][axis], 1.0)}
+        identity = torch.eye(size, dtype=x.dtype, device=x.device).reshape(size, 1, size, 1)
+        weights = torch_resize([identity], {**attrs, **one_axis})[:, 0, :, 0]  # [input, output] positions
+        taps = x.movedim(axis, -1).unsqueeze(-1) * weights
+        x = torch.where(weights != 0, taps, 0).sum(-2).movedim(-1, axis)
+    return x
+
+
 SPECS = [
     OpSpec("Gather", "indexing", ALL_DTYPES, infer_gather, torch_gather, propose_gather, ranks=(1, 4)),
     OpSpec("GatherElements", "indexing", ALL_DTYPES, infer_gather_elements, torch_gather_elements,
@@ -440,5 +459,5 @@ SPECS = [
     OpSpec("OneHot", "indexing", INTS, infer_one_hot, torch_one_hot,
            propose_one_hot, ranks=(1, 3), onnx=lower_one_hot),
     OpSpec("Resize", "indexing", RESIZE_DTYPES, infer_resize, torch_resize, propose_resize,
-           ranks=(3, 4), onnx=lower_resize),
+           ranks=(3, 4), onnx=lower_resize, reference=resize_skipping_zero_taps),
 ]

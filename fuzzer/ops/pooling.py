@@ -114,7 +114,7 @@ def average_pool(xs, attrs):
     x = xs[0]
     axes = count_axes = pool_axes(x.shape, attrs)
     pool = getattr(F, f"avg_pool{len(axes)}d")
-    counted = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+    counted = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
     if attrs["count_include_pad"]:
         counted = F.pad(counted, [p for a in reversed(axes) for p in (a.begin, a.end)], value=1.0)
         count_axes = tuple(replace(a, size=a.size + a.begin + a.end, begin=0, end=0) for a in axes)

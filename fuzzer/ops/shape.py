@@ -409,7 +409,7 @@ def lower_slice(builder: OnnxBuilder, node: Node) -> None:
 def torch_slice(xs, attrs):
     result = xs[0]
     for axis, positions in slice_params(result.shape, attrs).items():
-        result = result.index_select(axis, torch.tensor(list(positions), dtype=torch.int64))
+        result = result.index_select(axis, torch.tensor(list(positions), dtype=torch.int64, device=result.device))
     return result
 
 
@@ -453,10 +453,10 @@ def torch_pad(xs, attrs):
     """Gather along each axis with an index map; constant mode masks the outside."""
     result = xs[0]
     mode = attrs.get("mode", "constant")
-    value = xs[1] if len(xs) > 1 else torch.zeros((), dtype=result.dtype)
+    value = xs[1] if len(xs) > 1 else torch.zeros((), dtype=result.dtype, device=result.device)
     for axis, (begin, end) in enumerate(pad_widths(result.shape, attrs)):
         dim = result.shape[axis]
-        positions = torch.arange(-begin, dim + end)
+        positions = torch.arange(-begin, dim + end, device=result.device)
         if mode == "reflect":
             positions = torch.where(positions < 0, -positions, positions)
             positions = torch.where(positions >= dim, 2 * (dim - 1) - positions, positions)
@@ -643,7 +643,8 @@ def lower_constant_of_shape(builder: OnnxBuilder, node: Node) -> None:
 
 
 def torch_constant_of_shape(xs, attrs):
-    return torch.full(tuple(xs[0].shape), attrs.get("value", 0), dtype=torch_dtype(constant_dtype(attrs)))
+    return torch.full(tuple(xs[0].shape), attrs.get("value", 0), dtype=torch_dtype(constant_dtype(attrs)),
+                      device=xs[0].device)
 
 
 def propose_trilu(rng: random.Random, anchor: TensorType) -> Proposal:
@@ -698,10 +699,10 @@ SPECS = [
     OpSpec("SpaceToDepth", "shape", ALL_DTYPES, infer_space_to_depth, torch_space_to_depth,
            propose_space_to_depth, ranks=(4, 4), keeps_values=True),
     OpSpec("Shape", "shape", ALL_DTYPES, infer_shape,
-           lambda xs, a: torch.tensor(shape_slice(xs[0].shape, a), dtype=torch.int64), propose_shape,
-           ranks=(1, 4), onnx=lower_shape, type_only=(0,)),
+           lambda xs, a: torch.tensor(shape_slice(xs[0].shape, a), dtype=torch.int64, device=xs[0].device),
+           propose_shape, ranks=(1, 4), onnx=lower_shape, type_only=(0,)),
     OpSpec("Size", "shape", ALL_DTYPES, lambda types, a: one_type(DType.int64, ()),
-           lambda xs, a: torch.tensor(xs[0].numel(), dtype=torch.int64), type_only=(0,)),
+           lambda xs, a: torch.tensor(xs[0].numel(), dtype=torch.int64, device=xs[0].device), type_only=(0,)),
     OpSpec("Range", "shape", RANGE_DTYPES, infer_range, torch_range, propose_range, onnx=lower_range),
     OpSpec("ConstantOfShape", "shape", ALL_DTYPES, infer_constant_of_shape, torch_constant_of_shape,
            propose_constant_of_shape, onnx=lower_constant_of_shape, type_only=(0,)),

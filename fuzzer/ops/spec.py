@@ -174,6 +174,10 @@ class OpSpec:
     # Output values the operator writes whatever its inputs hold (Trilu's zeros, Softmax over
     # one element); with ``keeps_values``, the pinned values of the steering inputs add to them.
     pinned: Pinned | None = None
+    # What the float64 judge (oracles.precision) evaluates instead of ``torch``, where the torch
+    # kernel that compilers lower departs from ONNX's steps in ways only float64 shows: exact
+    # constants for float32 ones, 0 * Inf in taps of weight zero, intermediates hidden in a kernel.
+    reference: TorchLowering | None = None
 
     def steers(self, position: int) -> bool:
         """Whether the input at ``position`` moves the output values freely."""

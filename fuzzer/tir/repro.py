@@ -78,13 +78,19 @@ function = tvm.script.from_source(SOURCE)
 _BUILD = '''expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
 NAMES = list(INPUTS)
 tvm.tirx.register_tir_pipeline("repro", pipeline)
-actual = execute(schedule(function), "repro", {config!r}, {opt_level!r})
+try:
+    actual = execute(schedule(function), "repro", {config!r}, {opt_level!r})
+except Exception as error:
+    print(f"the variant fails: {{type(error).__name__}}: {{error}}")
+    print("REPRODUCED")
+    raise SystemExit(1)
 '''
 
 _SCHEDULE_ONLY = '''try:
     schedule(function)
 except Exception as error:
     print(f"scheduling fails: {type(error).__name__}: {error}")
+    print("REPRODUCED")
     raise SystemExit(1)
 print("scheduling succeeds")
 '''
@@ -95,6 +101,7 @@ for name, want, got in zip(NAMES, expected, actual):
                                                   atol=1e-4, equal_nan=True):
         differs = True
         print(f"{name} differs:\\n expected {want.ravel()[:16]}\\n got      {got.ravel()[:16]}")
+print("REPRODUCED" if differs else "not reproduced")
 raise SystemExit(1 if differs else 0)
 '''
 
@@ -157,9 +164,11 @@ try:
     actual = execute(pipeline, {config!r}, {opt_level!r})
 except Exception as error:
     print(f"the mutated pipeline fails: {{type(error).__name__}}: {{error}}")
+    print("REPRODUCED")
     raise SystemExit(1)
 if len(actual) != len(expected):
     print(f"{{len(expected)}} outputs expected, {{len(actual)}} computed")
+    print("REPRODUCED")
     raise SystemExit(1)
 {compare}'''
 
