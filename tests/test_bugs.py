@@ -110,3 +110,19 @@ def test_a_reference_issue_that_is_a_known_judge_defect_is_known():
     assert (issue.category, issue.status) == ("reference-issue", "known") and "float32" in issue.known_defect
     (unreduced,) = build_bugs([erf], {})
     assert unreduced.status == "new" and unreduced.known_defect is None
+
+
+def test_a_reduced_bug_is_known_by_its_root_cause_only():
+    first, second = (finding(n, "ort-none", "mismatch", dtype="float32", error_class="nan") for n in (1, 2))
+    yesterday = frozenset({cluster_key(first)})  # an untriaged bug of the same compiler, kind and class
+    reduced = {first.signature: record(first.signature, {"reduction": {"done": True, "ops": ["Erf"]}})}
+    (bug,) = build_bugs([first], reduced, known=yesterday)
+    assert bug.status == "new"  # another operator's NaN is another bug
+    (bug,) = build_bugs([second], {}, known=yesterday)
+    assert bug.status == "known"
+    (bug,) = build_bugs([first], reduced, known=frozenset({bug_fingerprint(first, reduced)}))
+    assert bug.status == "known"
+
+
+def bug_fingerprint(found, records):
+    return build_bugs([found], records)[0].fingerprints[0]

@@ -272,7 +272,8 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         summary += f" (a consequence: {origin['op']} already returns {origin.get('summary', 'a wrong type')})"
     return Bug(
         id=bug_id(fingerprint), compiler=facts.compiler, category=category, kind=origin.get("kind") or stored.kind,
-        status=_status([records.get(s) for s in signatures], (*fingerprints, *signatures), known, triage_error),
+        status=_status([records.get(s) for s in signatures], _known_by(fingerprint, joined, signatures), known,
+                       triage_error),
         summary=summary, configurations=configurations, signatures=signatures,
         fingerprints=fingerprints, representative=representative, findings=len(members),
         scope=scope_of(configurations, specs), culprit=culprit,
@@ -281,6 +282,15 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         report=str(_report_path(record.repro_path)) if record and record.repro_path else None,
         reproducibility=record.reproducibility if record else None, triage_error=triage_error,
         first_test=min(f.test_index for f in members), notes=notes)
+
+
+def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], signatures: Sequence[str]) -> tuple:
+    """The keys that make a bug known: its root-cause fingerprint once reduced (a cluster key
+    is coarse: another bug of the same compiler, kind and error class shares it), else its
+    cluster keys and signatures."""
+    if fingerprint not in {key for key, _ in joined}:
+        return (fingerprint,)
+    return (*(key for key, _ in joined), *signatures)
 
 
 def _report_path(repro_path: str) -> str:
