@@ -73,6 +73,12 @@ def test_a_consequence_joins_the_shape_bug_upstream():
     assert bug.findings == 2 and bug.configurations == ("ort-all", "ort-none")
     assert bug.fingerprints[0] == "target/onnxruntime/shape_mismatch/@MaxPool"
     assert (bug.kind, bug.reduced_ops, bug.representative) == ("shape_mismatch", ("MaxPool",), shape.signature)
+    values = finding(3, "ort-none", "mismatch", dtype="int64", error_class="magnitude")  # Shape of the wrong shape
+    records[values.signature] = record(values.signature, {
+        "reduction": {"done": True, "ops": ["MaxPool", "Shape"]},
+        "origin": {"kind": "shape_mismatch", "op": "MaxPool", "ops": ["MaxPool"]}})
+    (bug,) = build_bugs([shape, error, values], records)
+    assert bug.findings == 3
     (alone,) = build_bugs([error], records)  # seen only through its consequence
     assert (alone.kind, alone.reduced_ops) == ("shape_mismatch", ("MaxPool",)) and "consequence" in alone.summary
 

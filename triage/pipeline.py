@@ -39,6 +39,7 @@ from triage.repro import ReproUnsupported, bug_report_markdown, verify_repro, wr
 from triage.reproducibility import DEFAULT_RUNS, Reproducibility, backend_specs, finding_backends, shows
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 
+CONSEQUENCE_KINDS = FAILURE_KINDS | {"mismatch", "opt_mismatch"}  # may follow a wrong type upstream
 REPLAYABLE_KINDS = frozenset({"crash", "hang", "oom", "error", "mismatch", "shape_mismatch", "dtype_mismatch",
                               "opt_mismatch"})  # what the per-test oracles judge again
 TRIAGE_DIRECTORY = "triage"
@@ -154,13 +155,14 @@ class Triage:
             "ops": [node.op for node in reduced.case.graph.nodes]})
 
     def origin(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
-        """Whether a failure is a consequence: its reduced graph diverges in shape or dtype
-        on the blamed backend at a node before the failing one (the bug is that divergence)."""
+        """Whether a failure or a value disagreement is a consequence: its reduced graph
+        diverges in shape or dtype on the blamed backend at a node before the last one (an
+        error in a consumer, or the values of Shape of a wrong shape): the bug is that divergence."""
         case, reduction = triaged_case(self.store, stored.id)
         evaluator = self.evaluator(stored)
         reference = next((name for name in (REFERENCE, campaign_config(self.store.config).reference)
                           if name and name in evaluator.names.values() and name not in stored.backends), None)
-        if (stored.kind not in FAILURE_KINDS or reduction is None or case.graph is None
+        if (stored.kind not in CONSEQUENCE_KINDS or reduction is None or case.graph is None
                 or len(case.graph.nodes) < 2 or reference is None):
             return add_note(self.store, record, "origin", {"kind": None})
         located = localize(case, backend_specs(self.store.config)[stored.backends[0]], reference,
