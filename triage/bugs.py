@@ -14,7 +14,8 @@ every configuration that shows it. Two keys join signatures into bugs:
   (an error downstream of a shape bug) takes the fingerprint of that divergence, so
   consequences join their cause. Clusters with one fingerprint are one bug.
 
-TIR findings are keyed by ``fuzzer.tir.campaign.tir_root_cause`` (the shrunk culprit).
+TIR findings are keyed by ``fuzzer.tir.campaign.tir_root_cause`` (a mismatch by its shrunk
+culprit, a failure by the TVM function that raised and its headline).
 A bug blamed on a judge (``Backend.role == "judge"``) is a reference issue, not a compiler
 bug; a bug whose reduced graph breaks the ONNX specification is an invalid test.
 """
@@ -180,6 +181,31 @@ def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
     return dict(sorted(grouped.items(), key=lambda item: triage_priority(item[0], item[1])))
 
 
+def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str, list[StoredFinding]]:
+    """TIR mismatch clusters joined into the cluster of the smallest culprit they contain:
+    ``cache_write,loop_partition`` joins ``loop_partition`` when that culprit alone shows a
+    mismatch (the extra primitive is one shrinking could not drop, not another bug)."""
+    def parts(key: str) -> tuple[frozenset, frozenset] | None:
+        prefix, _, culprit = key.rpartition("/mismatch/")
+        if not prefix or culprit in ("reference", "unblamed", "default"):
+            return None
+        primitives, _, edits = culprit.partition("|")
+        return frozenset(filter(None, primitives.split(","))), frozenset(filter(None, edits.split(",")))
+
+    culprits = {key: found for key in grouped if (found := parts(key)) is not None}
+
+    def contains(big: str, small: str) -> bool:
+        return big != small and culprits[small][0] <= culprits[big][0] and culprits[small][1] <= culprits[big][1]
+
+    joined: dict[str, list[StoredFinding]] = {}
+    for key, members in grouped.items():
+        smaller = [other for other in culprits if key in culprits and culprits[other][0] and contains(key, other)]
+        minimal = [k for k in smaller if not any(contains(k, o) for o in smaller)]
+        target = max(minimal, key=lambda k: (len(grouped[k]), k)) if minimal else key
+        joined.setdefault(target, []).extend(members)
+    return joined
+
+
 def representative_signature(findings: Sequence[StoredFinding], specs: Mapping[str, str] = {}) -> str:
     """The signature of a cluster that triage works on: the most frequent, then the one
     shown by the least optimizing configuration (the simplest to reduce and explain)."""
@@ -219,7 +245,8 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
     clusters whose representatives reduced to one fingerprint joined. ``known`` holds the
     fingerprints of earlier runs' bugs (and known signatures: a bug with one is known)."""
     by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
-    for key, members in clusters(findings, judges_as_targets, tir_key, specs).items():
+    grouped = clusters(findings, judges_as_targets, tir_key, specs)
+    for key, members in (join_subsumed_culprits(grouped) if tir_key is not None else grouped).items():
         representative = representative_signature(members, specs)
         record = records.get(representative)
         stored = next(f for f in members if f.signature == representative)
@@ -325,9 +352,8 @@ def run_backend_specs(config: Mapping) -> dict[str, str]:
 
 
 def tir_cluster_key(finding: StoredFinding, graph_json: bytes) -> str:
-    """A TIR finding's root-cause key: the one it was stored with, else computed from its record."""
-    if finding.details.get("root_cause"):
-        return "target/tvm/" + str(finding.details["root_cause"])
+    """A TIR finding's root-cause key, computed from its record (so that a run keeps up with
+    the rules of the tcfuzz reading it)."""
     import json
 
     from fuzzer.tir.campaign import tir_root_cause

@@ -191,7 +191,9 @@ _DEFINITIONS = (re.compile(r"(\w+)\s*:\s*[TR]\."), re.compile(r"^\s*(\w+(?:\s*,\
 # What TVM appends to a name: copies (B_1), split loops (i_0), cache, rfactor, blockize and init blocks.
 _SUFFIXES = r"(?:_(?:\d+|local|shared|global|rf|init|update|o|i|reindex|pad|intermediate))*"
 # Names TVM makes: fused loops, cache loops (ax0), block variables (v0), Relax bindings (lv3, gv).
-_MADE_NAMES = r"\w+_fused|(?:ax|v|lv|gv)\d*"
+_MADE_NAMES = r"\w+_fused|(?:ax|v|lv|gv|cse_v)\d*"
+_VECTOR_LANES = re.compile(r"\b((?:b?float|u?int)\d+)x\d+\b")  # float16x6: a vector type, whatever its lanes
+KEY_MESSAGE = 120  # characters of a failure's headline that key its bug (long ones go on to print IR)
 
 
 def strip_ir_names(message: str, script: str) -> str:
@@ -203,26 +205,27 @@ def strip_ir_names(message: str, script: str) -> str:
 
 
 def tir_root_cause(kind: str, details: Mapping[str, Any], record: Mapping[str, Any]) -> str:
-    """The bug a TIR finding shows: ``kind/culprit`` and, for failures, ``/message``.
+    """The bug a TIR finding shows.
 
-    The culprit is what the wrong side does (``culprit`` of the recorded variant, with its
-    pass edits once shrunk; no edits read as none shown), ``reference`` when the default
-    pipeline is wrong, or ``unblamed``; the message is the normalized error headline
-    without IR names. A failure that was not shrunk names no culprit: its primitives are
-    whatever the variant happened to apply, so its message alone keys it.
+    A mismatch: ``mismatch/culprit``, what the wrong side does (``culprit`` of the recorded
+    variant, with its pass edits once shrunk; no edits read as none shown), ``reference``
+    when the default pipeline is wrong, or ``unblamed``. A failure: ``kind/message``, the
+    normalized error headline without IR names (a crash names its TVM site in the message).
+    A failure's primitives are not part of its key: the same check fails under many
+    schedules, and shrinking cannot always drop the steps a failing one depends on; nor is
+    the raising frame, which only some failures carry.
     """
-    if details.get("third_opinion") == "reference-wrong" or record.get("compared_with") == "numpy":
-        wrong = "reference"
-    elif len(record.get("variants", ())) > 1:
-        wrong = "unblamed"
-    elif kind != FindingKind.MISMATCH.value and not record.get("shrunk"):
-        wrong = "unshrunk"
-    else:
-        wrong = culprit(record.get("variant"), with_passes=bool(record.get("shrunk"))).rstrip("|") or "default"
     if kind == FindingKind.MISMATCH.value:
+        if details.get("third_opinion") == "reference-wrong" or record.get("compared_with") == "numpy":
+            wrong = "reference"
+        elif len(record.get("variants", ())) > 1:
+            wrong = "unblamed"
+        else:
+            wrong = culprit(record.get("variant"), with_passes=bool(record.get("shrunk"))).rstrip("|") or "default"
         return f"{kind}/{wrong}"
     message = strip_ir_names(str(details.get("message", "")), record.get("script", ""))
-    return f"{kind}/{wrong}/{normalize_message(message)}"
+    headline_key = _VECTOR_LANES.sub(r"\1x<n>", normalize_message(message))[:KEY_MESSAGE]
+    return f"{kind}/{headline_key}"
 
 
 def tir_finding(kind: FindingKind, blamed: str, stage: Stage, summary: str, details: Mapping[str, Any],
