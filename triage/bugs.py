@@ -288,6 +288,8 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
     fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))
     repro_note = notes.get("repro") or {}
     culprit = (record.culprit or {}).get("description") if record and record.culprit else None
+    if stored.backends[0].startswith("tvm-tir") and "/mismatch/" in fingerprint:  # a TIR mismatch's key is its culprit
+        culprit = "shrunk to " + fingerprint.rpartition("/mismatch/")[2]
     triage_error = (notes.get("failed") or {}).get("error")
     reduced_ops = tuple(origin.get("ops") or (notes.get("reduction") or {}).get("ops") or ())
     defect = (known_defect(stored.backends[0], reduced_ops, str(stored.details.get("dtype", "")))

@@ -144,7 +144,8 @@ def bug_lines(bugs) -> list[str]:
     configurations, findings, verified, repro."""
     rows = [(bug.id, bug.compiler, bug.kind, bug.status,
              bug.culprit or (f"triage failed ({bug.triage_error})" if bug.triage_error else bug.scope),
-             "→".join(bug.reduced_ops) or "(not reduced)", ",".join(bug.configurations), f"{bug.findings} findings",
+             "→".join(bug.reduced_ops) or ("(TIR: shrunk in the campaign)" if bug.configurations[0].startswith("tvm-tir")
+                                           else "(not reduced)"), ",".join(bug.configurations), f"{bug.findings} findings",
              "verified" if bug.verified else "unverified", bug.repro or "no repro") for bug in bugs]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
     return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), *row[4:]]) for row in rows]
