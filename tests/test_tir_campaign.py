@@ -142,8 +142,8 @@ def test_triage_gives_each_tir_bug_a_verified_script(tmp_path) -> None:
     assert not summary.count(Status.TRIAGE_FAILED)
     with RunStore.open(tmp_path / "run", read_only=True) as store:
         bugs = run_bugs(store)
-    scheduling = [bug for bug in bugs if bug.kind == "error" and "compute_inline" in bug.fingerprints[0]]
-    assert scheduling and all(bug.verified and bug.repro and bug.compiler == "tvm" for bug in scheduling)
+    scheduling = [bug for bug in bugs if bug.kind == "error" and "scheduleerror" in bug.fingerprints[0]]
+    assert scheduling and all(bug.verified and bug.repro and bug.compiler == "tvm" for bug in scheduling), bugs
 
 
 def test_the_campaign_survives_crashing_workers(tmp_path) -> None:

@@ -75,7 +75,12 @@ def execute(function, pipeline_name, config, opt_level):
 function = tvm.script.from_source(SOURCE)
 {main}'''
 
-_BUILD = '''expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
+_BUILD = '''try:
+    expected = execute(function, "default", {{"tirx.disable_assert": True}}, 0)
+except Exception as error:  # the default pipeline is the side that fails
+    print(f"the default pipeline fails: {{type(error).__name__}}: {{error}}")
+    print("REPRODUCED")
+    raise SystemExit(1)
 NAMES = list(INPUTS)
 tvm.tirx.register_tir_pipeline("repro", pipeline)
 try:
