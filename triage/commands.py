@@ -99,8 +99,13 @@ def command_triage(args: argparse.Namespace) -> int:
                                  judges_as_targets=args.judges_as_targets)
         except ReductionUnsupported as error:
             raise UsageError(str(error)) from None
-    Console().print(signature_table(summary.records, f"tcfuzz triage: {len(summary.records)} signatures, "
-                                                     f"{summary.steps_run} steps in {summary.seconds:.0f} s"))
+    from corpus.store import RunStore
+    from triage.bugs import run_bugs
+
+    with RunStore.open(args.run, read_only=True) as store:
+        bugs = run_bugs(store, baseline, args.judges_as_targets)
+    print(f"tcfuzz triage: {len(summary.records)} signatures, {summary.steps_run} steps in {summary.seconds:.0f} s")
+    print_bug_lists(bugs)
     if summary.out_of_time:
         print(f"{summary.out_of_time} bug(s) left untriaged when --total-time ran out; run triage again to go on")
     failed = summary.count(Status.TRIAGE_FAILED)
@@ -125,6 +130,16 @@ def command_bugs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([bug.to_dict() for bug in bugs], indent=1))
         return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
+    print_bug_lists(bugs)
+    findings = sum(bug.findings for bug in bugs)
+    compiler_bugs = [b for b in bugs if b.category == "bug"]
+    print(f"{len(compiler_bugs)} bugs, {sum(b.verified for b in compiler_bugs)} with a verified repro, "
+          f"from {findings} findings; untriaged bugs have no reduced graph yet (tcfuzz triage {args.run})")
+    return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
+
+
+def print_bug_lists(bugs) -> None:
+    """The bugs, then the reference issues and invalid tests, one line each."""
     for category, title in (("bug", "bugs"), ("reference-issue", "reference issues (a judge is wrong; not "
                                                                   "counted as bugs)"),
                             ("invalid-test", "invalid tests (the generator broke the ONNX specification)")):
@@ -132,11 +147,6 @@ def command_bugs(args: argparse.Namespace) -> int:
         if chosen or category == "bug":
             print(f"{len(chosen)} {title}:")
             print("\n".join(f"  {line}" for line in bug_lines(chosen)) or "  (none)")
-    findings = sum(bug.findings for bug in bugs)
-    compiler_bugs = [b for b in bugs if b.category == "bug"]
-    print(f"{len(compiler_bugs)} bugs, {sum(b.verified for b in compiler_bugs)} with a verified repro, "
-          f"from {findings} findings; untriaged bugs have no reduced graph yet (tcfuzz triage {args.run})")
-    return EXIT_FINDINGS if any(b.category == "bug" and b.status in FAILING_STATUSES for b in bugs) else EXIT_OK
 
 
 def bug_lines(bugs) -> list[str]:
