@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Callable, Mapping, Sequence
@@ -250,19 +251,22 @@ def isolate(candidates: Sequence[str], clears: Callable[[Sequence[str]], Verdict
     return None
 
 
-def _spend(budget: list[int]) -> bool:
+def _spend(budget: list) -> bool:
+    """Take one test from ``budget`` (``[tests]`` or ``[tests, deadline]``, a monotonic time)."""
     budget[0] -= 1
-    return budget[0] >= 0
+    return budget[0] >= 0 and (len(budget) < 2 or time.monotonic() < budget[1])
 
 
 def bisect(backend: str, case: TestCase, judge: Judge, max_tests: int = MAX_TESTS,
-           candidates: Callable[[str, TestCase], list[str]] = probe_candidates) -> Culprit | None:
-    """The optimization of ``backend`` responsible for the finding ``judge`` looks for."""
+           candidates: Callable[[str, TestCase], list[str]] = probe_candidates,
+           seconds: float | None = None) -> Culprit | None:
+    """The optimization of ``backend`` responsible for the finding ``judge`` looks for,
+    within ``max_tests`` candidate builds and ``seconds`` (no limit when None)."""
     base = load_backend(backend)
     kind = family(base)
     if not kind:
         return None
-    budget = [max_tests]
+    budget = [max_tests] if seconds is None else [max_tests, time.monotonic() + seconds]
     level, lowest = None, None
     if kind == "ort":
         from fuzzer.backends.onnxruntime import LEVELS
@@ -296,10 +300,12 @@ def _knob(kind: str, name: str, level: str | None) -> tuple[str, str, str]:
 
 
 def find_culprit(config: Mapping, case: TestCase, stored: StoredFinding,
-                 max_tests: int = MAX_TESTS) -> Culprit | None:
+                 max_tests: int = MAX_TESTS, seconds: float | None = None) -> Culprit | None:
     """The optimization of the blamed backend that causes ``stored`` on ``case`` (the
-    finding's test case, or its reduction), from re-runs with optimizations turned off."""
-    return bisect(backend_specs(config)[stored.backends[0]], case, evaluation_judge(config, case, stored), max_tests)
+    finding's test case, or its reduction), from re-runs with optimizations turned off,
+    within ``seconds`` (no limit when None)."""
+    return bisect(backend_specs(config)[stored.backends[0]], case, evaluation_judge(config, case, stored), max_tests,
+                  seconds=seconds)
 
 
 def main(argv: list[str]) -> int:

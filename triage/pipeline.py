@@ -194,7 +194,7 @@ class Triage:
             return add_note(self.store, record, "culprit", {"skipped": f"{', '.join(unoptimized)} shows it too: "
                                                                        "not an optimization"})
         case, _ = triaged_case(self.store, stored.id)
-        found = find_culprit(self.store.config, case, stored)
+        found = find_culprit(self.store.config, case, stored, seconds=self.time_budget)
         update_signature(self.store, record.signature, culprit=asdict(found) if found else None)
         return add_note(self.store, record, "culprit", asdict(found) if found else {"found": False})
 
