@@ -85,7 +85,10 @@ def test_campaign_survives_every_fault_kind(tmp_path):
     assert snapshot.tests == 6
     assert kinds == {("crash", "fault-segfault"), ("crash", "fault-abort"), ("hang", "fault-hang"),
                      ("oom", "fault-memory")}
-    assert snapshot.restarts == 8  # tests 1 and 5 trigger each of the four faults
+    # Tests 1 and 5 trigger each of the four faults: 8 restarts. A sampled test's second run
+    # (the determinism oracle) can meet the memory bomb's worker still over its limit and
+    # cost one more, depending on the machine's load.
+    assert 8 <= snapshot.restarts <= 9
 
 
 def test_lanes_share_the_work(tmp_path):
