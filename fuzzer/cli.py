@@ -468,7 +468,8 @@ def bug_count_line(run_dir: Path) -> str:
             bugs = run_bugs(store)
         compiler_bugs = sum(bug.category == "bug" for bug in bugs)
         references = sum(bug.category == "reference-issue" for bug in bugs)
-        return (f"{compiler_bugs} bugs (root causes) from {sum(bug.findings for bug in bugs)} findings; "
+        untriaged = "" if any(bug.reduced_ops for bug in bugs) else " before triage (it joins more)"
+        return (f"{compiler_bugs} bugs (root causes){untriaged} from {sum(bug.findings for bug in bugs)} findings; "
                 f"{references} reference issues; see `tcfuzz bugs {run_dir}`")
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - a count, not the campaign
         reason = str(error).splitlines()[0] if str(error) else ""
