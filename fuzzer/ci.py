@@ -1,6 +1,6 @@
 """`tcfuzz ci`: fuzz for a time budget, triage, write reports, compare with a baseline.
 
-Exit status: 0 nothing new, 1 new bugs (a new or flaky compiler bug whose root-cause
+Exit status: 0 nothing new, 1 new bugs (a new, flaky or triage-failed compiler bug whose root-cause
 fingerprint is outside the baseline; reference issues and invalid tests never fail a job),
 2 harness error (bad configuration, a backend that cannot start, an exception in tcfuzz).
 An exception while triaging one finding is recorded on it and does not fail the job.

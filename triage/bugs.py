@@ -23,15 +23,17 @@ bug; a bug whose reduced graph breaks the ONNX specification is an invalid test.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from functools import cache
 from typing import Iterable, Mapping, Sequence
 
-from corpus.store import StoredFinding
+from corpus.store import DATABASE_NAME, RunStore, StoredFinding, StoreError
 from fuzzer.backends import UnknownBackend, load_backend
 from oracles.finding import Finding
-from triage.db import SignatureRecord, Status
+from triage.db import SignatureRecord, Status, load_baseline, signature_records
 from triage.judge_defects import known_defect
 from triage.signature import failure_cause, normalize_message
 
@@ -151,7 +153,6 @@ class Bug:
     triage_error: str | None = None
     known_defect: str | None = None  # a reference issue that is a known judge defect (triage.judge_defects)
     first_test: int = 0
-    notes: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "compiler": self.compiler, "configurations": list(self.configurations),
@@ -308,9 +309,9 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         scope=scope_of(configurations, specs), culprit=culprit,
         reduced_ops=reduced_ops, known_defect=defect.defect if defect else None,
         verified=bool(repro_note.get("verified")), repro=record.repro_path if record else None,
-        report=str(_report_path(record.repro_path)) if record and record.repro_path else None,
+        report=str(Path(record.repro_path).with_name("report.md")) if record and record.repro_path else None,
         reproducibility=record.reproducibility if record else None, triage_error=triage_error,
-        first_test=min(f.test_index for f in members), notes=notes)
+        first_test=min(f.test_index for f in members))
 
 
 def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], signatures: Sequence[str]) -> tuple:
@@ -322,14 +323,8 @@ def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], s
     return (*(key for key, _ in joined), *signatures)
 
 
-def _report_path(repro_path: str) -> str:
-    return repro_path.rsplit("/", 1)[0] + "/report.md" if "/" in repro_path else "report.md"
-
-
 def run_bugs(store, known: frozenset[str] = frozenset(), judges_as_targets: bool = False) -> list[Bug]:
     """The bugs of the run in ``store`` (read only: works while a campaign writes it)."""
-    from triage.db import signature_records
-
     records = {record.signature: record for record in signature_records(store)}
     tir = store.config.get("mode") == "tir"
     return build_bugs(store.findings(), records, known=known, judges_as_targets=judges_as_targets,
@@ -356,8 +351,6 @@ def run_backend_specs(config: Mapping) -> dict[str, str]:
 def tir_cluster_key(finding: StoredFinding, graph_json: bytes) -> str:
     """A TIR finding's root-cause key, computed from its record (so that a run keeps up with
     the rules of the tcfuzz reading it)."""
-    import json
-
     from fuzzer.tir.campaign import tir_root_cause
 
     return "target/tvm/" + tir_root_cause(finding.kind, finding.details, json.loads(graph_json))
@@ -367,12 +360,6 @@ def load_known(path) -> frozenset[str]:
     """Known bug fingerprints and signatures from ``path``: another run (its directory or
     findings.db), a report's summary.json (its ``bugs`` and ``signatures``), a JSON list or
     a text file of keys. Raises ValueError naming the problem."""
-    import json
-    from pathlib import Path
-
-    from corpus.store import DATABASE_NAME, RunStore, StoreError
-    from triage.db import load_baseline
-
     path = Path(path)
     keys = load_baseline(path)
     if path.is_dir() or path.name == DATABASE_NAME:

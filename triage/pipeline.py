@@ -30,7 +30,7 @@ from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from triage.signature import headline
 from oracles.precision import REFERENCE
-from triage.bugs import FAILURE_KINDS, backend_facts, cluster_key, clusters, representative_signature, tir_key_of
+from triage.bugs import FAILURE_KINDS, backend_facts, clusters, representative_signature, tir_key_of
 from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
 from triage.localize import localize
@@ -97,10 +97,15 @@ class Triage:
     def steps(self) -> Mapping[str, Callable[[Triage, SignatureRecord, StoredFinding], SignatureRecord]]:
         return STEPS
 
-    def __init__(self, store: RunStore, reruns: int, time_budget: float) -> None:
+    def __init__(self, store: RunStore, reruns: int, time_budget: float, specs: Mapping[str, str],
+                 configurations: Mapping[str, list[str]]) -> None:
+        """``specs``: the run's backend specs by name; ``configurations``: the backends that
+        show each representative signature's cluster."""
         self.store = store
         self.reruns = reruns
         self.time_budget = time_budget
+        self.specs = specs
+        self.configurations = configurations
         self.directory = store.run_dir / TRIAGE_DIRECTORY
         self.evaluators: dict[tuple, Evaluator] = {}
 
@@ -165,7 +170,7 @@ class Triage:
         if (stored.kind not in CONSEQUENCE_KINDS or reduction is None or case.graph is None
                 or len(case.graph.nodes) < 2 or reference is None):
             return add_note(self.store, record, "origin", {"kind": None})
-        located = localize(case, backend_specs(self.store.config)[stored.backends[0]], reference,
+        located = localize(case, self.specs[stored.backends[0]], reference,
                            evaluator=evaluator)
         kind = next((kind for kind in ("shape", "dtype") if located and located.summary.startswith(kind)), None)
         if located is None or located.node_index >= len(case.graph.nodes) - 1 or kind is None:
@@ -178,8 +183,7 @@ class Triage:
         """The reduced graph against the ONNX specification: a case that breaks it is an
         invalid test (a generator defect), not a compiler bug."""
         case, _ = triaged_case(self.store, stored.id)
-        specs = backend_specs(self.store.config)
-        judge_blamed = any(backend_facts(b, specs).role == "judge" for b in stored.backends)
+        judge_blamed = any(backend_facts(b, self.specs).role == "judge" for b in stored.backends)
         problem = spec_violation(case, run_reference=not judge_blamed)
         return add_note(self.store, record, "validity", {"valid": problem is None, "problem": problem})
 
@@ -188,8 +192,8 @@ class Triage:
         show the bug too (where they do, no optimization is the culprit)."""
         if skip := self._not_reproducible(record, stored):
             return add_note(self.store, record, "culprit", {"skipped": skip})
-        specs = backend_specs(self.store.config)
-        unoptimized = [c for c in self.configurations(stored) if not backend_facts(c, specs).optimizing]
+        unoptimized = [c for c in self.configurations[stored.signature]
+                       if not backend_facts(c, self.specs).optimizing]
         if unoptimized:
             return add_note(self.store, record, "culprit", {"skipped": f"{', '.join(unoptimized)} shows it too: "
                                                                        "not an optimization"})
@@ -215,15 +219,10 @@ class Triage:
             case, stored.backends[0], stored, script, self.store.get_meta("versions", {}),
             Culprit(**culprit) if "knob" in culprit else None,
             Reproducibility(**measured) if "runs" in measured else None,
-            reduction.nodes_before if reduction is not None else None, configurations=self.configurations(stored)))
+            reduction.nodes_before if reduction is not None else None,
+            configurations=self.configurations[stored.signature]))
         update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
-
-    def configurations(self, stored: StoredFinding) -> list[str]:
-        """The configurations that show the cluster of ``stored``."""
-        specs = backend_specs(self.store.config)
-        key = cluster_key(stored, specs=specs)
-        return sorted({b for f in self.store.findings() if cluster_key(f, specs=specs) == key for b in f.backends})
 
     def _not_reproducible(self, record: SignatureRecord, stored: StoredFinding) -> str:
         if stored.kind not in REPLAYABLE_KINDS:
@@ -324,11 +323,13 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
     summary = TriageSummary()
     with RunStore.open(run_dir) as store:
         tir = store.config.get("mode") == "tir"
-        triage = (TirTriage if tir else Triage)(store, reruns, time_budget)
         records = {record.signature: record for record in sync_signatures(store, baseline)}
         specs = {} if tir else backend_specs(store.config)
         grouped = clusters(store.findings(), judges_as_targets, tir_key=tir_key_of(store) if tir else None,
                            specs=specs)
+        configurations = {representative_signature(members, specs): sorted({b for f in members for b in f.backends})
+                          for members in grouped.values()}
+        triage = (TirTriage if tir else Triage)(store, reruns, time_budget, specs, configurations)
         try:
             for number, members in enumerate(grouped.values(), 1):
                 if total_time is not None and time.monotonic() - started >= total_time:
