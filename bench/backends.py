@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.backends import builtin_backends, load_backend  # noqa: E402
-from fuzzer.generator import GeneratorOptions, generate_case  # noqa: E402
-from fuzzer.isolation import Limits, WorkerGroup  # noqa: E402
-from fuzzer.outcome import Status  # noqa: E402
+from fuzzer.execution.backends import builtin_backends, load_backend  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
+from fuzzer.execution.isolation import Limits, WorkerGroup  # noqa: E402
+from fuzzer.execution.outcome import Status  # noqa: E402
 
 
 def measure(name: str, seconds: float, nodes: int, log_dir: Path) -> dict:

@@ -5,7 +5,7 @@ the same length, all measuring coverage the same way:
 
 * ``guided``: the default of ``tcfuzz fuzz --coverage``: half the tests mutate corpus
   entries; tests join the corpus for new compiler coverage, productive and rare entries
-  get more energy (``fuzzer.coverage.Scheduler``);
+  get more energy (``fuzzer.campaign.coverage.Scheduler``);
 * ``unguided``: the same campaign and mutation share, but every test joins the corpus and
   entries and mutators are picked uniformly (coverage is measured, never used);
 * ``generator``: fresh random graphs only.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
-from fuzzer.coverage import coverage_series  # noqa: E402
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.campaign.coverage import coverage_series  # noqa: E402
 
 MODES = {
     "guided": {},

@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.export_onnx import to_onnx_bytes  # noqa: E402
-from fuzzer.generator import GeneratorOptions, generate_graph  # noqa: E402
+from fuzzer.graph.export_onnx import to_onnx_bytes  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_graph  # noqa: E402
 
 
 def measure(nodes: int, graphs: int, seed: int, budget: float) -> dict:
-    from fuzzer.input_search import search_inputs
+    from fuzzer.generation.input_search import search_inputs
 
     options = GeneratorOptions(nodes=nodes)
     durations, cpu_durations, searches, clean = [], [], [], 0
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     start = time.perf_counter()
-    from fuzzer.input_search import search_inputs
+    from fuzzer.generation.input_search import search_inputs
 
     search_inputs(generate_graph(args.seed), args.seed, args.budget)  # loads torch's kernels
     warm_up = time.perf_counter() - start

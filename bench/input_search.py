@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.generator import GeneratorOptions, generate_graph  # noqa: E402
-from fuzzer.input_search import InputSearchResult, search_inputs  # noqa: E402
-from fuzzer.ir import Graph  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_graph  # noqa: E402
+from fuzzer.generation.input_search import InputSearchResult, search_inputs  # noqa: E402
+from fuzzer.graph.ir import Graph  # noqa: E402
 
 EXAMPLES = 5  # seeds listed per cause
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corpus.store import RunStore  # noqa: E402
+from fuzzer.store import RunStore  # noqa: E402
 from triage.bugs import run_bugs  # noqa: E402
 
 

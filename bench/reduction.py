@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corpus.store import RunStore  # noqa: E402
-from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.store import RunStore  # noqa: E402
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run  # noqa: E402
 from triage.reduce import ReductionUnsupported, reduce_finding  # noqa: E402
 from triage.rerun import Evaluator  # noqa: E402
 

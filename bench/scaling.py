@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.campaign import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run  # noqa: E402
 
 CORES = sorted(os.sched_getaffinity(0))
 

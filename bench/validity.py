@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import onnx  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
-from fuzzer.generator import GeneratorOptions, generate_case  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
 
 
 def main() -> None:

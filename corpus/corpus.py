@@ -1,7 +1,7 @@
 """A fuzzing corpus: graphs kept for the coverage they reach, in a directory that a killed
 process cannot corrupt.
 
-A corpus directory is a store (:class:`corpus.store.RunStore`, so a campaign's run
+A corpus directory is a store (:class:`fuzzer.store.RunStore`, so a campaign's run
 directory can hold its corpus too): graph JSON and inputs are content-addressed blobs
 written atomically before the SQLite (WAL) row that names them is committed. An entry is
 keyed by its graph's content hash and keeps its coverage fingerprint, where it came from
@@ -18,12 +18,12 @@ from typing import Mapping
 
 import numpy as np
 
-from corpus.onnx_import import ImportRejected, load_onnx_graph
-from corpus.store import DATABASE_NAME, RunStore, arrays_to_npz, npz_to_arrays
-from fuzzer.generator import GeneratorOptions
-from fuzzer.ir import Graph
-from fuzzer.mutate import admit
-from fuzzer.ops.spec import Unsatisfiable
+from fuzzer.graph.onnx_import import ImportRejected, load_onnx_graph
+from fuzzer.store import DATABASE_NAME, RunStore, arrays_to_npz, npz_to_arrays
+from fuzzer.generation.generator import GeneratorOptions
+from fuzzer.graph.ir import Graph
+from fuzzer.generation.mutate import admit
+from fuzzer.graph.ops.spec import Unsatisfiable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS corpus_entries (

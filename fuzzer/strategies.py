@@ -22,12 +22,12 @@ from typing import Iterable
 
 from hypothesis import assume, strategies as st
 
-from fuzzer.export_onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, to_onnx_bytes
-from fuzzer.generator import DEFAULT_DTYPES, GeneratorOptions
-from fuzzer.generator import GraphBuilder
-from fuzzer.ir import DType, Graph
-from fuzzer.ops.spec import OpSpec, Unsatisfiable
-from fuzzer.outcome import TestCase
+from fuzzer.graph.export_onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, to_onnx_bytes
+from fuzzer.generation.generator import DEFAULT_DTYPES, GeneratorOptions
+from fuzzer.generation.generator import GraphBuilder
+from fuzzer.graph.ir import DType, Graph
+from fuzzer.graph.ops.spec import OpSpec, Unsatisfiable
+from fuzzer.execution.outcome import TestCase
 
 MAX_SEED = 2**32 - 1  # input seeds
 
@@ -101,11 +101,11 @@ def cases(*, operators: Iterable[str] | None = None, dtypes: Iterable[DType | st
           min_nodes: int = 1, max_nodes: int = 10, opset: int = DEFAULT_OPSET,
           clean_only: bool = True, budget_seconds: float = 1.0) -> st.SearchStrategy[TestCase]:
     """Test cases: a graph from :func:`graphs`, its ONNX model at ``opset`` and inputs from
-    :func:`fuzzer.input_search.search_inputs` (imports torch), whose seed is ``case.seed``.
+    :func:`fuzzer.generation.input_search.search_inputs` (imports torch), whose seed is ``case.seed``.
     With ``clean_only``, graphs for which the search finds no inputs free of NaN, Inf and
     domain errors are rejected. The generous budget leaves the end of every search to its
     deterministic work bound, so that Hypothesis sees the same case whenever it replays one."""
-    from fuzzer.input_search import search_inputs
+    from fuzzer.generation.input_search import search_inputs
 
     options = generator_options(operators, dtypes, min_nodes, max_nodes, opset)
 

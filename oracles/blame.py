@@ -1,6 +1,6 @@
 """Blame against a high-precision reference: which compiler is wrong, not only who disagrees.
 
-When the ``ref-f64`` backend (:mod:`fuzzer.backends.float64_reference`) ran, every other
+When the ``ref-f64`` backend (:mod:`fuzzer.execution.backends.float64_reference`) ran, every other
 backend's outputs are compared with the float64 reference rounded to the declared dtype,
 under the same tolerance policy as the differential oracle. Per output:
 
@@ -28,8 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.ir import Graph, TensorType
-from fuzzer.outcome import Outcome, Stage, TestCase
+from fuzzer.graph.ir import Graph, TensorType
+from fuzzer.execution.outcome import Outcome, Stage, TestCase
 from oracles.differential import (partition_outcomes, _ERROR_CLASSES, _FAILURES, _compare_outcomes,
                                   _failure_finding, compare_arrays, differential)
 from oracles.finding import Finding, FindingKind

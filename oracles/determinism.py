@@ -15,9 +15,9 @@ from typing import Mapping
 
 import numpy as np
 
-from fuzzer.ir import Graph, TensorType
-from fuzzer.ops import get_spec
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.ir import Graph, TensorType
+from fuzzer.graph.ops import get_spec
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.finding import Finding, FindingKind
 from oracles.precision import float_bits
 from triage.signature import signature

@@ -13,8 +13,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.ir import DType, TensorType
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.ir import DType, TensorType
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.finding import Finding, FindingKind
 from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy
 from triage.signature import failure_cause, headline, signature

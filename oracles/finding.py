@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from fuzzer.outcome import Stage
+from fuzzer.execution.outcome import Stage
 
 
 class FindingKind(enum.Enum):

@@ -39,8 +39,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.ir import DType, Graph, Node, TensorType
-from fuzzer.outcome import Outcome
+from fuzzer.graph.ir import DType, Graph, Node, TensorType
+from fuzzer.execution.outcome import Outcome
 from oracles.precision import TIE_OPS, finite_max, flags_probe, spread_probe, value_probe
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
@@ -85,7 +85,7 @@ def _wide_result(node: Node, values: Values) -> np.ndarray:
     """The node's first result computed from float64 copies of its inputs (torch lowering)."""
     import torch
 
-    from fuzzer.ops import get_spec
+    from fuzzer.graph.ops import get_spec
 
     inputs = [torch.from_numpy(np.asarray(values[name]).astype(np.float64)) for name in node.inputs]
     result = get_spec(node.op).torch(inputs, node.attr)

@@ -20,10 +20,10 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx_bytes
-from fuzzer.ir import Graph, Input, Node, TensorType, Weight
-from fuzzer.ops import get_spec
-from fuzzer.outcome import Outcome, Stage, TestCase
+from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx_bytes
+from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ops import get_spec
+from fuzzer.execution.outcome import Outcome, Stage, TestCase
 from oracles.blame import Verdict, failure_finding, pair_differences, reference_usable, worst_output
 from oracles.differential import _FAILURES, _declared_type_finding
 from oracles.finding import Finding, FindingKind

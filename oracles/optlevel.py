@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from fuzzer.ir import DType, Graph, TensorType
-from fuzzer.outcome import Outcome
+from fuzzer.graph.ir import DType, Graph, TensorType
+from fuzzer.execution.outcome import Outcome
 from oracles.blame import Verdict, comparison_finding, pair_differences, reference_usable
 from oracles.differential import _declared_type_finding
 from oracles.finding import Finding, FindingKind

@@ -46,8 +46,8 @@ from typing import Any, Mapping
 import ml_dtypes
 import numpy as np
 
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.ops import get_spec
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ops import get_spec
 
 REFERENCE = "ref-f64"
 PROBE_PREFIX = "@ref:"
@@ -246,7 +246,7 @@ def _steps_rounded_to(dtype: DType) -> AbstractContextManager:
     intermediates at its declared precision) for the 16-bit floats, whose small range a sum
     inside one operator overflows; float32 and wider, and non-float dtypes, are left as they
     are (an intercepted aten call costs Python time on every test the judge runs)."""
-    from fuzzer.values import torch_dtype
+    from fuzzer.graph.values import torch_dtype
 
     return _rounding_mode()(torch_dtype(dtype)) if dtype.is_float and dtype.numpy.itemsize < 4 else nullcontext()
 
@@ -286,7 +286,7 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
     """
     import torch
 
-    from fuzzer.values import to_numpy, to_torch, torch_dtype
+    from fuzzer.graph.values import to_numpy, to_torch, torch_dtype
     from oracles.guards import RULES, node_flags
 
     promoted = promote_to_float64(graph)

@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from fuzzer.ir import DType, Graph
+from fuzzer.graph.ir import DType, Graph
 
 
 STATISTICS = ("elementwise", "max", "quantile")

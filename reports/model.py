@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpus.store import RunStore
-from fuzzer.campaign import Throughput
-from fuzzer.coverage import coverage_series
+from fuzzer.store import RunStore
+from fuzzer.campaign.driver import Throughput
+from fuzzer.campaign.coverage import coverage_series
 from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
 from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records

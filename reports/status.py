@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from corpus.store import RunStore
+from fuzzer.store import RunStore
 from reports.markdown import RAN_ON_ALL, bugs_in, coverage_text
 from reports.model import RunSummary, summarize
 

@@ -54,7 +54,7 @@ fi
 # Each available GPU backend, or why each one is missing (one line each).
 AVAILABLE=$($PYTHON - <<'PY'
 import sys
-from fuzzer.backends import builtin_backends
+from fuzzer.execution.backends import builtin_backends
 for name, backend in sorted(builtin_backends().items()):
     if backend.device != "cpu":
         reason = backend.missing()
@@ -84,7 +84,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from corpus.store import RunStore
+from fuzzer.store import RunStore
 
 run, backend = Path(sys.argv[1]), sys.argv[2]
 with RunStore.open(run, read_only=True) as store:

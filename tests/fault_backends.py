@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from fuzzer.backends.onnx_reference import OnnxReference
+from fuzzer.execution.backends.onnx_reference import OnnxReference
 
 TRIGGER_EVERY = 4
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fuzzer.backends.onnx_reference import OnnxReference
+from fuzzer.execution.backends.onnx_reference import OnnxReference
 
 
 def broadcasting_mul(self, a, b):
@@ -71,7 +71,7 @@ BACKENDS = ("tests.planted_backends:PlantedBugs", "onnx-ref", "ref-f64")
 def planted_graph():
     """Ten nodes over two inputs and two outputs; only node 4, a broadcasting Mul, trips
     the planted bug."""
-    from fuzzer.ir import DType
+    from fuzzer.graph.ir import DType
     from tests.test_guards import Builder
 
     builder = Builder()

@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("tvm")
 
-from fuzzer.backends import builtin_backends, load_backend, tvm_relax  # noqa: E402
-from fuzzer.generator import GeneratorOptions, generate_case  # noqa: E402
-from fuzzer.ir import DType  # noqa: E402
-from fuzzer.isolation import Limits, Worker, WorkerGroup  # noqa: E402
-from fuzzer.outcome import Stage, Status, TestCase  # noqa: E402
+from fuzzer.execution.backends import builtin_backends, load_backend, tvm_relax  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
+from fuzzer.graph.ir import DType  # noqa: E402
+from fuzzer.execution.isolation import Limits, Worker, WorkerGroup  # noqa: E402
+from fuzzer.execution.outcome import Stage, Status, TestCase  # noqa: E402
 from oracles.differential import differential  # noqa: E402
 
 ONNX_BACKENDS = ["tvm", "tvm-nofuse", "tvm-noopt"]

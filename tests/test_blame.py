@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fuzzer.backends import builtin_backends
-from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.isolation import Limits, Worker
-from fuzzer.ops import Unsatisfiable, get_spec
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.execution.backends import builtin_backends
+from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.execution.isolation import Limits, Worker
+from fuzzer.graph.ops import Unsatisfiable, get_spec
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.blame import blame, failure_finding, judge
 from oracles.differential import compare_arrays, differential
 from oracles.finding import FindingKind

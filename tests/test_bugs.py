@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corpus.store import StoredFinding
+from fuzzer.store import StoredFinding
 from triage.bugs import build_bugs, cluster_key, error_headline
 from triage.db import SignatureRecord, Status
 

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from corpus.store import RunStore
-from fuzzer.campaign import Campaign, CampaignConfig, seed_for_test, split_backends, start_run
+from fuzzer.store import RunStore
+from fuzzer.campaign.driver import Campaign, CampaignConfig, seed_for_test, split_backends, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = "onnx-ref,tests.fault_backends:WrongAnswer"

@@ -11,9 +11,9 @@ from pathlib import Path
 import onnx
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.campaign import Campaign, CampaignConfig, start_run
-from fuzzer.ir import Graph
+from fuzzer.store import RunStore
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.graph.ir import Graph
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("ort-none", "onnx-ref", "ref-f64", "tests.fault_backends:WrongAnswer")

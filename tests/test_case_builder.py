@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fuzzer.case_builder import CaseBuilder, CaseJob
-from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
+from fuzzer.execution.case_builder import CaseBuilder, CaseJob
+from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
 
 
 def test_builder_cases_equal_local_generation(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from corpus.corpus import Corpus
-from corpus.store import RunStore
-from fuzzer.backends.onnx_reference import OnnxReference
+from fuzzer.store import RunStore
+from fuzzer.execution.backends.onnx_reference import OnnxReference
 from fuzzer.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_an_exception_in_the_harness_exits_2_not_1(tmp_path, monkeypatch, capsys
     def broken_triage(*args):
         raise RuntimeError("bug in triage")
 
-    monkeypatch.setattr("fuzzer.ci.triage", broken_triage)
+    monkeypatch.setattr("fuzzer.cli.ci.triage", broken_triage)
     status = main(["ci", "--backends", ABORTING, "--time", "1", "--out", str(tmp_path / "run")])
     assert status == 2
     assert "bug in triage" in capsys.readouterr().err

@@ -89,7 +89,7 @@ def test_ops_and_dtypes_list_their_valid_names():
 
 
 def test_gen_keeps_to_the_chosen_operators_and_dtypes(tmp_path):
-    from fuzzer.ir import Graph
+    from fuzzer.graph.ir import Graph
 
     result = tcfuzz("gen", "-n", "4", "--ops", "Add,Relu", "--dtypes", "float32", "--dynamic", "1",
                     "--out", str(tmp_path))

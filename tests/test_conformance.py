@@ -10,11 +10,11 @@ import importlib.metadata
 
 import pytest
 
-from fuzzer.backends import builtin_backends
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import DType
-from fuzzer.isolation import Limits, WorkerGroup
-from fuzzer.outcome import Status
+from fuzzer.execution.backends import builtin_backends
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import DType
+from fuzzer.execution.isolation import Limits, WorkerGroup
+from fuzzer.execution.outcome import Status
 from oracles.differential import differential
 
 COMMON_OPERATORS = frozenset({"Add", "Mul", "Sub", "Relu", "Sigmoid", "Tanh", "MatMul", "Conv", "Transpose",

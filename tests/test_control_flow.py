@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
-from fuzzer.ir import DType, Graph, Input, InvalidGraph, Node, TensorType
-from fuzzer.ops import get_spec
+from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
+from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType
+from fuzzer.graph.ops import get_spec
 from test_ops import run_both
 
 CONTROL = {"If", "Loop", "Scan"}

@@ -13,11 +13,11 @@ import numpy as np
 import onnx
 import pytest
 
-from fuzzer.backends import builtin_backends
-from fuzzer.generator import make_case
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight, resized
-from fuzzer.isolation import Limits, WorkerGroup
-from fuzzer.outcome import Status, TestCase
+from fuzzer.execution.backends import builtin_backends
+from fuzzer.generation.generator import make_case
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, resized
+from fuzzer.execution.isolation import Limits, WorkerGroup
+from fuzzer.execution.outcome import Status, TestCase
 from oracles.differential import differential
 
 F32 = DType.float32

@@ -18,13 +18,13 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from corpus.corpus import Corpus
-from corpus.onnx_import import ImportRejected, graph_from_onnx
+from fuzzer.graph.onnx_import import ImportRejected, graph_from_onnx
 from corpus.seeds import seed_graphs
 from corpus.seeds.build import write_seeds
 from fuzzer.cli import main
-from fuzzer.export_onnx import to_onnx
-from fuzzer.generator import GeneratorOptions, generate_graph
-from fuzzer.values import random_inputs
+from fuzzer.graph.export_onnx import to_onnx
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
+from fuzzer.graph.values import random_inputs
 
 GRAPHS = [generate_graph(seed, GeneratorOptions(nodes=3)) for seed in range(12)]
 
@@ -79,7 +79,7 @@ def test_minimize_drops_subsumed_entries_and_their_blobs(tmp_path):
 ADDER = """
 import sys
 from corpus.corpus import Corpus
-from fuzzer.generator import GeneratorOptions, generate_graph
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
 corpus = Corpus.open(sys.argv[1])
 for seed in range(1000):
     graph = generate_graph(seed, GeneratorOptions(nodes=3))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit, compiler_bits,
+from fuzzer.store import RunStore
+from fuzzer.campaign.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit, compiler_bits,
                              cost, coverage_series, fingerprint, graph_features, kind_of, record_coverage)
-from fuzzer.generator import SYMBOL, VARIANTS, make_case
-from fuzzer.ir import Graph, Input
-from fuzzer.isolation import WorkerGroup
-from fuzzer.outcome import Outcome, Status
+from fuzzer.generation.generator import SYMBOL, VARIANTS, make_case
+from fuzzer.graph.ir import Graph, Input
+from fuzzer.execution.isolation import WorkerGroup
+from fuzzer.execution.outcome import Outcome, Status
 
 FLOAT_2X3 = {"dtype": "float32", "shape": [2, 3]}
 RELU_SOFTMAX = Graph.from_dict({

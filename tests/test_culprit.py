@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.backends import load_backend
-from fuzzer.campaign import CampaignConfig
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.outcome import TestCase
+from fuzzer.store import RunStore
+from fuzzer.execution.backends import load_backend
+from fuzzer.campaign.driver import CampaignConfig
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.execution.outcome import TestCase
 from triage.culprit import INDUCTOR_OFF, Verdict, candidates_here, configured, find_culprit, isolate
 from triage.rerun import Evaluator, find_stored
 

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fuzzer.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.ops import get_spec, registry
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
+from fuzzer.graph.ops import get_spec, registry
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.determinism import determinism, identical, nondeterministic_outputs
 from oracles.finding import FindingKind
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.campaign import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tcfuzz[ray]'")
 RAY = Path(sys.executable).with_name("ray")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.ir import DType
+from fuzzer.graph.ir import DType
 from oracles.precision import evaluate_reference
 from tests.test_guards import Builder, blamed, declared, verdict
 

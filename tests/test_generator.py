@@ -13,9 +13,9 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
-from fuzzer.values import to_torch
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
+from fuzzer.graph.values import to_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDITY_GRAPHS = 300
@@ -31,7 +31,7 @@ def test_same_seed_gives_byte_identical_onnx():
 
 
 def test_onnx_bytes_are_identical_in_another_process():
-    code = ("import hashlib; from fuzzer.generator import generate_case\n"
+    code = ("import hashlib; from fuzzer.generation.generator import generate_case\n"
             "print(' '.join(hashlib.sha256(generate_case(s).model).hexdigest() for s in range(5)))")
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert other.stdout.split() == [hashlib.sha256(generate_case(s).model).hexdigest() for s in range(5)]
@@ -78,8 +78,8 @@ def test_graphs_have_requested_size_several_inputs_and_outputs_and_fan_out():
 
 
 def test_flop_budget_bounds_every_graph():
-    from fuzzer.generator import estimated_flops
-    from fuzzer.ops import get_spec
+    from fuzzer.generation.generator import estimated_flops
+    from fuzzer.graph.ops import get_spec
 
     options = GeneratorOptions(nodes=10, max_flops=50_000, ops=frozenset({"MatMul", "Conv", "Add", "Gemm"}))
     for seed in range(30):
@@ -90,7 +90,7 @@ def test_flop_budget_bounds_every_graph():
 
 
 def test_options_restrict_operators_and_dtypes():
-    from fuzzer.ir import DType
+    from fuzzer.graph.ir import DType
 
     options = GeneratorOptions(nodes=6, ops=frozenset({"Add", "Relu", "MatMul"}),
                                dtypes=frozenset({DType.float32}))
@@ -110,7 +110,7 @@ def test_bad_options_are_rejected():
 def test_domain_operators_never_read_values_that_no_input_moves_outside_their_domain():
     """Trilu's zeros, Sign's steps and weights are pinned: Log reads none of them, Atanh (whose
     domain holds zero) no Sign and no weight, yet both still appear."""
-    from fuzzer.ir import DType
+    from fuzzer.graph.ir import DType
 
     options = GeneratorOptions(nodes=8, ops=frozenset({"Trilu", "Sign", "Where", "Log", "Atanh", "Greater"}),
                                dtypes=frozenset({DType.float32, DType.bool}))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.ops import get_spec, registry
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ops import get_spec, registry
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.blame import judge, reference_for_comparison
 from oracles.guards import RULES, Suppression, node_flags
 from oracles.precision import REFERENCE, evaluate_reference

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from corpus.corpus import Corpus
-from fuzzer.campaign import Campaign, CampaignConfig, seed_for_test, start_run
+from fuzzer.campaign.driver import Campaign, CampaignConfig, seed_for_test, start_run
 from fuzzer.cli import main
-from fuzzer.coverage import ARC, GRAPH, NOTED, CoverageMap, Scheduler, bit, coverage_series
-from fuzzer.generator import GeneratorOptions, generate_case, generate_graph
-from fuzzer.mutate import MUTATORS
+from fuzzer.campaign.coverage import ARC, GRAPH, NOTED, CoverageMap, Scheduler, bit, coverage_series
+from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
+from fuzzer.generation.mutate import MUTATORS
 
 OPTIONS = GeneratorOptions(nodes=4, input_budget=None)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.coverage import CoveragePoint, record_coverage
+from fuzzer.campaign.coverage import CoveragePoint, record_coverage
 from reports.model import summarize
 from reports.render import write_reports
 from tests.test_reports import run_with_findings

@@ -10,10 +10,10 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.generator import GeneratorOptions, generate_graph
-from fuzzer.input_search import search_inputs
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
+from fuzzer.generation.input_search import search_inputs
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 
 
 def chain(dtype: DType, shape: tuple[int, ...], *ops: tuple[str, dict], weights: dict[str, np.ndarray] | None = None,

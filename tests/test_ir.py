@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzer.generator import GeneratorOptions, generate_graph
-from fuzzer.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
+from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
 
 ROOT = Path(__file__).resolve().parents[1]
 F32 = DType.float32
@@ -78,7 +78,7 @@ def test_json_round_trip_preserves_graph_and_hash(seed, nodes):
 
 def test_hash_is_the_same_in_another_process():
     graphs = [generate_graph(seed) for seed in range(5)]
-    code = ("from fuzzer.generator import generate_graph\n"
+    code = ("from fuzzer.generation.generator import generate_graph\n"
             "print(' '.join(generate_graph(s).content_hash for s in range(5)))")
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"})

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.isolation import BatchCancelled, Limits, Worker, WorkerGroup, WorkerStartError
-from fuzzer.outcome import Stage, Status
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.execution.isolation import BatchCancelled, Limits, Worker, WorkerGroup, WorkerStartError
+from fuzzer.execution.outcome import Stage, Status
 
-OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.ir").ir.DType.float32}))
+OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.graph.ir").ir.DType.float32}))
 LIMITS = Limits(timeout=3.0, memory_mb=350)
 
 
@@ -72,7 +72,7 @@ def test_unknown_plugin_fails_to_start_with_one_line(tmp_path):
 
 
 def test_log_names_of_long_backend_specs_stay_short_and_distinct():
-    from fuzzer.isolation import log_name
+    from fuzzer.execution.isolation import log_name
 
     long_a = 'triage.culprit:{"backend": "inductor", "off": [' + ", ".join(f'"switch{i}"' for i in range(40)) + "]}"
     long_b = long_a.replace("switch39", "switch41")

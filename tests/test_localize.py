@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.generator import make_case
-from fuzzer.ir import DType
+from fuzzer.generation.generator import make_case
+from fuzzer.graph.ir import DType
 from tests.planted_backends import BACKENDS, planted_graph
 from tests.test_guards import Builder
 from triage.localize import expose_intermediates, localize

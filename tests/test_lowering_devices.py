@@ -1,7 +1,7 @@
 """Every operator's torch lowering computes on the device of its inputs: a tensor it makes on
 the CPU breaks torch.compile on CUDA ("Expected all tensors to be on the same device").
 
-Each operator's one-node graphs run through :mod:`fuzzer.export_torch` with inputs and weights
+Each operator's one-node graphs run through :mod:`fuzzer.graph.export_torch` with inputs and weights
 on a device that is not the CPU: torch's "meta" device everywhere, and CUDA where torch has it,
 whose values must also match the CPU's. Eager torch lets 0-d CPU tensors and CPU indices mix
 with other devices, compiled code does not: so no aten operator may mix the device's tensors
@@ -16,12 +16,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from fuzzer.export_onnx import DEFAULT_OPSET
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions, generate_graph
-from fuzzer.ir import Graph, Input, Node
-from fuzzer.ops import Unsatisfiable, all_specs, get_spec
-from fuzzer.values import random_inputs, to_numpy, to_torch
+from fuzzer.graph.export_onnx import DEFAULT_OPSET
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
+from fuzzer.graph.ir import Graph, Input, Node
+from fuzzer.graph.ops import Unsatisfiable, all_specs, get_spec
+from fuzzer.graph.values import random_inputs, to_numpy, to_torch
 from oracles.tolerance import DEFAULT_TOLERANCES
 
 SEEDS_PER_OP = 4

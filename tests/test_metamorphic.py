@@ -12,17 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.ops import Unsatisfiable, registry
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
+from fuzzer.graph.ops import Unsatisfiable, registry
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.determinism import identical
 from oracles.finding import FindingKind
 from oracles.metamorphic import (REWRITES, NotApplicable, add_zero, metamorphic, rewrite_case,
                                  rewritten_inputs, swap_commutative)
-from fuzzer.values import to_numpy, to_torch
+from fuzzer.graph.values import to_numpy, to_torch
 
 OPTIONS = GeneratorOptions(nodes=6)
 

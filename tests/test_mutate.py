@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from onnx.reference import ReferenceEvaluator
 
 from corpus.seeds import mlp_head, residual_block, seed_graphs
-from fuzzer.export_onnx import to_onnx
-from fuzzer.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph
-from fuzzer.ir import Graph
-from fuzzer.mutate import GROWING, MUTATORS, admit, mutate, mutator_order
-from fuzzer.ops.spec import Unsatisfiable
-from fuzzer.values import random_inputs
+from fuzzer.graph.export_onnx import to_onnx
+from fuzzer.generation.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph
+from fuzzer.graph.ir import Graph
+from fuzzer.generation.mutate import GROWING, MUTATORS, admit, mutate, mutator_order
+from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.graph.values import random_inputs
 
 OPTIONS = GeneratorOptions(nodes=5)
 

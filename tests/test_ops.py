@@ -8,12 +8,12 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import DType
-from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx
-from fuzzer.ops import all_specs, get_spec
-from fuzzer.values import to_numpy, to_torch
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import DType
+from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx
+from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.values import to_numpy, to_torch
 
 GRAPHS_PER_OP = 12
 LOOSE = {DType.float16: 2e-2, DType.bfloat16: 8e-2, DType.float32: 1e-4, DType.float64: 1e-6}  # the reference evaluator computes some float64 ops (Erf) in float32

@@ -10,11 +10,11 @@ import numpy as np
 import onnx
 import pytest
 
-from fuzzer.export_onnx import SUPPORTED_OPSETS, to_onnx
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.ops import all_specs, get_spec
-from fuzzer.ops.logic import SAFE_INT_RANGES
+from fuzzer.graph.export_onnx import SUPPORTED_OPSETS, to_onnx
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.ops.logic import SAFE_INT_RANGES
 from tests.test_ops import run_both
 
 SPECS = [s for s in all_specs() if s.family in ("activation", "logic")]

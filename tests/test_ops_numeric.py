@@ -8,13 +8,13 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_onnx import SUPPORTED_OPSETS, to_onnx
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.ops import all_specs, get_spec
-from fuzzer.ops.linalg import sliding_axes
-from fuzzer.values import to_numpy, to_torch
+from fuzzer.graph.export_onnx import SUPPORTED_OPSETS, to_onnx
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
+from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.ops.linalg import sliding_axes
+from fuzzer.graph.values import to_numpy, to_torch
 from tests.test_ops import assert_close
 
 FAMILIES = ("linalg", "pooling", "normalization", "reduction")

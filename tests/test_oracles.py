@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fuzzer.ir import DType, TensorType
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.graph.ir import DType, TensorType
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.differential import compare_arrays, differential
 from oracles.finding import Finding, FindingKind
 from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy, parse_override

@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from corpus.store import RunStore, StoredFinding, arrays_to_npz
-from fuzzer.campaign import Campaign, CampaignConfig, start_run
-from fuzzer.generator import make_case
-from fuzzer.ir import DType
+from fuzzer.store import RunStore, StoredFinding, arrays_to_npz
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.generation.generator import make_case
+from fuzzer.graph.ir import DType
 from tests.planted_backends import BACKENDS, planted_graph, record_findings
 from tests.test_guards import Builder
 from triage.reduce import (Reduction, ReductionUnsupported, judging_backends, load_reduction, reduce_finding,

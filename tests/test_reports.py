@@ -19,11 +19,11 @@ import pytest
 
 from rich.console import Console
 
-from corpus.store import RunStore
-from fuzzer.campaign import Campaign, CampaignConfig, Snapshot, start_run
+from fuzzer.store import RunStore
+from fuzzer.campaign.driver import Campaign, CampaignConfig, Snapshot, start_run
 from fuzzer.cli import bug_count_line
-from fuzzer.outcome import Stage
-from fuzzer.progress import plain_line, summary_table
+from fuzzer.execution.outcome import Stage
+from fuzzer.campaign.progress import plain_line, summary_table
 from oracles.finding import Finding, FindingKind
 from reports import sarif
 from reports.html import render_html

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.outcome import Stage, TestCase
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
+from fuzzer.execution.outcome import Stage, TestCase
 from oracles.finding import Finding, FindingKind
 from triage.repro import ReproUnsupported, bug_report_markdown, verify_repro, write_repro
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzzer.backends import builtin_backends
-from fuzzer.generator import GeneratorOptions, generate_case
-from fuzzer.ir import DType
+from fuzzer.execution.backends import builtin_backends
+from fuzzer.generation.generator import GeneratorOptions, generate_case
+from fuzzer.graph.ir import DType
 
 CASE = generate_case(4, GeneratorOptions(nodes=4, dtypes=frozenset({DType.float32}),
                                          ops=frozenset({"Add", "Mul", "Relu", "MatMul", "Transpose", "Sigmoid"})))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.campaign import CampaignConfig, start_run
-from fuzzer.generator import make_case
+from fuzzer.campaign.driver import CampaignConfig, start_run
+from fuzzer.generation.generator import make_case
 from oracles.finding import FindingKind
 from tests.planted_backends import BACKENDS, planted_graph, record_findings
 from triage.localize import prefix_graph

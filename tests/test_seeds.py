@@ -8,14 +8,14 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from corpus.onnx_import import load_onnx_graph
+from fuzzer.graph.onnx_import import load_onnx_graph
 from corpus.seeds import SEED_DIRECTORY, seed_graphs
 from corpus.seeds.build import write_seeds
-from fuzzer.export_onnx import to_onnx
-from fuzzer.export_torch import to_module
-from fuzzer.generator import GeneratorOptions
-from fuzzer.mutate import admit
-from fuzzer.values import random_inputs, to_numpy, to_torch
+from fuzzer.graph.export_onnx import to_onnx
+from fuzzer.graph.export_torch import to_module
+from fuzzer.generation.generator import GeneratorOptions
+from fuzzer.generation.mutate import admit
+from fuzzer.graph.values import random_inputs, to_numpy, to_torch
 
 SEEDS = seed_graphs()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fuzzer.generator import make_case
-from fuzzer.ir import DType
-from fuzzer.isolation import Limits, Worker
-from fuzzer.outcome import Stage
+from fuzzer.generation.generator import make_case
+from fuzzer.graph.ir import DType
+from fuzzer.execution.isolation import Limits, Worker
+from fuzzer.execution.outcome import Stage
 from oracles.blame import failure_finding
 from oracles.finding import Finding, FindingKind
 from tests.test_guards import Builder

@@ -6,9 +6,9 @@ from collections import Counter
 
 from rich.console import Console
 
-from fuzzer.generator import generate_graph
-from fuzzer.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.stats import graph_statistics, render
+from fuzzer.generation.generator import generate_graph
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
+from fuzzer.generation.stats import graph_statistics, render
 
 F32 = TensorType(DType.float32, (2, 3))
 

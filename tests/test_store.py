@@ -17,8 +17,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from corpus.store import Progress, RunStore, StoreError
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.store import Progress, RunStore, StoreError
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.finding import Finding, FindingKind
 
 REPO_ROOT = Path(__file__).parents[1]
@@ -238,8 +238,8 @@ RECORDER = textwrap.dedent(
     import os, sys
     from pathlib import Path
     import numpy as np
-    from corpus.store import RunStore
-    from fuzzer.outcome import Outcome, Stage, Status
+    from fuzzer.store import RunStore
+    from fuzzer.execution.outcome import Outcome, Stage, Status
     from oracles.finding import Finding, FindingKind
 
     run_dir, first_index = Path(sys.argv[1]), int(sys.argv[2])
@@ -310,7 +310,7 @@ def test_no_reported_finding_is_lost_to_sigkill(tmp_path: Path) -> None:
 
 def test_the_test_session_never_caches_in_the_users_home():
     """Module-scoped fixtures run campaigns too: the session's cache is a temporary one."""
-    from corpus.support import default_cache_dir
+    from fuzzer.execution.support import default_cache_dir
 
     home = Path(os.path.expanduser("~")).resolve()
     assert not default_cache_dir().resolve().is_relative_to(home / ".cache")

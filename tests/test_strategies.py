@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from onnx.reference import ReferenceEvaluator
 
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import DType
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import DType
 from fuzzer.strategies import cases, graphs
-from fuzzer.values import random_inputs
+from fuzzer.graph.values import random_inputs
 
 QUICK = settings(max_examples=25, deadline=None, database=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow])

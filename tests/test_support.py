@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from corpus.support import SupportTable, SupportTableError, features
-from fuzzer.campaign import Campaign, CampaignConfig, learned_avoidance, start_run, support_tables
-from fuzzer.generator import GeneratorOptions, generate_graph
-from fuzzer.ir import DType
+from fuzzer.execution.support import SupportTable, SupportTableError, features
+from fuzzer.campaign.driver import Campaign, CampaignConfig, learned_avoidance, start_run, support_tables
+from fuzzer.generation.generator import GeneratorOptions, generate_graph
+from fuzzer.graph.ir import DType
 
 VERSIONS = {"onnxruntime": "1.0"}
 

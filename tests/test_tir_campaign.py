@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.isolation import worker_environment
+from fuzzer.store import RunStore
+from fuzzer.execution.isolation import worker_environment
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.backend import TirBuild
 from fuzzer.tir.campaign import TirOptions, culprit, replay, run_tir_campaign

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fuzzer.isolation import worker_environment
+from fuzzer.execution.isolation import worker_environment
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import default_pipeline
 from fuzzer.tir.repro import DryRun, metadata_constants, parsable, relax_module_source, repro_script

@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.store import RunStore
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from fuzzer.tir.campaign import TirCampaign, TirOptions, third_opinion, tir_root_cause
 from fuzzer.tir.case import TirCase, Variant, encode_json
 from fuzzer.tir.pipelines import default_pipeline

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fuzzer.cli import main
-from fuzzer.ir import DType
+from fuzzer.graph.ir import DType
 from oracles.tolerance import (Tolerance, configured_policy, parse_statistic, policy_from_dict,
                                policy_to_dict)
 
@@ -48,7 +48,7 @@ def test_command_line_tolerances_reach_the_campaign(tmp_path, capsys):
     code = main(["fuzz", "--backends", "onnx-ref", "--max-tests", "2", "--nodes", "2", "--out", str(run),
                  "--tolerance-file", str(settings), "--tolerance", "v2_0=1e-2,1e-3", "--error-statistic", "max"])
     assert code in (0, 1)
-    from corpus.store import RunStore
+    from fuzzer.store import RunStore
 
     with RunStore.open(run) as store:
         stored = policy_from_dict(store.config["campaign"]["tolerances"])

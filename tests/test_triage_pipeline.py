@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from corpus.store import RunStore
+from fuzzer.store import RunStore
 from fuzzer.cli import main
 from tests.quality.planted_ort import focused_campaign
 from triage.db import Status, load_baseline, signature_records, sync_signatures, update_signature

@@ -30,8 +30,8 @@ from pathlib import Path
 from functools import cache
 from typing import Iterable, Mapping, Sequence
 
-from corpus.store import DATABASE_NAME, RunStore, StoredFinding, StoreError
-from fuzzer.backends import UnknownBackend, load_backend
+from fuzzer.store import DATABASE_NAME, RunStore, StoredFinding, StoreError
+from fuzzer.execution.backends import UnknownBackend, load_backend
 from oracles.finding import Finding
 from triage.db import SignatureRecord, Status, load_baseline, signature_records
 from triage.judge_defects import known_defect

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Callable, Mapping, Sequence
 
-from corpus.store import StoredFinding
-from fuzzer.backends import load_backend
-from fuzzer.backends.base import Backend
-from fuzzer.isolation import worker_environment
-from fuzzer.outcome import TestCase
+from fuzzer.store import StoredFinding
+from fuzzer.execution.backends import load_backend
+from fuzzer.execution.backends.base import Backend
+from fuzzer.execution.isolation import worker_environment
+from fuzzer.execution.outcome import TestCase
 from triage.reproducibility import backend_specs, finding_backends, shows
 
 PLUGIN_MODULE = __name__
@@ -79,9 +79,9 @@ class Verdict(enum.Enum):
 
 
 def family(backend: type[Backend]) -> str:
-    from fuzzer.backends.onnxruntime import OnnxRuntime
-    from fuzzer.backends.torch_compile import TorchCompile
-    from fuzzer.backends.tvm_relax import TvmRelax
+    from fuzzer.execution.backends.onnxruntime import OnnxRuntime
+    from fuzzer.execution.backends.torch_compile import TorchCompile
+    from fuzzer.execution.backends.tvm_relax import TvmRelax
 
     if issubclass(backend, OnnxRuntime):
         return "ort"
@@ -106,7 +106,7 @@ class _OrtConfigured:
     def setup(self) -> None:
         super().setup()
         if self.level_override:
-            from fuzzer.backends.onnxruntime import LEVELS
+            from fuzzer.execution.backends.onnxruntime import LEVELS
 
             self.options.graph_optimization_level = getattr(
                 self.ort.GraphOptimizationLevel, LEVELS[self.level_override])
@@ -180,7 +180,7 @@ def ort_transformers(backend: Any, case: TestCase) -> list[str]:
 def tvm_passes(backend: Any, case: TestCase) -> list[str]:
     """The Relax and TIR passes that changed the module while ``backend`` built it, exactly as
     the backend builds it (its pipeline, PassContext config, target and device)."""
-    from fuzzer.backends.tvm_relax import compile_relax, pass_change_recorder
+    from fuzzer.execution.backends.tvm_relax import compile_relax, pass_change_recorder
 
     changed: list[str] = []
     module, _ = backend.prepare(case)
@@ -269,7 +269,7 @@ def bisect(backend: str, case: TestCase, judge: Judge, max_tests: int = MAX_TEST
     budget = [max_tests] if seconds is None else [max_tests, time.monotonic() + seconds]
     level, lowest = None, None
     if kind == "ort":
-        from fuzzer.backends.onnxruntime import LEVELS
+        from fuzzer.execution.backends.onnxruntime import LEVELS
 
         levels = list(LEVELS)[: list(LEVELS).index(base.level) + 1]
         for level in levels:

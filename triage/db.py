@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from corpus.store import DATABASE_NAME, RunStore, StoreError, StoredFinding
+from fuzzer.store import DATABASE_NAME, RunStore, StoreError, StoredFinding
 from triage.signature import group_signatures
 
 SCHEMA = """

@@ -16,10 +16,10 @@ from typing import Mapping
 
 import numpy as np
 
-from fuzzer.backends import load_backend
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import Graph, TensorType
-from fuzzer.outcome import Outcome, TestCase
+from fuzzer.execution.backends import load_backend
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import Graph, TensorType
+from fuzzer.execution.outcome import Outcome, TestCase
 from oracles.blame import reference_for_comparison
 from oracles.differential import compare_arrays
 from oracles.precision import REFERENCE

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from corpus.store import RunStore, StoredFinding
-from fuzzer.backends import load_backend
-from fuzzer.outcome import TestCase
+from fuzzer.store import RunStore, StoredFinding
+from fuzzer.execution.backends import load_backend
+from fuzzer.execution.outcome import TestCase
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from triage.signature import headline

@@ -24,15 +24,15 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from corpus.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
-from fuzzer.backends import load_backend
-from fuzzer.campaign import CampaignConfig, split_backends
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
-from fuzzer.ops import get_spec
-from fuzzer.ops.spec import Unsatisfiable
-from fuzzer.outcome import TestCase
-from fuzzer.values import random_array
+from fuzzer.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
+from fuzzer.execution.backends import load_backend
+from fuzzer.campaign.driver import CampaignConfig, split_backends
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
+from fuzzer.graph.ops import get_spec
+from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.values import random_array
 from oracles.finding import Finding, FindingKind
 from oracles.precision import REFERENCE
 from triage.bugs import backend_facts
@@ -432,7 +432,7 @@ class Reducer:
 
 def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]:
     """The run's backends needed to judge ``stored`` again, from the campaign lane that found
-    it (:func:`fuzzer.campaign.split_backends`; the lane of slow compilers when it blames one
+    it (:func:`fuzzer.campaign.driver.split_backends`; the lane of slow compilers when it blames one
     of them). A failure or a type disagreement needs only the blamed backend and the judges;
     a value disagreement also the backend it was compared with; other kinds the whole lane."""
     every_test, sampled = split_backends(config)

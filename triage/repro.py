@@ -27,10 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from corpus.store import arrays_to_npz, npz_to_arrays
-from fuzzer.backends import load_backend
-from fuzzer.backends.base import Backend
-from fuzzer.outcome import TestCase
+from fuzzer.store import arrays_to_npz, npz_to_arrays
+from fuzzer.execution.backends import load_backend
+from fuzzer.execution.backends.base import Backend
+from fuzzer.execution.outcome import TestCase
 from oracles.differential import DECLARED_TYPES
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
 from triage.signature import _VOLATILE, failure_cause, headline, normalize_message

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from corpus.store import RunStore, StoredFinding
-from fuzzer.backends import load_backend
-from fuzzer.outcome import TestCase
+from fuzzer.store import RunStore, StoredFinding
+from fuzzer.execution.backends import load_backend
+from fuzzer.execution.outcome import TestCase
 from oracles.finding import Finding
 from triage.reduce import judging_backends
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case

@@ -2,7 +2,7 @@
 and reproducibility checks.
 
 An :class:`Evaluator` holds one isolated worker per backend (a
-:class:`~fuzzer.isolation.WorkerGroup`) and the run's judging settings (tolerance policy,
+:class:`~fuzzer.execution.isolation.WorkerGroup`) and the run's judging settings (tolerance policy,
 fallback reference). :meth:`Evaluator.evaluate` runs a case and applies the campaign's
 oracles for one test (:func:`oracles.blame.judge_case`). An evaluator for a finding on a
 metamorphic rewrite (``rewrites``) also rewrites each case as the campaign did and applies
@@ -17,13 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from corpus.store import RunStore, StoredFinding, npz_to_arrays
-from fuzzer.backends import load_backend
-from fuzzer.campaign import CampaignConfig
-from fuzzer.export_onnx import to_onnx_bytes
-from fuzzer.ir import Graph
-from fuzzer.isolation import Limits, WorkerGroup, collect_all
-from fuzzer.outcome import Outcome, TestCase
+from fuzzer.store import RunStore, StoredFinding, npz_to_arrays
+from fuzzer.execution.backends import load_backend
+from fuzzer.campaign.driver import CampaignConfig
+from fuzzer.graph.export_onnx import to_onnx_bytes
+from fuzzer.graph.ir import Graph
+from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all
+from fuzzer.execution.outcome import Outcome, TestCase
 from oracles.blame import judge_case, judge_rewrite
 from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case

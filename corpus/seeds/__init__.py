@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fuzzer.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.mutate import assemble
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.generation.mutate import assemble
 
 SEED_DIRECTORY = Path(__file__).parent
 WEIGHT_SCALE = 0.3

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from corpus.seeds import SEED_DIRECTORY, seed_graphs
-from fuzzer.export_onnx import DEFAULT_OPSET, to_onnx_bytes
+from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx_bytes
 
 
 def write_seeds(directory: Path = SEED_DIRECTORY, opset: int = DEFAULT_OPSET) -> list[Path]:

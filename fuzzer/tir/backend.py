@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence, TextIO
 
 import numpy as np
 
-from fuzzer.backends.base import Backend, Unsupported
+from fuzzer.execution.backends.base import Backend, Unsupported
 from fuzzer.tir.case import TirCase, Variant, encode_json
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline

@@ -47,12 +47,12 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from corpus.store import Progress, RunStore
-from fuzzer.backends import load_backend
-from fuzzer.campaign import Snapshot, seed_for_test
-from fuzzer.ir import DType
-from fuzzer.isolation import Limits, Worker
-from fuzzer.outcome import Outcome, Stage, Status
+from fuzzer.store import Progress, RunStore
+from fuzzer.execution.backends import load_backend
+from fuzzer.campaign.driver import Snapshot, seed_for_test
+from fuzzer.graph.ir import DType
+from fuzzer.execution.isolation import Limits, Worker
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from fuzzer.tir.case import ANY_MUTATOR, TirCase, Variant, decode_json, trace_from_log
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import PipelineMutation, default_pipeline
@@ -712,7 +712,7 @@ def run_tir_campaign(run_dir: Path, *, seed: int = 0, time_budget: float | None 
     """Run a new TIR campaign in ``run_dir`` until a budget is spent; the summary.
 
     ``max_tests`` counts variants (built and compared programs). ``on_progress`` gets a
-    ``fuzzer.campaign.Snapshot`` (with TIR counters added) a few times a second.
+    ``fuzzer.campaign.driver.Snapshot`` (with TIR counters added) a few times a second.
     """
     with RunStore.create(run_dir, {"mode": "tir", "seed": seed, "options": dataclasses.asdict(options)}) as store:
         return TirCampaign(store, seed, options).run(time_budget, max_tests, on_progress)

@@ -104,7 +104,7 @@ def build(module: Any, spec: Mapping[str, Any] | None, catalog: Mapping[str, Pas
 
 def run(machine: Any, module: Any, arguments: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The outputs of ``main`` as ``out0``, ``out1``…, its parameters taken by name from ``arguments``."""
-    from fuzzer.backends.tvm_relax import parameter_names, run_main
+    from fuzzer.execution.backends.tvm_relax import parameter_names, run_main
 
     outputs = run_main(machine, [arguments[name] for name in parameter_names(module)])
     return {f"out{index}": value for index, value in enumerate(outputs)}
@@ -112,10 +112,10 @@ def run(machine: Any, module: Any, arguments: Mapping[str, np.ndarray]) -> dict[
 
 def relax_module(spec: Mapping[str, Any]) -> tuple[Any, dict[str, np.ndarray]]:
     """The Relax module ``from_onnx`` makes of the spec's generated graph, and random inputs for it."""
-    from fuzzer.backends.tvm_relax import import_onnx
-    from fuzzer.export_onnx import to_onnx_bytes
-    from fuzzer.generator import GeneratorOptions, generate_graph
-    from fuzzer.values import random_inputs
+    from fuzzer.execution.backends.tvm_relax import import_onnx
+    from fuzzer.graph.export_onnx import to_onnx_bytes
+    from fuzzer.generation.generator import GeneratorOptions, generate_graph
+    from fuzzer.graph.values import random_inputs
 
     graph = generate_graph(spec["graph_seed"], GeneratorOptions(nodes=spec["nodes"]))
     return import_onnx(to_onnx_bytes(graph)), random_inputs(graph, spec["graph_seed"])

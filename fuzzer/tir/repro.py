@@ -25,8 +25,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from corpus.store import RunStore
-from fuzzer.outcome import Stage
+from fuzzer.store import RunStore
+from fuzzer.execution.outcome import Stage
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
 from triage.signature import headline

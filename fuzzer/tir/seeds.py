@@ -440,8 +440,8 @@ def _build_relax(spec: Mapping[str, Any]) -> Any:
     from tvm import relax, tirx
     from tvm.relax.frontend.onnx import from_onnx
 
-    from fuzzer.export_onnx import to_onnx_bytes
-    from fuzzer.generator import GeneratorOptions, generate_graph
+    from fuzzer.graph.export_onnx import to_onnx_bytes
+    from fuzzer.generation.generator import GeneratorOptions, generate_graph
 
     try:  # the graph of generate_case, exported as it does; its inputs are not needed
         model = to_onnx_bytes(generate_graph(spec["graph_seed"], GeneratorOptions(nodes=spec["nodes"])))

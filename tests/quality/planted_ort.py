@@ -30,7 +30,7 @@ import inspect
 import os
 import tempfile
 
-from fuzzer.backends.onnxruntime import OnnxRuntime
+from fuzzer.execution.backends.onnxruntime import OnnxRuntime
 
 
 def with_shapes(model: bytes):
@@ -290,7 +290,7 @@ class PlantedFusion(OnnxRuntime):
 def focused_campaign(run_dir, planted: str, ops, *, max_tests: int = 40, nodes: int = 5, seed: int = 1):
     """A short campaign of ``planted`` (a class name here) against the ONNX reference on
     float32 graphs of ``ops``; the campaign's Snapshot."""
-    from fuzzer.campaign import Campaign, CampaignConfig, start_run
+    from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
 
     config = CampaignConfig(backends=("onnx-ref", f"{__name__}:{planted}"), seed=seed, nodes=nodes,
                             max_tests=max_tests, reference="onnx-ref", single_compiler_every=0,

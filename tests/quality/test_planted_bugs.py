@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from corpus.store import RunStore
+from fuzzer.store import RunStore
 from tests.quality.planted_ort import focused_campaign
 from triage.bugs import run_bugs
 from triage.db import Status

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.store import RunStore
-from fuzzer.campaign import Campaign, CampaignConfig, start_run
+from fuzzer.store import RunStore
+from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
 from fuzzer.cli import main
 from triage.bugs import run_bugs
 from triage.db import Status

@@ -1,0 +1,540 @@
+"""A fuzzing campaign: generate, run on every backend in isolated workers, judge, store.
+
+Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a campaign
+killed at any point resumes where its store says it stopped, and any finding can be
+regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
+its own worker per backend; the store is shared. Each lane's cases are built a batch ahead in
+a helper process of its own (``fuzzer.execution.case_builder``), so the lanes' threads only hand out,
+judge and record.
+
+With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds a
+test to the corpus when ``fuzzer.campaign.coverage.Scheduler.admit`` says it covered something new
+(compiler branches or pass effects first), and turns a share of the tests into mutants of
+corpus entries. Fresh tests keep their seeds; a mutant
+depends on the corpus at the time, so it is reproducible from its stored graph, and a
+resumed guided campaign continues rather than repeats an unbroken one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from fuzzer.store import Progress, RunStore, arrays_to_npz
+from fuzzer.execution.support import Feature, SupportTable, features
+from fuzzer.execution.backends import load_backend
+from fuzzer.execution.case_builder import CaseBuilder, CaseJob, PendingCases
+from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
+from fuzzer.campaign.distributed import RayWorkerGroup
+from fuzzer.generation.generator import DEFAULT_DTYPES, GeneratorOptions
+from fuzzer.graph.ir import DType
+from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup
+from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
+from oracles.blame import judge_case, judge_rewrite
+from oracles.determinism import determinism
+from oracles.finding import Finding
+from oracles.metamorphic import NotApplicable, rewrite_case
+from oracles.precision import REFERENCE
+from oracles.tolerance import DEFAULT_POLICY, policy_from_dict
+from triage.bugs import cluster_key
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    backends: tuple[str, ...]
+    seed: int = 0
+    nodes: int = 10
+    opset: int = 17
+    time_budget: float | None = None  # seconds for this invocation
+    max_tests: int | None = None  # total over the campaign, resumed runs included
+    workers: int = 1
+    timeout: float = 10.0
+    memory_mb: int = 4096
+    reference: str | None = None  # the backend that wins ties in the differential vote
+    avoid: tuple[tuple[str, str], ...] = ()  # (operator, dtype) pairs most backends decline
+    single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
+    input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
+    tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
+    slow_every: int = 16  # slow compilers (TVM, Inductor) run every Nth test in a lane of their own
+    coverage: bool = False  # coverage feedback: measure, keep a corpus, mutate its entries
+    corpus: str | None = None  # corpus directory; None: RUN/corpus
+    mutation_share: float = 0.5  # with coverage, the share of tests that mutate a corpus entry
+    feedback: bool = True  # False (an ablation): every test joins the corpus, entries are picked uniformly
+    control_flow: float = 0.0  # share of graphs with an If, Loop or Scan node
+    dynamic: float = 0.0  # share of graphs with a symbolic leading dimension, each run at several sizes
+    ops: tuple[str, ...] = ()  # the operators graphs are made of; (): every one
+    dtypes: tuple[str, ...] = ()  # dtypes of fresh inputs and anchors; (): every one
+    pythons: dict[str, str] | None = None  # backend -> Python executable of another environment
+    ray: str | None = None  # Ray cluster address: lanes' workers run on its nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "backends": list(self.backends), "avoid": [list(f) for f in self.avoid]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known},
+                      "backends": tuple(data["backends"]),
+                      "avoid": tuple(tuple(f) for f in data.get("avoid", ())),
+                      "ops": tuple(data.get("ops", ())), "dtypes": tuple(data.get("dtypes", ()))})
+
+    @property
+    def generator_options(self) -> GeneratorOptions:
+        return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid),
+                                input_budget=self.input_budget, control_flow=self.control_flow,
+                                dynamic=self.dynamic, ops=frozenset(self.ops) or None,
+                                dtypes=frozenset(DType(d) for d in self.dtypes) or DEFAULT_DTYPES)
+
+
+def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:
+    """Each backend's learned support table by the backend's own name (which outcomes carry);
+    raises SupportTableError for an untrustworthy table."""
+    classes = [load_backend(name) for name in backends]
+    return {backend.name: SupportTable.load(backend.name, backend.versions()) for backend in classes}
+
+
+def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, str], ...]:
+    """Features that more than half of the backends decline: the generator stops producing them."""
+    declined = Counter(feature for table in tables.values() for feature in table.unsupported)
+    return tuple(sorted(f for f, count in declined.items() if count * 2 > len(tables)))
+
+
+def split_backends(config: CampaignConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every test, sampled): compilers that take seconds per graph run on every
+    ``slow_every``-th test in a lane of their own, with the references to judge them,
+    so that they do not hold the fast backends back."""
+    backends = config.backends
+    slow = tuple(b for b in backends if load_backend(b).timeout_factor > 1)
+    if not config.slow_every or not slow or len(slow) == len(backends):
+        return backends, ()
+    references = tuple(b for b in backends if load_backend(b).is_reference or b == config.reference)
+    return tuple(b for b in backends if b not in slow), (*references, *slow)
+
+
+def seed_for_test(campaign_seed: int, index: int) -> int:
+    """The seed of test ``index``: independent of how many lanes ran before."""
+    digest = hashlib.sha256(f"{campaign_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """Tests handed to a lane, whose cases its case builder is making."""
+
+    indices: list[int]
+    origins: list[str]  # where each test comes from: "test N", or the mutant's parent and mutator
+    cases: PendingCases | None  # each test's cases (fuzzer.execution.case_builder.build_cases); None: no tests
+
+    def built(self) -> list[tuple[TestCase, str]]:
+        """Every case with its test's origin (a dynamic graph's test has several cases)."""
+        if self.cases is None:
+            return []
+        return [(case, origin) for cases, origin in zip(self.cases.result(), self.origins) for case in cases]
+
+
+class Throughput:
+    """Tests per second and the share of valid tests, of anything that counts ``tests``,
+    ``valid`` and ``seconds`` (a live snapshot, a stored run's summary)."""
+
+    tests: int
+    valid: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.tests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def valid_share(self) -> float:
+        return self.valid / self.tests if self.tests else 0.0
+
+
+@dataclass
+class Snapshot(Throughput):
+    """What a progress display shows; also the campaign's final summary."""
+
+    tests: int = 0
+    valid: int = 0
+    seconds: float = 0.0
+    findings: Counter = field(default_factory=Counter)  # by kind
+    signatures: set[str] = field(default_factory=set)
+    bugs: set[str] = field(default_factory=set)  # cluster keys (triage.bugs): the likely bugs before triage
+    suppressed: Counter = field(default_factory=Counter)  # false alarms a guard explained, by guard
+    restarts: int = 0
+    stopping_reason: str = ""
+    branches: int = 0  # compiler Python arcs covered (with coverage feedback)
+    features: int = 0  # structural and compiler-noted features covered
+    corpus: int = 0  # corpus entries
+
+
+def package_versions(backends: tuple[str, ...]) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in backends:
+        versions.update(load_backend(name).versions())
+    return versions
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, store: RunStore) -> None:
+        self.config = config
+        self.store = store
+        self.versions = package_versions(config.backends)
+        self.support = support_tables(config.backends)
+        self.policy = policy_from_dict(config.tolerances) if config.tolerances else DEFAULT_POLICY
+        if config.input_budget is not None:
+            import fuzzer.generation.input_search  # noqa: F401 - imports torch now, not on the campaign's clock
+        self._support_saved = time.monotonic()
+        store.set_meta("versions", self.versions)
+        resumed = store.progress()
+        self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
+        self._specs = {load_backend(spec).name: spec for spec in config.backends}
+        for stored in store.findings():
+            self.snapshot.findings[stored.kind] += 1
+            self.snapshot.signatures.add(stored.signature)
+            self.snapshot.bugs.add(cluster_key(stored, specs=self._specs))
+        self._seconds_before = resumed.seconds
+        self._next_index = resumed.next_index  # every test before it has finished
+        self._next_claim = resumed.next_index
+        self._in_flight: set[int] = set()
+        self._done_beyond: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._exhausted = threading.Event()  # no more tests will be handed out
+        self._errors: list[BaseException] = []
+        self.coverage_map = CoverageMap()
+        self.outcome_counts = {name: Counter(counts) for name, counts in store.get_meta("outcomes", {}).items()}
+        self.scheduler = self._open_corpus() if config.coverage else None
+
+    def _open_corpus(self) -> Scheduler:
+        from corpus.corpus import Corpus
+
+        path = Path(self.config.corpus) if self.config.corpus else self.store.run_dir / "corpus"
+        scheduler = Scheduler(Corpus.open(path), self.coverage_map, self.config.mutation_share,
+                              self.config.generator_options, self.config.feedback)
+        self._count_coverage(len(scheduler.candidates))
+        return scheduler
+
+    # ---------------------------------------------------------------- scheduling
+
+    def _claim(self, count: int) -> list[int]:
+        """Up to ``count`` next test indices for a lane; none when a budget is spent."""
+        with self._lock:
+            config = self.config
+            if self._stop.is_set():
+                return []
+            if self._time_spent():
+                self.snapshot.stopping_reason = "time budget reached"
+                self._exhausted.set()
+                return []
+            if config.max_tests is not None:
+                count = min(count, config.max_tests - self.snapshot.tests - len(self._in_flight))
+                if count <= 0:
+                    self.snapshot.stopping_reason = "test budget reached"
+                    self._exhausted.set()
+                    return []
+            indices = list(range(self._next_claim, self._next_claim + count))
+            self._next_claim += count
+            self._in_flight.update(indices)
+            return indices
+
+    def _finish(self, index: int, valid: bool) -> None:
+        """Count a test; advance the resume point past every finished index."""
+        with self._lock:
+            self._in_flight.discard(index)
+            self._done_beyond.add(index)
+            while self._next_index in self._done_beyond:
+                self._done_beyond.remove(self._next_index)
+                self._next_index += 1
+            self.snapshot.tests += 1
+            self.snapshot.valid += valid
+
+    # ---------------------------------------------------------------- work
+
+    def _lane(self, lane: int, ready: threading.Barrier, backends: tuple[str, ...], sampled: bool = False) -> None:
+        limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
+        name = "sampled" if sampled else f"lane{lane}"
+        group = self._worker_group(backends, limits, name)
+        builder = CaseBuilder(self.store.run_dir / "case-builders" / f"{name}.stderr.log")
+        try:
+            builder.start()
+            group.start()
+            builder.wait_ready()
+            self._note_versions(group.versions())
+            ready.wait()
+            if sampled:
+                self._sample(group, builder)
+                return
+            # The builder makes the next batch's cases while this batch runs.
+            pending = self._build(builder, self._claim(group.batch_size))
+            while pending.indices:
+                current, pending = pending, self._build(builder, self._claim(group.batch_size))
+                for index, valid in zip(current.indices, self._test_batch(group, current)):
+                    self._finish(index, valid)
+        except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
+            self._errors.append(error)
+            self._stop.set()
+            ready.abort()
+        finally:
+            with self._lock:
+                self.snapshot.restarts += group.restarts
+            group.close()
+            builder.close()
+
+    def _worker_group(self, backends: tuple[str, ...], limits: Limits, name: str) -> WorkerGroup | RayWorkerGroup:
+        """The lane's workers: local processes, or processes on a Ray cluster's node."""
+        config = self.config
+        if config.ray:
+            return RayWorkerGroup(backends, limits, config.ray, pythons=config.pythons, coverage=config.coverage)
+        return WorkerGroup(backends, limits, self.store.run_dir / "workers" / name, pythons=config.pythons,
+                           coverage=config.coverage)
+
+    def _note_versions(self, reported: Mapping[str, str]) -> None:
+        """Versions as the workers see them (another environment's for ``--backend-python``)."""
+        with self._lock:
+            if any(self.versions.get(package) != version for package, version in reported.items()):
+                self.versions.update(reported)
+                self.store.set_meta("versions", self.versions)
+
+    def _sample(self, group: WorkerGroup, builder: CaseBuilder) -> None:
+        """Run the slow backends on the most recent multiples of ``slow_every`` handed out.
+        A batch still compiling when the time budget ends (or the campaign stops) is
+        abandoned, so the budget holds; the fast lanes have run those tests already."""
+        every, done = self.config.slow_every, self._next_claim - 1
+        while not (self._stop.is_set() or self._exhausted.is_set()):
+            with self._lock:
+                latest = self._next_claim
+            due = [i for i in range(done + 1, latest) if i % every == 0][-group.batch_size:]
+            if not due:
+                time.sleep(0.05)
+                continue
+            try:
+                self._test_batch(group, self._build(builder, due), sampled=True)
+            except BatchCancelled:
+                return
+            done = due[-1]
+
+    def _build(self, builder: CaseBuilder, indices: list[int]) -> PendingBatch:
+        """Tests ``indices``, their cases made by the lane's ``builder``: each test's mutant
+        if the scheduler plans one, else a fresh graph from its seed."""
+        jobs, origins = [], []
+        for index in indices:
+            seed = seed_for_test(self.config.seed, index)
+            every = self.config.slow_every
+            shared = bool(every) and index % every == 0  # the lane of slow backends runs it too
+            planned = self.scheduler.plan(index, seed, shared) if self.scheduler else None
+            graph, origin = planned if planned is not None else (None, None)
+            jobs.append(CaseJob(index, seed, graph))
+            origins.append(f"{origin} (test {index})" if origin else f"test {index}")
+        return PendingBatch(indices, origins, builder.submit(jobs, self.config.generator_options) if jobs else None)
+
+    def _time_spent(self) -> bool:
+        budget = self.config.time_budget
+        return budget is not None and time.monotonic() - self._started >= budget
+
+    def _past_deadline(self) -> bool:
+        """Whether the campaign is stopping, or its time budget is spent."""
+        return self._stop.is_set() or self._time_spent()
+
+    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, sampled: bool = False) -> list[bool]:
+        """Run ``batch``'s tests together; whether each was valid (no backend declined it).
+        A ``sampled`` batch (the slow backends' lane) skips the one-compiler oracles, and
+        raises BatchCancelled if the campaign's deadline passes while it runs."""
+        built = batch.built()
+        cases = [case for case, _ in built]
+        valid = dict.fromkeys((case.index for case in cases), True)
+        found = [features(case.graph) for case in cases]
+        declined = self._declined(found)
+        cancelled = self._past_deadline if sampled else lambda: False
+        results = group.execute_batch(cases, declined, cancelled) if cases else []
+        for (case, origin), case_features, outcomes in zip(built, found, results):
+            self._judge(case, outcomes)
+            self._observe(case, outcomes, origin)
+            self._learn(case_features, outcomes)
+            valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
+        if not sampled:
+            self._single_compiler_oracles(group, cases, results)
+        return [valid.get(index, False) for index in batch.indices]
+
+    def _observe(self, case: TestCase, outcomes: list[Outcome], origin: str) -> None:
+        """Count the test's coverage; a test that covered new bits joins the corpus (every
+        test does without feedback)."""
+        if self.scheduler is None:
+            return
+        bits = fingerprint(case.graph, outcomes)
+        with self._lock:
+            new = self.coverage_map.update(bits)
+        if (new or not self.scheduler.feedback) and case.graph is not None:
+            self.scheduler.admit(case.graph, bits, origin, case.inputs)
+        if new:
+            self._count_coverage(0)
+
+    def _count_coverage(self, added: int) -> None:
+        """Show the map's totals and ``added`` more corpus entries in the snapshot."""
+        with self._lock:
+            self.snapshot.branches = self.coverage_map.branches
+            self.snapshot.features = self.coverage_map.features
+            self.snapshot.corpus += added
+
+    def _single_compiler_oracles(self, group: WorkerGroup, cases: list[TestCase],
+                                 results: list[list[Outcome]]) -> None:
+        """On a sample of tests: a semantics-preserving rewrite, and the same test again."""
+        every = self.config.single_compiler_every
+        sampled = [(c, o) for c, o in zip(cases, results) if every and c.index % every == 0]
+        if not sampled:
+            return
+        rewrites = []
+        for case, outcomes in sampled:
+            try:
+                rewrites.append((case, outcomes, *rewrite_case(case, random.Random(case.seed))))
+            except NotApplicable:
+                continue
+        again = group.execute_batch([case for case, _ in sampled])
+        changed = group.execute_batch([rewritten for *_, rewritten in rewrites]) if rewrites else []
+        for (case, outcomes), repeated in zip(sampled, again):
+            self._observe(case, repeated, f"test {case.index} again")
+            expected = case.output_types()
+            for first, second in zip(outcomes, repeated):
+                if first.backend != REFERENCE and first.status is not Status.UNSUPPORTED:
+                    self._record(case, determinism(expected, first, second, case.graph), [first, second])
+        for (case, outcomes, name, rewritten), rewritten_outcomes in zip(rewrites, changed):
+            self._observe(rewritten, rewritten_outcomes, f"{name} rewrite of test {case.index}")
+            for findings, original, after in judge_rewrite(case, name, outcomes, rewritten_outcomes, self.policy):
+                self._record(rewritten, findings, [original, after], case)
+
+    def _declined(self, found: list[set[Feature]]) -> dict[str, dict[int, Outcome]]:
+        """Cases (given by their features) each backend is known not to support: answered
+        without running them."""
+        declined: dict[str, dict[int, Outcome]] = {}
+        for name, table in self.support.items():
+            for position, case_features in enumerate(found):
+                if (feature := table.declines(case_features)) is not None:
+                    declined.setdefault(name, {})[position] = Outcome(
+                        name, Status.UNSUPPORTED, Stage.PREPARE, error_type="Declined",
+                        message=f"{name} is known not to support {feature[0]} on {feature[1]}")
+        return declined
+
+    def _learn(self, found: set[Feature], outcomes: list[Outcome]) -> None:
+        with self._lock:
+            for outcome in outcomes:
+                if outcome.error_type != "Declined" and outcome.status in (Status.OK, Status.UNSUPPORTED):
+                    self.support[outcome.backend].learn(found, outcome.status is Status.UNSUPPORTED)
+
+    def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
+        """The campaign's verdict (:func:`oracles.blame.judge_case`); guards' suppressions and
+        each backend's outcomes by status are counted."""
+        verdict = judge_case(case, outcomes, self.policy, self.config.reference)
+        with self._lock:
+            self.snapshot.suppressed.update(s.guard for s in verdict.suppressions)
+            for outcome in outcomes:
+                self.outcome_counts.setdefault(outcome.backend, Counter())[outcome.status.value] += 1
+        self._record(case, verdict.findings, outcomes)
+
+    def _record(self, case: TestCase, findings: list[Finding], outcomes: list[Outcome],
+                original: TestCase | None = None) -> None:
+        """Store ``findings`` of ``case`` (a dynamic graph's with its sizes in the details);
+        a rewrite's findings also keep the ``original`` case it was rewritten from."""
+        extra = {} if original is None else {"original.graph.json": original.graph.to_json().encode(),
+                                              "original.inputs.npz": arrays_to_npz(original.inputs)}
+        for finding in findings:
+            if case.graph.symbols:
+                finding = replace(finding, details={**finding.details, "sizes": case.graph.symbols})
+            recorded = self.store.record_finding(
+                test_index=case.index, seed=case.seed, finding=finding, graph_json=case.graph.to_json(),
+                case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
+                outcomes=outcomes, versions=self.versions, extra_artifacts=extra)
+            if recorded is not None:
+                with self._lock:
+                    self.snapshot.findings[finding.kind.value] += 1
+                    self.snapshot.signatures.add(finding.signature)
+                    self.snapshot.bugs.add(cluster_key(finding, specs=self._specs))
+
+    def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
+            interval: float = 0.25) -> Snapshot:
+        """Run until a budget is spent or the run is interrupted; returns the summary."""
+        every_test, sampled = split_backends(self.config)
+        lanes = [(every_test, False)] * max(1, self.config.workers) + ([(sampled, True)] if sampled else [])
+        # Budgets count from when every worker is up (the barrier's action sets the clock).
+        ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
+        threads = [threading.Thread(target=self._lane, args=(number, ready, backends, is_sampled), daemon=True)
+                   for number, (backends, is_sampled) in enumerate(lanes)]
+        for thread in threads:
+            thread.start()
+        try:
+            ready.wait()
+        except threading.BrokenBarrierError:
+            self._start_clock()
+        return self._watch(threads, on_progress, interval)
+
+    def _watch(self, threads: list[threading.Thread], on_progress: Callable[[Snapshot], None],
+               interval: float) -> Snapshot:
+        """Checkpoint and report progress until the lanes end; the final summary."""
+        last_stats = 0.0
+        try:
+            while any(t.is_alive() for t in threads):
+                time.sleep(interval)
+                self._checkpoint()
+                on_progress(self.snapshot)
+                if time.monotonic() - last_stats >= 2.0:
+                    last_stats = time.monotonic()
+                    self._record_stats()
+                if self.scheduler is not None:
+                    self._count_coverage(self.scheduler.flush())
+                if time.monotonic() - self._support_saved >= 10.0:
+                    self._support_saved = time.monotonic()
+                    self._save_support()
+        except KeyboardInterrupt:
+            self.snapshot.stopping_reason = "interrupted"
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+        if self.scheduler is not None:
+            self._count_coverage(self.scheduler.flush())
+            self.scheduler.corpus.close()
+        self._checkpoint()
+        self._record_stats()
+        self._save_support()
+        on_progress(self.snapshot)
+        if self._errors:
+            raise self._errors[0]
+        return self.snapshot
+
+    def _start_clock(self) -> None:
+        self._started = time.monotonic()
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            self.snapshot.seconds = self._seconds_before + time.monotonic() - self._started
+            progress = Progress(self._next_index, self.snapshot.tests, self.snapshot.valid,
+                                self.snapshot.seconds)
+        self.store.save_progress(progress)
+
+    def _save_support(self) -> None:
+        with self._lock:
+            for table in self.support.values():
+                table.save()
+            self.store.set_meta("unsupported", {name: sorted(t.unsupported) for name, t in self.support.items()})
+            self.store.set_meta("outcomes", {name: dict(counts) for name, counts in self.outcome_counts.items()})
+
+    def _record_stats(self) -> None:
+        snapshot = self.snapshot
+        self.store.record_stats(seconds=snapshot.seconds, tests=snapshot.tests, valid=snapshot.valid,
+                                findings=sum(snapshot.findings.values()))
+        if self.scheduler is not None:
+            record_coverage(self.store, CoveragePoint(snapshot.seconds, snapshot.tests, snapshot.branches,
+                                                      snapshot.features, snapshot.corpus))
+
+
+def start_run(config: CampaignConfig, run_dir: Path) -> RunStore:
+    return RunStore.create(run_dir, {"campaign": config.to_dict()})
+
+
+def resume_run(run_dir: Path) -> tuple[CampaignConfig, RunStore]:
+    store = RunStore.open(run_dir)
+    return CampaignConfig.from_dict(store.config["campaign"]), store

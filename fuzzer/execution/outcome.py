@@ -1,0 +1,74 @@
+"""What one backend did with one test case: plain values passed between processes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from fuzzer.graph.ir import DType, Graph, TensorType
+
+
+class Status(enum.Enum):
+    OK = "ok"
+    UNSUPPORTED = "unsupported"  # a documented limitation: never a finding
+    ERROR = "error"  # the backend raised an exception it should not have
+    CRASH = "crash"  # the worker process died (signal or exit)
+    HANG = "hang"  # the per-test timeout expired
+    OOM = "oom"  # the worker exceeded its memory limit
+
+
+class Stage(enum.Enum):
+    GENERATE = "generate"
+    EXPORT = "export"
+    PREPARE = "prepare"
+    COMPILE = "compile"
+    RUN = "run"
+    COMPARE = "compare"
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One graph with concrete inputs, ready to send to every backend."""
+
+    __test__ = False  # not a pytest class
+
+    graph: Graph | None  # None for an external ONNX model that has no tcfuzz graph
+    inputs: Mapping[str, np.ndarray]
+    model: bytes  # the graph exported to ONNX at ``opset``
+    opset: int
+    seed: int
+    index: int = 0
+    inputs_clean: bool | None = None  # whether the input search kept every value finite and in domain
+
+    def output_types(self) -> dict[str, TensorType]:
+        """The declared type of every graph output, by name."""
+        if self.graph is not None:
+            return {name: self.graph.types[name] for name in self.graph.outputs}
+        import onnx
+
+        outputs = onnx.load_from_string(self.model).graph.output
+        return {o.name: TensorType(DType.from_onnx(o.type.tensor_type.elem_type),
+                                   tuple(d.dim_value for d in o.type.tensor_type.shape.dim))
+                for o in outputs}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    backend: str
+    status: Status
+    stage: Stage | None = None
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    error_type: str = ""  # exception class name, or signal name for a crash
+    message: str = ""
+    traceback: str = ""
+    stderr_tail: str = ""
+    exit_signal: int | None = None
+    seconds: float = 0.0
+    coverage: frozenset[int] = frozenset()  # fuzzer.campaign.coverage bits new to the worker (with --coverage)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK

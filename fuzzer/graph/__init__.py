@@ -1,0 +1,1 @@
+"""The graph stage: the IR, operator specifications, exporters to ONNX and torch, and ONNX import."""

@@ -1,0 +1,64 @@
+"""Lowering of the IR to a ``torch.nn.Module`` through the operator specs' torch lowerings."""
+
+from __future__ import annotations
+
+import functools
+import types
+
+import torch
+
+from fuzzer.graph.ir import Graph
+from fuzzer.graph.ops import get_spec
+from fuzzer.graph.values import to_torch
+
+
+class GraphModule(torch.nn.Module):
+    """Runs a graph as straight-line code: one call of an operator's torch lowering per node.
+
+    ``forward`` is generated Python source with lowerings and attributes as globals, so
+    that torch.compile and torch.export trace it without walking the IR's containers.
+    Lowerings make their tensors on their inputs' device; the result of an operator without
+    inputs (Range) is moved to the device of the graph's first input or weight.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+        for index, weight in enumerate(graph.weights):
+            self.register_buffer(f"weight{index}", to_torch(weight.array))
+        self.forward = types.MethodType(straight_line_forward(graph), self)
+
+
+def straight_line_forward(graph: Graph):
+    names = {i.name: f"input{k}" for k, i in enumerate(graph.inputs)}
+    names.update((w.name, f"self.weight{k}") for k, w in enumerate(graph.weights))
+    placement = next(iter(names.values()), None)
+    namespace: dict[str, object] = {}
+    lines = [f"def forward(self, {', '.join(names[i.name] for i in graph.inputs)}):"]
+    for index, node in enumerate(graph.nodes):
+        namespace[f"op{index}"] = get_spec(node.op).torch
+        namespace[f"attrs{index}"] = dict(node.attrs)
+        outputs = [f"value{index}_{k}" for k in range(len(node.outputs))]
+        names.update(zip(node.outputs, outputs))
+        arguments = ", ".join(names[name] for name in node.inputs)
+        call = f"op{index}([{arguments}], attrs{index})"
+        if not node.inputs and placement is not None:
+            call += f".to({placement}.device)"
+        if len(outputs) == 1:
+            lines.append(f"    result = {call}")
+            lines.append(f"    {outputs[0]} = result[0] if isinstance(result, (tuple, list)) else result")
+        else:
+            lines.append(f"    {', '.join(outputs)} = {call}")
+    lines.append(f"    return ({''.join(names[name] + ', ' for name in graph.outputs)})")
+    exec(compile("\n".join(lines), f"<tcfuzz graph {graph.content_hash[:12]}>", "exec"), namespace)
+    return namespace["forward"]
+
+
+def to_module(graph: Graph) -> GraphModule:
+    return GraphModule(graph).eval()
+
+
+@functools.lru_cache(maxsize=256)
+def body_module(body: Graph, device: torch.device) -> GraphModule:
+    """The module of a control-flow body with its weights on ``device``, built once per body and device."""
+    return to_module(body).to(device)

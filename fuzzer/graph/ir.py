@@ -1,0 +1,351 @@
+"""The tensor-graph IR that every part of tcfuzz speaks.
+
+A :class:`Graph` is immutable and fully typed: every value has a dtype and a concrete
+shape. Constructing a graph validates it (operators known, names defined before use,
+output types equal to what the operator's shape inference says), so an invalid graph
+cannot exist. Graphs serialize to canonical JSON, and their content hash is the SHA-256
+of that JSON, identical across processes and machines.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Iterable, Mapping
+
+import ml_dtypes
+import numpy as np
+
+AttrValue = "int | float | str | tuple[int, ...] | tuple[float, ...] | Graph"  # Graph: a control-flow body
+
+
+class DType(enum.Enum):
+    """Element types, named as numpy and ONNX name them."""
+
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float32 = "float32"
+    float64 = "float64"
+    int8 = "int8"
+    uint8 = "uint8"
+    int32 = "int32"
+    int64 = "int64"
+    bool = "bool"
+
+    @property
+    def numpy(self) -> np.dtype:
+        if self is DType.bfloat16:
+            return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(self.value)
+
+    @property
+    def onnx(self) -> int:
+        """The ``onnx.TensorProto`` data-type code."""
+        return _ONNX_CODES[self]
+
+    @property
+    def is_float(self) -> bool:
+        return self in FLOATS
+
+    @property
+    def is_int(self) -> bool:
+        return self in INTS
+
+    @classmethod
+    def from_onnx(cls, code: int) -> DType:
+        for dtype, dtype_code in _ONNX_CODES.items():
+            if dtype_code == code:
+                return dtype
+        raise ValueError(f"ONNX element type {code} is not supported by tcfuzz")
+
+    @classmethod
+    def from_numpy(cls, dtype: np.dtype) -> DType:
+        name = "bfloat16" if dtype == np.dtype(ml_dtypes.bfloat16) else np.dtype(dtype).name
+        return cls(name)
+
+
+_ONNX_CODES = {
+    DType.float32: 1, DType.uint8: 2, DType.int8: 3, DType.int32: 6, DType.int64: 7,
+    DType.bool: 9, DType.float16: 10, DType.float64: 11, DType.bfloat16: 16,
+}
+FLOATS = frozenset({DType.float16, DType.bfloat16, DType.float32, DType.float64})
+INTS = frozenset({DType.int8, DType.uint8, DType.int32, DType.int64})
+SIGNED = FLOATS | {DType.int8, DType.int32, DType.int64}
+NUMERIC = FLOATS | INTS
+ALL_DTYPES = NUMERIC | {DType.bool}
+
+
+class InvalidGraph(ValueError):
+    """A graph breaks an IR rule; the message names the node, operator and value."""
+
+
+@dataclass(frozen=True)
+class TensorType:
+    dtype: DType
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(d, int) and d >= 0 for d in self.shape):
+            raise InvalidGraph(f"shape {self.shape} must be a tuple of non-negative ints")
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def with_shape(self, shape: Iterable[int]) -> TensorType:
+        return TensorType(self.dtype, tuple(int(d) for d in shape))
+
+    def with_dtype(self, dtype: DType) -> TensorType:
+        return TensorType(dtype, self.shape)
+
+    def __str__(self) -> str:
+        return f"{self.dtype.value}[{','.join(map(str, self.shape))}]"
+
+
+@dataclass(frozen=True)
+class Input:
+    """A graph input: fed by the caller at run time. ``symbols`` names its symbolic
+    dimensions as (axis, symbol) pairs; ``type`` holds their sizes in this instance."""
+
+    name: str
+    type: TensorType
+    symbols: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def dims(self) -> tuple[int | str, ...]:
+        """The shape with each symbolic dimension as its symbol (ONNX's dim_param)."""
+        named = dict(self.symbols)
+        return tuple(named.get(axis, size) for axis, size in enumerate(self.type.shape))
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A constant (ONNX initializer), stored as raw little-endian bytes."""
+
+    name: str
+    type: TensorType
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def from_array(cls, name: str, array: np.ndarray) -> Weight:
+        array = np.asarray(array, order="C")
+        return cls(name, TensorType(DType.from_numpy(array.dtype), tuple(array.shape)),
+                   array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+
+    @property
+    def array(self) -> np.ndarray:
+        dtype = self.type.dtype.numpy.newbyteorder("<")
+        return np.frombuffer(self.data, dtype=dtype).reshape(self.type.shape).astype(
+            self.type.dtype.numpy, copy=False)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operator application. ``attrs`` is kept sorted by name."""
+
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    output_types: tuple[TensorType, ...]
+    attrs: tuple[tuple[str, AttrValue], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attrs", tuple(sorted(self.attrs)))
+
+    @property
+    def attr(self) -> dict[str, AttrValue]:
+        return dict(self.attrs)
+
+
+@dataclass(frozen=True)
+class Graph:
+    inputs: tuple[Input, ...]
+    weights: tuple[Weight, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @cached_property
+    def types(self) -> Mapping[str, TensorType]:
+        """The type of every value in the graph, by name."""
+        types = {i.name: i.type for i in self.inputs}
+        types.update((w.name, w.type) for w in self.weights)
+        for node in self.nodes:
+            types.update(zip(node.outputs, node.output_types))
+        return types
+
+    @cached_property
+    def consumers(self) -> Mapping[str, tuple[int, ...]]:
+        """Indices of the nodes that read each value."""
+        readers: dict[str, list[int]] = {name: [] for name in self.types}
+        for index, node in enumerate(self.nodes):
+            for name in node.inputs:
+                if name:
+                    readers[name].append(index)
+        return {name: tuple(found) for name, found in readers.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        def type_dict(t: TensorType) -> dict[str, Any]:
+            return {"dtype": t.dtype.value, "shape": list(t.shape)}
+
+        return {
+            "inputs": [{"name": i.name, **type_dict(i.type), **({"symbols": [list(s) for s in i.symbols]}
+                                                               if i.symbols else {})} for i in self.inputs],
+            "weights": [{"name": w.name, **type_dict(w.type),
+                         "data": base64.b64encode(w.data).decode()} for w in self.weights],
+            "nodes": [{"op": n.op, "inputs": list(n.inputs), "outputs": list(n.outputs),
+                       "types": [type_dict(t) for t in n.output_types],
+                       "attrs": {k: attr_to_json(v) for k, v in n.attrs}}
+                      for n in self.nodes],
+            "outputs": list(self.outputs),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, exact float repr."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Graph:
+        def type_of(d: Mapping[str, Any]) -> TensorType:
+            return TensorType(DType(d["dtype"]), tuple(d["shape"]))
+
+        try:
+            return cls(
+                inputs=tuple(Input(i["name"], type_of(i), tuple((a, n) for a, n in i.get("symbols", ())))
+                             for i in data["inputs"]),
+                weights=tuple(Weight(w["name"], type_of(w), base64.b64decode(w["data"]))
+                              for w in data["weights"]),
+                nodes=tuple(Node(n["op"], tuple(n["inputs"]), tuple(n["outputs"]),
+                                 tuple(type_of(t) for t in n["types"]),
+                                 tuple((k, attr_from_json(v)) for k, v in n["attrs"].items()))
+                            for n in data["nodes"]),
+                outputs=tuple(data["outputs"]),
+            )
+        except (KeyError, TypeError) as error:
+            raise InvalidGraph(f"graph JSON is missing or mistypes field {error}") from error
+
+    @classmethod
+    def from_json(cls, text: str) -> Graph:
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def symbols(self) -> dict[str, int]:
+        """Each symbolic dimension's size in this instance; empty for a static graph."""
+        return {name: i.type.shape[axis] for i in self.inputs for axis, name in i.symbols}
+
+    @cached_property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def __str__(self) -> str:
+        lines = [f"input {i.name}: {i.type}" for i in self.inputs]
+        lines += [f"weight {w.name}: {w.type}" for w in self.weights]
+        for node in self.nodes:
+            attrs = ", ".join(f"{k}=<body of {len(v.nodes)} nodes>" if isinstance(v, Graph) else f"{k}={v}"
+                              for k, v in node.attrs)
+            outs = ", ".join(f"{n}: {t}" for n, t in zip(node.outputs, node.output_types))
+            lines.append(f"{outs} = {node.op}({', '.join(node.inputs)}){' {' + attrs + '}' if attrs else ''}")
+        lines.append(f"return {', '.join(self.outputs)}")
+        return "\n".join(lines)
+
+
+def resized(graph: Graph, sizes: Mapping[str, int]) -> Graph:
+    """``graph`` with its symbolic dimensions at ``sizes`` and every node's output types
+    inferred again; raises :class:`InvalidGraph` where a node cannot follow the new sizes."""
+    from fuzzer.graph.ops import get_spec  # deferred: operator specs import this module
+
+    inputs = tuple(replace(i, type=i.type.with_shape(sizes[name] if name in sizes else size
+                                                      for name, size in zip(i.dims, i.type.shape)))
+                   for i in graph.inputs)
+    types = {**{i.name: i.type for i in inputs}, **{w.name: w.type for w in graph.weights}}
+    nodes = []
+    for index, node in enumerate(graph.nodes):
+        try:
+            output_types = tuple(get_spec(node.op).infer(tuple(types[name] for name in node.inputs), node.attr))
+        except Exception as error:  # noqa: BLE001 - any shape-rule failure is invalidity
+            raise InvalidGraph(f"node {index} ({node.op}) cannot follow sizes {dict(sizes)}: {error}") from error
+        types.update(zip(node.outputs, output_types))
+        nodes.append(replace(node, output_types=output_types))
+    return Graph(inputs, graph.weights, tuple(nodes), graph.outputs)
+
+
+def attr_to_json(value: AttrValue) -> Any:
+    """An attribute as JSON: tuples become lists, a body graph ``{"graph": ...}``."""
+    if isinstance(value, Graph):
+        return {"graph": value.to_dict()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def attr_from_json(value: Any) -> AttrValue:
+    if isinstance(value, dict):
+        return Graph.from_dict(value["graph"])
+    return tuple(value) if isinstance(value, list) else value
+
+
+def validate(graph: Graph) -> None:
+    """Raise :class:`InvalidGraph` unless ``graph`` obeys every IR rule."""
+    from fuzzer.graph.ops import get_spec  # deferred: operator specs import this module
+
+    defined: dict[str, TensorType] = {}
+
+    def define(name: str, tensor_type: TensorType, where: str) -> None:
+        if not name:
+            raise InvalidGraph(f"{where} has an empty value name")
+        if name in defined:
+            raise InvalidGraph(f"{where} redefines value {name!r}")
+        defined[name] = tensor_type
+
+    for graph_input in graph.inputs:
+        define(graph_input.name, graph_input.type, f"input {graph_input.name!r}")
+        if any(not 0 <= axis < graph_input.type.rank for axis, _ in graph_input.symbols):
+            raise InvalidGraph(f"input {graph_input.name!r} names a symbolic axis outside rank {graph_input.type.rank}")
+    sizes: dict[str, set[int]] = {}
+    for graph_input in graph.inputs:
+        for axis, name in graph_input.symbols:
+            sizes.setdefault(name, set()).add(graph_input.type.shape[axis])
+    if any(len(found) > 1 for found in sizes.values()):
+        raise InvalidGraph(f"a symbolic dimension has several sizes: {sizes}")
+    for weight in graph.weights:
+        expected = weight.type.numel * weight.type.dtype.numpy.itemsize
+        if len(weight.data) != expected:
+            raise InvalidGraph(f"weight {weight.name!r} holds {len(weight.data)} bytes, "
+                               f"its type {weight.type} needs {expected}")
+        define(weight.name, weight.type, f"weight {weight.name!r}")
+    for index, node in enumerate(graph.nodes):
+        where = f"node {index} ({node.op})"
+        try:
+            spec = get_spec(node.op)
+        except KeyError:
+            raise InvalidGraph(f"{where}: unknown operator {node.op!r}") from None
+        missing = [name for name in node.inputs if name and name not in defined]
+        if missing:
+            raise InvalidGraph(f"{where} reads {missing[0]!r} before it is defined")
+        input_types = tuple(defined[name] for name in node.inputs)
+        try:
+            inferred = spec.infer(input_types, node.attr)
+        except Exception as error:  # noqa: BLE001 - any shape-rule failure is invalidity
+            raise InvalidGraph(f"{where} with inputs {', '.join(map(str, input_types))} "
+                               f"and attributes {node.attr}: {error}") from error
+        if tuple(inferred) != node.output_types or len(node.outputs) != len(inferred):
+            raise InvalidGraph(f"{where} declares outputs {', '.join(map(str, node.output_types))} "
+                               f"but its shape rule gives {', '.join(map(str, inferred))}")
+        for name, tensor_type in zip(node.outputs, node.output_types):
+            define(name, tensor_type, where)
+    if not graph.outputs:
+        raise InvalidGraph("graph has no outputs")
+    for name in graph.outputs:
+        if name not in defined:
+            raise InvalidGraph(f"graph output {name!r} is not defined")
+    if len(set(graph.outputs)) != len(graph.outputs):
+        raise InvalidGraph("graph outputs repeat a value")

@@ -1,0 +1,227 @@
+"""Operator specifications as declarative data.
+
+An :class:`OpSpec` says which inputs an operator accepts (dtypes and ranks of its
+*anchor*, the input the generator picks first), how to choose its attributes and its
+other inputs given the anchor (``propose``), how to infer output types (``infer``), and
+how to lower it to ONNX and to torch. Specs are data: the generator, exporters,
+validator and mutators all read them, and none of them special-cases an operator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from fuzzer.graph.ir import DType, Node, TensorType
+
+
+class Unsatisfiable(Exception):
+    """A random choice cannot be completed for this anchor; the generator retries."""
+
+
+class LazyModule:
+    """A module imported only when a lowering first runs (keeps torch out of the generator).
+
+    Before the module is imported, ``lazy.name`` is a callable stand-in that imports it and
+    calls the real ``name``; afterwards attributes are the real ones.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = sys.modules.get(self._name)
+        if module is not None:
+            return getattr(module, attr)
+        return _Deferred(self._name, attr)
+
+
+class _Deferred:
+    def __init__(self, module: str, attr: str) -> None:
+        self.module, self.attr = module, attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.attr)(*args, **kwargs)
+
+
+torch = LazyModule("torch")
+F = LazyModule("torch.nn.functional")
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An input the operator needs besides the anchor.
+
+    ``values`` fixes its contents (indices in range, non-zero divisors): such an
+    operand always becomes a weight. ``name`` reuses an existing value instead.
+    """
+
+    type: TensorType
+    values: np.ndarray | None = field(default=None, compare=False)
+    condition: bool = False  # a bool scalar the generator derives from the anchor (ReduceSum > 0)
+
+
+ANCHOR = None  # marks the anchor's slot in Proposal.inputs
+
+
+@dataclass(frozen=True)
+class Proposal:
+    attrs: Mapping[str, Any]
+    inputs: tuple[Operand | None, ...] = (ANCHOR,)  # ANCHOR marks where the anchor goes
+
+
+Propose = Callable[[random.Random, TensorType], Proposal]
+Infer = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[TensorType, ...]]
+# (input types, attributes) -> bounds of the output values that no input moves, or None
+Pinned = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[float, float] | None]
+TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
+
+
+class OnnxBuilder:
+    """What an ONNX lowering may use: emit nodes and add constant initializers."""
+
+    def __init__(self, opset: int, prefix: str) -> None:
+        self.opset = opset
+        self._prefix = prefix
+        self._count = 0
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def constant(self, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = f"{self._prefix}_c{self._count}"
+        self._count += 1
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def temporary(self) -> str:
+        name = f"{self._prefix}_t{self._count}"
+        self._count += 1
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any) -> None:
+        from onnx import helper
+
+        clean = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()}
+        self.nodes.append(helper.make_node(op, list(inputs), list(outputs), **clean))
+
+
+OnnxLowering = Callable[[OnnxBuilder, Node], None]
+
+
+def lower_as_is(builder: OnnxBuilder, node: Node) -> None:
+    """Default ONNX lowering: one node with the IR attributes as ONNX attributes."""
+    builder.node(node.op, node.inputs, node.outputs, **node.attr)
+
+
+def no_attrs(rng: random.Random, anchor: TensorType) -> Proposal:
+    return Proposal({})
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values one input of an operator must hold: within [low, high] ((low, high) with
+    ``open_bounds``), or away from zero when ``nonzero`` (divisors)."""
+
+    position: int
+    low: float = -math.inf
+    high: float = math.inf
+    open_bounds: bool = False
+    nonzero: bool = False
+
+    def admits(self, value_range: tuple[float, float]) -> bool:
+        """Whether values known to lie in ``value_range`` can meet this domain with room to
+        spare: the two intervals overlap in more than a point."""
+        return min(value_range[1], self.high) > max(value_range[0], self.low)
+
+    def holds(self, bounds: tuple[float, float]) -> bool:
+        """Whether values that no input moves, known to lie in ``bounds``, are inside this
+        domain; for a divisor, whether they are other than zero alone."""
+        if self.nonzero:
+            return bounds != (0.0, 0.0)
+        if self.open_bounds:
+            return self.low < bounds[0] and bounds[1] < self.high
+        return self.low <= bounds[0] and bounds[1] <= self.high
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    family: str
+    dtypes: frozenset[DType]  # anchor dtypes the operator accepts
+    infer: Infer
+    torch: TorchLowering
+    propose: Propose = no_attrs
+    ranks: tuple[int, int] = (0, 4)  # anchor rank range, inclusive
+    onnx: OnnxLowering = lower_as_is
+    since: int = 13  # first opset (>= 13) in which this spec's ONNX lowering is valid
+    nondeterministic: bool = False
+    dtype_since: Mapping[DType, int] = field(default_factory=dict)  # dtypes newer than ``since``
+    domain: Domain | None = None  # the input whose values the operator restricts (Log, Div, ...)
+    value_range: tuple[float, float] | None = None  # bounds of every output value, whatever the inputs
+    type_only: tuple[int, ...] = ()  # inputs read for their type and shape only (Shape, Size)
+    keeps_values: bool = False  # every output value is an input value (movement, selection)
+    # The inputs whose values move the output values freely (None: all but ``type_only``); fewer
+    # for piecewise-constant outputs (Hardmax: none) and normalized ones (LayerNormalization: its bias).
+    steering: tuple[int, ...] | None = None
+    # Output values the operator writes whatever its inputs hold (Trilu's zeros, Softmax over
+    # one element); with ``keeps_values``, the pinned values of the steering inputs add to them.
+    pinned: Pinned | None = None
+    # What the float64 judge (oracles.precision) evaluates instead of ``torch``, where the torch
+    # kernel that compilers lower departs from ONNX's steps in ways only float64 shows: exact
+    # constants for float32 ones, 0 * Inf in taps of weight zero, intermediates hidden in a kernel.
+    reference: TorchLowering | None = None
+
+    def steers(self, position: int) -> bool:
+        """Whether the input at ``position`` moves the output values freely."""
+        return position in self.steering if self.steering is not None else position not in self.type_only
+
+    def dtypes_at(self, opset: int) -> frozenset[DType]:
+        return frozenset(d for d in self.dtypes if self.dtype_since.get(d, self.since) <= opset)
+
+    def accepts(self, anchor: TensorType, opset: int) -> bool:
+        return (self.dtype_since.get(anchor.dtype, self.since) <= opset and anchor.dtype in self.dtypes
+                and self.ranks[0] <= anchor.rank <= self.ranks[1])
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """Numpy/ONNX multidirectional broadcasting; raises ValueError when incompatible."""
+    rank = max(len(s) for s in shapes)
+    result = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+        result.append(dims.pop() if dims else 1)
+    return tuple(result)
+
+
+def broadcastable_shape(rng: random.Random, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A random shape that broadcasts against ``shape`` without changing the result shape."""
+    choice = rng.random()
+    if choice < 0.4:
+        return shape
+    keep = rng.randint(0, len(shape)) if choice < 0.7 else len(shape)
+    tail = shape[len(shape) - keep:]
+    return tuple(1 if rng.random() < 0.3 else d for d in tail)
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"axis {axis} is out of range for rank {rank}")
+    return axis % max(rank, 1)
+
+
+def same_as_first(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    return (types[0],)
