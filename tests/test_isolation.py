@@ -7,11 +7,12 @@ import time
 
 import pytest
 
+from fuzzer.graph.ir import DType
 from fuzzer.generation.generator import GeneratorOptions, generate_case
 from fuzzer.execution.isolation import BatchCancelled, Limits, Worker, WorkerGroup, WorkerStartError
 from fuzzer.execution.outcome import Stage, Status
 
-OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({__import__("fuzzer.graph.ir").ir.DType.float32}))
+OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({DType.float32}))
 LIMITS = Limits(timeout=3.0, memory_mb=350)
 
 
