@@ -118,3 +118,21 @@ def test_mutations_never_break_the_pass_orders_tvm_relies_on() -> None:
             free = unconstrained.mutate(default, random.Random(seed), edits)
             broken += bool(pipelines.order_violations(free["passes"], order))
         assert broken > 10, default.get("kind", "tir")
+
+
+def test_mutations_keep_to_pipelines_tvm_supports_on_cpu() -> None:
+    """Required passes stay, passes that cannot run twice never do, and GPU or accelerator
+    lowering passes are never added to a CPU pipeline (they only ever appear where the
+    default pipeline has them)."""
+    mutation, default = pipelines.PipelineMutation(), pipelines.default_pipeline()
+    default_names = [p["name"] for p in default["passes"]]
+    required = {n for n, s in pipelines.CATALOG.items() if s.required}
+    once = {n for n, s in pipelines.CATALOG.items() if not s.repeatable}
+    device_only = {n for n, s in pipelines.CATALOG.items() if s.device_only}
+    assert "tirx.StorageRewrite" in required & once and "s_tir.InferFragment" in device_only
+    assert "s_tir.InstrumentBoundCheckers" not in pipelines.CATALOG  # it changes what a program does on purpose
+    for seed in range(500):
+        names = [p["name"] for p in mutation.mutate(default, random.Random(seed), 1 + seed % 8)["passes"]]
+        assert required <= set(names), seed
+        assert all(names.count(n) <= 1 for n in once), seed
+        assert all(names.count(n) <= default_names.count(n) for n in device_only), seed

@@ -14,7 +14,9 @@ arguments it may take, and in which *phases* it may run: ``schedulable`` (before
 ``tirx.FlattenBuffer`` and ``tirx.MakePackedAPI``) or ``scalar`` (the part of ``flat``
 after ``tirx.VectorizeLoop``, for passes that require vectorized loops to be lowered).
 Essential passes lower the IR from one phase to the next; a mutation never drops or
-moves them. Order constraints (``OrderConstraint``) state what phases cannot, such as a
+moves them. Facts on each optional pass keep mutated pipelines ones TVM supports: a
+``required`` pass is never dropped, one that is not ``repeatable`` never runs twice, and
+a ``device_only`` pass (GPU or accelerator lowering, a no-op on CPU) is never added. Order constraints (``OrderConstraint``) state what phases cannot, such as a
 pass that must directly follow another: a mutation that would break one is undone.
 Drawing and mutating specs needs no TVM; ``build`` imports it.
 """
@@ -42,6 +44,9 @@ class PassSpec:
     constructor: str  # "s_tir.transform.LoopPartition" under tvm, or "module:function" for a plugin
     arguments: tuple[tuple, ...] = ((),)  # the argument lists it may take; the first is the default's
     phases: tuple[str, ...] = ()  # empty: essential, never moved, dropped or inserted
+    required: bool = False  # later passes rely on it (evidence on its catalog line): never dropped
+    repeatable: bool = True  # supports running twice: may be duplicated or inserted beside itself
+    device_only: bool = False  # lowers GPU or accelerator constructs: a no-op on CPU, never inserted or repeated
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,12 @@ def essential(constructor: str, *arguments: tuple) -> PassSpec:
     return PassSpec(constructor, arguments or ((),))
 
 
-def optional(constructor: str, phases: tuple[str, ...], *arguments: tuple) -> PassSpec:
-    return PassSpec(constructor, arguments or ((),), phases)
+def optional(constructor: str, phases: tuple[str, ...], *arguments: tuple, **facts: bool) -> PassSpec:
+    return PassSpec(constructor, arguments or ((),), phases, **facts)
+
+
+def device(constructor: str, phases: tuple[str, ...], *arguments: tuple) -> PassSpec:
+    return PassSpec(constructor, arguments or ((),), phases, device_only=True)
 
 
 CATALOG: dict[str, PassSpec] = {
@@ -81,26 +90,27 @@ CATALOG: dict[str, PassSpec] = {
     "s_tir.LowerInitBlock": essential("s_tir.transform.LowerInitBlock"),
     "s_tir.PlanAndUpdateBufferAllocationLocation": essential("s_tir.transform.PlanAndUpdateBufferAllocationLocation"),
     "s_tir.ConvertBlocksToOpaque": essential("s_tir.transform.ConvertBlocksToOpaque"),
-    "s_tir.LiftThreadBinding": optional("s_tir.transform.LiftThreadBinding", (OPAQUE,)),
-    "s_tir.ManifestSharedMemoryLocalStage": optional("s_tir.transform.ManifestSharedMemoryLocalStage", (OPAQUE,)),
+    "s_tir.LiftThreadBinding": device("s_tir.transform.LiftThreadBinding", (OPAQUE,)),
+    "s_tir.ManifestSharedMemoryLocalStage": device("s_tir.transform.ManifestSharedMemoryLocalStage", (OPAQUE,)),
     "s_tir.CompactBufferAllocation": optional("s_tir.transform.CompactBufferAllocation", (OPAQUE,), (), (False,)),
-    "s_tir.LowerAutoCopy": optional("s_tir.transform.LowerAutoCopy", (OPAQUE,)),
-    "s_tir.UnifyThreadBinding": optional("s_tir.transform.UnifyThreadBinding", (OPAQUE,)),
+    "s_tir.LowerAutoCopy": device("s_tir.transform.LowerAutoCopy", (OPAQUE,)),
+    "s_tir.UnifyThreadBinding": device("s_tir.transform.UnifyThreadBinding", (OPAQUE,)),
     "s_tir.LowerMatchBuffer": essential("s_tir.transform.LowerMatchBuffer"),
     "s_tir.StmtSimplify": optional("s_tir.transform.StmtSimplify", (OPAQUE, FLAT)),
-    "s_tir.InjectPermutedLayout": optional("s_tir.transform.InjectPermutedLayout", (OPAQUE,)),
+    "s_tir.InjectPermutedLayout": device("s_tir.transform.InjectPermutedLayout", (OPAQUE,)),
     "s_tir.AnnotateIrregularLoop": optional("s_tir.transform.AnnotateIrregularLoop", (OPAQUE,)),
-    "s_tir.InjectSoftwarePipeline": optional("s_tir.transform.InjectSoftwarePipeline", (OPAQUE,)),
-    "s_tir.TransformMmaBufferLayout": optional("s_tir.transform.TransformMmaBufferLayout", (OPAQUE,)),
+    "s_tir.InjectSoftwarePipeline": device("s_tir.transform.InjectSoftwarePipeline", (OPAQUE,)),
+    "s_tir.TransformMmaBufferLayout": device("s_tir.transform.TransformMmaBufferLayout", (OPAQUE,)),
     "s_tir.LowerOpaqueBlock": essential("s_tir.transform.LowerOpaqueBlock"),
     "tirx.FlattenBuffer": essential("tirx.transform.FlattenBuffer"),
     "tirx.BF16ComputeLegalize": essential("tirx.transform.BF16ComputeLegalize"),
     "tirx.NarrowDataType": optional("tirx.transform.NarrowDataType", (FLAT,), (32,), (16,), (64,)),
     "s_tir.LoopPartition": optional("s_tir.transform.LoopPartition", (FLAT,)),
     "tirx.VectorizeLoop": essential("tirx.transform.VectorizeLoop", (True,), (False,)),
-    "s_tir.InjectVirtualThread": optional("s_tir.transform.InjectVirtualThread", (SCALAR,)),
-    "s_tir.InjectDoubleBuffer": optional("s_tir.transform.InjectDoubleBuffer", (SCALAR,)),
-    "tirx.StorageRewrite": optional("tirx.transform.StorageRewrite", (SCALAR,)),
+    "s_tir.InjectVirtualThread": device("s_tir.transform.InjectVirtualThread", (SCALAR,)),
+    "s_tir.InjectDoubleBuffer": optional("s_tir.transform.InjectDoubleBuffer", (SCALAR,), repeatable=False),
+    # without it MakePackedAPI meets undefined variables; run twice, "Array declaration occurred multiple times"
+    "tirx.StorageRewrite": optional("tirx.transform.StorageRewrite", (SCALAR,), required=True, repeatable=False),
     "s_tir.HoistIfThenElse": optional("s_tir.transform.HoistIfThenElse", (FLAT,), (), ("basic",)),
     "tirx.UnrollLoop": optional("tirx.transform.UnrollLoop", (FLAT,)),
     "s_tir.RenormalizeSplitPattern": optional("s_tir.transform.RenormalizeSplitPattern", (FLAT,)),
@@ -109,21 +119,20 @@ CATALOG: dict[str, PassSpec] = {
     "s_tir.RewriteUnsafeSelect": optional("s_tir.transform.RewriteUnsafeSelect", (FLAT,)),
     "tirx.CommonSubexprElim": optional("tirx.transform.CommonSubexprElim", (FLAT,)),
     "tirx.FP8ComputeLegalize": essential("tirx.transform.FP8ComputeLegalize"),
-    "s_tir.VerifyVTCMLimit": optional("s_tir.transform.VerifyVTCMLimit", (FLAT,)),
-    "s_tir.LowerVtcmAlloc": optional("s_tir.transform.LowerVtcmAlloc", (FLAT,)),
+    "s_tir.VerifyVTCMLimit": device("s_tir.transform.VerifyVTCMLimit", (FLAT,)),
+    "s_tir.LowerVtcmAlloc": device("s_tir.transform.LowerVtcmAlloc", (FLAT,)),
     "tirx.VerifyMemory": essential("tirx.transform.VerifyMemory"),
     "tirx.AnnotateEntryFunc": essential("tirx.transform.AnnotateEntryFunc"),
-    "s_tir.ThreadSync": optional("s_tir.transform.ThreadSync", (FLAT,), ("shared",), ("shared.dyn",), ("warp",)),
-    "s_tir.InferFragment": optional("s_tir.transform.InferFragment", (FLAT,)),
-    "s_tir.LowerThreadAllreduce": optional("s_tir.transform.LowerThreadAllreduce", (FLAT,)),
-    "s_tir.MergeSharedMemoryAllocations": optional("s_tir.transform.MergeSharedMemoryAllocations", (FLAT,)),
+    "s_tir.ThreadSync": device("s_tir.transform.ThreadSync", (FLAT,), ("shared",), ("shared.dyn",), ("warp",)),
+    "s_tir.InferFragment": device("s_tir.transform.InferFragment", (FLAT,)),
+    "s_tir.LowerThreadAllreduce": device("s_tir.transform.LowerThreadAllreduce", (FLAT,)),
+    "s_tir.MergeSharedMemoryAllocations": device("s_tir.transform.MergeSharedMemoryAllocations", (FLAT,)),
     "tirx.SplitHostDevice": essential("tirx.transform.SplitHostDevice"),
     "tirx.MakePackedAPI": essential("tirx.transform.MakePackedAPI"),
     "tirx.FP8StorageLegalize": essential("tirx.transform.FP8StorageLegalize"),
     "tirx.BF16StorageLegalize": essential("tirx.transform.BF16StorageLegalize"),
     # not in the default pipeline: only ever inserted
     "s_tir.HoistExpression": optional("s_tir.transform.HoistExpression", (FLAT,)),
-    "s_tir.InstrumentBoundCheckers": optional("s_tir.transform.InstrumentBoundCheckers", (FLAT,)),
     "s_tir.UseAssumeToReduceBranches": optional("s_tir.transform.UseAssumeToReduceBranches", (FLAT,)),
     "s_tir.RemoveStoreUndef": optional("s_tir.transform.RemoveStoreUndef", (FLAT,)),
     "tirx.ConvertSSA": optional("tirx.transform.ConvertSSA", (SCHEDULABLE, OPAQUE, FLAT)),
@@ -207,18 +216,24 @@ class PipelineMutation:
     def optional_positions(self, passes: Sequence[dict]) -> list[int]:
         return [i for i, p in enumerate(passes) if self.catalog[p["name"]].phases]
 
+    def insertable(self, name: str, passes: Sequence[dict]) -> bool:
+        """Whether ``name`` may be added to ``passes``: a CPU pass, not repeated unless it supports that."""
+        spec = self.catalog[name]
+        return (bool(spec.phases) and not spec.device_only
+                and (spec.repeatable or all(p["name"] != name for p in passes)))
+
     def insert_at_random(self, passes: list[dict], entry: dict, rng: random.Random) -> None:
         low, high = self.phase_bounds(passes, rng.choice(self.catalog[entry["name"]].phases))
         passes.insert(rng.randint(low, high), entry)
 
     def drop(self, passes: list[dict], rng: random.Random) -> bool:
-        positions = self.optional_positions(passes)
+        positions = [i for i in self.optional_positions(passes) if not self.catalog[passes[i]["name"]].required]
         if positions:
             del passes[rng.choice(positions)]
         return bool(positions)
 
     def duplicate(self, passes: list[dict], rng: random.Random) -> bool:
-        positions = self.optional_positions(passes)
+        positions = [i for i in self.optional_positions(passes) if self.insertable(passes[i]["name"], passes)]
         if positions:
             self.insert_at_random(passes, copy.deepcopy(passes[rng.choice(positions)]), rng)
         return bool(positions)
@@ -230,9 +245,11 @@ class PipelineMutation:
         return bool(positions)
 
     def insert(self, passes: list[dict], rng: random.Random) -> bool:
-        name = rng.choice(sorted(n for n, s in self.catalog.items() if s.phases))
-        self.insert_at_random(passes, {"name": name, "args": list(rng.choice(self.catalog[name].arguments))}, rng)
-        return True
+        names = sorted(name for name in self.catalog if self.insertable(name, passes))
+        if names:
+            name = rng.choice(names)
+            self.insert_at_random(passes, {"name": name, "args": list(rng.choice(self.catalog[name].arguments))}, rng)
+        return bool(names)
 
     def change_arguments(self, passes: list[dict], rng: random.Random) -> bool:
         positions = [i for i, p in enumerate(passes) if len(self.catalog[p["name"]].arguments) > 1]
