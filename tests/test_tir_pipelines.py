@@ -136,3 +136,27 @@ def test_mutations_keep_to_pipelines_tvm_supports_on_cpu() -> None:
         assert required <= set(names), seed
         assert all(names.count(n) <= 1 for n in once), seed
         assert all(names.count(n) <= default_names.count(n) for n in device_only), seed
+
+
+OUT_OF_BOUNDS = '''
+@T.prim_func
+def main(A: T.Buffer((4,), "bfloat16"), B: T.Buffer((4,), "float32")):
+    wide = T.decl_buffer((8,), "float32", data=B.data)
+    for i in range(5):
+        wide[i] = T.Cast("float32", A[0])
+'''
+
+
+def test_a_write_outside_an_argument_is_caught_in_the_function_that_made_it() -> None:
+    """Guard zones turn a heap-corrupting write (a crash much later, anywhere) into an error of this run."""
+    import ml_dtypes
+    import tvm
+
+    library = tvm.tirx.build(tvm.script.from_source(OUT_OF_BOUNDS),
+                             target="llvm")
+    arguments = {"A": np.ones(4, dtype=ml_dtypes.bfloat16), "B": np.zeros(4, dtype="float32")}
+    with pytest.raises(runtime.OutOfBoundsWrite, match="outside buffer 'B' \\(past its end\\)"):
+        runtime.run(library, arguments)
+    arguments["B"] = np.zeros(5, dtype="float32")[:4]  # a view: run copies it into its own guarded buffer
+    with pytest.raises(runtime.OutOfBoundsWrite):
+        runtime.run(library, arguments)

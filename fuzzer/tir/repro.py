@@ -35,6 +35,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT64_LITERAL = re.compile(r"T\.float64\((-?\d+(?:\.\d*)?(?:e[-+]?\d+)?)\)")
 
 _TEMPLATE = '''"""Reproduction of tcfuzz TIR finding {finding_id}: {summary}"""
+from __future__ import annotations
+
+import ml_dtypes
 import numpy as np
 import tvm
 from tvm.s_tir import pipeline as s_tir_pipeline
@@ -63,13 +66,18 @@ def pipeline():
     return run, s_tir_pipeline.finalize_host_passes, s_tir_pipeline.finalize_device_passes
 
 
+{guards}
+
+
 def execute(function, pipeline_name, config, opt_level):
+    """Build and run ``function``; each argument lies between guard zones that catch writes outside it."""
     target = tvm.target.Target({{"kind": "llvm", "opt-level": opt_level}})
     with tvm.transform.PassContext(opt_level=3, config=config):
         library = tvm.tirx.build(function, target=target, pipeline=pipeline_name)
-    tensors = [tvm.runtime.tensor(np.array(value, dtype=dtype)) for value, dtype in INPUTS.values()]
-    library["main"](*tensors)
-    return [tensor.numpy() for tensor in tensors]
+    values = {{name: np.array(value, dtype=dtype) for name, (value, dtype) in INPUTS.items()}}
+    buffers = {{name: guarded(value) for name, value in values.items()}}
+    library["main"](*(tensor for _, _, tensor in buffers.values()))
+    return [checked(name, allocation, copy, values[name].dtype) for name, (allocation, copy, _) in buffers.items()]
 
 
 function = tvm.script.from_source(SOURCE)
@@ -299,6 +307,15 @@ def schedule_python(function: Any, trace: Sequence[dict], fails: bool) -> list[s
     return [*accepted, *dry_run.helpers, *dry_run.lines]
 
 
+def guard_source() -> str:
+    """The Python of the campaign's guarded buffers (``fuzzer.tir.runtime``), for a standalone script."""
+    from fuzzer.tir import runtime
+
+    constants = f"GUARD_BYTE = {runtime.GUARD_BYTE:#x}\nALIGNMENT = {runtime.ALIGNMENT}\n"
+    parts = (runtime.OutOfBoundsWrite, runtime.guard_bytes, runtime.guarded, runtime.checked)
+    return constants + "\n\n" + "\n\n".join(inspect.getsource(part).rstrip() for part in parts)
+
+
 def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], summary: str = "",
                  finding_id: int = 0, catalog: Mapping[str, PassSpec] = CATALOG, *,
                  schedule_fails: bool = False) -> str:
@@ -311,7 +328,7 @@ def repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarray], su
     main = _SCHEDULE_ONLY if schedule_fails else \
         _BUILD.format(config=spec["config"], opt_level=spec["llvm_opt_level"]) + _COMPARE
     return _TEMPLATE.format(
-        finding_id=finding_id, summary=summary.replace('"""', "'"), source=source,
+        guards=guard_source(), finding_id=finding_id, summary=summary.replace('"""', "'"), source=source,
         inputs="\n".join(_array_line(name, value) for name, value in inputs.items()),
         schedule="\n".join(f"    {line}" for line in schedule) or "    pass",
         passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]), main=main)

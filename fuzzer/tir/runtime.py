@@ -49,8 +49,49 @@ def random_arguments(function: tirx.PrimFunc, seed: int) -> dict[str, np.ndarray
     return arguments
 
 
+GUARD_BYTE = 0xA5  # fills the guard zones around every argument
+ALIGNMENT = 64  # TVM allocates and code generation assumes 64-byte aligned buffers
+
+
+class OutOfBoundsWrite(RuntimeError):
+    """A built function wrote outside one of its argument buffers."""
+
+
+def guard_bytes(size: int) -> int:
+    """Guard zone on each side of a buffer of ``size`` bytes: as large as the buffer, aligned, at least 256."""
+    return max(256, -(-size // ALIGNMENT) * ALIGNMENT)
+
+
+def guarded(value: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """An aligned copy of ``value`` between two guard zones: (the whole allocation, the copy, a TVM tensor on it)."""
+    data = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+    guard = guard_bytes(data.size)
+    allocation = np.full(2 * guard + data.size + ALIGNMENT, GUARD_BYTE, dtype=np.uint8)
+    start = guard + (-(allocation.ctypes.data + guard) % ALIGNMENT)
+    allocation[start:start + data.size] = data
+    bfloat16 = value.dtype == np.dtype(ml_dtypes.bfloat16)  # DLPack has no bfloat16: exported as its bits
+    copy = allocation[start:start + data.size].view(np.uint16 if bfloat16 else value.dtype).reshape(value.shape)
+    tensor = tvm.runtime.from_dlpack(copy)
+    return allocation, copy, tensor._create_view(value.shape, "bfloat16", 0) if bfloat16 else tensor
+
+
+def checked(name: str, allocation: np.ndarray, copy: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The contents of a :func:`guarded` buffer as ``dtype``; OutOfBoundsWrite when a guard zone changed."""
+    start = copy.ctypes.data - allocation.ctypes.data
+    for side, zone in (("before its start", allocation[:start]), ("past its end", allocation[start + copy.nbytes:])):
+        if (zone != GUARD_BYTE).any():
+            raise OutOfBoundsWrite(f"the function wrote outside buffer {name!r} ({side})")
+    return copy.copy().view(dtype)
+
+
 def run(function: Any, arguments: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call a built PrimFunc on copies of ``arguments``; every buffer afterwards."""
-    tensors = {name: tvm.runtime.tensor(np.array(value, order="C")) for name, value in arguments.items()}
-    function(*tensors.values())
-    return {name: tensor.numpy() for name, tensor in tensors.items()}
+    """Call a built PrimFunc on copies of ``arguments``; every buffer afterwards.
+
+    Each buffer lies between two guard zones of a larger allocation, so that a write
+    outside it raises :class:`OutOfBoundsWrite` here, in the function that made it,
+    instead of corrupting the heap and crashing the process later at a random place.
+    """
+    buffers = {name: guarded(np.asarray(value)) for name, value in arguments.items()}
+    function(*(tensor for _, _, tensor in buffers.values()))
+    return {name: checked(name, allocation, copy, np.asarray(arguments[name]).dtype)
+            for name, (allocation, copy, _) in buffers.items()}
