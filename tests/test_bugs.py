@@ -111,6 +111,19 @@ def test_tir_findings_are_keyed_by_their_root_cause():
     assert len(bugs) == 1 and bugs[0].compiler == "tvm"
 
 
+def test_tir_miscompiles_join_the_smallest_culprit_of_the_same_kind():
+    """A culprit with an extra primitive joins the smaller one it contains; a write outside a
+    buffer and a wrong value stay apart even under the same culprit."""
+    keys = {1: "mismatch/loop_partition|", 2: "mismatch/cache_write,loop_partition|",
+            3: "error/out-of-bounds write/cache_write|", 4: "error/out-of-bounds write/cache_write,split|",
+            5: "error/out-of-bounds write/loop_partition|"}
+    findings = [finding(n, "tvm-tir:schedule", "mismatch" if key.startswith("mismatch") else "error")
+                for n, key in keys.items()]
+    bugs = build_bugs(findings, {}, tir_key=lambda f: "target/tvm/" + keys[f.id])
+    numbers = sorted(sorted(int(s.rpartition("/")[2]) for s in bug.signatures) for bug in bugs)
+    assert numbers == [[1, 2], [3, 4], [5]]
+
+
 def test_a_reference_issue_that_is_a_known_judge_defect_is_known():
     erf = finding(1, "onnx-ref", "mismatch", dtype="float64", error_class="magnitude")
     reduced = {erf.signature: record(erf.signature, {"reduction": {"done": True, "ops": ["Erf", "Asin"]}})}

@@ -56,6 +56,16 @@ def test_failures_of_one_bug_share_a_root_cause_whatever_the_ir_names_and_number
     assert key == tir_root_cause("error", first, record(primitives=("fuse",)))  # one check, whatever the schedule
 
 
+def test_a_write_outside_a_buffer_is_keyed_by_its_culprit_like_a_mismatch() -> None:
+    writes = [tir_root_cause("error", {"error_type": "OutOfBoundsWrite", "message": message},
+                             record(primitives=primitives))
+              for message, primitives in [("the function wrote outside buffer 'out' (past its end)", ("split",)),
+                                          ("the function wrote outside buffer 'B' (before its start)", ("split",))]]
+    assert set(writes) == {"error/out-of-bounds write/split|-s_tir.LoopPartition"}
+    assert tir_root_cause("error", {"error_type": "OutOfBoundsWrite", "message": "x"},
+                          record(primitives=("fuse",))) != writes[0]
+
+
 def test_mismatches_are_keyed_by_culprit_not_by_output_or_dtype() -> None:
     loop_partition = [tir_root_cause("mismatch", {"output": output, "dtype": dtype, "error_class": error_class},
                                      record(primitives=primitives))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
+# a TIR miscompile's key ends in its culprit: "primitives|pass edits" (fuzzer.tir.campaign.tir_root_cause)
+_MISCOMPILE_KEY = re.compile(r"/(?:mismatch|error/out-of-bounds write)/(?P<culprit>[^/]*)$")
 
 
 def error_headline(message: str) -> str:
@@ -183,24 +186,27 @@ def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
 
 
 def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str, list[StoredFinding]]:
-    """TIR mismatch clusters joined into the cluster of the smallest culprit they contain:
-    ``cache_write,loop_partition`` joins ``loop_partition`` when that culprit alone shows a
-    mismatch (the extra primitive is one shrinking could not drop, not another bug)."""
-    def parts(key: str) -> tuple[frozenset, frozenset] | None:
-        prefix, _, culprit = key.rpartition("/mismatch/")
-        if not prefix or culprit in ("reference", "unblamed", "default"):
+    """TIR miscompile clusters (mismatches, writes outside a buffer) joined into the cluster of
+    the smallest culprit of the same kind they contain: ``cache_write,loop_partition`` joins
+    ``loop_partition`` when that culprit alone shows it (the extra primitive is one shrinking
+    could not drop, not another bug)."""
+    def parts(key: str) -> tuple[str, frozenset, frozenset] | None:
+        found = _MISCOMPILE_KEY.search(key)
+        if found is None or found["culprit"] in ("reference", "unblamed", "default"):
             return None
-        primitives, _, edits = culprit.partition("|")
-        return frozenset(filter(None, primitives.split(","))), frozenset(filter(None, edits.split(",")))
+        primitives, _, edits = found["culprit"].partition("|")
+        return (key[:found.start("culprit")], frozenset(filter(None, primitives.split(","))),
+                frozenset(filter(None, edits.split(","))))
 
     culprits = {key: found for key in grouped if (found := parts(key)) is not None}
 
     def contains(big: str, small: str) -> bool:
-        return big != small and culprits[small][0] <= culprits[big][0] and culprits[small][1] <= culprits[big][1]
+        (big_kind, big_primitives, big_edits), (kind, primitives, edits) = culprits[big], culprits[small]
+        return big != small and kind == big_kind and primitives <= big_primitives and edits <= big_edits
 
     joined: dict[str, list[StoredFinding]] = {}
     for key, members in grouped.items():
-        smaller = [other for other in culprits if key in culprits and culprits[other][0] and contains(key, other)]
+        smaller = [other for other in culprits if key in culprits and culprits[other][1] and contains(key, other)]
         minimal = [k for k in smaller if not any(contains(k, o) for o in smaller)]
         target = max(minimal, key=lambda k: (len(grouped[k]), k)) if minimal else key
         joined.setdefault(target, []).extend(members)
@@ -351,9 +357,9 @@ def run_backend_specs(config: Mapping) -> dict[str, str]:
 def tir_cluster_key(finding: StoredFinding, graph_json: bytes) -> str:
     """A TIR finding's root-cause key, computed from its record (so that a run keeps up with
     the rules of the tcfuzz reading it)."""
-    from fuzzer.tir.campaign import tir_root_cause
+    from fuzzer.tir.campaign import TIR_BUG_PREFIX, tir_root_cause
 
-    return "target/tvm/" + tir_root_cause(finding.kind, finding.details, json.loads(graph_json))
+    return TIR_BUG_PREFIX + tir_root_cause(finding.kind, finding.details, json.loads(graph_json))
 
 
 def load_known(path) -> frozenset[str]:

@@ -64,6 +64,9 @@ from triage.signature import MAX_LENGTH, headline, normalize_message, signature
 
 BACKEND = "fuzzer.tir.backend:TirBuild"
 CORPUS_LIMIT = 512
+OUT_OF_BOUNDS_ERROR = "OutOfBoundsWrite"  # raised by fuzzer.tir.runtime (the driver imports no TVM)
+OUT_OF_BOUNDS_KEY = "out-of-bounds write"
+TIR_BUG_PREFIX = "target/tvm/"  # a TIR bug's cluster key: a target, the tvm compiler, then its root cause
 _FAILURES = {Status.CRASH: FindingKind.CRASH, Status.HANG: FindingKind.HANG, Status.OOM: FindingKind.OOM,
              Status.ERROR: FindingKind.ERROR}
 # Failures that are TVM refusing a program it documents as unsupported: never findings.
@@ -210,19 +213,21 @@ def tir_root_cause(kind: str, details: Mapping[str, Any], record: Mapping[str, A
     A mismatch: ``mismatch/culprit``, what the wrong side does (``culprit`` of the recorded
     variant, with its pass edits once shrunk; no edits read as none shown), ``reference``
     when the default pipeline is wrong, or ``unblamed``. A failure: ``kind/message``, the
-    normalized error headline without IR names (a crash names its TVM site in the message).
+    normalized error headline without IR names (a crash names its TVM site in the message),
+    except a write outside a buffer, a miscompile keyed like a mismatch (``error/out-of-bounds write/culprit``).
     A failure's primitives are not part of its key: the same check fails under many
     schedules, and shrinking cannot always drop the steps a failing one depends on; nor is
     the raising frame, which only some failures carry.
     """
-    if kind == FindingKind.MISMATCH.value:
+    miscompiles = kind == FindingKind.MISMATCH.value or details.get("error_type") == OUT_OF_BOUNDS_ERROR
+    if miscompiles:
         if details.get("third_opinion") == "reference-wrong" or record.get("compared_with") == "numpy":
             wrong = "reference"
         elif len(record.get("variants", ())) > 1:
             wrong = "unblamed"
         else:
             wrong = culprit(record.get("variant"), with_passes=bool(record.get("shrunk"))).rstrip("|") or "default"
-        return f"{kind}/{wrong}"
+        return f"{kind}/{wrong}" if kind == FindingKind.MISMATCH.value else f"{kind}/{OUT_OF_BOUNDS_KEY}/{wrong}"
     message = strip_ir_names(str(details.get("message", "")), record.get("script", ""))
     headline_key = _VECTOR_LANES.sub(r"\1x<n>", normalize_message(message))[:KEY_MESSAGE]
     return f"{kind}/{headline_key}"
@@ -306,6 +311,7 @@ class TirCampaign:
         for stored in store.findings():
             self.snapshot.findings[stored.kind] += 1
             self.snapshot.signatures.add(stored.signature)
+            self.snapshot.bugs.add(TIR_BUG_PREFIX + stored.details.get("root_cause", stored.signature))
         self.corpus: list[dict] = store.get_meta("tir_corpus", [])
         self.features: set[str] = set(store.get_meta("tir_features", []))
         self.minimized: dict[str, int] = {}
@@ -552,6 +558,7 @@ class TirCampaign:
         if recorded is not None:
             self.snapshot.findings[kind.value] += 1
             self.snapshot.signatures.add(finding.signature)
+            self.snapshot.bugs.add(TIR_BUG_PREFIX + details["root_cause"])
 
     # ------------------------------------------------------------ loop
 
