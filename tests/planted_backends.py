@@ -10,12 +10,15 @@ each wrong only under a condition, as real kernel bugs are:
 A test graph without these conditions runs correctly, so a finding points at one node,
 and a reduced graph must keep that node and its condition. Load it as
 ``tests.planted_backends:PlantedBugs``.
+
+``PlantedOptimizer`` is a plugin with a planted optimization bug, found by culprit search
+through the backend hooks alone (``tests.planted_backends:PlantedOptimizer``).
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, ClassVar, Collection
 
 import numpy as np
 
@@ -63,6 +66,43 @@ class PlantedBugs(OnnxReference):
         kernels = [type(name, (self.load_op("", name, opset),), {"_run": faulty})
                    for name, faulty in PLANTED_KERNELS.items()]
         return self.evaluator(model, new_ops=kernels)
+
+
+# Make-believe optimizations, each applying to a model with its operator; fuse-bias is the bad one.
+PLANTED_OPTIMIZATIONS = {"fold-matmul": "MatMul", "fuse-bias": "Add", "hoist-add": "Add", "drop-identity": "Identity"}
+
+
+class PlantedOptimizer(OnnxReference):
+    """The reference evaluator with the optimizations of ``PLANTED_OPTIMIZATIONS``; where the
+    planted ``fuse-bias`` applies, every output is off by one. Its knobs are its own:
+    ``optimizations`` and ``without`` are all that culprit search sees."""
+
+    name = "planted-optimizer"
+    description = "reference evaluator whose planted fuse-bias optimization is off by one"
+    role = "target"
+    family = "planted-optimizer"
+    turned_off: ClassVar[tuple[str, ...]] = ()
+
+    def applied(self, model: bytes) -> list[str]:
+        import onnx
+
+        ops = {node.op_type for node in onnx.load_from_string(model).graph.node}
+        return [name for name, op in PLANTED_OPTIMIZATIONS.items() if op in ops and name not in self.turned_off]
+
+    def optimizations(self, case) -> list[str]:
+        return self.applied(case.model)
+
+    @classmethod
+    def without(cls, disabled: Collection[str], level: str | None = None) -> type[PlantedOptimizer]:
+        return cls.variant(disabled, turned_off=cls.turned_off + tuple(disabled))
+
+    def compile(self, model: bytes) -> Any:
+        return super().compile(model), "fuse-bias" in self.applied(model)
+
+    def run(self, compiled: Any, inputs) -> list[Any]:
+        evaluator, off_by_one = compiled
+        outputs = super().run(evaluator, inputs)
+        return [output + 1 for output in outputs] if off_by_one else outputs
 
 
 BACKENDS = ("tests.planted_backends:PlantedBugs", "onnx-ref", "ref-f64")

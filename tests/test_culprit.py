@@ -7,11 +7,12 @@ import pytest
 
 from fuzzer.store import RunStore
 from fuzzer.execution.backends import load_backend
+from fuzzer.execution.backends.torch_compile import INDUCTOR_OFF
 from fuzzer.campaign.driver import CampaignConfig
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.execution.outcome import TestCase
-from triage.culprit import INDUCTOR_OFF, Verdict, candidates_here, configured, find_culprit, isolate
+from triage.culprit import Verdict, candidates_here, configured, find_culprit, isolate
 from triage.rerun import Evaluator, find_stored
 
 PLANTED = "tests.quality.planted_ort:PlantedFusion"
@@ -34,7 +35,7 @@ def test_isolate_finds_the_one_candidate_and_splits_around_required_ones():
 
 def test_a_configured_backend_keeps_its_name_and_turns_optimizations_off():
     backend = load_backend(configured("ort-all", ["ConstantFolding"], "basic"))
-    assert backend.name == "ort-all" and backend.off == ("ConstantFolding",)
+    assert backend.name == "ort-all" and backend.disabled_optimizers == ("ConstantFolding",)
     instance = backend()
     instance.setup()
     assert instance.options.graph_optimization_level == instance.ort.GraphOptimizationLevel.ORT_ENABLE_BASIC

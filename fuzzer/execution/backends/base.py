@@ -4,6 +4,10 @@ A backend runs inside an isolated worker process (``fuzzer.execution.worker``). 
 import nothing heavy at import time: ``setup`` does that once per worker. Each test then
 goes through ``prepare`` (convert the test case into the compiler's input form),
 ``compile`` and ``run``; the stage an exception escapes from is recorded.
+
+A backend whose compiler has optimizations that can be turned off one by one implements
+``optimizations`` and ``without`` (and optionally ``levels`` and ``describe_culprit``):
+culprit search (``triage.culprit``) then names the one that causes a finding.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import time
 import traceback
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -132,6 +136,38 @@ class Backend:
         numpy and the compiler under test, never tcfuzz.
         """
         raise NotImplementedError(f"backend {cls.name} cannot emit a reproduction fragment yet")
+
+    # ------------------------------------------------------------------ optimizations (culprit search)
+
+    def optimizations(self, case: TestCase) -> Sequence[str]:
+        """The optimizations this configuration may apply to ``case``, named as ``without`` takes
+        them (called after ``setup``; it may compile). Empty by default: nothing to bisect."""
+        return ()
+
+    @classmethod
+    def without(cls, disabled: Collection[str], level: str | None = None) -> type[Backend]:
+        """This configuration, under its own name, with the optimizations ``disabled`` turned off
+        and at ``level`` (one of ``levels()``; None: its own). Implementing it opts a backend
+        into culprit search; by default a backend has nothing to turn off."""
+        raise TypeError(f"backend {cls.name} has no optimizations that tcfuzz can turn off")
+
+    @classmethod
+    def levels(cls) -> Sequence[str]:
+        """Coarse optimization levels up to this configuration's own, the first applying none,
+        that culprit search tries (lowest first) before single optimizations; none by default."""
+        return ()
+
+    @classmethod
+    def describe_culprit(cls, name: str) -> tuple[str, str]:
+        """The knob that turns the optimization or level ``name`` off, and a sentence blaming it."""
+        return "optimization", f"{cls.name} optimization {name}: turning it off alone makes the finding vanish"
+
+    @classmethod
+    def variant(cls, disabled: Collection[str], /, **attributes: Any) -> type[Backend]:
+        """A subclass under this backend's name with the class ``attributes``, described as having
+        ``disabled`` off: what ``without`` returns."""
+        description = f"{cls.description}, with {', '.join(disabled) or 'nothing'} off"
+        return type(f"{cls.__name__}Configured", (cls,), {"description": description, **attributes})
 
 
 REQUIRED_METHODS = ("compile", "run")

@@ -4,13 +4,16 @@ Inductor compiles C++ for every new graph, so a batch of test graphs is packed i
 module and compiled once; each output is attributed back to the graph it came from.
 A packed compile that fails is retried graph by graph, so every error lands on its own
 test case. Dynamo's caches are reset after each batch so that tests stay independent.
+Inductor's optimizations, for culprit search, are config switches that each turn one off
+(``INDUCTOR_OFF``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Collection, Iterator, Mapping, Sequence
 
 from fuzzer.execution.backends.base import Backend, ReportStage, Unsupported
 from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
@@ -21,6 +24,20 @@ UNSUPPORTED_MARKERS = (
     "not implemented for",  # torch's wording for a missing dtype kernel
     "Could not guard on data-dependent expression",  # a Python branch on a tensor's value (If): needs torch.cond
 )
+# Inductor switches that each turn one optimization off (flag -> value that disables it).
+INDUCTOR_OFF: Mapping[str, Any] = {
+    "epilogue_fusion": False,
+    "pattern_matcher": False,
+    "max_fusion_size": 1,  # no fusion at all
+    "split_reductions": False,
+    "reorder_for_locality": False,
+    "cpp.simdlen": 1,  # no vectorization in the C++ backend
+    "comprehensive_padding": False,
+    "shape_padding": False,
+    "batch_fusion": False,
+    "loop_ordering_after_fusion": False,
+    "fallback_random": True,  # random ops as in eager mode
+}
 
 
 class TorchCompile(Backend):
@@ -130,6 +147,37 @@ def run_backend(model, inputs):
                                     seconds=seconds)
 
 
+class Inductor(TorchCompile):
+    """torch.compile with Inductor, which can switch its optimizations off (``INDUCTOR_OFF``)."""
+
+    switched_off: ClassVar[tuple[str, ...]] = ()  # keys of INDUCTOR_OFF set in setup
+
+    def setup(self) -> None:
+        super().setup()
+        for flag in self.switched_off:
+            switch_off(flag)
+
+    def optimizations(self, case: TestCase) -> list[str]:
+        return [flag for flag in INDUCTOR_OFF if flag not in self.switched_off]
+
+    @classmethod
+    def without(cls, disabled: Collection[str], level: str | None = None) -> type[Inductor]:
+        return cls.variant(disabled, switched_off=cls.switched_off + tuple(disabled))
+
+    @classmethod
+    def describe_culprit(cls, name: str) -> tuple[str, str]:
+        return "inductor_config", (f"torch._inductor.config.{name} = {INDUCTOR_OFF[name]!r} alone "
+                                   "makes the finding vanish")
+
+
+def switch_off(flag: str) -> None:
+    """Set ``torch._inductor.config``'s ``flag`` (dotted: ``cpp.simdlen``) to its ``INDUCTOR_OFF`` value."""
+    import torch._inductor.config as inductor_config
+
+    *path, leaf = flag.split(".")
+    setattr(functools.reduce(getattr, path, inductor_config), leaf, INDUCTOR_OFF[flag])
+
+
 def pack(torch: Any, modules: Sequence[Any]) -> Any:
     """Several independent graph modules as one module, so they compile as one program."""
 
@@ -169,7 +217,7 @@ def torch_compile_backend(compiler: str, dynamic: bool = False, device: str = "c
     name = {"inductor": "inductor", "aot_eager": "aot-eager"}[compiler] + ("-dynamic" if dynamic else "") \
         + ("-cuda" if device == "cuda" else "")
     extra = {"missing": classmethod(cuda_missing)} if device == "cuda" else {}
-    return type(name, (TorchCompile,), {
+    return type(name, (Inductor if compiler == "inductor" else TorchCompile,), {
         "name": name, "compiler": compiler, "dynamic": dynamic, "device": device,
         "optimizing": compiler == "inductor",
         "batch_size": TorchCompile.batch_size if compiler == "inductor" else 1,

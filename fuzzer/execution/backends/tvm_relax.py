@@ -12,7 +12,8 @@ A build configuration is five knobs, all passed to ``tvm.compile``, and a device
   wrapper: they are most of the LLVM code and compile time, and the VM passes well-formed
   arguments; ``tvm-noopt`` keeps them, so a kernel called with wrong arguments still fails).
 * ``llvm_opt_level``: LLVM's optimization level, a target option (None: LLVM's default).
-* ``disabled_pass``: passes the PassContext skips (none here; culprit triage turns some off).
+* ``disabled_pass``: passes the PassContext skips (none here; ``without`` adds the passes
+  culprit search turns off, ``optimizations`` names those that changed a module).
 * ``device``: "cpu" (llvm target) or "cuda" (cuda target, llvm host; its target pipeline
   schedules every kernel with ``tvm.s_tir.dlight``'s default GPU rules).
 
@@ -28,7 +29,7 @@ import inspect
 import shutil
 import textwrap
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -181,6 +182,22 @@ class TvmRelax(Backend):
         module, names = prepared
         instruments = (self.pass_changes,) if coverage.measuring() else ()
         return names, build(module, instruments=instruments, **self.knobs())
+
+    def optimizations(self, case: TestCase) -> list[str]:
+        """The Relax and TIR passes that changed the module while this configuration built it,
+        exactly as ``compile`` builds it (its pipeline, PassContext config, target and device)."""
+        changed: list[str] = []
+        module, _ = self.prepare(case)
+        compile_relax(module, instruments=(pass_change_recorder(changed.append),), **self.knobs())
+        return list(dict.fromkeys(changed))
+
+    @classmethod
+    def without(cls, disabled: Collection[str], level: str | None = None) -> type[TvmRelax]:
+        return cls.variant(disabled, disabled_pass=cls.disabled_pass + tuple(disabled))
+
+    @classmethod
+    def describe_culprit(cls, name: str) -> tuple[str, str]:
+        return "disabled_pass", f"TVM pass {name}: building without it alone makes the finding vanish"
 
     @cached_property
     def pass_changes(self) -> Any:
