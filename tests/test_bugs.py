@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fuzzer.store import StoredFinding
-from triage.bugs import build_bugs, cluster_key, error_headline
+from triage.bugs import build_bugs, cluster_key, error_headline, representative_signature
 from triage.db import SignatureRecord, Status
 
 TVM_MESSAGE = ("TypeError: Binary operators must have the same datatype for both operands.  However, "
@@ -122,6 +124,13 @@ def test_tir_miscompiles_join_the_smallest_culprit_of_the_same_kind():
     bugs = build_bugs(findings, {}, tir_key=lambda f: "target/tvm/" + keys[f.id])
     numbers = sorted(sorted(int(s.rpartition("/")[2]) for s in bug.signatures) for bug in bugs)
     assert numbers == [[1, 2], [3, 4], [5]]
+
+
+def test_triage_works_on_a_blamed_tir_finding_before_more_frequent_unblamed_cases():
+    cases = [finding(n, "tvm-tir:case", "crash") for n in (1, 2, 3)]
+    cases = [replace(f, signature="crash/case") for f in cases]
+    blamed = finding(4, "tvm-tir:schedule", "crash")
+    assert representative_signature([*cases, blamed]) == blamed.signature
 
 
 def test_a_reference_issue_that_is_a_known_judge_defect_is_known():

@@ -45,6 +45,7 @@ KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
+UNBLAMED_TIR_CASE = "tvm-tir:case"  # a TIR case that failed as a whole (fuzzer.tir.campaign.TirCampaign.record)
 # a TIR miscompile's key ends in its culprit: "primitives|pass edits" (fuzzer.tir.campaign.tir_root_cause)
 _MISCOMPILE_KEY = re.compile(r"/(?:mismatch|error/out-of-bounds write)/(?P<culprit>[^/]*)$")
 
@@ -214,11 +215,13 @@ def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str,
 
 
 def representative_signature(findings: Sequence[StoredFinding], specs: Mapping[str, str] = {}) -> str:
-    """The signature of a cluster that triage works on: the most frequent, then the one
-    shown by the least optimizing configuration (the simplest to reduce and explain)."""
+    """The signature of a cluster that triage works on: one blamed on a single program (not a
+    TIR case whose failure no variant showed alone, which gets no script), the most frequent,
+    then the one shown by the least optimizing configuration (the simplest to reduce and explain)."""
     counts = Counter(f.signature for f in findings)
     by_signature = {f.signature: f for f in findings}
-    return min(counts, key=lambda s: (-counts[s], backend_facts(by_signature[s].backends[0], specs).optimizing, s))
+    return min(counts, key=lambda s: (by_signature[s].backends[0] == UNBLAMED_TIR_CASE, -counts[s],
+                                      backend_facts(by_signature[s].backends[0], specs).optimizing, s))
 
 
 def scope_of(configurations: Sequence[str], specs: Mapping[str, str] = {}) -> str:

@@ -180,12 +180,13 @@ class Worker:
             self._stage = Stage(stage)
             return None
         now = time.monotonic()
-        if now >= self._deadline:
-            return self._on_fatal(Status.HANG)
-        if now - self._memory_checked >= self.limits.poll_interval:
+        past_deadline = now >= self._deadline
+        if past_deadline or now - self._memory_checked >= self.limits.poll_interval:
             self._memory_checked = now
-            if self._resident_mb() > self.limits.memory_mb:
+            if self._resident_mb() > self.limits.memory_mb:  # over its memory when time ran out: an OOM
                 return self._on_fatal(Status.OOM)
+        if past_deadline:
+            return self._on_fatal(Status.HANG)
         if self.process.poll() is not None:
             return self.step(readable=True)  # read what it wrote before dying, then report
         return None
