@@ -187,10 +187,12 @@ def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
 
 
 def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str, list[StoredFinding]]:
-    """TIR miscompile clusters (mismatches, writes outside a buffer) joined into the cluster of
-    the smallest culprit of the same kind they contain: ``cache_write,loop_partition`` joins
-    ``loop_partition`` when that culprit alone shows it (the extra primitive is one shrinking
-    could not drop, not another bug)."""
+    """TIR miscompile clusters (wrong values, writes outside a buffer) joined into the cluster
+    of the smallest culprit they contain: ``cache_write,loop_partition`` joins
+    ``loop_partition`` when that culprit alone miscompiles (the extra primitive is one
+    shrinking could not drop, not another bug). A write outside a buffer and wrong values
+    are two faces of one wrong store, so wrong values also join an out-of-bounds write of
+    the same culprit."""
     def parts(key: str) -> tuple[str, frozenset, frozenset] | None:
         found = _MISCOMPILE_KEY.search(key)
         if found is None or found["culprit"] in ("reference", "unblamed", "default"):
@@ -203,7 +205,10 @@ def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str,
 
     def contains(big: str, small: str) -> bool:
         (big_kind, big_primitives, big_edits), (kind, primitives, edits) = culprits[big], culprits[small]
-        return big != small and kind == big_kind and primitives <= big_primitives and edits <= big_edits
+        if big == small or not (primitives <= big_primitives and edits <= big_edits):
+            return False
+        same = (primitives, edits) == (big_primitives, big_edits)
+        return not same or (big_kind.endswith("/mismatch/") and not kind.endswith("/mismatch/"))
 
     joined: dict[str, list[StoredFinding]] = {}
     for key, members in grouped.items():
