@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cache
 from typing import Iterable, Mapping, Sequence
@@ -157,6 +157,8 @@ class Bug:
     triage_error: str | None = None
     known_defect: str | None = None  # a reference issue that is a known judge defect (triage.judge_defects)
     first_test: int = 0
+    # regression range (triage.bisect.Regression.to_dict): "text", "introduced", "fixed", "tried"
+    regression: dict | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "compiler": self.compiler, "configurations": list(self.configurations),
@@ -165,7 +167,7 @@ class Bug:
                 "report": self.report, "findings": self.findings, "status": self.status, "scope": self.scope,
                 "summary": self.summary, "signatures": list(self.signatures),
                 "fingerprints": list(self.fingerprints), "reproducibility": self.reproducibility,
-                "triage_error": self.triage_error, "known_defect": self.known_defect}
+                "triage_error": self.triage_error, "known_defect": self.known_defect, "regression": self.regression}
 
 
 def triage_priority(key: str, findings: Sequence[StoredFinding]) -> tuple:
@@ -303,8 +305,9 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
     fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))
     repro_note = notes.get("repro") or {}
     culprit = (record.culprit or {}).get("description") if record and record.culprit else None
-    if stored.backends[0].startswith("tvm-tir") and "/mismatch/" in fingerprint:  # a TIR mismatch's key is its culprit
-        culprit = "shrunk to " + fingerprint.rpartition("/mismatch/")[2]
+    miscompile = _MISCOMPILE_KEY.search(fingerprint) if stored.backends[0].startswith("tvm-tir") else None
+    if miscompile is not None:  # a TIR miscompile's key is its culprit
+        culprit = "shrunk to " + miscompile["culprit"]
     triage_error = (notes.get("failed") or {}).get("error")
     reduced_ops = tuple(origin.get("ops") or (notes.get("reduction") or {}).get("ops") or ())
     defect = (known_defect(stored.backends[0], reduced_ops, str(stored.details.get("dtype", "")))
@@ -325,7 +328,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         verified=bool(repro_note.get("verified")), repro=record.repro_path if record else None,
         report=str(Path(record.repro_path).with_name("report.md")) if record and record.repro_path else None,
         reproducibility=record.reproducibility if record else None, triage_error=triage_error,
-        first_test=min(f.test_index for f in members))
+        first_test=min(f.test_index for f in members), regression=notes.get("regression"))
 
 
 def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], signatures: Sequence[str]) -> tuple:
