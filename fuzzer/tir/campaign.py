@@ -311,7 +311,7 @@ class TirCampaign:
         for stored in store.findings():
             self.snapshot.findings[stored.kind] += 1
             self.snapshot.signatures.add(stored.signature)
-            self.snapshot.bugs.add(TIR_BUG_PREFIX + stored.details.get("root_cause", stored.signature))
+            self.add_likely_bug(stored.details.get("root_cause", stored.signature))
         self.corpus: list[dict] = store.get_meta("tir_corpus", [])
         self.features: set[str] = set(store.get_meta("tir_features", []))
         self.minimized: dict[str, int] = {}
@@ -558,7 +558,14 @@ class TirCampaign:
         if recorded is not None:
             self.snapshot.findings[kind.value] += 1
             self.snapshot.signatures.add(finding.signature)
-            self.snapshot.bugs.add(TIR_BUG_PREFIX + details["root_cause"])
+            self.add_likely_bug(details["root_cause"])
+
+    def add_likely_bug(self, root_cause: str) -> None:
+        """Count a finding's root cause among the likely bugs, joined as the bug list joins them."""
+        from triage.bugs import join_subsumed_culprits
+
+        keys = self.snapshot.bugs | {TIR_BUG_PREFIX + root_cause}
+        self.snapshot.bugs = set(join_subsumed_culprits({key: [] for key in keys}))
 
     # ------------------------------------------------------------ loop
 
