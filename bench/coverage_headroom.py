@@ -27,7 +27,7 @@ from fuzzer.execution.backends import load_backend  # noqa: E402
 from fuzzer.campaign.coverage import collector_for  # noqa: E402
 from fuzzer.graph.export_onnx import SUPPORTED_OPSETS  # noqa: E402
 from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
-from fuzzer.graph.ops import Unsatisfiable  # noqa: E402
+from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402
 
 WIDE_SHARE = 0.2
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fuzzer.execution.backends import load_backend  # noqa: E402
 from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
 from fuzzer.execution.isolation import Limits, Worker  # noqa: E402
-from fuzzer.graph.ops import Unsatisfiable  # noqa: E402
+from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402
 
 
 def fresh_cases(count: int, first_seed: int, options: GeneratorOptions) -> list:

@@ -23,7 +23,7 @@ from fuzzer.store import DATABASE_NAME, RunStore, arrays_to_npz, npz_to_arrays
 from fuzzer.generation.generator import GeneratorOptions
 from fuzzer.graph.ir import Graph
 from fuzzer.generation.mutate import admit
-from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.graph.rejected import Unsatisfiable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS corpus_entries (

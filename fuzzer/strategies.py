@@ -26,7 +26,8 @@ from fuzzer.graph.export_onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, to_onnx_by
 from fuzzer.generation.generator import DEFAULT_DTYPES, GeneratorOptions
 from fuzzer.generation.generator import GraphBuilder
 from fuzzer.graph.ir import DType, Graph
-from fuzzer.graph.ops.spec import OpSpec, Unsatisfiable
+from fuzzer.graph.ops.spec import OpSpec
+from fuzzer.graph.rejected import Rejected
 from fuzzer.execution.outcome import TestCase
 
 MAX_SEED = 2**32 - 1  # input seeds
@@ -68,7 +69,7 @@ def add_node(builder: GraphBuilder, spec: OpSpec) -> None:
     for _ in range(builder.options.attempts_per_node):
         try:
             builder.add_node(spec)
-        except (Unsatisfiable, ValueError):
+        except Rejected:
             continue
         return
 

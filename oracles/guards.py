@@ -27,11 +27,16 @@ in which they claim elements:
 
 NaN payloads and the sign of zero never make a mismatch in the first place: comparisons
 treat every NaN alike and ``-0 == +0``.
+
+A rule or a tie probe that raises judges nothing (it claims no element), and is counted in
+:data:`SKIPPED` (by rule name, ``tie:OP`` for a tie probe) so that a caller can see how
+often that happens: ``SKIPPED`` counts for the life of the process that evaluates.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -41,11 +46,12 @@ import numpy as np
 
 from fuzzer.graph.ir import DType, Graph, Node, TensorType
 from fuzzer.execution.outcome import Outcome
-from oracles.precision import TIE_OPS, finite_max, flags_probe, spread_probe, value_probe
+from fuzzer.graph.ops import get_spec, group, operators
+from oracles.precision import finite_max, flags_probe, spread_probe, value_probe
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
 SPREAD_SHARE = 0.5  # an element is ill-conditioned when its spread exceeds this share of its bound
-ZERO_SIGN_OPS = frozenset({"Div", "Reciprocal", "Pow"})  # map +-0 to +-Inf
+SKIPPED: Counter[str] = Counter()  # rule evaluations and tie probes that raised, by rule (see above)
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,6 @@ class Rule:
 def _wide_result(node: Node, values: Values) -> np.ndarray:
     """The node's first result computed from float64 copies of its inputs (torch lowering)."""
     import torch
-
-    from fuzzer.graph.ops import get_spec
 
     inputs = [torch.from_numpy(np.asarray(values[name]).astype(np.float64)) for name in node.inputs]
     result = get_spec(node.op).torch(inputs, node.attr)
@@ -201,42 +205,33 @@ def _float64_with_float32_constants(node: Node, values: Values, types: Types) ->
     return sum(types[name].numel for name in node.outputs if types[name].dtype is DType.float64)
 
 
-# Operators whose ONNX form carries float32 constants (attributes, or HardSwish's 1/6 and
-# Gelu's coefficients in their function bodies) that a float64 computation may use rounded
-# or exact.
-FLOAT32_CONSTANT_OPS = frozenset({"LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Gelu",
-                                  "ThresholdedRelu", "Gemm", "BatchNormalization", "InstanceNormalization",
-                                  "LayerNormalization", "LRN"})
+CASTS = group("casts", {"Cast", "CastLike"})
 
-INTEGER_ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Sum", "Pow", "PRelu",
-                                "ReduceSum", "ReduceProd", "ReduceSumSquare", "ReduceL1", "CumSum",
-                                "MatMul", "Gemm", "Einsum"})
-
-# The data: each rule, the operators it watches, and why a mismatch it explains is no bug.
+# The data: each rule, the operators it watches (by their spec's facts, or by name where the
+# rule models one operator's semantics), and why a mismatch it explains is no bug.
 RULES: tuple[Rule, ...] = (
-    Rule("integer-overflow", INTEGER_ARITHMETIC,
+    Rule("integer-overflow", operators(lambda spec: spec.integer_arithmetic),
          "integer arithmetic overflowed its dtype; ONNX does not define the result (wrap, "
          "saturate or widen are all seen)", _integer_overflow),
-    Rule("float-to-int-cast-out-of-range", frozenset({"Cast", "CastLike"}),
+    Rule("float-to-int-cast-out-of-range", CASTS,
          "a float -> integer cast of NaN, Inf or a value outside the target range is undefined "
          "in ONNX", _float_cast_out_of_range),
-    Rule("int-cast-out-of-range", frozenset({"Cast", "CastLike"}),
+    Rule("int-cast-out-of-range", CASTS,
          "an integer cast to a narrower type of a value outside its range is "
          "implementation-defined", _int_cast_out_of_range),
-    Rule("nan-ordering", TIE_OPS,
+    Rule("nan-ordering", operators(lambda spec: spec.ties),
          "ArgMax/ArgMin/TopK/Hardmax of a NaN: ONNX does not say where NaN sorts", _nan_inputs),
-    Rule("nan-min-max", frozenset({"Max", "Min", "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool",
-                                   "Clip", "Relu"}),
+    Rule("nan-min-max", operators(lambda spec: spec.min_max),
          "Max/Min-like operator on a NaN: ONNX does not say whether NaN propagates", _nan_inputs),
-    Rule("nan-sign", frozenset({"Sign"}),
+    Rule("nan-sign", group("nan-sign", {"Sign"}),
          "Sign of a NaN: ONNX does not define it (NaN and 0 are both seen)", _nan_inputs),
-    Rule("mod-sign-convention", frozenset({"Mod"}),
+    Rule("mod-sign-convention", group("mod-sign-convention", {"Mod"}),
          "integer Mod with a negative operand: runtimes disagree on the sign convention "
          "(divisor's, as ONNX says for fmod=0, or C's)", _mod_negative_divisor),
-    Rule("resize-rounding-boundary", frozenset({"Resize"}),
+    Rule("resize-rounding-boundary", group("resize-rounding-boundary", {"Resize"}),
          "nearest Resize source coordinate on a rounding boundary that float32 coordinate "
          "arithmetic crosses", _resize_rounding_boundary),
-    Rule("float32-constants-in-float64", FLOAT32_CONSTANT_OPS,
+    Rule("float32-constants-in-float64", operators(lambda spec: spec.float32_constants),
          "a float64 node whose ONNX constants are float32 (epsilon, alpha, 1/6, ...): "
          "implementations use the rounded or the written value, which moves float64 results "
          "by float32-sized relative errors", _float64_with_float32_constants, within=1e-6),
@@ -256,8 +251,8 @@ def node_flags(graph: Graph, values: Values) -> np.ndarray:
             if rule.ops is None or node.op in rule.ops:
                 try:
                     flags[index, column] = rule.count(node, values, types)
-                except Exception:  # noqa: BLE001 - a rule that cannot judge fires no flag
-                    continue
+                except Exception:  # noqa: BLE001 - a rule that cannot judge fires no flag, counted
+                    SKIPPED[rule.name] += 1
     return flags
 
 
@@ -358,14 +353,14 @@ class Context:
         if self.graph is None:
             return found
         for node in self.graph.nodes:
-            data = self.reference.outputs.get(value_probe(node.inputs[0])) if node.op in TIE_OPS else None
+            data = self.reference.outputs.get(value_probe(node.inputs[0])) if get_spec(node.op).ties else None
             if data is None:
                 continue
             try:
                 found.update(_tie_masks(node, np.asarray(data, dtype=np.float64),
                                         self.value_tolerance(node.inputs[0]), self.graph.types))
-            except Exception:  # noqa: BLE001 - a malformed probe judges nothing
-                continue
+            except Exception:  # noqa: BLE001 - a malformed probe judges nothing, counted
+                SKIPPED[f"tie:{node.op}"] += 1
         return found
 
 
@@ -485,7 +480,8 @@ def tie_guard(context: Context, output: str, actual: np.ndarray, expected: np.nd
 def signed_zero_guard(context: Context, output: str, actual: np.ndarray, expected: np.ndarray) -> list[Claim]:
     if not context.expected[output].dtype.is_float or context.graph is None:
         return []
-    sources = [index for index in context.upstream_nodes(output) if context.graph.nodes[index].op in ZERO_SIGN_OPS]
+    sources = [index for index in context.upstream_nodes(output)
+               if get_spec(context.graph.nodes[index].op).zero_sign]
     if not sources:
         return []
     a, b = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)

@@ -196,21 +196,20 @@ def identity_chain(graph: Graph, rng: random.Random, inputs=None, opset: int = D
     return insert_after(graph, value, chain)
 
 
-COMMUTATIVE = frozenset({"Add", "Mul", "Equal", "And", "Or", "Xor", "Sum", "Mean", "Max", "Min"})
-
-
 def swap_commutative(graph: Graph, rng: random.Random, inputs=None, opset: int = DEFAULT_OPSET) -> Graph:
-    """Swap the two operands of a commutative node (Sum/Mean only with equal shapes, since
-    the reference evaluator wants the larger operand first; Max/Min on integers only)."""
+    """Swap the two operands of a commutative node: one whose reference evaluator wants the
+    larger operand first (Sum, Mean) only with equal shapes, and a minimum or maximum on
+    integers only (which NaN, or which of -0 and +0, comes back may depend on the order)."""
     types = graph.types
 
     def swappable(node: Node) -> bool:
-        if node.op not in COMMUTATIVE or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1]:
+        spec = get_spec(node.op)
+        if not spec.commutative or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1]:
             return False
         a, b = (types[name] for name in node.inputs)
-        if node.op in ("Sum", "Mean") and a.shape != b.shape:
+        if spec.largest_first and a.shape != b.shape:
             return False
-        return not (node.op in ("Max", "Min") and a.dtype.is_float)
+        return not (spec.min_max and a.dtype.is_float)
 
     sites = [index for index, node in enumerate(graph.nodes) if swappable(node)]
     if not sites:

@@ -11,7 +11,7 @@ and every node's output types are inferred again from the operator specs.
 * every graph output, computed in float64 (float outputs) or as declared (integer, bool);
 * *probes* whose names start with ``@ref:`` (never a graph value name):
   ``@ref:value:NAME`` the float64 value of an intermediate the guards need (the data input
-  of every tie-sensitive operator, see :data:`TIE_OPS`); ``@ref:declared:OUT`` the output
+  of every tie-sensitive operator, ``OpSpec.ties``); ``@ref:declared:OUT`` the output
   evaluated at its declared precision (plain torch); ``@ref:spread:OUT`` how far, per
   element, evaluations at the declared precision land from the float64 value (see below);
   ``@ref:flags:RULE`` an int64 vector counting, per node, the elements on which that rule
@@ -21,7 +21,7 @@ The spread measures conditioning. Besides plain torch at the declared dtypes, th
 evaluated in float64 with every floating value rounded to its declared dtype after each
 node, and (for float16 and bfloat16) every operation inside a node rounded to the dtype of
 the node's output (correctly rounded emulation), and :data:`PERTURBED_RUNS` more times with the result of
-every inexact node (not in :data:`EXACT_OPS`) also multiplied by ``1 + d``, ``|d|`` up to
+every inexact node (``OpSpec.exact`` false) also multiplied by ``1 + d``, ``|d|`` up to
 :data:`PERTURBATION` of its declared dtype. An element whose spread is a sizeable part of its
 tolerance depends on rounding (catastrophic cancellation, a comparison or a floor on a
 boundary, an overflow): no backend can be blamed for it.
@@ -46,31 +46,12 @@ from typing import Any, Mapping
 import ml_dtypes
 import numpy as np
 
-from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
+from fuzzer.graph.rejected import ShapeError
 
 REFERENCE = "ref-f64"
 PROBE_PREFIX = "@ref:"
-
-# Operators whose output index or one-hot position depends on the order of values.
-TIE_OPS = frozenset({"ArgMax", "ArgMin", "TopK", "Hardmax"})
-
-# Attributes that name a float dtype, and their default when absent.
-DTYPE_ATTRS: Mapping[str, tuple[str, str | None]] = {
-    "Cast": ("to", None),
-    "Range": ("dtype", None),
-    "ConstantOfShape": ("dtype", "float32"),
-}
-
-# Operators whose float result is exact whatever the implementation (data movement,
-# selection, exact rounding functions): their results are rounded but never perturbed.
-EXACT_OPS = frozenset({
-    "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Expand", "Tile",
-    "Concat", "Split", "Slice", "Pad", "DepthToSpace", "SpaceToDepth", "Gather", "GatherElements",
-    "GatherND", "ScatterElements", "ScatterND", "OneHot", "Range", "ConstantOfShape", "Trilu",
-    "Where", "Relu", "Abs", "Neg", "Sign", "Floor", "Ceil", "Round", "Max", "Min", "Clip",
-    "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Hardmax", "Cast", "CastLike", "TopK",
-})
 
 # Relative perturbation of an inexact result, by its declared dtype (64, 2, 2 and 2^11 ULPs).
 PERTURBATION: Mapping[DType, float] = {
@@ -80,7 +61,7 @@ PERTURBATION: Mapping[DType, float] = {
 PERTURBED_RUNS = 3
 
 
-class PromotionError(ValueError):
+class PromotionError(ShapeError):
     """A graph that cannot be promoted to float64 (an operator's shape rule refuses it)."""
 
 
@@ -103,7 +84,7 @@ def probed_values(graph: Graph) -> tuple[str, ...]:
     """The intermediates the reference returns: the data input of each tie-sensitive node."""
     names: list[str] = []
     for node in graph.nodes:
-        if node.op in TIE_OPS and node.inputs[0] not in names:
+        if get_spec(node.op).ties and node.inputs[0] not in names:
             names.append(node.inputs[0])
     return tuple(names)
 
@@ -131,8 +112,9 @@ def promote_to_float64(graph: Graph) -> Graph:
     """``graph`` with every floating value in float64; integer and bool values unchanged.
 
     Float inputs and weights become float64 (weights keep their values exactly), float
-    ``Cast``/``Range``/``ConstantOfShape`` targets become float64, ``CastLike`` follows its
-    promoted second input, and every node's output types are inferred again. Raises
+    targets of dtype attributes (``OpSpec.dtype_attr``: Cast, Range, ...) become float64,
+    ``CastLike`` follows its promoted second input, and every node's output types are
+    inferred again. Raises
     :class:`PromotionError` if a shape rule refuses float64 or gives other shapes.
     """
     inputs = tuple(Input(i.name, i.type.with_dtype(_promoted(i.type.dtype))) for i in graph.inputs)
@@ -143,14 +125,15 @@ def promote_to_float64(graph: Graph) -> Graph:
     nodes = []
     for index, node in enumerate(graph.nodes):
         attrs = node.attr
-        if node.op in DTYPE_ATTRS:
-            key, default = DTYPE_ATTRS[node.op]
+        dtype_attr = get_spec(node.op).dtype_attr
+        if dtype_attr is not None:
+            key, default = dtype_attr
             target = attrs.get(key, default)
             if target is not None and DType(target).is_float:
                 attrs[key] = DType.float64.value
         try:
-            inferred = tuple(get_spec(node.op).infer(tuple(types[n] for n in node.inputs), attrs))
-        except Exception as error:  # noqa: BLE001 - any shape-rule failure
+            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), attrs)
+        except ShapeError as error:
             raise PromotionError(f"node {index} ({node.op}) refuses float64: {error}") from error
         wanted = tuple(t.with_dtype(_promoted(t.dtype)) for t in node.output_types)
         if inferred != wanted:
@@ -286,6 +269,7 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
     """
     import torch
 
+    import fuzzer.graph.export_torch  # noqa: F401 - installs how control-flow lowerings run their bodies
     from fuzzer.graph.values import to_numpy, to_torch, torch_dtype
     from oracles.guards import RULES, node_flags
 
@@ -307,7 +291,7 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
                 for name, result in zip(node.outputs, results):
                     dtype = declared[name].dtype
                     if dtype.is_float:
-                        if perturb and node.op not in EXACT_OPS:
+                        if perturb and not get_spec(node.op).exact:
                             noise = torch.empty(result.shape, dtype=torch.float64)
                             noise.uniform_(-PERTURBATION[dtype], PERTURBATION[dtype], generator=generator)
                             result = result * (1 + noise)

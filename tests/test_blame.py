@@ -12,7 +12,8 @@ from fuzzer.execution.backends import builtin_backends
 from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.execution.isolation import Limits, Worker
-from fuzzer.graph.ops import Unsatisfiable, get_spec
+from fuzzer.graph.ops import get_spec
+from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.blame import blame, failure_finding, judge
 from oracles.differential import compare_arrays, differential

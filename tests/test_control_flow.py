@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
-from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
 from fuzzer.graph.ops import get_spec
+from fuzzer.graph.rejected import InvalidGraph
 from test_ops import run_both
 
 CONTROL = {"If", "Loop", "Scan"}

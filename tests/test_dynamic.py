@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from fuzzer.graph.export_onnx import to_onnx, to_onnx_bytes
 from fuzzer.generation.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph, make_case
-from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, resized
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, resized
+from fuzzer.graph.rejected import InvalidGraph
 from test_ops import run_both
 
 F32 = DType.float32

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzer.generation.generator import GeneratorOptions, generate_graph
-from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.rejected import InvalidGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 F32 = DType.float32

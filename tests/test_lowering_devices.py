@@ -20,7 +20,8 @@ from fuzzer.graph.export_onnx import DEFAULT_OPSET
 from fuzzer.graph.export_torch import to_module
 from fuzzer.generation.generator import GeneratorOptions, generate_graph
 from fuzzer.graph.ir import Graph, Input, Node
-from fuzzer.graph.ops import Unsatisfiable, all_specs, get_spec
+from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.graph.values import random_inputs, to_numpy, to_torch
 from oracles.tolerance import DEFAULT_TOLERANCES
 

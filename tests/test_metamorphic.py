@@ -16,7 +16,8 @@ from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.export_torch import to_module
 from fuzzer.generation.generator import GeneratorOptions, generate_case
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
-from fuzzer.graph.ops import Unsatisfiable, registry
+from fuzzer.graph.ops import registry
+from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.determinism import identical
 from oracles.finding import FindingKind

@@ -16,7 +16,7 @@ from fuzzer.graph.export_onnx import to_onnx
 from fuzzer.generation.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph
 from fuzzer.graph.ir import Graph
 from fuzzer.generation.mutate import GROWING, MUTATORS, admit, mutate, mutator_order
-from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.graph.rejected import Rejected, Unsatisfiable
 from fuzzer.graph.values import random_inputs
 
 OPTIONS = GeneratorOptions(nodes=5)
@@ -35,7 +35,7 @@ def applied(name: str, graph: Graph, rng: random.Random) -> Graph | None:
         try:
             mutant = MUTATORS[name](graph, rng, OPTIONS, ())
             admit(mutant, graph, OPTIONS)
-        except (Unsatisfiable, ValueError):
+        except Rejected:
             continue
         if mutant.content_hash != graph.content_hash:
             return mutant

@@ -13,11 +13,11 @@ import pytest
 from fuzzer.graph.export_onnx import SUPPORTED_OPSETS
 from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph
 from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType
-from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.ops import Family, all_specs, get_spec
 from fuzzer.graph.ops.shape import INT64_MAX, INT64_MIN
 from tests.test_ops import run_both
 
-SPECS = [s for s in all_specs() if s.family in ("shape", "indexing")]
+SPECS = [s for s in all_specs() if s.family in (Family.SHAPE, Family.INDEXING)]
 NAMES = sorted(s.name for s in SPECS)
 
 

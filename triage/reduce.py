@@ -28,9 +28,9 @@ from fuzzer.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
 from fuzzer.execution.backends import load_backend
 from fuzzer.campaign.driver import CampaignConfig, split_backends
 from fuzzer.graph.export_onnx import to_onnx_bytes
-from fuzzer.graph.ir import DType, Graph, Input, InvalidGraph, Node, TensorType, Weight
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
-from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.graph.rejected import InvalidGraph, Rejected
 from fuzzer.execution.outcome import TestCase
 from fuzzer.graph.values import random_array
 from oracles.finding import Finding, FindingKind
@@ -107,8 +107,8 @@ def retyped(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence[
     typed = []
     for node in nodes:
         try:
-            inferred = tuple(get_spec(node.op).infer(tuple(types[n] for n in node.inputs), node.attr))
-        except (ValueError, KeyError, IndexError, TypeError, Unsatisfiable) as error:
+            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
+        except Rejected as error:
             raise InvalidGraph(f"{node.op}: {error}") from error
         typed.append(replace(node, output_types=inferred))
         types.update(zip(node.outputs, inferred))
@@ -134,10 +134,13 @@ def rebuilt(case: TestCase, build: Callable[[], tuple[Graph, Mapping[str, np.nda
     try:
         graph, feed = build()
         graph = pruned(graph)
-        if not graph.nodes:
-            return None
+    except Rejected:
+        return None
+    if not graph.nodes:
+        return None
+    try:
         model = to_onnx_bytes(graph, case.opset)
-    except (InvalidGraph, ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, TypeError):  # onnx.helper refuses an attribute value the reduction left
         return None
     return TestCase(graph, {i.name: np.asarray(feed[i.name]) for i in graph.inputs}, model, case.opset,
                     case.seed, case.index)
@@ -260,7 +263,7 @@ def simpler_attributes(node: Node, anchor: TensorType, tries: int = 24) -> list[
     for seed in range(tries):
         try:
             proposals.append(get_spec(node.op).propose(random.Random(seed), anchor).attrs)
-        except (Unsatisfiable, ValueError):
+        except Rejected:
             continue
     for name, value in current.items():
         options = {proposal[name] for proposal in proposals if name in proposal

@@ -330,7 +330,7 @@ class Scheduler:
         """Add the seed blocks that suit the options to an empty corpus; its entries."""
         from corpus.seeds import seed_graphs
         from fuzzer.generation.mutate import admit
-        from fuzzer.graph.ops import Unsatisfiable
+        from fuzzer.graph.rejected import Unsatisfiable
 
         for name, graph in seed_graphs().items():
             try:
@@ -362,7 +362,7 @@ class Scheduler:
 
     def _mutant(self, rng: random.Random) -> tuple[Graph, str] | None:
         from fuzzer.generation.mutate import mutate
-        from fuzzer.graph.ops import Unsatisfiable
+        from fuzzer.graph.rejected import Unsatisfiable
 
         if not self.candidates:
             return None

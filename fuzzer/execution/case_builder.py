@@ -26,7 +26,7 @@ from pathlib import Path
 from fuzzer.execution import worker as protocol
 from fuzzer.generation.generator import GeneratorOptions, concrete_variants, generate_case, make_case
 from fuzzer.graph.ir import Graph
-from fuzzer.graph.ops import Unsatisfiable
+from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.execution.outcome import TestCase
 
 

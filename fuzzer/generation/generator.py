@@ -22,17 +22,21 @@ import numpy as np
 import onnx
 
 from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx, to_onnx_bytes
-from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, InvalidGraph, Node, TensorType, Weight, resized
+from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight, resized
 from fuzzer.graph.ops import all_specs, get_spec
-from fuzzer.graph.ops.spec import ANCHOR, Domain, OpSpec, Unsatisfiable
+from fuzzer.graph.ops.control import BODIES
+from fuzzer.graph.ops.spec import ANCHOR, Domain, Family, OpSpec
+from fuzzer.graph.rejected import InvalidGraph, Rejected, Unsatisfiable
 from fuzzer.execution.outcome import TestCase
 from fuzzer.graph.values import random_array, random_inputs
 
 ANCHORS_PER_OPERATOR = 4
 SYMBOL = "N"  # the symbolic leading dimension of a dynamic graph's inputs
 VARIANTS = 2  # sizes besides its own at which every dynamic graph is known to run
-CONTROL_FAMILY = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 DEFAULT_DTYPES = frozenset(DType)
+BODY_NODES = (1, 3)
+BODY_ATTEMPTS = 8
+BODY_OPSET = 13  # bodies use operators valid at every supported opset
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class GeneratorOptions:
 def eligible_specs(opset: int, dtypes: frozenset[DType], ops: frozenset[str] | None) -> list[OpSpec]:
     """The operators a generator may use at ``opset`` with these dtypes and operators."""
     chosen = [s for s in all_specs() if s.since <= opset and s.dtypes_at(opset) & dtypes
-              and (s.name in ops if ops is not None else s.family != CONTROL_FAMILY)]
+              and (s.name in ops if ops is not None else s.family is not Family.CONTROL)]
     if ops is not None:
         missing = set(ops) - {s.name for s in chosen}
         if missing:
@@ -307,7 +311,7 @@ def estimated_flops(spec: OpSpec, inputs: tuple[TensorType, ...], outputs: tuple
     the size of what it reduces over (bounded by the second operand); others touch each
     element once."""
     touched = sum(t.numel for t in inputs) + sum(t.numel for t in outputs)
-    if spec.family == "linalg" and len(inputs) > 1 and inputs[1].rank:
+    if spec.family is Family.LINALG and len(inputs) > 1 and inputs[1].rank:
         return touched + sum(t.numel for t in outputs) * max(1, inputs[1].numel // inputs[1].shape[0])
     return touched
 
@@ -329,7 +333,7 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
             try:
                 builder.add_node(spec, backward)
                 break
-            except (Unsatisfiable, ValueError):
+            except Rejected:
                 continue
     if options.control_flow and rng.random() < options.control_flow:
         add_control_flow(builder)
@@ -394,7 +398,7 @@ def concrete_variants(graph: Graph, rng: random.Random, count: int = VARIANTS + 
             continue
         exported = to_onnx(variant).graph
         # Index constants fit the sizes they were drawn for: indexing nodes must see the same shapes.
-        indexed = {name for node in graph.nodes if get_spec(node.op).family == "indexing" for name in node.inputs}
+        indexed = {name for node in graph.nodes if get_spec(node.op).family is Family.INDEXING for name in node.inputs}
         if (all(t.numel <= max_elements for t in variant.types.values())
                 and all(variant.types[name] == graph.types[name] for name in indexed)
                 and exported.node == reference.node and exported.initializer == reference.initializer
@@ -405,13 +409,49 @@ def concrete_variants(graph: Graph, rng: random.Random, count: int = VARIANTS + 
 
 def add_control_flow(builder: GraphBuilder) -> None:
     """One If, Loop or Scan node, its bodies generated like small graphs of their own."""
-    specs = [s for s in all_specs() if s.family == CONTROL_FAMILY and s.since <= builder.options.opset]
+    specs = [s for s in all_specs() if s.family is Family.CONTROL and s.since <= builder.options.opset]
     for _ in range(builder.options.attempts_per_node):
         try:
             builder.add_node(builder.rng.choice(specs))
             return
-        except (Unsatisfiable, ValueError):
+        except Rejected:
             continue
+
+
+def generate_body(rng: random.Random, inputs: tuple[TensorType, ...], returns: tuple[TensorType | None, ...]) -> Graph:
+    """A control-flow body of BODY_NODES nodes reading ``inputs`` (named ``b0``, ``b1``, ...)
+    whose outputs have the types in ``returns`` (None: any type), each a distinct node
+    output; its operators have no value domain, so no value inside needs the input search."""
+    options = GeneratorOptions(nodes=BODY_NODES[1], opset=BODY_OPSET, ops=body_operators(),
+                               backward_share=0.0, weight_share=0.2, input_budget=None)
+    for _ in range(BODY_ATTEMPTS):
+        builder = GraphBuilder(rng, options, closed=True)
+        builder.inputs = [Input(f"b{index}", tensor_type) for index, tensor_type in enumerate(inputs)]
+        builder.values = {i.name: i.type for i in builder.inputs}
+        builder.driven = set(builder.values)
+        for _ in range(rng.randint(*BODY_NODES) * options.attempts_per_node):
+            if len(builder.nodes) >= BODY_NODES[1]:
+                break
+            try:
+                builder.add_node(rng.choice(options.specs()))
+            except Rejected:
+                continue
+        produced = [(name, t) for node in builder.nodes for name, t in zip(node.outputs, node.output_types)]
+        chosen: list[str] = []
+        for wanted in returns:
+            fits = [name for name, t in produced if (wanted is None or t == wanted) and name not in chosen]
+            if not fits:
+                break
+            chosen.append(rng.choice(fits))
+        if len(chosen) == len(returns):
+            return Graph(tuple(builder.inputs), tuple(builder.weights), tuple(builder.nodes), tuple(chosen))
+    raise Unsatisfiable(f"no body of types {', '.join(map(str, inputs))} returns {returns}")
+
+
+@cache
+def body_operators() -> frozenset[str]:
+    return frozenset(s.name for s in all_specs() if s.family is not Family.CONTROL and s.domain is None
+                     and not s.nondeterministic and s.since <= BODY_OPSET)
 
 
 def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0,
@@ -429,3 +469,6 @@ def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 
 
 def generate_case(seed: int, options: GeneratorOptions = GeneratorOptions(), index: int = 0) -> TestCase:
     return make_case(generate_graph(seed, options), seed, options.opset, index, options.input_budget)
+
+
+BODIES.make = generate_body  # how control-flow operators get their bodies

@@ -26,9 +26,10 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import torch
 
+import fuzzer.graph.export_torch  # noqa: F401 - installs how control-flow lowerings run their bodies
 from fuzzer.graph.ir import FLOATS, DType, Graph, TensorType
 from fuzzer.graph.ops import all_specs, get_spec
-from fuzzer.graph.ops.spec import OpSpec
+from fuzzer.graph.ops.spec import DomainKind, OpSpec
 from fuzzer.graph.values import INTEGER_RANGES, random_inputs, to_torch
 
 Tensor = torch.Tensor
@@ -113,16 +114,16 @@ def log_of_sum(xs: list[Tensor], attrs: Mapping[str, Any], margin: float) -> tup
     return [x + (moved - sums) * (sums.numel() / x.numel())], outside
 
 
-SPECIAL_RULES: dict[str, Rule] = {"Pow": power, "ReduceLogSum": log_of_sum}
+KIND_RULES: dict[DomainKind, Rule] = {DomainKind.POWER_BASE: power, DomainKind.SUMS: log_of_sum}
 
 
 def domain_rule(spec: OpSpec) -> Rule | None:
-    """The rule that holds ``spec.domain``: a special one, a divisor's, or an interval's."""
+    """The rule that holds ``spec.domain``: its kind's, a divisor's, or an interval's."""
     domain = spec.domain
     if domain is None:
         return None
-    if spec.name in SPECIAL_RULES:
-        return SPECIAL_RULES[spec.name]
+    if domain.kind in KIND_RULES:
+        return KIND_RULES[domain.kind]
     if domain.nonzero:
         return elementwise(domain.position, divisor)
     return elementwise(domain.position, lambda x, margin: interval(x, domain.low, domain.high,
@@ -130,8 +131,6 @@ def domain_rule(spec: OpSpec) -> Rule | None:
 
 
 RULES: dict[str, Rule] = {spec.name: rule for spec in all_specs() if (rule := domain_rule(spec)) is not None}
-STRAIGHT_THROUGH = frozenset({"Floor", "Ceil", "Round", "Sign"})  # flat almost everywhere: the search
-# passes their gradient through as if they were the identity
 
 
 FLOAT_MAX = {dtype: float(torch.finfo(getattr(torch, dtype.value)).max) for dtype in FLOATS}
@@ -159,6 +158,7 @@ class _Step:
     attrs: Mapping[str, Any]
     search_attrs: Mapping[str, Any]  # float casts widen to float64 during the search
     rule: Rule | None
+    straight_through: bool  # the loss passes its gradient through as the identity's (OpSpec.straight_through)
 
 
 def search_attributes(op: str, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -176,7 +176,8 @@ class Evaluator:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.steps = [_Step(node.op, node.inputs, node.outputs, node.output_types, get_spec(node.op).torch,
-                            node.attr, search_attributes(node.op, node.attr), RULES.get(node.op))
+                            node.attr, search_attributes(node.op, node.attr), RULES.get(node.op),
+                            get_spec(node.op).straight_through)
                       for node in graph.nodes]
         self.weights = {w.name: to_torch(w.array) for w in graph.weights}
         self.wide_weights = {name: widen(t) for name, t in self.weights.items()}
@@ -224,7 +225,7 @@ class Evaluator:
         ``margin`` inside it, plus the squared log-excess of magnitudes over max /
         SEARCH_HEADROOM of their declared dtype. Values outside a domain are moved into it
         before their node runs, so later nodes see finite values; gradients pass that move
-        unchanged, and pass Floor, Ceil, Round and Sign as if they were the identity."""
+        unchanged, and pass straight-through operators (Floor, Sign, ...) as if they were the identity."""
         values: dict[str, Tensor] = {**self.wide_weights, **others, **floats}
         terms = [magnitude_excess(floats[i.name], i.type.dtype) for i in self.graph.inputs
                  if i.name in floats and too_large(floats[i.name].detach(), i.type.dtype, SEARCH_HEADROOM)]
@@ -236,7 +237,7 @@ class Evaluator:
                     terms += [target - x for x, target in zip(arguments, moved) if target is not x]
                     arguments = [x if target is x else x + (target - x).detach() for x, target in zip(arguments, moved)]
             results = [widen(r) for r in as_tuple(self.differentiable(index, step, arguments))]
-            if step.op in STRAIGHT_THROUGH and arguments[0].requires_grad:
+            if step.straight_through and arguments[0].requires_grad:
                 results = [arguments[0] + (results[0] - arguments[0]).detach()]
             terms += [magnitude_excess(r, t.dtype) for r, t in zip(results, step.output_types)
                       if t.dtype.is_float and too_large(r.detach(), t.dtype, SEARCH_HEADROOM)]

@@ -20,11 +20,12 @@ from typing import Callable, Mapping, Sequence
 import onnx
 
 from fuzzer.graph.export_onnx import to_onnx
-from fuzzer.generation.generator import (CONTROL_FAMILY, GeneratorOptions, GraphBuilder, add_control_flow, estimated_flops,
-                              with_symbolic_batch)
-from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, DType, Graph, Input, Node, Weight
+from fuzzer.generation.generator import (GeneratorOptions, GraphBuilder, add_control_flow, estimated_flops,
+                                         with_symbolic_batch)
+from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, DType, Graph, Input, Node, Weight, infer_outputs
 from fuzzer.graph.ops import all_specs, get_spec
-from fuzzer.graph.ops.spec import Unsatisfiable
+from fuzzer.graph.ops.spec import Family
+from fuzzer.graph.rejected import Rejected, ShapeError, Unsatisfiable
 
 ATTEMPTS_PER_MUTATOR = 6
 MAX_SPLICE_NODES = 4
@@ -35,12 +36,6 @@ SAFE_CAST_TARGETS = {
     **{d: [t for t in DTYPES_IN_ORDER if t.is_float or t is DType.int64 and d is not DType.int64] for d in INTS},
     DType.bool: [t for t in DTYPES_IN_ORDER if t is not DType.bool],
 }
-# Operators whose proposals hold invariants that shape inference does not check, so a node's
-# input types may not change under it: index operands drawn in range of the data's shape,
-# variadic operands ordered largest first, and the reference evaluator's pooling and LRN
-# quirks that the proposals keep clear of for the anchor's rank, dtype and shape.
-FIXED_INPUT_TYPES = frozenset({"Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND",
-                               "Sum", "Mean", "Max", "Min", "MaxPool", "AveragePool", "LRN"})
 
 Mutator = Callable[[Graph, random.Random, GeneratorOptions, Sequence[Graph]], Graph]
 
@@ -92,9 +87,12 @@ def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence
     types = {i.name: i.type for i in inputs} | {w.name: w.type for w in weights}
     retyped = []
     for node in reversed(kept):
+        undefined = [n for n in node.inputs if n not in types]
+        if undefined:
+            raise Unsatisfiable(f"{node.op} reads {undefined[0]!r}, which nothing defines before it")
         try:
-            inferred = tuple(get_spec(node.op).infer(tuple(types[n] for n in node.inputs), node.attr))
-        except Exception as error:  # noqa: BLE001 - any shape-rule failure rejects the candidate
+            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
+        except ShapeError as error:
             raise Unsatisfiable(f"{node.op} no longer type-checks: {error}") from None
         types.update(zip(node.outputs, inferred))
         retyped.append(dataclasses.replace(node, output_types=inferred))
@@ -104,8 +102,8 @@ def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence
 
 def admit(graph: Graph, parent: Graph, options: GeneratorOptions) -> None:
     """Raise Unsatisfiable unless every node suits ``options`` (opset, dtypes and ranks its
-    spec accepts, avoided pairs), nodes of FIXED_INPUT_TYPES keep their input types from
-    ``parent``, the graph keeps to the element and FLOP budgets, and ONNX shape inference
+    spec accepts, avoided pairs), nodes whose spec has ``fixed_input_types`` keep their input
+    types from ``parent``, the graph keeps to the element and FLOP budgets, and ONNX shape inference
     accepts its export."""
     types, flops = graph.types, 0
     parent_inputs = {(n.op, n.outputs): tuple(parent.types[i] for i in n.inputs) for n in parent.nodes}
@@ -117,7 +115,7 @@ def admit(graph: Graph, parent: Graph, options: GeneratorOptions) -> None:
         if spec.since > options.opset or (input_types and not accepted):
             raise Unsatisfiable(f"{node.op} does not accept {', '.join(map(str, input_types))} "
                                 f"at opset {options.opset}")
-        if node.op in FIXED_INPUT_TYPES and parent_inputs.get((node.op, node.outputs), input_types) != input_types:
+        if spec.fixed_input_types and parent_inputs.get((node.op, node.outputs), input_types) != input_types:
             raise Unsatisfiable(f"{node.op} was proposed for its former input types")
         if any(not 1 <= t.numel <= options.max_elements for t in node.output_types):
             raise Unsatisfiable(f"{node.op} output size is outside the element budget")
@@ -360,7 +358,7 @@ def splice(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: 
 def add_control_node(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: Sequence[Graph]) -> Graph:
     """An If, Loop or Scan node at the end, reading the graph's values, its bodies generated
     like small graphs; its outputs become graph outputs."""
-    if options.ops is not None and not options.ops & {s.name for s in all_specs() if s.family == CONTROL_FAMILY}:
+    if options.ops is not None and not options.ops & {s.name for s in all_specs() if s.family is Family.CONTROL}:
         raise Unsatisfiable("the chosen operators have no control flow")
     builder = builder_at(graph, len(graph.nodes), rng, options)
     builder.nodes = list(graph.nodes)
@@ -426,7 +424,7 @@ def mutate(graph: Graph, rng: random.Random, *, donors: Sequence[Graph] = (),
             try:
                 mutant = MUTATORS[name](graph, rng, options, donors)
                 admit(mutant, graph, options)
-            except (Unsatisfiable, ValueError):  # InvalidGraph is a ValueError
+            except Rejected:
                 continue
             if mutant.content_hash != graph.content_hash:
                 return mutant, name

@@ -31,7 +31,7 @@ def graph_proto(graph: Graph, opset: int, name: str, inputs: Sequence[str] | Non
     and outputs ``outputs`` (default: the graph's), after the extra ``nodes``."""
     protos, initializers = list(nodes), [numpy_helper.from_array(w.array, w.name) for w in graph.weights]
     for index, node in enumerate(graph.nodes):
-        builder = OnnxBuilder(opset, prefix=f"{name}_n{index}" if name != "tcfuzz" else f"n{index}")
+        builder = OnnxBuilder(opset, f"{name}_n{index}" if name != "tcfuzz" else f"n{index}", subgraph)
         get_spec(node.op).onnx(builder, node)
         protos += builder.nodes
         initializers += builder.initializers

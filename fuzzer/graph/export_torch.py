@@ -9,6 +9,7 @@ import torch
 
 from fuzzer.graph.ir import Graph
 from fuzzer.graph.ops import get_spec
+from fuzzer.graph.ops.control import BODIES
 from fuzzer.graph.values import to_torch
 
 
@@ -62,3 +63,6 @@ def to_module(graph: Graph) -> GraphModule:
 def body_module(body: Graph, device: torch.device) -> GraphModule:
     """The module of a control-flow body with its weights on ``device``, built once per body and device."""
     return to_module(body).to(device)
+
+
+BODIES.module = body_module  # how control-flow operators run their bodies

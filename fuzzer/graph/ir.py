@@ -5,6 +5,9 @@ shape. Constructing a graph validates it (operators known, names defined before 
 output types equal to what the operator's shape inference says), so an invalid graph
 cannot exist. Graphs serialize to canonical JSON, and their content hash is the SHA-256
 of that JSON, identical across processes and machines.
+
+This module imports no operator: :mod:`fuzzer.graph.ops` installs the operators' shape
+rules with :func:`use_shape_rules` when it loads (``fuzzer/graph/__init__.py`` imports it).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import ml_dtypes
 import numpy as np
+
+from fuzzer.graph.rejected import InvalidGraph, ShapeError
 
 AttrValue = "int | float | str | tuple[int, ...] | tuple[float, ...] | Graph"  # Graph: a control-flow body
 
@@ -78,10 +83,6 @@ INTS = frozenset({DType.int8, DType.uint8, DType.int32, DType.int64})
 SIGNED = FLOATS | {DType.int8, DType.int32, DType.int64}
 NUMERIC = FLOATS | INTS
 ALL_DTYPES = NUMERIC | {DType.bool}
-
-
-class InvalidGraph(ValueError):
-    """A graph breaks an IR rule; the message names the node, operator and value."""
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,6 @@ class Graph:
 def resized(graph: Graph, sizes: Mapping[str, int]) -> Graph:
     """``graph`` with its symbolic dimensions at ``sizes`` and every node's output types
     inferred again; raises :class:`InvalidGraph` where a node cannot follow the new sizes."""
-    from fuzzer.graph.ops import get_spec  # deferred: operator specs import this module
-
     inputs = tuple(replace(i, type=i.type.with_shape(sizes[name] if name in sizes else size
                                                       for name, size in zip(i.dims, i.type.shape)))
                    for i in graph.inputs)
@@ -272,8 +271,8 @@ def resized(graph: Graph, sizes: Mapping[str, int]) -> Graph:
     nodes = []
     for index, node in enumerate(graph.nodes):
         try:
-            output_types = tuple(get_spec(node.op).infer(tuple(types[name] for name in node.inputs), node.attr))
-        except Exception as error:  # noqa: BLE001 - any shape-rule failure is invalidity
+            output_types = infer_outputs(node.op, tuple(types[name] for name in node.inputs), node.attr)
+        except ShapeError as error:
             raise InvalidGraph(f"node {index} ({node.op}) cannot follow sizes {dict(sizes)}: {error}") from error
         types.update(zip(node.outputs, output_types))
         nodes.append(replace(node, output_types=output_types))
@@ -293,10 +292,40 @@ def attr_from_json(value: Any) -> AttrValue:
     return tuple(value) if isinstance(value, list) else value
 
 
+# ---------------------------------------------------------------- shape rules and validation
+
+ShapeRule = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[TensorType, ...]]
+_shape_rule_lookup: Callable[[str], ShapeRule] | None = None  # installed by fuzzer.graph.ops
+
+
+def use_shape_rules(lookup: Callable[[str], ShapeRule]) -> None:
+    """Install how the IR finds an operator's shape rule (KeyError for an unknown operator)."""
+    global _shape_rule_lookup
+    _shape_rule_lookup = lookup
+
+
+def shape_rule(op: str) -> ShapeRule:
+    """``op``'s shape rule; KeyError for an unknown operator."""
+    if _shape_rule_lookup is None:
+        raise RuntimeError("no operator shape rules are installed: import fuzzer.graph.ops")
+    return _shape_rule_lookup(op)
+
+
+def infer_outputs(op: str, input_types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    """The output types ``op``'s shape rule gives; KeyError for an unknown operator. Raises
+    :class:`ShapeError` when the rule refuses the inputs, and when a node edited or read from
+    outside does not fit the rule at all: an input or attribute missing (LookupError), or
+    more inputs than the rule unpacks (ValueError). The generator calls ``OpSpec.infer``
+    itself, so that such errors in the nodes it builds surface as the bugs they are."""
+    rule = shape_rule(op)
+    try:
+        return tuple(rule(input_types, attrs))
+    except (LookupError, ValueError) as error:
+        raise ShapeError(f"{op}'s shape rule does not fit the node: {type(error).__name__}: {error}") from error
+
+
 def validate(graph: Graph) -> None:
     """Raise :class:`InvalidGraph` unless ``graph`` obeys every IR rule."""
-    from fuzzer.graph.ops import get_spec  # deferred: operator specs import this module
-
     defined: dict[str, TensorType] = {}
 
     def define(name: str, tensor_type: TensorType, where: str) -> None:
@@ -325,7 +354,7 @@ def validate(graph: Graph) -> None:
     for index, node in enumerate(graph.nodes):
         where = f"node {index} ({node.op})"
         try:
-            spec = get_spec(node.op)
+            shape_rule(node.op)
         except KeyError:
             raise InvalidGraph(f"{where}: unknown operator {node.op!r}") from None
         missing = [name for name in node.inputs if name and name not in defined]
@@ -333,8 +362,8 @@ def validate(graph: Graph) -> None:
             raise InvalidGraph(f"{where} reads {missing[0]!r} before it is defined")
         input_types = tuple(defined[name] for name in node.inputs)
         try:
-            inferred = spec.infer(input_types, node.attr)
-        except Exception as error:  # noqa: BLE001 - any shape-rule failure is invalidity
+            inferred = infer_outputs(node.op, input_types, node.attr)
+        except ShapeError as error:
             raise InvalidGraph(f"{where} with inputs {', '.join(map(str, input_types))} "
                                f"and attributes {node.attr}: {error}") from error
         if tuple(inferred) != node.output_types or len(node.outputs) != len(inferred):

@@ -20,33 +20,8 @@ from onnx import helper, numpy_helper
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.generation.mutate import assemble
 from fuzzer.graph.ops import registry
-from fuzzer.graph.ops.spec import Unsatisfiable
-
-REDUCES = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
-# ONNX input position -> IR attribute, for inputs the IR holds as attributes.
-CONSTANT_INPUTS: dict[str, dict[int, str]] = {
-    "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "Tile": {1: "repeats"}, "Squeeze": {1: "axes"},
-    "Unsqueeze": {1: "axes"}, "Split": {1: "split"}, "Pad": {1: "pads"}, "TopK": {1: "k"},
-    "CumSum": {1: "axis"}, "Trilu": {1: "k"}, "OneHot": {1: "depth"},
-    "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"},
-    "Resize": {1: "roi", 2: "scales", 3: "sizes"},
-    **{op: {1: "axes"} for op in REDUCES},
-}
-SCALAR_ATTRIBUTES = {("TopK", "k"), ("CumSum", "axis"), ("Trilu", "k"), ("OneHot", "depth")}
-# Attributes the IR needs spelled out, with the ONNX default.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "Gemm": {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0},
-    "BatchNormalization": {"epsilon": 1e-5}, "InstanceNormalization": {"epsilon": 1e-5},
-    "LayerNormalization": {"axis": -1, "epsilon": 1e-5},
-    "ArgMax": {"axis": 0, "keepdims": 1, "select_last_index": 0},
-    "ArgMin": {"axis": 0, "keepdims": 1, "select_last_index": 0},
-    "TopK": {"axis": -1, "largest": 1, "sorted": 1}, "CumSum": {"exclusive": 0, "reverse": 0},
-    "AveragePool": {"count_include_pad": 0}, "LpPool": {"p": 2},
-    **{op: {"axes": (), "keepdims": 1} for op in REDUCES},
-}
-WINDOWED = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
-DROPPED = {("BatchNormalization", "momentum"), ("LayerNormalization", "stash_type")}  # no effect in inference
+from fuzzer.graph.ops.spec import WINDOW_DEFAULTS
+from fuzzer.graph.rejected import Rejected
 
 
 class ImportRejected(ValueError):
@@ -91,7 +66,7 @@ def graph_from_onnx(model: onnx.ModelProto) -> Graph:
         raise ImportRejected("a graph output is a graph input or a constant; tcfuzz outputs are computed")
     try:
         graph = assemble(inputs, weights, nodes, outputs)
-    except (Unsatisfiable, ValueError) as error:
+    except Rejected as error:
         raise ImportRejected(str(error).splitlines()[0]) from None
     check_against_onnx(inferred, graph)
     return graph
@@ -122,7 +97,8 @@ def constant_value(node: onnx.NodeProto, where: str) -> np.ndarray:
 
 def attribute_value(op: str, attribute: onnx.AttributeProto, where: str) -> Any:
     value = helper.get_attribute_value(attribute)
-    if op == "Cast" and attribute.name == "to":
+    dtype_attr = registry()[op].dtype_attr
+    if dtype_attr is not None and attribute.name == dtype_attr[0]:
         return element_type(value, where).value
     if isinstance(value, bytes):
         return value.decode()
@@ -142,14 +118,15 @@ def convert_node(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray],
         raise ImportRejected(f"{where}: operator {op} has no tcfuzz spec")
     if op in ("Range", "ConstantOfShape"):
         return shape_maker(onnx_node, constants, shape_of, where)
-    attrs = {a.name: attribute_value(op, a, where) for a in onnx_node.attribute if (op, a.name) not in DROPPED}
+    form = registry()[op].onnx_form
+    attrs = {a.name: attribute_value(op, a, where) for a in onnx_node.attribute if a.name not in form.dropped}
     if attrs.get("training_mode"):
         raise ImportRejected(f"{where} runs in training mode; tcfuzz models inference")
     attrs.pop("training_mode", None)
     operands = list(onnx_node.input)
     if op == "Clip":
         operands, attrs = clip_operands(operands, constants)
-    for position, name in sorted(CONSTANT_INPUTS.get(op, {}).items(), reverse=True):
+    for position, name in sorted(form.constant_inputs.items(), reverse=True):
         if position >= len(operands):
             continue
         source = operands.pop(position)
@@ -160,16 +137,16 @@ def convert_node(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray],
                                  "tcfuzz needs it constant")
         array = constants[source]
         if name != "roi":
-            attrs[name] = array.reshape(-1)[0].item() if (op, name) in SCALAR_ATTRIBUTES else tuple(array.tolist())
+            attrs[name] = array.reshape(-1)[0].item() if name in form.scalar_inputs else tuple(array.tolist())
     while operands and not operands[-1]:
         operands.pop()
     if "" in operands:
         raise ImportRejected(f"{where} leaves out an inner optional input; tcfuzz cannot express that")
     if op == "Split" and "split" not in attrs:
         attrs.setdefault("num_outputs", len(onnx_node.output))
-    attrs = {**DEFAULTS.get(op, {}), **attrs}
-    if op in WINDOWED:
-        attrs = {**window_defaults(op, ranks.get(operands[0]), where), **attrs}
+    attrs = {**form.defaults, **attrs}
+    if form.window:
+        attrs = {**window_defaults(form.window, ranks.get(operands[0]), where), **attrs}
     return Node(op, tuple(operands), tuple(onnx_node.output), (), tuple(attrs.items()))
 
 
@@ -195,20 +172,12 @@ def shape_maker(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray], 
                 tuple(attrs.items()))
 
 
-def window_defaults(op: str, rank: int | None, where: str) -> dict[str, Any]:
-    """Unit strides (and dilations, group 1, zero pads and output padding where the operator
-    has them) for the spatial axes of an input of ``rank``."""
+def window_defaults(window: tuple[str, ...], rank: int | None, where: str) -> dict[str, Any]:
+    """ONNX's defaults of the ``window`` attributes (unit strides, ...) for the spatial axes of
+    an input of ``rank``."""
     if rank is None:
         raise ImportRejected(f"{where}: ONNX shape inference does not know its input's rank")
-    spatial = rank - 2
-    defaults: dict[str, Any] = {"strides": (1,) * spatial}
-    if op in ("Conv", "ConvTranspose", "MaxPool"):
-        defaults["dilations"] = (1,) * spatial
-    if op in ("Conv", "ConvTranspose"):
-        defaults["group"] = 1
-    if op == "ConvTranspose":
-        defaults.update(pads=(0,) * 2 * spatial, output_padding=(0,) * spatial)
-    return defaults
+    return {name: WINDOW_DEFAULTS[name](rank - 2) for name in window}
 
 
 def clip_operands(operands: list[str], constants: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str, Any]]:

@@ -10,9 +10,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fuzzer.graph.ir import ALL_DTYPES, FLOATS, NUMERIC, SIGNED, DType, Node, TensorType
-from fuzzer.graph.ops.spec import (ANCHOR, F, Infer, OnnxBuilder, OnnxLowering, Operand, OpSpec, Pinned, Proposal,
-                             broadcast, broadcastable_shape, lower_as_is, normalize_axis,
-                             same_as_first, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, F, Family, Infer, OnnxBuilder, OnnxLowering, Operand, OpSpec, Pinned,
+                                   Proposal, broadcast, broadcastable_shape, lower_as_is, normalize_axis,
+                                   same_as_first, torch)
+from fuzzer.graph.rejected import ShapeError
 
 HALF_AND_UP = frozenset({DType.float16, DType.float32, DType.float64})  # schemas without bfloat16
 OMIT_ATTR = 0.25  # chance to leave an optional attribute out (ONNX default applies)
@@ -67,7 +68,7 @@ def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any]
     def lowering(xs, attrs):
         return function(xs[0], **{key: attrs.get(key, default) for key, (default, _) in attributes.items()})
 
-    return OpSpec(name, "activation", dtypes, infer, lowering, propose, ranks, onnx, since,
+    return OpSpec(name, Family.ACTIVATION, dtypes, infer, lowering, propose, ranks, onnx, since,
                   value_range=value_range, pinned=pinned)
 
 
@@ -79,7 +80,7 @@ def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float
 
     def infer(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
         if types[0].rank == 0:
-            raise ValueError(f"{name} needs an input of rank >= 1")
+            raise ShapeError(f"{name} needs an input of rank >= 1")
         normalize_axis(attrs.get("axis", -1), types[0].rank)
         return same_as_first(types, attrs)
 
@@ -127,9 +128,9 @@ def hardmax(x, axis):
 def prelu_infer(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     x, slope = types
     if x.dtype is not slope.dtype:
-        raise ValueError(f"PRelu slope {slope} must have the dtype of X {x}")
+        raise ShapeError(f"PRelu slope {slope} must have the dtype of X {x}")
     if broadcast(x.shape, slope.shape) != x.shape:
-        raise ValueError(f"PRelu slope {slope} must broadcast to X {x} (unidirectionally)")
+        raise ShapeError(f"PRelu slope {slope} must broadcast to X {x} (unidirectionally)")
     return (x,)
 
 
@@ -175,12 +176,12 @@ def clip_bounds(attrs: Mapping[str, Any], inputs: list) -> dict[str, Any]:
     """Each present bound's source: ("attribute", value) or ("operand", inputs[k])."""
     names = [b for b in attrs.get("bound_operands", "").split(",") if b]
     if names != [b for b in BOUNDS if b in names] or len(names) != len(inputs) - 1:
-        raise ValueError(f"Clip with {len(inputs)} inputs has bound_operands {attrs.get('bound_operands')!r}")
+        raise ShapeError(f"Clip with {len(inputs)} inputs has bound_operands {attrs.get('bound_operands')!r}")
     bounds = {bound: ("operand", value) for bound, value in zip(names, inputs[1:])}
     for bound in BOUNDS:
         if bound in attrs:
             if bound in bounds:
-                raise ValueError(f"Clip bound {bound!r} is both an attribute and an operand")
+                raise ShapeError(f"Clip bound {bound!r} is both an attribute and an operand")
             bounds[bound] = ("attribute", attrs[bound])
     return bounds
 
@@ -188,9 +189,9 @@ def clip_bounds(attrs: Mapping[str, Any], inputs: list) -> dict[str, Any]:
 def clip_infer(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     for bound, (form, value) in clip_bounds(attrs, list(types)).items():
         if form == "operand" and value != types[0].with_shape(()):
-            raise ValueError(f"Clip {bound} operand {value} must be a scalar of X's dtype")
+            raise ShapeError(f"Clip {bound} operand {value} must be a scalar of X's dtype")
         if form == "attribute" and not isinstance(value, float if types[0].dtype.is_float else int):
-            raise ValueError(f"Clip {bound} attribute {value!r} does not suit {types[0]}")
+            raise ShapeError(f"Clip {bound} attribute {value!r} does not suit {types[0]}")
     return (types[0],)
 
 
@@ -218,21 +219,27 @@ def clip(xs, attrs):
 SELU_ALPHA, SELU_GAMMA = f32(1.67326319217681884765625), f32(1.05070102214813232421875)
 
 SPECS = [
-    activation("Relu", SIGNED, lambda x: torch.relu(x), onnx=lower_relu, value_range=NONNEGATIVE),
-    activation("LeakyRelu", FLOATS, lambda x, alpha: F.leaky_relu(x, alpha), onnx=bfloat16_via_float32(16),
-               alpha=(f32(0.01), grid(-1, 2))),
-    OpSpec("PRelu", "activation", FLOATS | {DType.int32, DType.int64}, prelu_infer, prelu, propose_slope,
-           onnx=bfloat16_via_float32(16)),
-    activation("Elu", HALF_AND_UP, lambda x, alpha: F.elu(x, alpha), alpha=(1.0, grid(0, 3))),
-    activation("Selu", HALF_AND_UP, lambda x, alpha, gamma: F.elu(x, alpha) * gamma,
-               pinned=lambda types, attrs: (0.0, 0.0) if attrs.get("gamma") == 0 else None,
-               alpha=(SELU_ALPHA, grid(0, 3)), gamma=(SELU_GAMMA, grid(0, 3))),
+    replace(activation("Relu", SIGNED, lambda x: torch.relu(x), onnx=lower_relu, value_range=NONNEGATIVE),
+            exact=True, min_max=True),
+    replace(activation("LeakyRelu", FLOATS, lambda x, alpha: F.leaky_relu(x, alpha), onnx=bfloat16_via_float32(16),
+                       alpha=(f32(0.01), grid(-1, 2))), float32_constants=True),
+    OpSpec("PRelu", Family.ACTIVATION, FLOATS | {DType.int32, DType.int64}, prelu_infer, prelu, propose_slope,
+           onnx=bfloat16_via_float32(16), integer_arithmetic=True),
+    replace(activation("Elu", HALF_AND_UP, lambda x, alpha: F.elu(x, alpha), alpha=(1.0, grid(0, 3))),
+            float32_constants=True),
+    replace(activation("Selu", HALF_AND_UP, lambda x, alpha, gamma: F.elu(x, alpha) * gamma,
+                       pinned=lambda types, attrs: (0.0, 0.0) if attrs.get("gamma") == 0 else None,
+                       alpha=(SELU_ALPHA, grid(0, 3)), gamma=(SELU_GAMMA, grid(0, 3))), float32_constants=True),
     # Celu's schema allows float32 only.
-    activation("Celu", frozenset({DType.float32}), lambda x, alpha: F.celu(x, alpha), alpha=(1.0, grid(0.25, 3))),
-    activation("Gelu", FLOATS, lambda x, approximate: F.gelu(x, approximate=approximate), since=20,
-               approximate=("none", lambda rng, anchor: rng.choice(["none", "tanh"]))),
-    activation("HardSigmoid", HALF_AND_UP, hard_sigmoid, value_range=UNIT_INTERVAL, alpha=(f32(0.2), grid(-1, 1)), beta=(0.5, grid(-1, 1))),
-    replace(activation("HardSwish", HALF_AND_UP, lambda x: F.hardswish(x), since=14), reference=hard_swish_onnx),
+    replace(activation("Celu", frozenset({DType.float32}), lambda x, alpha: F.celu(x, alpha),
+                       alpha=(1.0, grid(0.25, 3))), float32_constants=True),
+    # Gelu and HardSwish: float32 coefficients (1/6) in their ONNX function bodies.
+    replace(activation("Gelu", FLOATS, lambda x, approximate: F.gelu(x, approximate=approximate), since=20,
+                       approximate=("none", lambda rng, anchor: rng.choice(["none", "tanh"]))), float32_constants=True),
+    replace(activation("HardSigmoid", HALF_AND_UP, hard_sigmoid, value_range=UNIT_INTERVAL,
+                       alpha=(f32(0.2), grid(-1, 1)), beta=(0.5, grid(-1, 1))), float32_constants=True),
+    replace(activation("HardSwish", HALF_AND_UP, lambda x: F.hardswish(x), since=14), reference=hard_swish_onnx,
+            float32_constants=True),
     activation("Mish", HALF_AND_UP, lambda x: F.mish(x), since=18),
     activation("Softplus", HALF_AND_UP, lambda x: F.softplus(x), value_range=NONNEGATIVE),
     # ranks: the reference evaluator's Softsign fails on rank-0 input.
@@ -241,8 +248,11 @@ SPECS = [
     activation("Tanh", FLOATS, lambda x: torch.tanh(x), value_range=(-1.0, 1.0)),
     along_axis("Softmax", lambda x, axis: torch.softmax(x, axis), UNIT_INTERVAL, 1.0),
     along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis), (-math.inf, 0.0), 0.0),
-    replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL, 1.0), steering=()),
-    OpSpec("Clip", "activation", NUMERIC, clip_infer, clip, propose_clip, onnx=clip_onnx),
-    activation("ThresholdedRelu", HALF_AND_UP, thresholded_relu, alpha=(1.0, grid(-2, 2))),
-    OpSpec("Identity", "activation", ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True),
+    replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL, 1.0), steering=(), exact=True, ties=True),
+    OpSpec("Clip", Family.ACTIVATION, NUMERIC, clip_infer, clip, propose_clip, onnx=clip_onnx, exact=True,
+           min_max=True),
+    replace(activation("ThresholdedRelu", HALF_AND_UP, thresholded_relu, alpha=(1.0, grid(-2, 2))),
+            float32_constants=True),
+    OpSpec("Identity", Family.ACTIVATION, ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True,
+           exact=True),
 ]

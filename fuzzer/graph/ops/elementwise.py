@@ -9,8 +9,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from fuzzer.graph.ir import FLOATS, NUMERIC, SIGNED, DType, TensorType
-from fuzzer.graph.ops.spec import (ANCHOR, Domain, Operand, OpSpec, Pinned, Proposal, broadcast, broadcastable_shape,
-                             same_as_first, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, Domain, DomainKind, Family, Operand, OpSpec, Proposal, broadcast,
+                                   broadcastable_shape, same_as_first, torch)
+from fuzzer.graph.rejected import ShapeError
 
 FLOATS_NO_BF16 = FLOATS - {DType.bfloat16}
 SMALL_INTS_SINCE_14 = {DType.int8: 14, DType.uint8: 14}
@@ -20,16 +21,14 @@ HALF_PI = (-math.pi / 2, math.pi / 2)
 DIVISOR = Domain(1, nonzero=True)
 
 
-def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any], *,
-          domain: Domain | None = None, value_range: tuple[float, float] | None = None,
-          pinned: Pinned | None = None) -> OpSpec:
-    return OpSpec(name, "elementwise", dtypes, same_as_first, lambda xs, attrs: lowering(xs[0]),
-                  domain=domain, value_range=value_range, pinned=pinned)
+def unary(name: str, dtypes: frozenset[DType], lowering: Callable[..., Any], **options: Any) -> OpSpec:
+    """A one-input op; ``options`` are further OpSpec fields (domain, facts, ...)."""
+    return OpSpec(name, Family.ELEMENTWISE, dtypes, same_as_first, lambda xs, attrs: lowering(xs[0]), **options)
 
 
 def broadcast_types(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     if len({t.dtype for t in types}) != 1:
-        raise ValueError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
+        raise ShapeError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
     return (types[0].with_shape(broadcast(*(t.shape for t in types))),)
 
 
@@ -95,34 +94,42 @@ def mean(xs, attrs):
 
 
 SPECS = [
-    OpSpec("Add", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.add(*xs), propose_binary,
-           dtype_since=SMALL_INTS_SINCE_14),
-    OpSpec("Sub", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.sub(*xs), propose_binary,
-           dtype_since=SMALL_INTS_SINCE_14),
-    OpSpec("Mul", "elementwise", NUMERIC, broadcast_types, lambda xs, a: torch.mul(*xs), propose_binary,
-           dtype_since=SMALL_INTS_SINCE_14),
-    OpSpec("Div", "elementwise", NUMERIC, broadcast_types, lambda xs, a: integer_divide(*xs),
-           propose_divisor({}), dtype_since=SMALL_INTS_SINCE_14, domain=DIVISOR),
-    OpSpec("Mod", "elementwise", NUMERIC, broadcast_types, mod, propose_mod, domain=DIVISOR),
-    OpSpec("Pow", "elementwise", FLOATS, broadcast_types, lambda xs, a: torch.pow(*xs),
+    OpSpec("Add", Family.ELEMENTWISE, NUMERIC, broadcast_types, lambda xs, a: torch.add(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14, integer_arithmetic=True, commutative=True),
+    OpSpec("Sub", Family.ELEMENTWISE, NUMERIC, broadcast_types, lambda xs, a: torch.sub(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14, integer_arithmetic=True),
+    OpSpec("Mul", Family.ELEMENTWISE, NUMERIC, broadcast_types, lambda xs, a: torch.mul(*xs), propose_binary,
+           dtype_since=SMALL_INTS_SINCE_14, integer_arithmetic=True, commutative=True),
+    OpSpec("Div", Family.ELEMENTWISE, NUMERIC, broadcast_types, lambda xs, a: integer_divide(*xs),
+           propose_divisor({}), dtype_since=SMALL_INTS_SINCE_14, domain=DIVISOR, integer_arithmetic=True,
+           zero_sign=True),
+    OpSpec("Mod", Family.ELEMENTWISE, NUMERIC, broadcast_types, mod, propose_mod, domain=DIVISOR),
+    OpSpec("Pow", Family.ELEMENTWISE, FLOATS, broadcast_types, lambda xs, a: torch.pow(*xs),
            lambda rng, anchor: Proposal({}, (ANCHOR, Operand(anchor.with_shape(
-               broadcastable_shape(rng, anchor.shape))))), dtype_since={DType.bfloat16: 15}, domain=Domain(0)),
-    OpSpec("Max", "elementwise", NUMERIC, broadcast_types, fold(torch.maximum), propose_variadic, keeps_values=True),
-    OpSpec("Min", "elementwise", NUMERIC, broadcast_types, fold(torch.minimum), propose_variadic, keeps_values=True),
-    OpSpec("Sum", "elementwise", FLOATS, broadcast_types, fold(torch.add), propose_variadic),
-    OpSpec("Mean", "elementwise", FLOATS, broadcast_types, mean, propose_variadic),
-    unary("Abs", NUMERIC, torch.abs, value_range=NONNEGATIVE),
-    unary("Neg", SIGNED, torch.neg),
+               broadcastable_shape(rng, anchor.shape))))), dtype_since={DType.bfloat16: 15},
+           domain=Domain(0, kind=DomainKind.POWER_BASE), integer_arithmetic=True, zero_sign=True),
+    # Variadic operands go largest first (see propose_variadic): mutants keep their input types.
+    OpSpec("Max", Family.ELEMENTWISE, NUMERIC, broadcast_types, fold(torch.maximum), propose_variadic,
+           keeps_values=True, exact=True, min_max=True, commutative=True, fixed_input_types=True),
+    OpSpec("Min", Family.ELEMENTWISE, NUMERIC, broadcast_types, fold(torch.minimum), propose_variadic,
+           keeps_values=True, exact=True, min_max=True, commutative=True, fixed_input_types=True),
+    OpSpec("Sum", Family.ELEMENTWISE, FLOATS, broadcast_types, fold(torch.add), propose_variadic,
+           integer_arithmetic=True, commutative=True, largest_first=True, fixed_input_types=True),
+    OpSpec("Mean", Family.ELEMENTWISE, FLOATS, broadcast_types, mean, propose_variadic,
+           commutative=True, largest_first=True, fixed_input_types=True),
+    unary("Abs", NUMERIC, torch.abs, value_range=NONNEGATIVE, exact=True, integer_arithmetic=True),
+    unary("Neg", SIGNED, torch.neg, exact=True, integer_arithmetic=True),
     unary("Sign", NUMERIC, lambda x: torch.where(torch.isnan(x), x, torch.sign(x))
           if x.dtype.is_floating_point else torch.sign(x), value_range=UNIT,
-          pinned=lambda types, attrs: UNIT),  # piecewise constant: -1, 0 or 1 whatever the input
+          pinned=lambda types, attrs: UNIT,  # piecewise constant: -1, 0 or 1 whatever the input
+          exact=True, straight_through=True),
     unary("Exp", FLOATS, torch.exp, value_range=NONNEGATIVE),
     unary("Log", FLOATS, torch.log, domain=Domain(0, 0.0, math.inf, open_bounds=True)),
     unary("Sqrt", FLOATS, torch.sqrt, domain=Domain(0, *NONNEGATIVE), value_range=NONNEGATIVE),
-    unary("Reciprocal", FLOATS, torch.reciprocal, domain=Domain(0, nonzero=True)),
-    unary("Floor", FLOATS, torch.floor),
-    unary("Ceil", FLOATS, torch.ceil),
-    unary("Round", FLOATS_NO_BF16, torch.round),
+    unary("Reciprocal", FLOATS, torch.reciprocal, domain=Domain(0, nonzero=True), zero_sign=True),
+    unary("Floor", FLOATS, torch.floor, exact=True, straight_through=True),
+    unary("Ceil", FLOATS, torch.ceil, exact=True, straight_through=True),
+    unary("Round", FLOATS_NO_BF16, torch.round, exact=True, straight_through=True),
     unary("Erf", FLOATS, torch.erf, value_range=UNIT),
     unary("Sin", FLOATS_NO_BF16, torch.sin, value_range=UNIT),
     unary("Cos", FLOATS_NO_BF16, torch.cos, value_range=UNIT),

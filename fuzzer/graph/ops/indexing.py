@@ -13,8 +13,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, NUMERIC, DType, Node, TensorType
-from fuzzer.graph.ops.spec import (ANCHOR, F, OnnxBuilder, Operand, OpSpec, Proposal, Unsatisfiable,
-                             normalize_axis, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxBuilder, OnnxForm, Operand, OpSpec, Proposal,
+                                   constant_input, normalize_axis, torch)
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 from fuzzer.graph.ops.shape import one_type
 
 INDEX_DTYPES = (DType.int32, DType.int64)
@@ -57,7 +58,7 @@ def axis_attr(rng: random.Random, axis: int, rank: int, allow_minus_one: bool = 
 
 def check_indices(indices: TensorType, allowed: Sequence[DType] = INDEX_DTYPES) -> None:
     if indices.dtype not in allowed:
-        raise ValueError(f"indices must be {' or '.join(d.value for d in allowed)}, got {indices}")
+        raise ShapeError(f"indices must be {' or '.join(d.value for d in allowed)}, got {indices}")
 
 
 def fixed(values: np.ndarray) -> Operand:
@@ -127,7 +128,7 @@ def check_element_indices(data: TensorType, indices: TensorType, axis: int, scat
     fits = all(i <= d if scatter else a == axis or i == d
                for a, (i, d) in enumerate(zip(indices.shape, data.shape)))
     if indices.rank != data.rank or not fits:
-        raise ValueError(f"indices {indices} do not fit data {data} on axis {axis}")
+        raise ShapeError(f"indices {indices} do not fit data {data} on axis {axis}")
 
 
 def infer_gather_elements(types, attrs):
@@ -165,7 +166,7 @@ def infer_gather_nd(types, attrs):
     check_indices(indices, (DType.int64,))
     if indices.rank < 1 + batch_dims or indices.shape[:batch_dims] != data.shape[:batch_dims] \
             or not 1 <= indices.shape[-1] <= data.rank - batch_dims:
-        raise ValueError(f"GatherND indices {indices} do not fit data {data} with batch_dims {batch_dims}")
+        raise ShapeError(f"GatherND indices {indices} do not fit data {data} with batch_dims {batch_dims}")
     return one_type(data.dtype, indices.shape[:-1] + data.shape[batch_dims + indices.shape[-1]:])
 
 
@@ -225,9 +226,9 @@ def infer_scatter_elements(types, attrs):
 def check_updates(data: TensorType, updates: TensorType, shape: tuple[int, ...],
                   attrs: Mapping[str, Any]) -> None:
     if updates != data.with_shape(shape):
-        raise ValueError(f"updates {updates} must be {data.dtype.value}{list(shape)}")
+        raise ShapeError(f"updates {updates} must be {data.dtype.value}{list(shape)}")
     if attrs.get("reduction", "none") not in REDUCTIONS:
-        raise ValueError(f"reduction {attrs['reduction']!r} is not one of {REDUCTIONS}")
+        raise ShapeError(f"reduction {attrs['reduction']!r} is not one of {REDUCTIONS}")
 
 
 def torch_scatter_elements(xs, attrs):
@@ -260,7 +261,7 @@ def infer_scatter_nd(types, attrs):
     data, indices, updates = types
     check_indices(indices, (DType.int64,))
     if indices.rank < 1 or not 1 <= indices.shape[-1] <= data.rank:
-        raise ValueError(f"ScatterND indices {indices} do not fit data {data}")
+        raise ShapeError(f"ScatterND indices {indices} do not fit data {data}")
     check_updates(data, updates, indices.shape[:-1] + data.shape[indices.shape[-1]:], attrs)
     return (data,)
 
@@ -314,7 +315,7 @@ def infer_one_hot(types, attrs):
     indices, values = types
     if indices.dtype not in INTS or values.shape != (2,) \
             or values.dtype not in ONE_HOT_VALUE_DTYPES or attrs["depth"] < 1:
-        raise ValueError(f"OneHot needs integer indices, two values and a positive depth, "
+        raise ShapeError(f"OneHot needs integer indices, two values and a positive depth, "
                          f"got {indices}, {values}, depth {attrs['depth']}")
     shape = list(indices.shape)
     shape.insert(normalize_axis(attrs.get("axis", -1), indices.rank + 1), attrs["depth"])
@@ -392,15 +393,15 @@ def propose_resize(rng: random.Random, anchor: TensorType) -> Proposal:
 def infer_resize(types, attrs):
     x = types[0]
     if x.rank not in (3, 4) or ("scales" in attrs) == ("sizes" in attrs):
-        raise ValueError(f"Resize takes rank 3 or 4 and one of scales or sizes, got {x}, {attrs}")
+        raise ShapeError(f"Resize takes rank 3 or 4 and one of scales or sizes, got {x}, {attrs}")
     if "sizes" in attrs:
         shape = tuple(attrs["sizes"])
     else:
         shape = tuple(math.floor(d * np.float32(s)) for d, s in zip(x.shape, attrs["scales"]))
         if attrs["scales"][:2] != (1.0, 1.0):
-            raise ValueError("Resize scales batch and channel by 1 only")
+            raise ShapeError("Resize scales batch and channel by 1 only")
     if len(shape) != x.rank or shape[:2] != x.shape[:2]:
-        raise ValueError(f"Resize to {shape} must keep the rank and the batch and channel dims of {x}")
+        raise ShapeError(f"Resize to {shape} must keep the rank and the batch and channel dims of {x}")
     return one_type(x.dtype, shape)
 
 
@@ -446,18 +447,23 @@ def resize_skipping_zero_taps(xs, attrs):
     return x
 
 
+# Index operands are drawn in range of the data's shape: mutants keep the input types (fixed_input_types).
 SPECS = [
-    OpSpec("Gather", "indexing", ALL_DTYPES, infer_gather, torch_gather, propose_gather, ranks=(1, 4)),
-    OpSpec("GatherElements", "indexing", ALL_DTYPES, infer_gather_elements, torch_gather_elements,
-           propose_gather_elements, ranks=(1, 4)),
-    OpSpec("GatherND", "indexing", ALL_DTYPES, infer_gather_nd, torch_gather_nd, propose_gather_nd,
-           ranks=(1, 4)),
-    OpSpec("ScatterElements", "indexing", ALL_DTYPES, infer_scatter_elements, torch_scatter_elements,
-           propose_scatter_elements, ranks=(1, 4), onnx=lower_scatter("GatherElements")),
-    OpSpec("ScatterND", "indexing", ALL_DTYPES, infer_scatter_nd, torch_scatter_nd, propose_scatter_nd,
-           ranks=(1, 4), onnx=lower_scatter("GatherND")),
-    OpSpec("OneHot", "indexing", INTS, infer_one_hot, torch_one_hot,
-           propose_one_hot, ranks=(1, 3), onnx=lower_one_hot),
-    OpSpec("Resize", "indexing", RESIZE_DTYPES, infer_resize, torch_resize, propose_resize,
-           ranks=(3, 4), onnx=lower_resize, reference=resize_skipping_zero_taps),
+    OpSpec("Gather", Family.INDEXING, ALL_DTYPES, infer_gather, torch_gather, propose_gather, ranks=(1, 4),
+           exact=True, fixed_input_types=True),
+    OpSpec("GatherElements", Family.INDEXING, ALL_DTYPES, infer_gather_elements, torch_gather_elements,
+           propose_gather_elements, ranks=(1, 4), exact=True, fixed_input_types=True),
+    OpSpec("GatherND", Family.INDEXING, ALL_DTYPES, infer_gather_nd, torch_gather_nd, propose_gather_nd,
+           ranks=(1, 4), exact=True, fixed_input_types=True),
+    OpSpec("ScatterElements", Family.INDEXING, ALL_DTYPES, infer_scatter_elements, torch_scatter_elements,
+           propose_scatter_elements, ranks=(1, 4), onnx=lower_scatter("GatherElements"), exact=True,
+           fixed_input_types=True),
+    OpSpec("ScatterND", Family.INDEXING, ALL_DTYPES, infer_scatter_nd, torch_scatter_nd, propose_scatter_nd,
+           ranks=(1, 4), onnx=lower_scatter("GatherND"), exact=True, fixed_input_types=True),
+    OpSpec("OneHot", Family.INDEXING, INTS, infer_one_hot, torch_one_hot,
+           propose_one_hot, ranks=(1, 3), onnx=lower_one_hot, exact=True,
+           onnx_form=constant_input("depth", scalar=True)),
+    OpSpec("Resize", Family.INDEXING, RESIZE_DTYPES, infer_resize, torch_resize, propose_resize,
+           ranks=(3, 4), onnx=lower_resize, reference=resize_skipping_zero_taps,
+           onnx_form=OnnxForm(constant_inputs={1: "roi", 2: "scales", 3: "sizes"})),
 ]

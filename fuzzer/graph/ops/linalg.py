@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from fuzzer.graph.ir import FLOATS, DType, TensorType
-from fuzzer.graph.ops.spec import (ANCHOR, F, Operand, OpSpec, Proposal, Unsatisfiable, broadcast,
-                             broadcastable_shape, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxForm, Operand, OpSpec, Proposal, broadcast,
+                                   broadcastable_shape, torch)
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 
 MATMUL_DTYPES = FLOATS | {DType.int32, DType.int64}
 CONV_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 Conv and ConvTranspose arrive in opset 22
@@ -28,7 +29,7 @@ EINSUM_LETTERS = "abcdefgh"
 
 def same_dtype(types: Sequence[TensorType]) -> None:
     if len({t.dtype for t in types}) != 1:
-        raise ValueError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
+        raise ShapeError(f"inputs must share one dtype, got {', '.join(map(str, types))}")
 
 
 def divisors(n: int) -> list[int]:
@@ -69,7 +70,7 @@ def sliding_axes(spatial: Sequence[int], kernel: Sequence[int], attrs: Mapping[s
     pads = attrs.get("pads", (0,) * 2 * rank)
     auto_pad = attrs.get("auto_pad", "NOTSET")
     if not len(kernel) == len(strides) == len(dilations) == rank or len(pads) != 2 * rank:
-        raise ValueError(f"window attributes {dict(attrs)} do not fit {rank} spatial axes")
+        raise ShapeError(f"window attributes {dict(attrs)} do not fit {rank} spatial axes")
     axes = []
     for i, size in enumerate(spatial):
         stride = strides[i]
@@ -87,9 +88,9 @@ def sliding_axes(spatial: Sequence[int], kernel: Sequence[int], attrs: Mapping[s
             room = size + begin + end - span
             out = (-(-room // stride) if ceil_mode else room // stride) + 1
         else:
-            raise ValueError(f"unknown auto_pad {auto_pad!r}")
+            raise ShapeError(f"unknown auto_pad {auto_pad!r}")
         if out < 1 or size + begin + end < span:
-            raise ValueError(f"window span {span} exceeds padded axis {size + begin + end}")
+            raise ShapeError(f"window span {span} exceeds padded axis {size + begin + end}")
         axes.append(Axis(size, kernel[i], stride, dilations[i], begin, end, out))
     return tuple(axes)
 
@@ -120,11 +121,11 @@ def random_window(rng: random.Random, spatial: Sequence[int]) -> tuple[tuple[int
 def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """numpy.matmul shape rules: 1-D operands are promoted, then the promoted axis dropped."""
     if not a or not b:
-        raise ValueError("MatMul operands must have rank 1 or more")
+        raise ShapeError("MatMul operands must have rank 1 or more")
     left = a if len(a) > 1 else (1, *a)
     right = b if len(b) > 1 else (*b, 1)
     if left[-1] != right[-2]:
-        raise ValueError(f"MatMul contracts {left[-1]} against {right[-2]}")
+        raise ShapeError(f"MatMul contracts {left[-1]} against {right[-2]}")
     shape = (*broadcast(left[:-2], right[:-2]), left[-2], right[-1])
     if len(a) == 1:
         shape = shape[:-2] + shape[-1:]
@@ -167,11 +168,11 @@ def propose_matmul(rng: random.Random, anchor: TensorType) -> Proposal:
 
 def gemm_dims(a: tuple[int, ...], b: tuple[int, ...], attrs: Mapping[str, Any]) -> tuple[int, int]:
     if len(a) != 2 or len(b) != 2:
-        raise ValueError("Gemm operands A and B must be matrices")
+        raise ShapeError("Gemm operands A and B must be matrices")
     m, k = a[::-1] if attrs["transA"] else a
     k_b, n = b[::-1] if attrs["transB"] else b
     if k != k_b:
-        raise ValueError(f"Gemm contracts {k} against {k_b}")
+        raise ShapeError(f"Gemm contracts {k} against {k_b}")
     return m, n
 
 
@@ -179,7 +180,7 @@ def infer_gemm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple
     same_dtype(types)
     m, n = gemm_dims(types[0].shape, types[1].shape, attrs)
     if len(types) == 3 and broadcast(types[2].shape, (m, n)) != (m, n):
-        raise ValueError(f"Gemm C {types[2]} does not broadcast to [{m},{n}]")
+        raise ShapeError(f"Gemm C {types[2]} does not broadcast to [{m},{n}]")
     return (types[0].with_shape((m, n)),)
 
 
@@ -222,11 +223,11 @@ def infer_conv(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple
     x, w = types[0], types[1]
     group = attrs["group"]
     if x.rank < 3 or w.rank != x.rank or x.shape[1] != w.shape[1] * group or w.shape[0] % group:
-        raise ValueError(f"Conv weight {w} does not fit input {x} with group {group}")
+        raise ShapeError(f"Conv weight {w} does not fit input {x} with group {group}")
     if len(types) == 3 and types[2].shape != (w.shape[0],):
-        raise ValueError(f"Conv bias {types[2]} must have shape [{w.shape[0]}]")
+        raise ShapeError(f"Conv bias {types[2]} must have shape [{w.shape[0]}]")
     if tuple(attrs.get("kernel_shape", w.shape[2:])) != w.shape[2:]:
-        raise ValueError(f"kernel_shape {attrs['kernel_shape']} differs from the weight's {w.shape[2:]}")
+        raise ShapeError(f"kernel_shape {attrs['kernel_shape']} differs from the weight's {w.shape[2:]}")
     axes = sliding_axes(x.shape[2:], w.shape[2:], attrs)
     return (x.with_shape((x.shape[0], w.shape[0], *(a.out for a in axes))),)
 
@@ -264,19 +265,19 @@ def infer_conv_transpose(types: tuple[TensorType, ...], attrs: Mapping[str, Any]
     x, w = types[0], types[1]
     group, spatial = attrs["group"], x.rank - 2
     if x.rank < 3 or w.rank != x.rank or w.shape[0] != x.shape[1] or x.shape[1] % group:
-        raise ValueError(f"ConvTranspose weight {w} does not fit input {x} with group {group}")
+        raise ShapeError(f"ConvTranspose weight {w} does not fit input {x} with group {group}")
     out_channels = w.shape[1] * group
     if len(types) == 3 and types[2].shape != (out_channels,):
-        raise ValueError(f"ConvTranspose bias {types[2]} must have shape [{out_channels}]")
+        raise ShapeError(f"ConvTranspose bias {types[2]} must have shape [{out_channels}]")
     strides, dilations, pads = attrs["strides"], attrs["dilations"], attrs["pads"]
     out = []
     for i, size in enumerate(x.shape[2:]):
         if not 0 <= attrs["output_padding"][i] < max(strides[i], dilations[i]):
-            raise ValueError("output_padding must be smaller than the stride or the dilation")
+            raise ShapeError("output_padding must be smaller than the stride or the dilation")
         span = (w.shape[2 + i] - 1) * dilations[i] + 1
         out.append(strides[i] * (size - 1) + attrs["output_padding"][i] + span - pads[i] - pads[i + spatial])
     if min(out) < 1:
-        raise ValueError(f"ConvTranspose output shape {out} is empty")
+        raise ShapeError(f"ConvTranspose output shape {out} is empty")
     return (x.with_shape((x.shape[0], out_channels, *out)),)
 
 
@@ -326,19 +327,19 @@ def einsum_shape(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int,
     inputs, arrow, output = equation.partition("->")
     terms = inputs.split(",")
     if len(terms) != len(shapes):
-        raise ValueError(f"equation {equation!r} has {len(terms)} operands, got {len(shapes)}")
+        raise ShapeError(f"equation {equation!r} has {len(terms)} operands, got {len(shapes)}")
     sizes: dict[str, int] = {}
     for term, shape in zip(terms, shapes):
         if len(term) != len(shape) or not all(c.isascii() and c.isalpha() for c in term):
-            raise ValueError(f"term {term!r} does not label shape {shape}")
+            raise ShapeError(f"term {term!r} does not label shape {shape}")
         for letter, dim in zip(term, shape):
             if sizes.setdefault(letter, dim) != dim:
-                raise ValueError(f"label {letter!r} is both {sizes[letter]} and {dim}")
+                raise ShapeError(f"label {letter!r} is both {sizes[letter]} and {dim}")
     if not arrow:
         counts = Counter("".join(terms))
         output = "".join(sorted(c for c, n in counts.items() if n == 1))
     if len(set(output)) != len(output) or any(c not in sizes for c in output):
-        raise ValueError(f"output {output!r} of {equation!r} is not a set of input labels")
+        raise ShapeError(f"output {output!r} of {equation!r} is not a set of input labels")
     return tuple(sizes[c] for c in output)
 
 
@@ -381,12 +382,16 @@ def einsum(xs, attrs):
 
 
 SPECS = [
-    OpSpec("MatMul", "linalg", MATMUL_DTYPES, infer_matmul, lambda xs, a: torch.matmul(*xs),
-           propose_matmul, ranks=(1, 4)),
-    OpSpec("Gemm", "linalg", MATMUL_DTYPES, infer_gemm, gemm, propose_gemm, ranks=(2, 2)),
-    OpSpec("Conv", "linalg", CONV_DTYPES, infer_conv, conv, propose_conv, ranks=(3, 4)),
-    OpSpec("ConvTranspose", "linalg", CONV_DTYPES, infer_conv_transpose, conv_transpose,
-           propose_conv_transpose, ranks=(3, 4)),
-    OpSpec("Einsum", "linalg", EINSUM_DTYPES, infer_einsum, einsum,
-           propose_einsum, ranks=(1, 4)),
+    OpSpec("MatMul", Family.LINALG, MATMUL_DTYPES, infer_matmul, lambda xs, a: torch.matmul(*xs),
+           propose_matmul, ranks=(1, 4), integer_arithmetic=True),
+    OpSpec("Gemm", Family.LINALG, MATMUL_DTYPES, infer_gemm, gemm, propose_gemm, ranks=(2, 2), integer_arithmetic=True,
+           float32_constants=True,
+           onnx_form=OnnxForm(defaults={"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0})),
+    OpSpec("Conv", Family.LINALG, CONV_DTYPES, infer_conv, conv, propose_conv, ranks=(3, 4),
+           onnx_form=OnnxForm(window=("strides", "dilations", "group"))),
+    OpSpec("ConvTranspose", Family.LINALG, CONV_DTYPES, infer_conv_transpose, conv_transpose,
+           propose_conv_transpose, ranks=(3, 4),
+           onnx_form=OnnxForm(window=("strides", "dilations", "group", "pads", "output_padding"))),
+    OpSpec("Einsum", Family.LINALG, EINSUM_DTYPES, infer_einsum, einsum,
+           propose_einsum, ranks=(1, 4), integer_arithmetic=True),
 ]

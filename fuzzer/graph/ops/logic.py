@@ -10,8 +10,9 @@ import numpy as np
 from fuzzer.graph.ir import ALL_DTYPES, FLOATS, NUMERIC, DType, Node, TensorType
 from fuzzer.graph.ops.activation import bfloat16_via_float32
 from fuzzer.graph.ops.elementwise import broadcast_types
-from fuzzer.graph.ops.spec import (ANCHOR, OnnxBuilder, OnnxLowering, Operand, OpSpec, Proposal, broadcast,
-                             broadcastable_shape, lower_as_is, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, Family, OnnxBuilder, OnnxLowering, Operand, OpSpec, Proposal, broadcast,
+                                   broadcastable_shape, lower_as_is, torch)
+from fuzzer.graph.rejected import ShapeError
 from fuzzer.graph.values import torch_dtype
 
 BOOL = frozenset({DType.bool})
@@ -47,7 +48,7 @@ def propose_operands(*slots: DType | None) -> Callable[[random.Random, TensorTyp
 
 def require_bool(types: tuple[TensorType, ...]) -> None:
     if any(t.dtype is not DType.bool for t in types):
-        raise ValueError(f"inputs must be bool, got {', '.join(map(str, types))}")
+        raise ShapeError(f"inputs must be bool, got {', '.join(map(str, types))}")
 
 
 def logical_types(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
@@ -66,7 +67,7 @@ def flag_types(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple
 def binary(name: str, dtypes: frozenset[DType], function: Callable[[Any, Any], Any], **options: Any) -> OpSpec:
     """A broadcasting binary op: logical (bool -> bool) when ``dtypes`` is BOOL, else a comparison."""
     infer = logical_types if dtypes == BOOL else comparison_types
-    return OpSpec(name, "logic", dtypes, infer, lambda xs, attrs: function(*xs), propose_operands(None, None),
+    return OpSpec(name, Family.LOGIC, dtypes, infer, lambda xs, attrs: function(*xs), propose_operands(None, None),
                   **options)
 
 
@@ -156,22 +157,23 @@ def cast(xs, attrs):
 
 
 SPECS = [
-    binary("And", BOOL, lambda a, b: torch.logical_and(a, b)),
-    binary("Or", BOOL, lambda a, b: torch.logical_or(a, b)),
-    binary("Xor", BOOL, lambda a, b: torch.logical_xor(a, b)),
-    OpSpec("Not", "logic", BOOL, logical_types, lambda xs, attrs: torch.logical_not(xs[0])),
-    binary("Equal", ALL_DTYPES, lambda a, b: torch.eq(a, b)),
+    binary("And", BOOL, lambda a, b: torch.logical_and(a, b), commutative=True),
+    binary("Or", BOOL, lambda a, b: torch.logical_or(a, b), commutative=True),
+    binary("Xor", BOOL, lambda a, b: torch.logical_xor(a, b), commutative=True),
+    OpSpec("Not", Family.LOGIC, BOOL, logical_types, lambda xs, attrs: torch.logical_not(xs[0])),
+    binary("Equal", ALL_DTYPES, lambda a, b: torch.eq(a, b), commutative=True),
     binary("Less", NUMERIC, lambda a, b: torch.lt(a, b)),
     binary("Greater", NUMERIC, lambda a, b: torch.gt(a, b)),
     binary("LessOrEqual", NUMERIC, lambda a, b: torch.le(a, b), onnx=or_equal("Less")),
     binary("GreaterOrEqual", NUMERIC, lambda a, b: torch.ge(a, b), onnx=or_equal("Greater")),
-    OpSpec("Where", "logic", ALL_DTYPES, where_types, lambda xs, attrs: torch.where(*xs),
+    OpSpec("Where", Family.LOGIC, ALL_DTYPES, where_types, lambda xs, attrs: torch.where(*xs),
            propose_operands(DType.bool, None, None), onnx=bfloat16_via_float32(16, operands=(1, 2)),
-           keeps_values=True, steering=(1, 2)),  # the condition selects, it moves no value
-    OpSpec("IsNaN", "logic", FLOATS, flag_types, lambda xs, attrs: torch.isnan(xs[0])),
+           keeps_values=True, steering=(1, 2), exact=True),  # the condition selects, it moves no value
+    OpSpec("IsNaN", Family.LOGIC, FLOATS, flag_types, lambda xs, attrs: torch.isnan(xs[0])),
     # IsInf gained float16 and bfloat16 only in opset 20.
-    OpSpec("IsInf", "logic", frozenset({DType.float32, DType.float64}), flag_types, is_inf, propose_is_inf),
-    OpSpec("Cast", "logic", ALL_DTYPES, cast_types, cast, propose_cast, onnx=cast_onnx),
-    OpSpec("CastLike", "logic", ALL_DTYPES, lambda types, attrs: (types[0].with_dtype(types[1].dtype),),
-           lambda xs, attrs: xs[0].to(xs[1].dtype), propose_cast_like, since=15, type_only=(1,)),
+    OpSpec("IsInf", Family.LOGIC, frozenset({DType.float32, DType.float64}), flag_types, is_inf, propose_is_inf),
+    OpSpec("Cast", Family.LOGIC, ALL_DTYPES, cast_types, cast, propose_cast, onnx=cast_onnx, exact=True,
+           dtype_attr=("to", None)),
+    OpSpec("CastLike", Family.LOGIC, ALL_DTYPES, lambda types, attrs: (types[0].with_dtype(types[1].dtype),),
+           lambda xs, attrs: xs[0].to(xs[1].dtype), propose_cast_like, since=15, type_only=(1,), exact=True),
 ]

@@ -15,8 +15,9 @@ import numpy as np
 from fuzzer.graph.ir import FLOATS, DType, TensorType
 from fuzzer.graph.ops.activation import f32
 from fuzzer.graph.ops.linalg import same_dtype
-from fuzzer.graph.ops.spec import (ANCHOR, F, Operand, OpSpec, Proposal, Unsatisfiable, normalize_axis,
-                             same_as_first, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxForm, Operand, OpSpec, Proposal, normalize_axis,
+                                   same_as_first, torch)
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 
 NORM_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 arrives in opset 14 (BatchNormalization) or 22
 EPSILONS = (1e-5, 1e-3, 1e-2, 0.1)
@@ -27,7 +28,7 @@ def infer_channel_norm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) 
     same_dtype(types)
     x = types[0]
     if x.rank < 2 or any(t.shape != (x.shape[1],) for t in types[1:]):
-        raise ValueError(f"per-channel parameters must have shape [{x.shape[1] if x.rank > 1 else '?'}]")
+        raise ShapeError(f"per-channel parameters must have shape [{x.shape[1] if x.rank > 1 else '?'}]")
     return (x,)
 
 
@@ -71,7 +72,7 @@ def infer_layer_norm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) ->
     x = types[0]
     normalized = x.shape[normalize_axis(attrs["axis"], x.rank):]
     if x.rank < 1 or any(t.shape != normalized for t in types[1:]):
-        raise ValueError(f"Scale and B must have the normalized shape {normalized}")
+        raise ShapeError(f"Scale and B must have the normalized shape {normalized}")
     return (x,)
 
 
@@ -109,12 +110,17 @@ def lrn(xs, attrs):
 
 
 SPECS = [
-    OpSpec("BatchNormalization", "normalization", NORM_DTYPES, infer_channel_norm,
+    OpSpec("BatchNormalization", Family.NORMALIZATION, NORM_DTYPES, infer_channel_norm,
            lambda xs, a: F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2], False, 0.0, f32(a["epsilon"])),
-           propose_batch_norm, ranks=(2, 4)),
-    OpSpec("InstanceNormalization", "normalization", NORM_DTYPES, infer_channel_norm,
-           instance_norm, propose_instance_norm, ranks=(3, 4), steering=(2,), reference=instance_norm_steps),
-    OpSpec("LayerNormalization", "normalization", FLOATS, infer_layer_norm, layer_norm,
-           propose_layer_norm, ranks=(1, 4), since=17, steering=(2,)),
-    OpSpec("LRN", "normalization", FLOATS, same_as_first, lrn, propose_lrn, ranks=(4, 4)),
+           propose_batch_norm, ranks=(2, 4), float32_constants=True,
+           onnx_form=OnnxForm(defaults={"epsilon": 1e-5}, dropped=frozenset({"momentum"}))),
+    OpSpec("InstanceNormalization", Family.NORMALIZATION, NORM_DTYPES, infer_channel_norm,
+           instance_norm, propose_instance_norm, ranks=(3, 4), steering=(2,), reference=instance_norm_steps,
+           float32_constants=True, onnx_form=OnnxForm(defaults={"epsilon": 1e-5})),
+    OpSpec("LayerNormalization", Family.NORMALIZATION, FLOATS, infer_layer_norm, layer_norm,
+           propose_layer_norm, ranks=(1, 4), since=17, steering=(2,), float32_constants=True,
+           onnx_form=OnnxForm(defaults={"axis": -1, "epsilon": 1e-5}, dropped=frozenset({"stash_type"}))),
+    # LRN: the proposal keeps clear of the reference evaluator's quirks for the anchor's shape.
+    OpSpec("LRN", Family.NORMALIZATION, FLOATS, same_as_first, lrn, propose_lrn, ranks=(4, 4), float32_constants=True,
+           fixed_input_types=True),
 ]

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 
 from fuzzer.graph.ir import FLOATS, DType, TensorType
 from fuzzer.graph.ops.linalg import AUTO_PADS, Axis, pad_to_windows, random_window, sliding_axes
-from fuzzer.graph.ops.spec import F, OpSpec, Proposal, torch
+from fuzzer.graph.ops.spec import F, Family, OnnxForm, OpSpec, Proposal, torch
+from fuzzer.graph.rejected import ShapeError
 
 POOL_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 pooling arrives in opset 22
 MAX_POOL_DTYPES = POOL_DTYPES | {DType.int8, DType.uint8}
@@ -27,7 +28,7 @@ def pool_axes(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[Axis, ...
 def infer_pool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     x = types[0]
     if x.rank < 3:
-        raise ValueError(f"pooling needs an [N, C, spatial...] input, got {x}")
+        raise ShapeError(f"pooling needs an [N, C, spatial...] input, got {x}")
     return (x.with_shape((*x.shape[:2], *(a.out for a in pool_axes(x.shape, attrs)))),)
 
 
@@ -139,13 +140,17 @@ def lp_pool(xs, attrs):
 
 
 SPECS = [
-    OpSpec("MaxPool", "pooling", MAX_POOL_DTYPES, infer_pool, max_pool, propose_max_pool, ranks=(3, 4)),
-    OpSpec("AveragePool", "pooling", POOL_DTYPES, infer_pool, average_pool, propose_average_pool,
-           ranks=(3, 4)),
-    OpSpec("LpPool", "pooling", POOL_DTYPES, infer_pool, lp_pool, propose_lp_pool, ranks=(3, 4)),
-    OpSpec("GlobalAveragePool", "pooling", POOL_DTYPES, infer_global_pool,
+    # MaxPool, AveragePool: proposals keep clear of the reference evaluator's quirks for the anchor's type.
+    OpSpec("MaxPool", Family.POOLING, MAX_POOL_DTYPES, infer_pool, max_pool, propose_max_pool, ranks=(3, 4),
+           exact=True, min_max=True, fixed_input_types=True, onnx_form=OnnxForm(window=("strides", "dilations"))),
+    OpSpec("AveragePool", Family.POOLING, POOL_DTYPES, infer_pool, average_pool, propose_average_pool,
+           ranks=(3, 4), fixed_input_types=True,
+           onnx_form=OnnxForm(defaults={"count_include_pad": 0}, window=("strides",))),
+    OpSpec("LpPool", Family.POOLING, POOL_DTYPES, infer_pool, lp_pool, propose_lp_pool, ranks=(3, 4),
+           onnx_form=OnnxForm(defaults={"p": 2}, window=("strides",))),
+    OpSpec("GlobalAveragePool", Family.POOLING, POOL_DTYPES, infer_global_pool,
            lambda xs, a: xs[0].mean(dim=tuple(range(2, xs[0].dim())), keepdim=True), ranks=(3, 4)),
     # The reference evaluator's GlobalMaxPool always reduces the last two axes: right for 4-D only.
-    OpSpec("GlobalMaxPool", "pooling", POOL_DTYPES, infer_global_pool,
-           lambda xs, a: xs[0].amax(dim=(2, 3), keepdim=True), ranks=(4, 4)),
+    OpSpec("GlobalMaxPool", Family.POOLING, POOL_DTYPES, infer_global_pool,
+           lambda xs, a: xs[0].amax(dim=(2, 3), keepdim=True), ranks=(4, 4), exact=True, min_max=True),
 ]

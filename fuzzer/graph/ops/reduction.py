@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from fuzzer.graph.ir import FLOATS, DType, Node, TensorType
-from fuzzer.graph.ops.spec import Domain, OnnxBuilder, OpSpec, Proposal, normalize_axis, same_as_first, torch
+from fuzzer.graph.ops.spec import (Domain, DomainKind, Family, OnnxBuilder, OnnxForm, OpSpec, Proposal, constant_input,
+                                   normalize_axis, same_as_first, torch)
+from fuzzer.graph.rejected import ShapeError
 
 INT32_64 = frozenset({DType.int32, DType.int64})
 REDUCE_DTYPES = FLOATS | INT32_64
@@ -34,7 +36,7 @@ def reduced_axes(rank: int, attrs: Mapping[str, Any]) -> tuple[int, ...]:
     """The axes a Reduce* node reduces: empty axes mean all, or none with noop_with_empty_axes."""
     axes = sorted(normalize_axis(a, rank) for a in attrs["axes"])
     if len(set(axes)) != len(axes):
-        raise ValueError(f"axes {attrs['axes']} repeat an axis")
+        raise ShapeError(f"axes {attrs['axes']} repeat an axis")
     if not axes and not attrs.get("noop_with_empty_axes", 0):
         return tuple(range(rank))
     return tuple(axes)
@@ -118,6 +120,7 @@ class Reduction:
     after: Callable[[Any], Any] = identity
     ranks: tuple[int, int] = (0, 4)
     domain: Domain | None = None
+    facts: Mapping[str, bool] = field(default_factory=dict)  # OpSpec facts (exact, min_max, ...)
 
     def lowering(self, xs, attrs):
         x = xs[0]
@@ -128,26 +131,31 @@ class Reduction:
         return self.after(result).to(x.dtype)
 
     def spec(self) -> OpSpec:
-        return OpSpec(self.name, "reduction", self.dtypes, infer_reduce, self.lowering, propose_reduce,
-                      ranks=self.ranks, onnx=lower_reduce, domain=self.domain)
+        return OpSpec(self.name, Family.REDUCTION, self.dtypes, infer_reduce, self.lowering, propose_reduce,
+                      ranks=self.ranks, onnx=lower_reduce, domain=self.domain, onnx_form=REDUCE_FORM, **self.facts)
+
+
+REDUCE_FORM = constant_input("axes", defaults={"axes": (), "keepdims": 1})
+ARITHMETIC = {"integer_arithmetic": True}
+SELECTS = {"exact": True, "min_max": True}
 
 
 REDUCTIONS = [
-    Reduction("ReduceSum", REDUCE_DTYPES, summed),
+    Reduction("ReduceSum", REDUCE_DTYPES, summed, facts=ARITHMETIC),
     Reduction("ReduceMean", REDUCE_DTYPES, mean),
-    Reduction("ReduceMax", ORDERED_DTYPES, lambda x, axes, keep: x.amax(axes, keep)),
-    Reduction("ReduceMin", ORDERED_DTYPES, lambda x, axes, keep: x.amin(axes, keep)),
-    Reduction("ReduceProd", REDUCE_DTYPES, product),
-    Reduction("ReduceL1", REDUCE_DTYPES, summed, before=torch.abs),
+    Reduction("ReduceMax", ORDERED_DTYPES, lambda x, axes, keep: x.amax(axes, keep), facts=SELECTS),
+    Reduction("ReduceMin", ORDERED_DTYPES, lambda x, axes, keep: x.amin(axes, keep), facts=SELECTS),
+    Reduction("ReduceProd", REDUCE_DTYPES, product, facts=ARITHMETIC),
+    Reduction("ReduceL1", REDUCE_DTYPES, summed, before=torch.abs, facts=ARITHMETIC),
     Reduction("ReduceL2", REDUCE_DTYPES, summed, before=torch.square, after=square_root),
     # Log of an integer sum has no integer meaning; the reference refuses integer inputs
     # and opset 28 drops them from both schemas.
     Reduction("ReduceLogSum", FLOATS, summed, after=torch.log,
-              domain=Domain(0, 0.0, math.inf, open_bounds=True)),  # every reduced sum positive
+              domain=Domain(0, 0.0, math.inf, open_bounds=True, kind=DomainKind.SUMS)),  # every reduced sum positive
     # The reference evaluator's ReduceLogSumExp fails on 0-D inputs.
     Reduction("ReduceLogSumExp", FLOATS, lambda x, axes, keep: torch.logsumexp(x, axes, keep), ranks=(1, 4)),
     # The reference sums int32 squares in numpy's default int64 and returns int64.
-    Reduction("ReduceSumSquare", FLOATS | {DType.int64}, summed, before=torch.square),
+    Reduction("ReduceSumSquare", FLOATS | {DType.int64}, summed, before=torch.square, facts=ARITHMETIC),
 ]
 
 
@@ -215,7 +223,7 @@ def infer_topk(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple
     x = types[0]
     axis = normalize_axis(attrs["axis"], x.rank)
     if not 1 <= attrs["k"] <= x.shape[axis]:
-        raise ValueError(f"k {attrs['k']} is outside [1, {x.shape[axis]}]")
+        raise ShapeError(f"k {attrs['k']} is outside [1, {x.shape[axis]}]")
     shape = tuple(attrs["k"] if i == axis else d for i, d in enumerate(x.shape))
     return (x.with_shape(shape), TensorType(DType.int64, shape))
 
@@ -241,15 +249,18 @@ def topk(xs, attrs):
     return values.narrow(axis, 0, k), indices.narrow(axis, 0, k)
 
 
+ARG_FORM = OnnxForm(defaults={"axis": 0, "keepdims": 1, "select_last_index": 0})
 SPECS = [
     *(reduction.spec() for reduction in REDUCTIONS),
-    OpSpec("ArgMax", "reduction", ORDERED_DTYPES, infer_arg_reduce, arg_reduce(torch.argmax),
-           propose_arg_reduce, ranks=(1, 4)),
-    OpSpec("ArgMin", "reduction", ORDERED_DTYPES, infer_arg_reduce, arg_reduce(torch.argmin),
-           propose_arg_reduce, ranks=(1, 4)),
+    OpSpec("ArgMax", Family.REDUCTION, ORDERED_DTYPES, infer_arg_reduce, arg_reduce(torch.argmax),
+           propose_arg_reduce, ranks=(1, 4), ties=True, onnx_form=ARG_FORM),
+    OpSpec("ArgMin", Family.REDUCTION, ORDERED_DTYPES, infer_arg_reduce, arg_reduce(torch.argmin),
+           propose_arg_reduce, ranks=(1, 4), ties=True, onnx_form=ARG_FORM),
     # float16 and bfloat16 CumSum arrive in opset 14.
-    OpSpec("CumSum", "reduction", REDUCE_DTYPES, infer_cumsum, cumsum, propose_cumsum, ranks=(1, 4),
-           onnx=lower_cumsum, since=14),
-    OpSpec("TopK", "reduction", TOPK_DTYPES, infer_topk, topk, propose_topk, ranks=(1, 4),
-           onnx=lower_topk),
+    OpSpec("CumSum", Family.REDUCTION, REDUCE_DTYPES, infer_cumsum, cumsum, propose_cumsum, ranks=(1, 4),
+           onnx=lower_cumsum, since=14, integer_arithmetic=True,
+           onnx_form=constant_input("axis", scalar=True, defaults={"exclusive": 0, "reverse": 0})),
+    OpSpec("TopK", Family.REDUCTION, TOPK_DTYPES, infer_topk, topk, propose_topk, ranks=(1, 4),
+           onnx=lower_topk, exact=True, ties=True,
+           onnx_form=constant_input("k", scalar=True, defaults={"axis": -1, "largest": 1, "sorted": 1})),
 ]

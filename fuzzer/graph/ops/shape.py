@@ -15,8 +15,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.ir import ALL_DTYPES, DType, Node, TensorType
-from fuzzer.graph.ops.spec import (ANCHOR, F, OnnxBuilder, Operand, OpSpec, Proposal, Unsatisfiable,
-                             broadcast, normalize_axis, same_as_first, torch)
+from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxBuilder, OnnxForm, Operand, OpSpec, Proposal, broadcast,
+                                   constant_input, normalize_axis, same_as_first, torch)
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 from fuzzer.graph.values import torch_dtype
 
 INT64_MAX = 2**63 - 1
@@ -86,18 +87,18 @@ def reshape_target(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int,
     for axis, dim in enumerate(dims):
         if dim == 0 and not attrs.get("allowzero", 0):
             if axis >= len(shape):
-                raise ValueError(f"reshape entry 0 at axis {axis} has no input dim to copy")
+                raise ShapeError(f"reshape entry 0 at axis {axis} has no input dim to copy")
             dims[axis] = shape[axis]
     if dims.count(-1) > 1 or any(d < -1 for d in dims):
-        raise ValueError(f"invalid reshape target {tuple(target)}")
+        raise ShapeError(f"invalid reshape target {tuple(target)}")
     known = math.prod([d for d in dims if d != -1])  # a list: torch.compile cannot trace generators here
     numel = math.prod(shape)
     if -1 in dims:
         if known == 0 or numel % known:
-            raise ValueError(f"cannot infer -1 in {tuple(target)} for shape {tuple(shape)}")
+            raise ShapeError(f"cannot infer -1 in {tuple(target)} for shape {tuple(shape)}")
         dims[dims.index(-1)] = numel // known
     if math.prod(dims) != numel:
-        raise ValueError(f"cannot reshape {tuple(shape)} to {tuple(target)}")
+        raise ShapeError(f"cannot reshape {tuple(shape)} to {tuple(target)}")
     return tuple(dims)
 
 
@@ -130,7 +131,7 @@ def flatten_target(shape: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int,
     axis = attrs.get("axis", 1)
     axis = axis + len(shape) if axis < 0 else axis
     if not 0 <= axis <= len(shape):
-        raise ValueError(f"flatten axis {axis} is out of range for rank {len(shape)}")
+        raise ShapeError(f"flatten axis {axis} is out of range for rank {len(shape)}")
     return math.prod(shape[:axis]), math.prod(shape[axis:])
 
 
@@ -158,7 +159,7 @@ def squeeze_axes(shape: Sequence[int], attrs: Mapping[str, Any]) -> set[int]:
         return {axis for axis, dim in enumerate(shape) if dim == 1}
     axes = {normalize_axis(a, len(shape)) for a in attrs["axes"]}
     if len(axes) != len(attrs["axes"]) or any(shape[a] != 1 for a in axes):
-        raise ValueError(f"Squeeze axes {attrs['axes']} must be distinct dims of size 1 in {shape}")
+        raise ShapeError(f"Squeeze axes {attrs['axes']} must be distinct dims of size 1 in {shape}")
     return axes
 
 
@@ -182,7 +183,7 @@ def unsqueeze_axes(rank: int, axes: Sequence[int]) -> list[int]:
     out_rank = rank + len(axes)
     normalized = sorted(normalize_axis(a, out_rank) for a in axes)
     if len(set(normalized)) != len(normalized):
-        raise ValueError(f"Unsqueeze axes {tuple(axes)} repeat")
+        raise ShapeError(f"Unsqueeze axes {tuple(axes)} repeat")
     return normalized
 
 
@@ -204,7 +205,7 @@ def torch_unsqueeze(xs, attrs):
 def transpose_perm(rank: int, attrs: Mapping[str, Any]) -> tuple[int, ...]:
     perm = tuple(attrs.get("perm", range(rank - 1, -1, -1)))
     if sorted(perm) != list(range(rank)):
-        raise ValueError(f"perm {perm} is not a permutation of rank {rank}")
+        raise ShapeError(f"perm {perm} is not a permutation of rank {rank}")
     return perm
 
 
@@ -245,7 +246,7 @@ def propose_tile(rng: random.Random, anchor: TensorType) -> Proposal:
 def infer_tile(types, attrs):
     x = types[0]
     if len(attrs["repeats"]) != x.rank or min(attrs["repeats"], default=1) < 0:
-        raise ValueError(f"repeats {attrs['repeats']} do not fit rank {x.rank}")
+        raise ShapeError(f"repeats {attrs['repeats']} do not fit rank {x.rank}")
     return one_type(x.dtype, [d * r for d, r in zip(x.shape, attrs["repeats"])])
 
 
@@ -267,7 +268,7 @@ def infer_concat(types, attrs):
     for t in types:
         if t.dtype != first.dtype or t.rank != first.rank or any(
                 a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
-            raise ValueError(f"Concat inputs {', '.join(map(str, types))} differ off axis {axis}")
+            raise ShapeError(f"Concat inputs {', '.join(map(str, types))} differ off axis {axis}")
     shape = list(first.shape)
     shape[axis] = sum(t.shape[axis] for t in types)
     return one_type(first.dtype, shape)
@@ -278,7 +279,7 @@ def even_split(dim: int, parts: int) -> list[int]:
     chunk = -(-dim // parts)
     sizes = [chunk] * (parts - 1) + [dim - chunk * (parts - 1)]
     if sizes[-1] < 1:
-        raise ValueError(f"{dim} cannot be split into {parts} non-empty chunks")
+        raise ShapeError(f"{dim} cannot be split into {parts} non-empty chunks")
     return sizes
 
 
@@ -288,7 +289,7 @@ def split_sizes(shape: Sequence[int], attrs: Mapping[str, Any]) -> list[int]:
         return even_split(dim, attrs["num_outputs"])
     sizes = list(attrs["split"])
     if sum(sizes) != dim or min(sizes) < 0:
-        raise ValueError(f"split sizes {tuple(sizes)} do not add up to {dim}")
+        raise ShapeError(f"split sizes {tuple(sizes)} do not add up to {dim}")
     return sizes
 
 
@@ -352,10 +353,10 @@ def slice_params(shape: Sequence[int], attrs: Mapping[str, Any]) -> dict[int, ra
     axes = attrs.get("axes", tuple(range(len(starts))))
     steps = attrs.get("steps", (1,) * len(starts))
     if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
-        raise ValueError("Slice starts, ends, axes and steps must match in length; steps nonzero")
+        raise ShapeError("Slice starts, ends, axes and steps must match in length; steps nonzero")
     normalized = [normalize_axis(a, len(shape)) for a in axes]
     if len(set(normalized)) != len(normalized):
-        raise ValueError(f"Slice axes {axes} repeat")
+        raise ShapeError(f"Slice axes {axes} repeat")
     return {axis: slice_range(shape[axis], start, end, step)
             for axis, start, end, step in zip(normalized, starts, ends, steps)}
 
@@ -433,18 +434,18 @@ def propose_pad(rng: random.Random, anchor: TensorType) -> Proposal:
 def pad_widths(shape: Sequence[int], attrs: Mapping[str, Any]) -> list[tuple[int, int]]:
     pads = attrs["pads"]
     if len(pads) != 2 * len(shape) or min(pads, default=0) < 0:
-        raise ValueError(f"pads {pads} do not fit rank {len(shape)}")
+        raise ShapeError(f"pads {pads} do not fit rank {len(shape)}")
     widths = list(zip(pads[:len(shape)], pads[len(shape):]))
     if attrs.get("mode", "constant") == "reflect" and any(
             max(w) >= d for w, d in zip(widths, shape) if max(w) > 0):
-        raise ValueError(f"reflect pads {pads} must be smaller than the dims {tuple(shape)}")
+        raise ShapeError(f"reflect pads {pads} must be smaller than the dims {tuple(shape)}")
     return widths
 
 
 def infer_pad(types, attrs):
     x = types[0]
     if len(types) > 1 and (types[1].dtype != x.dtype or types[1].rank != 0):
-        raise ValueError(f"constant_value {types[1]} must be a {x.dtype.value} scalar")
+        raise ShapeError(f"constant_value {types[1]} must be a {x.dtype.value} scalar")
     widths = pad_widths(x.shape, attrs)
     return one_type(x.dtype, [d + b + e for d, (b, e) in zip(x.shape, widths)])
 
@@ -492,7 +493,7 @@ def infer_depth_to_space(types, attrs):
     n, c, h, w = x.shape
     b = attrs["blocksize"]
     if c % (b * b):
-        raise ValueError(f"channels {c} are not a multiple of blocksize² {b * b}")
+        raise ShapeError(f"channels {c} are not a multiple of blocksize² {b * b}")
     return one_type(x.dtype, (n, c // (b * b), h * b, w * b))
 
 
@@ -518,7 +519,7 @@ def infer_space_to_depth(types, attrs):
     n, c, h, w = x.shape
     b = attrs["blocksize"]
     if h % b or w % b:
-        raise ValueError(f"height {h} and width {w} must be multiples of blocksize {b}")
+        raise ShapeError(f"height {h} and width {w} must be multiples of blocksize {b}")
     return one_type(x.dtype, (n, c * b * b, h // b, w // b))
 
 
@@ -591,7 +592,7 @@ def propose_range(rng: random.Random, anchor: TensorType) -> Proposal:
 def infer_range(types, attrs):
     dtype = DType(attrs["dtype"])
     if dtype not in RANGE_DTYPES or types or attrs["delta"] == 0:
-        raise ValueError(f"Range needs no inputs, a nonzero delta and one of {sorted(d.value for d in RANGE_DTYPES)}")
+        raise ShapeError(f"Range needs no inputs, a nonzero delta and one of {sorted(d.value for d in RANGE_DTYPES)}")
     return one_type(dtype, [range_length(attrs["start"], attrs["limit"], attrs["delta"])])
 
 
@@ -626,7 +627,7 @@ def constant_dtype(attrs: Mapping[str, Any]) -> DType:
 def infer_constant_of_shape(types, attrs):
     dtype = constant_dtype(attrs)
     if dtype not in CONSTANT_DTYPES:
-        raise ValueError(f"ConstantOfShape cannot make {dtype.value}")
+        raise ShapeError(f"ConstantOfShape cannot make {dtype.value}")
     return one_type(dtype, types[0].shape)
 
 
@@ -671,41 +672,48 @@ def torch_trilu(xs, attrs):
 
 
 SPECS = [
-    OpSpec("Reshape", "shape", ALL_DTYPES, keeping_dtype(reshape_target), reshaped_to(reshape_target),
-           propose_reshape, onnx=lower_reshape, keeps_values=True),
-    OpSpec("Flatten", "shape", ALL_DTYPES, keeping_dtype(flatten_target), reshaped_to(flatten_target),
-           propose_flatten, ranks=(1, 4), keeps_values=True),
-    OpSpec("Squeeze", "shape", ALL_DTYPES, infer_squeeze, torch_squeeze, propose_squeeze,
-           ranks=(1, 4), onnx=with_constants("axes"), keeps_values=True),
-    OpSpec("Unsqueeze", "shape", ALL_DTYPES, infer_unsqueeze, torch_unsqueeze, propose_unsqueeze,
-           ranks=(0, 3), onnx=with_constants("axes"), keeps_values=True),
-    OpSpec("Transpose", "shape", ALL_DTYPES, infer_transpose,
+    OpSpec("Reshape", Family.SHAPE, ALL_DTYPES, keeping_dtype(reshape_target), reshaped_to(reshape_target),
+           propose_reshape, onnx=lower_reshape, keeps_values=True, exact=True, onnx_form=constant_input("shape")),
+    OpSpec("Flatten", Family.SHAPE, ALL_DTYPES, keeping_dtype(flatten_target), reshaped_to(flatten_target),
+           propose_flatten, ranks=(1, 4), keeps_values=True, exact=True),
+    OpSpec("Squeeze", Family.SHAPE, ALL_DTYPES, infer_squeeze, torch_squeeze, propose_squeeze,
+           ranks=(1, 4), onnx=with_constants("axes"), keeps_values=True, exact=True, onnx_form=constant_input("axes")),
+    OpSpec("Unsqueeze", Family.SHAPE, ALL_DTYPES, infer_unsqueeze, torch_unsqueeze, propose_unsqueeze,
+           ranks=(0, 3), onnx=with_constants("axes"), keeps_values=True, exact=True, onnx_form=constant_input("axes")),
+    OpSpec("Transpose", Family.SHAPE, ALL_DTYPES, infer_transpose,
            lambda xs, a: xs[0].permute(transpose_perm(xs[0].dim(), a)), propose_transpose, ranks=(1, 4),
-           keeps_values=True),
-    OpSpec("Expand", "shape", ALL_DTYPES, infer_expand,
+           keeps_values=True, exact=True),
+    OpSpec("Expand", Family.SHAPE, ALL_DTYPES, infer_expand,
            lambda xs, a: torch.broadcast_to(xs[0], broadcast(tuple(xs[0].shape), a["shape"])),
-           propose_expand, onnx=with_constants("shape"), keeps_values=True),
-    OpSpec("Tile", "shape", ALL_DTYPES, infer_tile, lambda xs, a: torch.tile(xs[0], a["repeats"]),
-           propose_tile, ranks=(1, 4), onnx=with_constants("repeats"), keeps_values=True),
-    OpSpec("Concat", "shape", ALL_DTYPES, infer_concat, lambda xs, a: torch.cat(xs, a["axis"]),
-           propose_concat, ranks=(1, 4), keeps_values=True),
-    OpSpec("Split", "shape", ALL_DTYPES, infer_split, torch_split, propose_split, ranks=(1, 4),
-           onnx=lower_split, keeps_values=True),
-    OpSpec("Slice", "shape", ALL_DTYPES, infer_slice, torch_slice, propose_slice, ranks=(1, 4),
-           onnx=lower_slice, keeps_values=True),
-    OpSpec("Pad", "shape", ALL_DTYPES, infer_pad, torch_pad, propose_pad, ranks=(1, 4), onnx=lower_pad),
-    OpSpec("DepthToSpace", "shape", ALL_DTYPES, infer_depth_to_space, torch_depth_to_space,
-           propose_depth_to_space, ranks=(4, 4), keeps_values=True),
-    OpSpec("SpaceToDepth", "shape", ALL_DTYPES, infer_space_to_depth, torch_space_to_depth,
-           propose_space_to_depth, ranks=(4, 4), keeps_values=True),
-    OpSpec("Shape", "shape", ALL_DTYPES, infer_shape,
+           propose_expand, onnx=with_constants("shape"), keeps_values=True, exact=True,
+           onnx_form=constant_input("shape")),
+    OpSpec("Tile", Family.SHAPE, ALL_DTYPES, infer_tile, lambda xs, a: torch.tile(xs[0], a["repeats"]),
+           propose_tile, ranks=(1, 4), onnx=with_constants("repeats"), keeps_values=True, exact=True,
+           onnx_form=constant_input("repeats")),
+    OpSpec("Concat", Family.SHAPE, ALL_DTYPES, infer_concat, lambda xs, a: torch.cat(xs, a["axis"]),
+           propose_concat, ranks=(1, 4), keeps_values=True, exact=True),
+    OpSpec("Split", Family.SHAPE, ALL_DTYPES, infer_split, torch_split, propose_split, ranks=(1, 4),
+           onnx=lower_split, keeps_values=True, exact=True, onnx_form=constant_input("split")),
+    OpSpec("Slice", Family.SHAPE, ALL_DTYPES, infer_slice, torch_slice, propose_slice, ranks=(1, 4),
+           onnx=lower_slice, keeps_values=True, exact=True,
+           onnx_form=OnnxForm(constant_inputs={1: "starts", 2: "ends", 3: "axes", 4: "steps"})),
+    OpSpec("Pad", Family.SHAPE, ALL_DTYPES, infer_pad, torch_pad, propose_pad, ranks=(1, 4), onnx=lower_pad,
+           exact=True, onnx_form=constant_input("pads")),
+    OpSpec("DepthToSpace", Family.SHAPE, ALL_DTYPES, infer_depth_to_space, torch_depth_to_space,
+           propose_depth_to_space, ranks=(4, 4), keeps_values=True, exact=True),
+    OpSpec("SpaceToDepth", Family.SHAPE, ALL_DTYPES, infer_space_to_depth, torch_space_to_depth,
+           propose_space_to_depth, ranks=(4, 4), keeps_values=True, exact=True),
+    OpSpec("Shape", Family.SHAPE, ALL_DTYPES, infer_shape,
            lambda xs, a: torch.tensor(shape_slice(xs[0].shape, a), dtype=torch.int64, device=xs[0].device),
            propose_shape, ranks=(1, 4), onnx=lower_shape, type_only=(0,)),
-    OpSpec("Size", "shape", ALL_DTYPES, lambda types, a: one_type(DType.int64, ()),
+    OpSpec("Size", Family.SHAPE, ALL_DTYPES, lambda types, a: one_type(DType.int64, ()),
            lambda xs, a: torch.tensor(xs[0].numel(), dtype=torch.int64, device=xs[0].device), type_only=(0,)),
-    OpSpec("Range", "shape", RANGE_DTYPES, infer_range, torch_range, propose_range, onnx=lower_range),
-    OpSpec("ConstantOfShape", "shape", ALL_DTYPES, infer_constant_of_shape, torch_constant_of_shape,
-           propose_constant_of_shape, onnx=lower_constant_of_shape, type_only=(0,)),
-    OpSpec("Trilu", "shape", ALL_DTYPES, same_as_first, torch_trilu, propose_trilu,
-           ranks=(2, 4), onnx=lower_trilu, since=14, keeps_values=True, pinned=lambda types, attrs: (0.0, 0.0)),
+    OpSpec("Range", Family.SHAPE, RANGE_DTYPES, infer_range, torch_range, propose_range, onnx=lower_range,
+           exact=True, dtype_attr=("dtype", None)),
+    OpSpec("ConstantOfShape", Family.SHAPE, ALL_DTYPES, infer_constant_of_shape, torch_constant_of_shape,
+           propose_constant_of_shape, onnx=lower_constant_of_shape, type_only=(0,), exact=True,
+           dtype_attr=("dtype", "float32")),
+    OpSpec("Trilu", Family.SHAPE, ALL_DTYPES, same_as_first, torch_trilu, propose_trilu,
+           ranks=(2, 4), onnx=lower_trilu, since=14, keeps_values=True, pinned=lambda types, attrs: (0.0, 0.0),
+           exact=True, onnx_form=constant_input("k", scalar=True)),
 ]

@@ -4,11 +4,15 @@ An :class:`OpSpec` says which inputs an operator accepts (dtypes and ranks of it
 *anchor*, the input the generator picks first), how to choose its attributes and its
 other inputs given the anchor (``propose``), how to infer output types (``infer``), and
 how to lower it to ONNX and to torch. Specs are data: the generator, exporters,
-validator and mutators all read them, and none of them special-cases an operator.
+validator and mutators all read them, and none of them special-cases an operator. The
+facts that oracles, mutators, the input search and ONNX import rely on (exact results,
+ties, commutativity, ONNX's constant inputs, ...) are fields too, checked by
+:func:`check_spec` when the registry loads.
 """
 
 from __future__ import annotations
 
+import enum
 import importlib
 import math
 import random
@@ -19,10 +23,26 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.ir import DType, Node, TensorType
+from fuzzer.graph.rejected import ShapeError
 
 
-class Unsatisfiable(Exception):
-    """A random choice cannot be completed for this anchor; the generator retries."""
+class Family(enum.Enum):
+    """Operator families, in registration order; each value names its module in fuzzer.graph.ops."""
+
+    ELEMENTWISE = "elementwise"
+    ACTIVATION = "activation"
+    LOGIC = "logic"
+    LINALG = "linalg"
+    POOLING = "pooling"
+    NORMALIZATION = "normalization"
+    REDUCTION = "reduction"
+    SHAPE = "shape"
+    INDEXING = "indexing"
+    CONTROL = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
+
+
+class SpecError(RuntimeError):
+    """An operator spec or group that contradicts itself or the registry: a bug in tcfuzz's tables."""
 
 
 class LazyModule:
@@ -83,15 +103,25 @@ Pinned = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[float, floa
 TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
 
 
-class OnnxBuilder:
-    """What an ONNX lowering may use: emit nodes and add constant initializers."""
+# (body, opset, name, outer_names=None, loop_condition=None) -> onnx.GraphProto; see export_onnx.subgraph
+SubgraphExporter = Callable[..., Any]
 
-    def __init__(self, opset: int, prefix: str) -> None:
+
+class OnnxBuilder:
+    """What an ONNX lowering may use: emit nodes, add constant initializers, and export
+    control-flow bodies through the exporter's ``subgraph`` (the specs import no exporter)."""
+
+    def __init__(self, opset: int, prefix: str, subgraph: SubgraphExporter) -> None:
         self.opset = opset
         self._prefix = prefix
+        self._subgraph = subgraph
         self._count = 0
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
+
+    def subgraph(self, body: Any, name: str, **options: Any) -> Any:
+        """``body`` (an IR graph) as an ONNX subgraph named ``name`` at this builder's opset."""
+        return self._subgraph(body, self.opset, name, **options)
 
     def constant(self, array: np.ndarray) -> str:
         from onnx import numpy_helper
@@ -125,16 +155,26 @@ def no_attrs(rng: random.Random, anchor: TensorType) -> Proposal:
     return Proposal({})
 
 
+class DomainKind(enum.Enum):
+    """What the bounds of a :class:`Domain` constrain."""
+
+    VALUES = "values"  # every element of the input
+    SUMS = "sums"  # every sum the operator reduces the input to (ReduceLogSum)
+    POWER_BASE = "power base"  # a base: non-negative under a fractional exponent, non-zero under a negative one
+
+
 @dataclass(frozen=True)
 class Domain:
     """The values one input of an operator must hold: within [low, high] ((low, high) with
-    ``open_bounds``), or away from zero when ``nonzero`` (divisors)."""
+    ``open_bounds``), or away from zero when ``nonzero`` (divisors); ``kind`` says what the
+    bounds constrain."""
 
     position: int
     low: float = -math.inf
     high: float = math.inf
     open_bounds: bool = False
     nonzero: bool = False
+    kind: DomainKind = DomainKind.VALUES
 
     def admits(self, value_range: tuple[float, float]) -> bool:
         """Whether values known to lie in ``value_range`` can meet this domain with room to
@@ -151,10 +191,37 @@ class Domain:
         return self.low <= bounds[0] and bounds[1] <= self.high
 
 
+# Window attributes that ONNX defaults for an input with ``spatial`` spatial axes.
+WINDOW_DEFAULTS: Mapping[str, Callable[[int], Any]] = {
+    "strides": lambda spatial: (1,) * spatial,
+    "dilations": lambda spatial: (1,) * spatial,
+    "group": lambda spatial: 1,
+    "pads": lambda spatial: (0,) * 2 * spatial,
+    "output_padding": lambda spatial: (0,) * spatial,
+}
+
+
+@dataclass(frozen=True)
+class OnnxForm:
+    """Where an operator's ONNX form differs from its IR form, for reading ONNX models."""
+
+    constant_inputs: Mapping[int, str] = field(default_factory=dict)  # ONNX input position -> IR attribute
+    scalar_inputs: frozenset[str] = frozenset()  # of those attributes, the ones the IR holds as a number
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # attributes ONNX may omit, with its default
+    dropped: frozenset[str] = frozenset()  # ONNX attributes without effect in inference (not modelled)
+    window: tuple[str, ...] = ()  # window attributes of WINDOW_DEFAULTS to fill in for the input's rank
+
+
+def constant_input(attribute: str, scalar: bool = False, **form: Any) -> OnnxForm:
+    """The ONNX form of an operator whose second ONNX input the IR holds as ``attribute``
+    (a number when ``scalar``); ``form`` gives OnnxForm's other fields."""
+    return OnnxForm(constant_inputs={1: attribute}, scalar_inputs=frozenset({attribute} if scalar else ()), **form)
+
+
 @dataclass(frozen=True)
 class OpSpec:
     name: str
-    family: str
+    family: Family
     dtypes: frozenset[DType]  # anchor dtypes the operator accepts
     infer: Infer
     torch: TorchLowering
@@ -178,6 +245,19 @@ class OpSpec:
     # kernel that compilers lower departs from ONNX's steps in ways only float64 shows: exact
     # constants for float32 ones, 0 * Inf in taps of weight zero, intermediates hidden in a kernel.
     reference: TorchLowering | None = None
+    # Facts about the operator that consumers read instead of keeping name sets (checked by check_spec).
+    exact: bool = False  # float results exact whatever the implementation (movement, selection, rounding)
+    ties: bool = False  # the output index or one-hot position depends on the order of the values (ArgMax)
+    min_max: bool = False  # takes a minimum or maximum: whether NaN propagates, which of -0/+0 returns, varies
+    zero_sign: bool = False  # maps a zero of either sign to an infinity of that sign (Div, Reciprocal)
+    integer_arithmetic: bool = False  # computes integer results arithmetically: they may overflow the dtype
+    float32_constants: bool = False  # its ONNX form carries float32 constants (attributes, function bodies)
+    commutative: bool = False  # swapping its two operands keeps the result
+    largest_first: bool = False  # the reference evaluator needs the first operand at the result's shape
+    fixed_input_types: bool = False  # proposals hold invariants shape inference misses: mutants keep its input types
+    straight_through: bool = False  # piecewise constant along the identity: the input search passes gradients
+    dtype_attr: tuple[str, str | None] | None = None  # the attribute naming the output dtype, and its default
+    onnx_form: OnnxForm = OnnxForm()  # how ONNX spells it, where not as the IR does
 
     def steers(self, position: int) -> bool:
         """Whether the input at ``position`` moves the output values freely."""
@@ -195,14 +275,14 @@ class OpSpec:
 
 
 def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """Numpy/ONNX multidirectional broadcasting; raises ValueError when incompatible."""
+    """Numpy/ONNX multidirectional broadcasting; raises ShapeError when incompatible."""
     rank = max(len(s) for s in shapes)
     result = []
     for axis in range(rank):
         dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
         dims.discard(1)
         if len(dims) > 1:
-            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+            raise ShapeError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
         result.append(dims.pop() if dims else 1)
     return tuple(result)
 
@@ -219,9 +299,44 @@ def broadcastable_shape(rng: random.Random, shape: tuple[int, ...]) -> tuple[int
 
 def normalize_axis(axis: int, rank: int) -> int:
     if not -rank <= axis < max(rank, 1):
-        raise ValueError(f"axis {axis} is out of range for rank {rank}")
+        raise ShapeError(f"axis {axis} is out of range for rank {rank}")
     return axis % max(rank, 1)
 
 
 def same_as_first(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     return (types[0],)
+
+
+# ---------------------------------------------------------------- consistency
+
+
+def check_spec(spec: OpSpec, family: Family) -> None:
+    """Raise :class:`SpecError`, naming the operator and the contradicting fields, unless
+    ``spec`` belongs to ``family`` and its fields agree with each other."""
+    def fail(reason: str) -> None:
+        raise SpecError(f"operator {spec.name}: {reason}")
+
+    if spec.family is not family:
+        fail(f"family is {spec.family}, but module fuzzer.graph.ops.{family.value} defines it")
+    if spec.steering is not None and set(spec.steering) & set(spec.type_only):
+        fail(f"steering {spec.steering} and type_only {spec.type_only} share an input; "
+             "an input read for its type only moves no value")
+    if spec.min_max and spec.integer_arithmetic:
+        fail("min_max and integer_arithmetic contradict: a minimum or maximum returns an input value, "
+             "it cannot overflow")
+    if spec.exact and spec.float32_constants:
+        fail("exact and float32_constants contradict: a result that depends on rounded constants is not exact")
+    if spec.domain is not None and spec.domain.nonzero and spec.domain.kind is not DomainKind.VALUES:
+        fail(f"domain is nonzero and of kind {spec.domain.kind.value}: a divisor constrains its values")
+    if spec.dtype_attr is not None and spec.dtype_attr[1] not in (None, *(d.value for d in DType)):
+        fail(f"dtype_attr default {spec.dtype_attr[1]!r} is not a dtype")
+    form = spec.onnx_form
+    if any(position < 1 for position in form.constant_inputs):
+        fail(f"onnx_form.constant_inputs {dict(form.constant_inputs)} names input 0, the data itself")
+    if not form.scalar_inputs <= set(form.constant_inputs.values()):
+        fail(f"onnx_form.scalar_inputs {sorted(form.scalar_inputs)} are not all in onnx_form.constant_inputs")
+    if form.dropped & set(form.defaults):
+        fail(f"onnx_form.dropped and onnx_form.defaults share {sorted(form.dropped & set(form.defaults))}")
+    unknown = set(form.window) - set(WINDOW_DEFAULTS)
+    if unknown:
+        fail(f"onnx_form.window names {sorted(unknown)}, not window attributes {sorted(WINDOW_DEFAULTS)}")
