@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -126,3 +127,15 @@ def test_domain_operators_never_read_values_that_no_input_moves_outside_their_do
                 assert producers.get(node.inputs[0]) not in pinned, f"seed {seed}:\n{graph}"
                 assert node.inputs[0] not in weights
     assert domain_nodes >= 50
+
+
+def test_a_seed_gives_the_same_graphs_whatever_the_string_hash_seed() -> None:
+    """Lanes, case builders and resumed runs are other processes, each with its own hash seed."""
+    script = ("import hashlib\nfrom fuzzer.generation.generator import GeneratorOptions, generate_graph\n"
+              "options = GeneratorOptions(control_flow=0.2, dynamic=0.2)\n"
+              "print(hashlib.sha1(''.join(generate_graph(s, options).content_hash for s in range(150)).encode())"
+              ".hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}).stdout
+               for hash_seed in (1, 2, 3)}
+    assert len(digests) == 1

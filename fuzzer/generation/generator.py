@@ -176,7 +176,8 @@ class GraphBuilder:
                 names.append(weight.name)
                 continue
             # A backward node comes first: it may read graph inputs and weights only.
-            readable = self.sources() - {target.name} if target else self.values
+            sources = self.sources() - {target.name} if target else None
+            readable = [name for name in self.values if sources is None or name in sources]  # in definition order
             matching = [name for name in readable if self.values[name] == operand.type
                         and (not restricted or self.can_reach_domain(name, driven, domain))]
             if matching and rng.random() < options.reuse_share:
