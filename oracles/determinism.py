@@ -10,7 +10,6 @@ depends on the machine's load, not on the compiler.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Mapping
 
 import numpy as np
@@ -20,7 +19,6 @@ from fuzzer.graph.ops import get_spec
 from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.finding import Finding, FindingKind
 from oracles.precision import float_bits
-from triage.signature import signature
 
 
 def nondeterministic_outputs(graph: Graph) -> frozenset[str]:
@@ -63,7 +61,7 @@ def determinism(expected: Mapping[str, TensorType], first: Outcome, second: Outc
             "second": {"status": second.status.value, "error_type": second.error_type,
                        "message": second.message[:500]},
         })
-        return [replace(finding, signature=signature(finding))]
+        return [finding]
     if not first.ok:
         return []
     skipped = nondeterministic_outputs(graph) if graph is not None else frozenset()
@@ -94,4 +92,4 @@ def determinism(expected: Mapping[str, TensorType], first: Outcome, second: Outc
         "error_class": differing[output]["error_class"], "outputs": differing,
         "skipped_nondeterministic": sorted(skipped),
     })
-    return [replace(finding, signature=signature(finding))]
+    return [finding]

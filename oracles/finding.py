@@ -1,4 +1,5 @@
-"""Findings: what an oracle reports as a likely compiler bug."""
+"""Findings: what an oracle reports as a likely compiler bug, what a guard explains away, and
+the verdict that holds both."""
 
 from __future__ import annotations
 
@@ -29,4 +30,27 @@ class Finding:
     stage: Stage
     summary: str  # one line for a human
     details: Mapping[str, Any] = field(default_factory=dict)  # JSON-serializable evidence
-    signature: str = ""  # deduplication key (see triage.signature)
+    signature: str = ""  # deduplication key (see oracles.signature)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A mismatch that a guard explains: not reported as a finding."""
+
+    backend: str
+    output: str
+    reason: str  # one line for a human: what the guard saw
+    guard: str = ""  # the guard's short name, for counting
+    elements: int = 0  # how many mismatched elements it explains
+
+    def to_dict(self) -> dict[str, object]:
+        return {"backend": self.backend, "output": self.output, "guard": self.guard,
+                "elements": self.elements, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the oracles decided for one test case."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)

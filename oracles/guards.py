@@ -29,252 +29,32 @@ NaN payloads and the sign of zero never make a mismatch in the first place: comp
 treat every NaN alike and ``-0 == +0``.
 
 A rule or a tie probe that raises judges nothing (it claims no element), and is counted in
-:data:`SKIPPED` (by rule name, ``tie:OP`` for a tie probe) so that a caller can see how
+:data:`oracles.rules.SKIPPED` (by rule name, ``tie:OP`` for a tie probe) so that a caller can see how
 often that happens: ``SKIPPED`` counts for the life of the process that evaluates.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import Counter
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from fuzzer.graph.ir import DType, Graph, Node, TensorType
 from fuzzer.execution.outcome import Outcome
-from fuzzer.graph.ops import get_spec, group, operators
-from oracles.precision import finite_max, flags_probe, spread_probe, value_probe
+from fuzzer.graph.ops import get_spec
+from oracles.compare import mismatch_mask, output_stats, reference_usable
+from oracles.finding import Suppression
+from oracles.probes import flags_probe, spread_probe, value_probe
+from oracles.rules import RULE_INDEX, RULES, SKIPPED, Rule, Types, finite_max
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
 SPREAD_SHARE = 0.5  # an element is ill-conditioned when its spread exceeds this share of its bound
-SKIPPED: Counter[str] = Counter()  # rule evaluations and tie probes that raised, by rule (see above)
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """A mismatch that a guard explains: not reported as a finding."""
-
-    backend: str
-    output: str
-    reason: str  # one line for a human: what the guard saw
-    guard: str = ""  # the guard's short name, for counting
-    elements: int = 0  # how many mismatched elements it explains
-
-    def to_dict(self) -> dict[str, object]:
-        return {"backend": self.backend, "output": self.output, "guard": self.guard,
-                "elements": self.elements, "reason": self.reason}
-
-
-# ---------------------------------------------------------------- implementation-defined rules
-
-Values = Mapping[str, np.ndarray]
-Types = Mapping[str, TensorType]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """An ONNX case whose result is implementation-defined; ``count`` says on how many
-    elements a node hits it, given every value of one evaluation and the declared types."""
-
-    name: str
-    ops: frozenset[str] | None  # None: every operator
-    reason: str
-    count: Callable[[Node, Values, Types], int] = field(compare=False)
-    within: float | None = None  # explains only differences up to within * max(|a|, |b|, 1)
-
-
-def _wide_result(node: Node, values: Values) -> np.ndarray:
-    """The node's first result computed from float64 copies of its inputs (torch lowering)."""
-    import torch
-
-    inputs = [torch.from_numpy(np.asarray(values[name]).astype(np.float64)) for name in node.inputs]
-    result = get_spec(node.op).torch(inputs, node.attr)
-    result = result[0] if isinstance(result, (tuple, list)) else result
-    return result.detach().numpy()
-
-
-def _integer_overflow(node: Node, values: Values, types: Types) -> int:
-    dtype = types[node.outputs[0]].dtype
-    if not dtype.is_int:
-        return 0
-    info = np.iinfo(dtype.numpy)
-    wide = _wide_result(node, values)
-    return int(np.count_nonzero((wide > info.max) | (wide < info.min)))
-
-
-def _cast_target(node: Node, types: Types) -> DType:
-    return types[node.outputs[0]].dtype
-
-
-def _float_cast_out_of_range(node: Node, values: Values, types: Types) -> int:
-    source, target = types[node.inputs[0]].dtype, _cast_target(node, types)
-    if not (source.is_float and target.is_int):
-        return 0
-    x = np.asarray(values[node.inputs[0]]).astype(np.float64)
-    info = np.iinfo(target.numpy)
-    with np.errstate(invalid="ignore"):
-        truncated = np.trunc(x)
-        return int(np.count_nonzero(~np.isfinite(x) | (truncated > info.max) | (truncated < info.min)))
-
-
-def _int_cast_out_of_range(node: Node, values: Values, types: Types) -> int:
-    source, target = types[node.inputs[0]].dtype, _cast_target(node, types)
-    if not (source.is_int and target.is_int):
-        return 0
-    x = np.asarray(values[node.inputs[0]]).astype(np.int64)
-    info = np.iinfo(target.numpy)
-    return int(np.count_nonzero((x > info.max) | (x < info.min)))
-
-
-def _nan_inputs(node: Node, values: Values, types: Types) -> int:
-    return sum(int(np.count_nonzero(np.isnan(np.asarray(values[name]).astype(np.float64))))
-               for name in node.inputs if name and types[name].dtype.is_float)
-
-
-def _mod_negative_divisor(node: Node, values: Values, types: Types) -> int:
-    if node.attr.get("fmod", 0) or not types[node.inputs[0]].dtype.is_int:
-        return 0
-    a, b = (np.asarray(values[name]).astype(np.int64) for name in node.inputs)
-    remainder = np.fmod(a, np.where(b == 0, 1, b))
-    return int(np.count_nonzero(np.broadcast_to(((b < 0) | (a < 0)) & (remainder != 0), np.broadcast(a, b).shape)))
-
-
-def _nearest_index(coordinate: Fraction | float, mode: str) -> int:
-    import math
-
-    if mode == "floor":
-        return math.floor(coordinate)
-    if mode == "ceil":
-        return math.ceil(coordinate)
-    floor = math.floor(coordinate)
-    if coordinate - floor == 0.5:
-        return floor if mode == "round_prefer_floor" else floor + 1
-    return floor + (coordinate - floor > 0.5)
-
-
-def _resize_rounding_boundary(node: Node, values: Values, types: Types) -> int:
-    """Output positions whose nearest source index changes when the coordinate transform
-    is computed in float32 instead of exactly."""
-    attrs = node.attr
-    if attrs.get("mode", "nearest") != "nearest":
-        return 0
-    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
-    nearest = attrs.get("nearest_mode", "round_prefer_floor")
-    in_shape, out_shape = types[node.inputs[0]].shape, types[node.outputs[0]].shape
-    affected = 1
-    for axis in range(2, len(in_shape)):
-        size, out = in_shape[axis], out_shape[axis]
-        exact_scale = Fraction(float(np.float32(attrs["scales"][axis]))) if "scales" in attrs else Fraction(out, size)
-        f32_scale = np.float32(float(exact_scale))
-        differing = 0
-        for x in range(out):
-            if transform == "asymmetric":
-                exact, approximate = Fraction(x) / exact_scale, np.float32(x) / f32_scale
-            elif transform == "align_corners":
-                exact = Fraction(x * (size - 1), out - 1) if out > 1 else Fraction(0)
-                approximate = np.float32(x) * np.float32(size - 1) / np.float32(out - 1) if out > 1 else 0.0
-            elif transform == "pytorch_half_pixel" and out == 1:
-                exact, approximate = Fraction(0), 0.0
-            else:
-                exact = (Fraction(x) + Fraction(1, 2)) / exact_scale - Fraction(1, 2)
-                approximate = (np.float32(x) + np.float32(0.5)) / f32_scale - np.float32(0.5)
-            pick = min(max(_nearest_index(exact, nearest), 0), size - 1)
-            approximate_pick = min(max(_nearest_index(Fraction(float(approximate)), nearest), 0), size - 1)
-            differing += pick != approximate_pick
-        affected *= differing
-        if not affected:
-            return 0
-    return affected
-
-
-def _narrow_overflow(node: Node, values: Values, types: Types) -> int:
-    total = 0
-    for name in node.outputs:
-        dtype = types[name].dtype
-        if dtype in (DType.float16, DType.bfloat16):
-            value = np.abs(np.asarray(values[name]).astype(np.float64))
-            total += int(np.count_nonzero(np.isfinite(value) & (value > finite_max(dtype))))
-    return total
-
-
-def _float64_with_float32_constants(node: Node, values: Values, types: Types) -> int:
-    return sum(types[name].numel for name in node.outputs if types[name].dtype is DType.float64)
-
-
-CASTS = group("casts", {"Cast", "CastLike"})
-
-# The data: each rule, the operators it watches (by their spec's facts, or by name where the
-# rule models one operator's semantics), and why a mismatch it explains is no bug.
-RULES: tuple[Rule, ...] = (
-    Rule("integer-overflow", operators(lambda spec: spec.integer_arithmetic),
-         "integer arithmetic overflowed its dtype; ONNX does not define the result (wrap, "
-         "saturate or widen are all seen)", _integer_overflow),
-    Rule("float-to-int-cast-out-of-range", CASTS,
-         "a float -> integer cast of NaN, Inf or a value outside the target range is undefined "
-         "in ONNX", _float_cast_out_of_range),
-    Rule("int-cast-out-of-range", CASTS,
-         "an integer cast to a narrower type of a value outside its range is "
-         "implementation-defined", _int_cast_out_of_range),
-    Rule("nan-ordering", operators(lambda spec: spec.ties),
-         "ArgMax/ArgMin/TopK/Hardmax of a NaN: ONNX does not say where NaN sorts", _nan_inputs),
-    Rule("nan-min-max", operators(lambda spec: spec.min_max),
-         "Max/Min-like operator on a NaN: ONNX does not say whether NaN propagates", _nan_inputs),
-    Rule("nan-sign", group("nan-sign", {"Sign"}),
-         "Sign of a NaN: ONNX does not define it (NaN and 0 are both seen)", _nan_inputs),
-    Rule("mod-sign-convention", group("mod-sign-convention", {"Mod"}),
-         "integer Mod with a negative operand: runtimes disagree on the sign convention "
-         "(divisor's, as ONNX says for fmod=0, or C's)", _mod_negative_divisor),
-    Rule("resize-rounding-boundary", group("resize-rounding-boundary", {"Resize"}),
-         "nearest Resize source coordinate on a rounding boundary that float32 coordinate "
-         "arithmetic crosses", _resize_rounding_boundary),
-    Rule("float32-constants-in-float64", operators(lambda spec: spec.float32_constants),
-         "a float64 node whose ONNX constants are float32 (epsilon, alpha, 1/6, ...): "
-         "implementations use the rounded or the written value, which moves float64 results "
-         "by float32-sized relative errors", _float64_with_float32_constants, within=1e-6),
-    Rule("float16-overflow", None,
-         "a float16/bfloat16 value overflowed its range in the float64 reference", _narrow_overflow),
-)
-RULE_INDEX = {rule.name: index for index, rule in enumerate(RULES)}
-
-
-def node_flags(graph: Graph, values: Values) -> np.ndarray:
-    """int64 ``[len(graph.nodes), len(RULES)]``: how many elements of each node hit each rule,
-    given every value of one evaluation of ``graph`` (floats may be promoted to float64)."""
-    flags = np.zeros((len(graph.nodes), len(RULES)), dtype=np.int64)
-    types = graph.types
-    for index, node in enumerate(graph.nodes):
-        for column, rule in enumerate(RULES):
-            if rule.ops is None or node.op in rule.ops:
-                try:
-                    flags[index, column] = rule.count(node, values, types)
-                except Exception:  # noqa: BLE001 - a rule that cannot judge fires no flag, counted
-                    SKIPPED[rule.name] += 1
-    return flags
 
 
 # ---------------------------------------------------------------- the context guards read
-
-
-def mismatch_mask(a: np.ndarray, b: np.ndarray, tolerance: Tolerance | None) -> np.ndarray:
-    """Elementwise, the rule of :func:`oracles.differential.compare_arrays`: NaN only equals
-    NaN (any payload), an Inf only the same Inf, ``-0 == +0``, finite pairs within
-    ``tolerance`` (None: exact; integers compare in their own dtype)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if not (a.dtype.kind == "f" or a.dtype == DType.bfloat16.numpy) and tolerance is None:
-        return np.asarray(a != b)
-    wide_a, wide_b = a.astype(np.float64), b.astype(np.float64)
-    nan_a, nan_b = np.isnan(wide_a), np.isnan(wide_b)
-    finite = np.isfinite(wide_a) & np.isfinite(wide_b)
-    inf = (np.isinf(wide_a) | np.isinf(wide_b)) & ~(nan_a | nan_b) & (wide_a != wide_b)
-    if tolerance is None:
-        close = wide_a == wide_b
-    else:
-        close = tolerance.within(np.where(finite, wide_a, 0.0), np.where(finite, wide_b, 0.0))
-    return (nan_a != nan_b) | inf | (finite & ~close)
 
 
 def bound(tolerance: Tolerance | None, reference: np.ndarray) -> np.ndarray:
@@ -540,3 +320,27 @@ def apply_guards(context: Context, backend: str, output: str, actual: np.ndarray
                 suppressions.append(Suppression(backend, output, reason, name, int(claimed.sum())))
                 remaining &= ~claimed
     return remaining, suppressions
+
+
+def pair_differences(expected: Mapping[str, TensorType], actual: Outcome, baseline: Outcome,
+                     policy: TolerancePolicy, context: Context | None = None,
+                     guards: Sequence[Guard] = GUARDS) -> tuple[dict[str, dict[str, Any]], list[Suppression]]:
+    """Where ``actual`` differs from ``baseline`` beyond ``policy``, output by output, after
+    the guards (run only when ``context`` holds a reference) have claimed what they explain.
+
+    Both outcomes must be OK and conform to ``expected``. Returns the statistics of each
+    differing output (as in a blame finding's ``outputs``) and the suppressions, which
+    name ``actual``'s backend.
+    """
+    differing: dict[str, dict[str, Any]] = {}
+    suppressions: list[Suppression] = []
+    for name, declared in expected.items():
+        tolerance = policy.for_output(name, declared.dtype)
+        mine, theirs = np.asarray(actual.outputs[name]), np.asarray(baseline.outputs[name])
+        left = mismatch_mask(mine, theirs, tolerance)
+        if left.any() and context is not None and reference_usable(context.reference, {name: declared}):
+            left, claimed = apply_guards(context, actual.backend, name, mine, theirs, left, guards)
+            suppressions += claimed
+        if left.any():
+            differing[name] = output_stats(declared, tolerance, mine, theirs, left, "pair")
+    return differing, suppressions

@@ -24,12 +24,10 @@ from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx_bytes
 from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight
 from fuzzer.graph.ops import get_spec
 from fuzzer.execution.outcome import Outcome, Stage, TestCase
-from oracles.blame import Verdict, failure_finding, pair_differences, reference_usable, worst_output
-from oracles.differential import _FAILURES, _declared_type_finding
-from oracles.finding import Finding, FindingKind
-from oracles.guards import Context
+from oracles.compare import FAILURES, declared_type_finding, failure_finding, reference_usable, worst_output
+from oracles.finding import Finding, FindingKind, Verdict
+from oracles.guards import Context, pair_differences
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
-from triage.signature import signature
 
 Rewrite = Callable[..., Graph]
 
@@ -283,19 +281,19 @@ def metamorphic(expected: Mapping[str, TensorType], original: Outcome, rewritten
     """
     if not original.ok:
         return Verdict()
-    if rewritten.status in _FAILURES:
+    if rewritten.status in FAILURES:
         failure = failure_finding(rewritten)
         failure = replace(failure, details={**failure.details, "metamorphic": rewrite},
                           summary=f"{failure.summary} (after rewrite {rewrite})")
         return Verdict([failure])
-    if not rewritten.ok or _declared_type_finding(expected, original):
+    if not rewritten.ok or declared_type_finding(expected, original):
         return Verdict()
-    type_finding = _declared_type_finding(expected, rewritten)
+    type_finding = declared_type_finding(expected, rewritten)
     if type_finding:
         finding = replace(type_finding, kind=FindingKind.METAMORPHIC,
                           summary=f"{type_finding.summary} after rewrite {rewrite}",
                           details={**type_finding.details, "rewrite": rewrite})
-        return Verdict([replace(finding, signature=signature(finding))])
+        return Verdict([finding])
     if graph is not None:
         policy = along_paths(graph, policy)
     context = Context(graph, reference, expected, policy) if reference_usable(reference, expected) else None
@@ -313,4 +311,4 @@ def metamorphic(expected: Mapping[str, TensorType], original: Outcome, rewritten
         "error_class": f"{rewrite}/{stats['error_class']}", "max_abs_error": stats["max_abs_error"],
         "max_ulp": stats["max_ulp"], "mismatched": stats["mismatched"], "outputs": differing,
     })
-    return Verdict([replace(finding, signature=signature(finding))], suppressions)
+    return Verdict([finding], suppressions)

@@ -15,10 +15,9 @@ from typing import Mapping, Sequence
 
 from fuzzer.graph.ir import DType, Graph, TensorType
 from fuzzer.execution.outcome import Outcome
-from oracles.blame import Verdict, comparison_finding, pair_differences, reference_usable
-from oracles.differential import _declared_type_finding
-from oracles.finding import Finding, FindingKind
-from oracles.guards import Context
+from oracles.compare import comparison_finding, declared_type_finding, reference_usable
+from oracles.finding import Finding, FindingKind, Verdict
+from oracles.guards import Context, pair_differences
 from oracles.precision import REFERENCE
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
@@ -57,7 +56,7 @@ def opt_level(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome], g
         baseline, optimized = by_name.get(baseline_name), by_name.get(optimized_name)
         if not (baseline and optimized and baseline.ok and optimized.ok):
             continue
-        if _declared_type_finding(expected, baseline) or _declared_type_finding(expected, optimized):
+        if declared_type_finding(expected, baseline) or declared_type_finding(expected, optimized):
             continue
         differing, claimed = pair_differences(expected, optimized, baseline, policy, context)
         suppressions += claimed

@@ -15,7 +15,7 @@ and every node's output types are inferred again from the operator specs.
   evaluated at its declared precision (plain torch); ``@ref:spread:OUT`` how far, per
   element, evaluations at the declared precision land from the float64 value (see below);
   ``@ref:flags:RULE`` an int64 vector counting, per node, the elements on which that rule
-  of :data:`oracles.guards.RULES` fired.
+  of :data:`oracles.rules.RULES` fired (names: :mod:`oracles.probes`).
 
 The spread measures conditioning. Besides plain torch at the declared dtypes, the graph is
 evaluated in float64 with every floating value rounded to its declared dtype after each
@@ -38,7 +38,6 @@ itself exceeds the range is left to the ``float16-overflow`` guard.
 from __future__ import annotations
 
 import hashlib
-import math
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any, Mapping
@@ -49,9 +48,11 @@ import numpy as np
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.rejected import ShapeError
+from oracles.probes import (declared_probe, flags_probe, probed_values, reference_output_names, spread_probe,
+                            value_probe)
+from oracles.rules import RULES, node_flags
 
 REFERENCE = "ref-f64"
-PROBE_PREFIX = "@ref:"
 
 # Relative perturbation of an inexact result, by its declared dtype (64, 2, 2 and 2^11 ULPs).
 PERTURBATION: Mapping[DType, float] = {
@@ -63,42 +64,6 @@ PERTURBED_RUNS = 3
 
 class PromotionError(ShapeError):
     """A graph that cannot be promoted to float64 (an operator's shape rule refuses it)."""
-
-
-# ---------------------------------------------------------------- names
-
-
-def value_probe(name: str) -> str:
-    return f"{PROBE_PREFIX}value:{name}"
-
-
-def declared_probe(output: str) -> str:
-    return f"{PROBE_PREFIX}declared:{output}"
-
-
-def spread_probe(output: str) -> str:
-    return f"{PROBE_PREFIX}spread:{output}"
-
-
-def probed_values(graph: Graph) -> tuple[str, ...]:
-    """The intermediates the reference returns: the data input of each tie-sensitive node."""
-    names: list[str] = []
-    for node in graph.nodes:
-        if get_spec(node.op).ties and node.inputs[0] not in names:
-            names.append(node.inputs[0])
-    return tuple(names)
-
-
-def flags_probe(rule: str) -> str:
-    return f"{PROBE_PREFIX}flags:{rule}"
-
-
-def reference_output_names(graph: Graph) -> list[str]:
-    """What the ``ref-f64`` backend returns, in order: outputs first, then probes."""
-    from oracles.guards import RULES
-
-    return [*graph.outputs, *map(value_probe, probed_values(graph)), *map(declared_probe, graph.outputs),
-            *map(spread_probe, graph.outputs), *(flags_probe(rule.name) for rule in RULES)]
 
 
 # ---------------------------------------------------------------- the IR transform
@@ -189,10 +154,6 @@ def deviation(run: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(nan_a ^ nan_b, np.inf, np.nan_to_num(difference, nan=np.inf))
 
 
-def finite_max(dtype: DType) -> float:
-    return float(ml_dtypes.finfo(dtype.numpy).max) if dtype.is_float else math.inf
-
-
 # ---------------------------------------------------------------- evaluation (imports torch)
 
 
@@ -271,7 +232,6 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
 
     import fuzzer.graph.export_torch  # noqa: F401 - installs how control-flow lowerings run their bodies
     from fuzzer.graph.values import to_numpy, to_torch, torch_dtype
-    from oracles.guards import RULES, node_flags
 
     promoted = promote_to_float64(graph)
     declared = graph.types

@@ -18,7 +18,7 @@ from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa:
 from fuzzer.graph.ir import DType  # noqa: E402
 from fuzzer.execution.isolation import Limits, Worker, WorkerGroup  # noqa: E402
 from fuzzer.execution.outcome import Stage, Status, TestCase  # noqa: E402
-from oracles.differential import differential  # noqa: E402
+from oracles.verdict import differential  # noqa: E402
 
 ONNX_BACKENDS = ["tvm", "tvm-nofuse", "tvm-noopt"]
 BACKENDS = ["onnx-ref", *ONNX_BACKENDS, "tvm-torch"]

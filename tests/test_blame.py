@@ -15,14 +15,13 @@ from fuzzer.execution.isolation import Limits, Worker
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.execution.outcome import Outcome, Stage, Status
-from oracles.blame import blame, failure_finding, judge
-from oracles.differential import compare_arrays, differential
+from oracles.compare import compare_arrays, mismatch_mask
 from oracles.finding import FindingKind
-from oracles.guards import mismatch_mask
-from oracles.optlevel import OPT_PAIRS, opt_level
-from oracles.precision import (REFERENCE, flags_probe, evaluate_reference, promote_to_float64,
-                               reference_output_names, spread_probe, ulp_distance)
+from oracles.optlevel import OPT_PAIRS
+from oracles.precision import REFERENCE, evaluate_reference, promote_to_float64, ulp_distance
+from oracles.probes import flags_probe, reference_output_names, spread_probe
 from oracles.tolerance import DEFAULT_POLICY, Tolerance, along_paths
+from oracles.verdict import blame, differential, failure_finding, judge, opt_level
 
 F32 = TensorType(DType.float32, (2, 3))
 EXPECTED = {"y": F32}

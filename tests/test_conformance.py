@@ -15,7 +15,7 @@ from fuzzer.generation.generator import GeneratorOptions, generate_case
 from fuzzer.graph.ir import DType
 from fuzzer.execution.isolation import Limits, WorkerGroup
 from fuzzer.execution.outcome import Status
-from oracles.differential import differential
+from oracles.verdict import differential
 
 COMMON_OPERATORS = frozenset({"Add", "Mul", "Sub", "Relu", "Sigmoid", "Tanh", "MatMul", "Conv", "Transpose",
                               "Reshape", "ReduceSum", "Concat", "MaxPool", "Softmax", "Where", "Less"})

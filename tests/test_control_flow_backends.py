@@ -18,7 +18,7 @@ from fuzzer.generation.generator import make_case
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, resized
 from fuzzer.execution.isolation import Limits, WorkerGroup
 from fuzzer.execution.outcome import Status, TestCase
-from oracles.differential import differential
+from oracles.verdict import differential
 
 F32 = DType.float32
 ROW, TABLE = TensorType(F32, (3,)), TensorType(F32, (2, 3))

@@ -13,8 +13,9 @@ from hypothesis.extra import numpy as hnp
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType
 from fuzzer.graph.ops import get_spec, registry
 from fuzzer.execution.outcome import Outcome, Stage, Status
-from oracles.determinism import determinism, identical, nondeterministic_outputs
+from oracles.determinism import identical, nondeterministic_outputs
 from oracles.finding import FindingKind
+from oracles.verdict import determinism
 
 F32 = TensorType(DType.float32, (3,))
 EXPECTED = {"y": F32, "z": F32}

@@ -8,10 +8,12 @@ import pytest
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.graph.ops import get_spec, registry
 from fuzzer.execution.outcome import Outcome, Stage, Status
-from oracles.blame import judge, reference_for_comparison
-from oracles.guards import RULES, Suppression, node_flags
+from oracles.blame import reference_for_comparison
+from oracles.finding import Suppression
+from oracles.rules import RULES, node_flags
 from oracles.precision import REFERENCE, evaluate_reference
 from oracles.tolerance import DEFAULT_POLICY, along_paths
+from oracles.verdict import judge
 
 
 class Builder:

@@ -46,7 +46,7 @@ def test_fault_becomes_outcome_and_worker_recovers(tmp_path, backend, status, er
 
 
 def test_wrong_answer_is_blamed_by_the_differential_oracle(tmp_path):
-    from oracles.differential import differential
+    from oracles.verdict import differential
     from oracles.finding import FindingKind
 
     with WorkerGroup(["onnx-ref", "tests.fault_backends:WrongAnswer"], LIMITS, tmp_path) as group:

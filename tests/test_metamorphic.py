@@ -21,8 +21,9 @@ from fuzzer.graph.rejected import Unsatisfiable
 from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.determinism import identical
 from oracles.finding import FindingKind
-from oracles.metamorphic import (REWRITES, NotApplicable, add_zero, metamorphic, rewrite_case,
-                                 rewritten_inputs, swap_commutative)
+from oracles.metamorphic import (REWRITES, NotApplicable, add_zero, rewrite_case, rewritten_inputs,
+                                 swap_commutative)
+from oracles.verdict import metamorphic
 from fuzzer.graph.values import to_numpy, to_torch
 
 OPTIONS = GeneratorOptions(nodes=6)

@@ -19,7 +19,7 @@ import pytest
 
 import fuzzer.generation.generator as generator
 import fuzzer.generation.mutate as mutation
-import oracles.guards as guards
+import oracles.rules as guards
 from fuzzer.generation.generator import GeneratorOptions, generate_graph
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, infer_outputs
 from fuzzer.graph.ops import Family, SpecError, all_specs, get_spec, group, operators, registry
@@ -34,18 +34,21 @@ FACTS = {
               "Split", "Slice", "Pad", "DepthToSpace", "SpaceToDepth", "Gather", "GatherElements", "GatherND",
               "ScatterElements", "ScatterND", "OneHot", "Range", "ConstantOfShape", "Trilu", "Where", "Relu", "Abs",
               "Neg", "Sign", "Floor", "Ceil", "Round", "Max", "Min", "Clip", "ReduceMax", "ReduceMin", "MaxPool",
-              "GlobalMaxPool", "Hardmax", "Cast", "CastLike", "TopK"},
+              "GlobalMaxPool", "Hardmax", "Cast", "CastLike", "TopK", "Dropout", "EyeLike", "CenterCropPad",
+              "ReverseSequence"},
     "ties": {"ArgMax", "ArgMin", "TopK", "Hardmax"},
     "min_max": {"Max", "Min", "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Clip", "Relu"},
     "zero_sign": {"Div", "Reciprocal", "Pow"},
     "integer_arithmetic": {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Sum", "Pow", "PRelu", "ReduceSum", "ReduceProd",
                            "ReduceSumSquare", "ReduceL1", "CumSum", "MatMul", "Gemm", "Einsum"},
     "float32_constants": {"LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Gelu", "ThresholdedRelu",
-                          "Gemm", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LRN"},
-    "commutative": {"Add", "Mul", "Equal", "And", "Or", "Xor", "Sum", "Mean", "Max", "Min"},
+                          "Gemm", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LRN", "Shrink",
+                          "GroupNormalization", "MeanVarianceNormalization"},
+    "commutative": {"Add", "Mul", "Equal", "And", "Or", "Xor", "Sum", "Mean", "Max", "Min", "BitwiseAnd", "BitwiseOr",
+                    "BitwiseXor"},
     "largest_first": {"Sum", "Mean"},
     "fixed_input_types": {"Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Sum", "Mean", "Max",
-                          "Min", "MaxPool", "AveragePool", "LRN"},
+                          "Min", "MaxPool", "AveragePool", "LRN", "ReverseSequence"},
     "straight_through": {"Floor", "Ceil", "Round", "Sign"},
 }
 REDUCES = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
@@ -62,7 +65,8 @@ def test_each_fact_names_the_operators_its_consumers_relied_on(fact):
 
 def test_valued_facts_are_read_from_the_spec():
     assert {s.name: s.dtype_attr for s in all_specs() if s.dtype_attr} == {
-        "Cast": ("to", None), "Range": ("dtype", None), "ConstantOfShape": ("dtype", "float32")}
+        "Cast": ("to", None), "Range": ("dtype", None), "ConstantOfShape": ("dtype", "float32"),
+        **{window: ("output_datatype", "float32") for window in ("HannWindow", "HammingWindow", "BlackmanWindow")}}
     assert {s.name: s.domain.kind for s in all_specs() if s.domain and s.domain.kind is not DomainKind.VALUES} == {
         "Pow": DomainKind.POWER_BASE, "ReduceLogSum": DomainKind.SUMS}
     constant_inputs = {s.name: dict(s.onnx_form.constant_inputs) for s in all_specs() if s.onnx_form.constant_inputs}
@@ -70,11 +74,12 @@ def test_valued_facts_are_read_from_the_spec():
         "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "Tile": {1: "repeats"}, "Squeeze": {1: "axes"},
         "Unsqueeze": {1: "axes"}, "Split": {1: "split"}, "Pad": {1: "pads"}, "TopK": {1: "k"}, "CumSum": {1: "axis"},
         "Trilu": {1: "k"}, "OneHot": {1: "depth"}, "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"},
-        "Resize": {1: "roi", 2: "scales", 3: "sizes"}, **{op: {1: "axes"} for op in REDUCES}}
+        "Resize": {1: "roi", 2: "scales", 3: "sizes"}, "CenterCropPad": {1: "shape"},
+        **{op: {1: "axes"} for op in REDUCES}}
     assert {(s.name, name) for s in all_specs() for name in s.onnx_form.scalar_inputs} == {
         ("TopK", "k"), ("CumSum", "axis"), ("Trilu", "k"), ("OneHot", "depth")}
     assert {(s.name, name) for s in all_specs() for name in s.onnx_form.dropped} == {
-        ("BatchNormalization", "momentum"), ("LayerNormalization", "stash_type")}
+        ("BatchNormalization", "momentum"), ("LayerNormalization", "stash_type"), ("GroupNormalization", "stash_type")}
     assert get_spec("Gemm").onnx_form.defaults == {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     assert {s.name: s.onnx_form.window for s in all_specs() if s.onnx_form.window} == {
         "Conv": ("strides", "dilations", "group"),

@@ -14,10 +14,11 @@ from hypothesis.extra import numpy as hnp
 
 from fuzzer.graph.ir import DType, TensorType
 from fuzzer.execution.outcome import Outcome, Stage, Status
-from oracles.differential import compare_arrays, differential
+from oracles.compare import compare_arrays
+from oracles.verdict import differential
 from oracles.finding import Finding, FindingKind
 from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy, parse_override
-from triage.signature import MAX_LENGTH, normalize_message, signature
+from oracles.signature import MAX_LENGTH, normalize_message, signature
 
 F32 = TensorType(DType.float32, (2, 3))
 BASE = np.arange(6, dtype=np.float32).reshape(2, 3) + 1

@@ -6,10 +6,11 @@ from fuzzer.generation.generator import make_case
 from fuzzer.graph.ir import DType
 from fuzzer.execution.isolation import Limits, Worker
 from fuzzer.execution.outcome import Stage
-from oracles.blame import failure_finding
 from oracles.finding import Finding, FindingKind
+from oracles.verdict import failure_finding
 from tests.test_guards import Builder
-from triage.signature import group_signatures, signature, top_frames
+from oracles.signature import signature, top_frames
+from triage.grouping import group_signatures
 
 PYTHON_TRACEBACK = '''Traceback (most recent call last):
   File "{root}/fuzzer/backends/base.py", line {a}, in execute

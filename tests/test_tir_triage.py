@@ -66,6 +66,15 @@ def test_a_write_outside_a_buffer_is_keyed_by_its_culprit_like_a_mismatch() -> N
                           record(primitives=("fuse",))) != writes[0]
 
 
+def test_a_shrunk_culprit_names_the_pass_settings_it_changed() -> None:
+    """A miscompile that needs only a PassContext setting or the LLVM level is keyed by them."""
+    changed = record(primitives=(), dropped="")
+    changed["variant"]["pipeline"]["config"]["tirx.debug_keep_trivial_loop"] = True
+    changed["variant"]["pipeline"]["llvm_opt_level"] = 3
+    assert tir_root_cause("mismatch", {}, changed) == \
+        "mismatch/|tirx.debug_keep_trivial_loop=True,llvm_opt_level=3"
+
+
 def test_mismatches_are_keyed_by_culprit_not_by_output_or_dtype() -> None:
     loop_partition = [tir_root_cause("mismatch", {"output": output, "dtype": dtype, "error_class": error_class},
                                      record(primitives=primitives))

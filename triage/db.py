@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from fuzzer.store import DATABASE_NAME, RunStore, StoreError, StoredFinding
-from triage.signature import group_signatures
+from triage.grouping import group_signatures
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signatures (

@@ -21,7 +21,7 @@ from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph, TensorType
 from fuzzer.execution.outcome import Outcome, TestCase
 from oracles.blame import reference_for_comparison
-from oracles.differential import compare_arrays
+from oracles.compare import compare_arrays
 from oracles.precision import REFERENCE
 from oracles.tolerance import TolerancePolicy, along_paths
 from triage.rerun import Evaluator

@@ -28,7 +28,7 @@ from fuzzer.execution.backends import load_backend
 from fuzzer.execution.outcome import TestCase
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
-from triage.signature import headline
+from oracles.signature import headline
 from oracles.precision import REFERENCE
 from triage.bugs import FAILURE_KINDS, backend_facts, clusters, representative_signature, tir_key_of
 from triage.culprit import Culprit, find_culprit

@@ -38,7 +38,7 @@ from oracles.precision import REFERENCE
 from triage.bugs import backend_facts
 from triage.localize import intermediate_values, localize
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
-from triage.signature import near_identical
+from triage.grouping import near_identical
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reductions (

@@ -16,7 +16,7 @@ from fuzzer.execution.outcome import TestCase
 from oracles.finding import Finding
 from triage.reduce import judging_backends
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
-from triage.signature import near_identical
+from triage.grouping import near_identical
 
 DEFAULT_RUNS = 5
 

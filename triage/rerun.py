@@ -24,7 +24,7 @@ from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph
 from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all
 from fuzzer.execution.outcome import Outcome, TestCase
-from oracles.blame import judge_case, judge_rewrite
+from oracles.verdict import judge_case, judge_rewrite
 from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict

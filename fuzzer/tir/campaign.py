@@ -57,10 +57,10 @@ from fuzzer.tir.case import ANY_MUTATOR, TirCase, Variant, decode_json, trace_fr
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import PipelineMutation, default_pipeline
 from fuzzer.tir.seeds import random_seed_spec
-from oracles.differential import compare_arrays
+from oracles.compare import compare_arrays
 from oracles.finding import Finding, FindingKind
 from oracles.tolerance import DEFAULT_POLICY
-from triage.signature import MAX_LENGTH, headline, normalize_message, signature
+from oracles.signature import MAX_LENGTH, headline, normalize_message, signature
 
 BACKEND = "fuzzer.tir.backend:TirBuild"
 CORPUS_LIMIT = 512
@@ -178,7 +178,7 @@ def culprit(report: Mapping[str, Any] | None, with_passes: bool = True) -> str:
     names = [p["name"] for p in report["pipeline"]["passes"]]
     edits = sorted({f"-{n}" for n in default_names if names.count(n) < default_names.count(n)} |
                    {f"+{n}" for n in names if names.count(n) > default_names.count(n)})
-    return f"{','.join(primitives)}|{','.join(edits)}"
+    return f"{','.join(primitives)}|{','.join(edits + settings_edits(report['pipeline'], base_of(report)))}"
 
 
 def base_of(report: Mapping[str, Any]) -> dict:
@@ -512,6 +512,7 @@ class TirCampaign:
             _ddmin(field_name, reproduces, best, mutation.catalog)
         if "passes" in fields:
             _restore_defaults(reproduces, best, default["passes"])
+            _restore_settings(reproduces, best, default)
         return best[0], best[1]
 
     # ------------------------------------------------------------ recording
@@ -685,6 +686,36 @@ def _ddmin(field_name: str, reproduces: Callable[[TirCase], bool], best: list, c
             if chunk == 1:
                 return
             chunk //= 2
+
+
+def settings_edits(pipeline: Mapping[str, Any], default: Mapping[str, Any]) -> list[str]:
+    """The PassContext settings and LLVM level of ``pipeline`` that differ from ``default``'s, as ``key=value``."""
+    config, defaults = pipeline.get("config", {}), default.get("config", {})
+    edits = [f"{key}={config[key]}" for key in sorted(config) if config[key] != defaults.get(key)]
+    edits += [f"{key}=default" for key in sorted(defaults) if key not in config]
+    if pipeline.get("llvm_opt_level", 0) != default.get("llvm_opt_level", 0):
+        edits.append(f"llvm_opt_level={pipeline['llvm_opt_level']}")
+    return edits
+
+
+def _restore_settings(reproduces: Callable[[TirCase], bool], best: list, default: Mapping[str, Any]) -> None:
+    """Put back, one at a time, each PassContext setting and the LLVM level of the ``default``
+    pipeline that the bug in ``best[0]`` does not need changed."""
+    pipeline = best[0].variants[0].pipeline
+    keys = sorted(set(pipeline.get("config", {})) | set(default.get("config", {})))
+    for key in keys:
+        pipeline = best[0].variants[0].pipeline
+        config = dict(pipeline["config"])
+        if config.get(key) == default["config"].get(key):
+            continue
+        if key in default["config"]:
+            config[key] = default["config"][key]
+        else:
+            del config[key]
+        reproduces(_with(best[0], pipeline={**pipeline, "config": config}))
+    pipeline = best[0].variants[0].pipeline
+    if pipeline.get("llvm_opt_level", 0) != default.get("llvm_opt_level", 0):
+        reproduces(_with(best[0], pipeline={**pipeline, "llvm_opt_level": default.get("llvm_opt_level", 0)}))
 
 
 def _restore_defaults(reproduces: Callable[[TirCase], bool], best: list, default: list) -> None:

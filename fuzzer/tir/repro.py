@@ -29,7 +29,7 @@ from fuzzer.store import RunStore
 from fuzzer.execution.outcome import Stage
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import CATALOG, PassSpec, default_pipeline
-from triage.signature import headline
+from oracles.signature import headline
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT64_LITERAL = re.compile(r"T\.float64\((-?\d+(?:\.\d*)?(?:e[-+]?\d+)?)\)")

@@ -5,17 +5,15 @@ worker killed by sigsegv``. It keeps what identifies a bug (kind, backend, stage
 type, the innermost stack frames outside the harness and framework plumbing, the message
 with the parts that vary from run to run removed) and drops the rest. Value mismatches
 are keyed by the blamed backend, dtype, error class and, once localization has found it,
-the first divergent operator. :func:`group_signatures` then joins near-identical keys.
+the first divergent operator. :mod:`triage.grouping` then joins near-identical keys.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import signal
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from oracles.finding import Finding, FindingKind
 
@@ -30,7 +28,7 @@ _FAILURE_KINDS = frozenset({FindingKind.CRASH, FindingKind.HANG, FindingKind.OOM
 # ('n3', "node_12"; never a dtype such as "float16") and TIR buffers (T_add). An IR operator
 # named in a message (TVM's `unknown intrinsic ... name="tirx.asin"`) is one lowering gap
 # whatever the operator: one bug, not one per math function.
-_VOLATILE = (
+VOLATILE = (
     (re.compile(r"(?<![\w.])(?:~|\.{1,2})?/[^\s'\"`:,;()\[\]{}]+|\b[a-z]:\\[^\s'\"`]+"), "<path>"),
     (re.compile(r"(['\"`])te?mp[^'\"`]*\1"), "<tmp>"),
     (re.compile(r"\b(?:lv|gv|alloc|storage)\d*\b|\b[vxwn]\d+\b"), "<name>"),
@@ -59,7 +57,7 @@ def normalize_message(text: str) -> str:
     """The headline of ``text``, lowercased, with paths, temporary names, addresses and
     numbers replaced by placeholders, so that reruns of one bug normalize equally."""
     normalized = headline(text).lower()
-    for pattern, placeholder in _VOLATILE:
+    for pattern, placeholder in VOLATILE:
         normalized = pattern.sub(placeholder, normalized)
     return normalized.strip()
 
@@ -105,7 +103,7 @@ def _frame_key(path: str, function: str) -> str:
     words = function.split("(", 1)[0].split()  # a C++ frame: "tvm::Type tvm::relax::Infer(const Call&)"
     function = words[-1] if words else function.strip()
     text = _GENERATED_NAME.sub("<generated>", f"{function}:{path.rsplit('/', 1)[-1]}".lower())
-    for pattern, placeholder in _VOLATILE[6:]:  # addresses and numbers; paths are already gone
+    for pattern, placeholder in VOLATILE[6:]:  # addresses and numbers; paths are already gone
         text = pattern.sub(placeholder, text)
     return text.replace("/", "")
 
@@ -172,60 +170,3 @@ def signature(finding: Finding) -> str:
         return key
     digest = hashlib.sha1(key.encode()).hexdigest()[:8]
     return f"{key[:MAX_LENGTH - len(digest) - 1]}~{digest}"
-
-
-# ---------------------------------------------------------------- grouping
-
-SIMILARITY = 0.9  # difflib ratio above which two messages of one kind of failure are the same bug
-
-
-@dataclass(frozen=True)
-class KeyParts:
-    """A key taken apart: kind/backend/stage/cause, the ``@`` frames, and the rest."""
-
-    head: tuple[str, ...]
-    frames: str
-    message: str
-
-    @classmethod
-    def parse(cls, key: str) -> KeyParts:
-        key = re.sub(r"~[0-9a-f]{8}$", "", key)  # a cut key's digest says nothing about similarity
-        *head, rest = key.split("/", 4) if key.count("/") >= 4 else [*key.split("/"), ""]
-        segments = rest.split("/")
-        frames = "/".join(s for s in segments if s.startswith("@"))
-        return cls(tuple(head), frames, "/".join(s for s in segments if not s.startswith("@")))
-
-
-def near_identical(first: str, second: str, similarity: float = SIMILARITY) -> bool:
-    """Same kind, backend, stage and cause, and either the same top frames or, where the
-    frames do not disagree, messages at least ``similarity`` alike."""
-    a, b = KeyParts.parse(first), KeyParts.parse(second)
-    if a.head != b.head:
-        return False
-    if a.frames and a.frames == b.frames:
-        return True
-    if a.frames and b.frames:
-        return False
-    return difflib.SequenceMatcher(None, a.message, b.message).ratio() >= similarity
-
-
-def group_signatures(signatures: Iterable[str], similarity: float = SIMILARITY) -> list[list[str]]:
-    """The distinct ``signatures`` in groups of near-identical keys (transitively), groups
-    and members in order of first appearance."""
-    distinct = list(dict.fromkeys(signatures))
-    parent = list(range(len(distinct)))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    for i in range(len(distinct)):
-        for j in range(i + 1, len(distinct)):
-            if root(i) != root(j) and near_identical(distinct[i], distinct[j], similarity):
-                parent[max(root(i), root(j))] = min(root(i), root(j))
-    groups: dict[int, list[str]] = {}
-    for index, key in enumerate(distinct):
-        groups.setdefault(root(index), []).append(key)
-    return list(groups.values())
