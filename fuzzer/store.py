@@ -479,6 +479,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "stderr_tail": outcome.stderr_tail,
         "exit_signal": outcome.exit_signal,
         "seconds": outcome.seconds,
+        "effects": list(outcome.effects),
         "outputs": {
             name: {"dtype": np.asarray(array).dtype.name, "shape": list(np.shape(array))}
             for name, array in outcome.outputs.items()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, RAN_ON_ALL, bug_cause, bug_ops, bug_verified, bugs_in,
-                              bugs_sentence, coverage_text, ran_on_all_text, short)
+from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, EFFECTS_NOTE, RAN_ON_ALL, bug_cause, bug_ops,
+                              bug_regression, bug_verified, bugs_in, bugs_sentence, coverage_text, effects_over_time,
+                              ran_on_all_text, short)
 from reports.model import RunSummary
 from triage.bugs import Bug
 
@@ -57,6 +58,8 @@ def time_series(summary: RunSummary) -> dict[str, tuple[str, Series]]:
         plots["Coverage over time"] = ("covered", {
             name: ([p["seconds"] for p in summary.coverage], [p[name] for p in summary.coverage])
             for name in summary.coverage_measures()})
+    if summary.effects:
+        plots["Distinct optimizer effects over time"] = ("distinct effects", effects_over_time(summary))
     if rates:
         plots["Tests per second"] = ("tests/s", {"tests/s": (rate_seconds, rates)})
     if stats:
@@ -89,7 +92,8 @@ def _bug_table(bugs: list[Bug], run_dir: Path, out_dir: Path) -> str:
         _td(bug.id), _td(bug.status, css=bug.status), _td(bug.compiler), _td(bug.kind),
         f'<td title="{html.escape(bug.summary)}">{html.escape(short(bug.summary, SUMMARY_LIMIT))}</td>',
         _td(bug_cause(bug)), _td(bug_ops(bug)), _td(", ".join(bug.configurations)), _td(bug.findings, True),
-        _td("-" if bug.reproducibility is None else f"{bug.reproducibility:.0%}", True), _td(bug_verified(bug)),
+        _td(bug_regression(bug)), _td("-" if bug.reproducibility is None else f"{bug.reproducibility:.0%}", True),
+        _td(bug_verified(bug)),
         _link(run_dir, bug.repro, out_dir, "repro.py"),
         _link(run_dir, bug.report if bug.repro else None, out_dir, "report.md")] for bug in bugs])
 
@@ -122,11 +126,12 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
         for title, (ylabel, series) in time_series(summary).items()) or "<p>No statistics recorded yet.</p>"
     kinds = sorted({kind for row in summary.backend_rows for kind in row.findings})
     backends = _table(["backend", "tests", "ran", "declined", "errors", "failures", *kinds,
-                       "unsupported (op, dtype) pairs"],
+                       "unsupported (op, dtype) pairs", "seconds"],
                       [[_td(row.name), _td(f"{row.tests:,}", True), _td(f"{row.tests - row.unsupported:,}", True),
                         _td(f"{row.unsupported:,}", True), _td(row.errors, True),
                         _td(row.failures, True), *(_td(row.findings.get(kind, 0), True) for kind in kinds),
-                        _td(row.unsupported_features, True)] for row in summary.backend_rows])
+                        _td(row.unsupported_features, True), _td(f"{row.seconds:,.1f}", True)]
+                       for row in summary.backend_rows])
     findings = _table(
         ["status", "kind", "backends", "stage", "tests", "first test", "reproduced", "summary", "repro", "report",
          "signature"],
@@ -140,6 +145,10 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
         f"(<code>tcfuzz triage {html.escape(summary.run_dir)}</code>).</p>")
     signature_note = ("<p>Signatures by status: " + html.escape(", ".join(f"{s} {n}" for s, n in by_status.items()))
                       + ".</p>") if by_status else ""
+    effects = _table(["backend", "effect", "tests", "first test"],
+                     [[_td(row["backend"]), _td(row["effect"]), _td(f"{row['tests']:,}", True),
+                       _td(row["first_test"], True)] for row in summary.effects]) if summary.effects else \
+        "<p>No optimizer effects recorded.</p>"
     versions = _table(["package", "version"], [[_td(k), _td(v)] for k, v in sorted(summary.versions.items())])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tcfuzz report: {html.escape(summary.run_dir)}</title>
@@ -157,8 +166,12 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
 {signature_note}
 {findings}
 <h2>Backends</h2>
-<p>ran: tests the backend compiled and ran (its tests minus those it declined as unsupported).</p>
+<p>ran: tests the backend compiled and ran (its tests minus those it declined as unsupported);
+seconds: the time its worker spent on them.</p>
 {backends}
+<h2>Optimizer effects</h2>
+<p>{html.escape(EFFECTS_NOTE)}</p>
+{effects}
 <h2>Over time</h2>
 {plots}
 <h2>Versions</h2>

@@ -24,7 +24,7 @@ CATEGORY_SECTIONS = (  # category, heading, what it means
      "fault, not counted as bugs, never failing CI."),
 )
 BUG_HEADER = ["id", "status", "compiler", "kind", "summary", "culprit / scope", "reduced ops", "configurations",
-              "findings", "verified", "repro"]
+              "findings", "regression range", "verified", "repro"]
 RAN_ON_ALL = "ran on all backends"  # the share of tests that no backend declined (RunSummary.valid_share)
 
 
@@ -57,6 +57,25 @@ def coverage_text(summary: RunSummary) -> str:
     return ", ".join(f"{name} {last[name]:,}" for name in summary.coverage_measures())
 
 
+EFFECTS_NOTE = ("The rewrites each backend's optimizer applied (ONNX Runtime graph transformers that modified "
+                "the graph, read on a sampled share of the tests; TVM passes that changed the module; Inductor "
+                "counters that moved) and in how many tests each fired.")
+
+
+def effects_by_backend(summary: RunSummary) -> dict[str, list[dict]]:
+    """Each backend's effects (``RunSummary.effects`` rows), most frequent first."""
+    grouped: dict[str, list[dict]] = {}
+    for row in summary.effects:
+        grouped.setdefault(row["backend"], []).append(row)
+    return grouped
+
+
+def effects_over_time(summary: RunSummary) -> dict[str, tuple[list[float], list[float]]]:
+    """Backend -> (seconds into the run, distinct effects fired by then)."""
+    return {backend: (sorted(row["first_seconds"] for row in rows), list(range(1, len(rows) + 1)))
+            for backend, rows in effects_by_backend(summary).items()}
+
+
 def bugs_in(summary: RunSummary, category: str) -> list[Bug]:
     return [bug for bug in summary.bugs if bug.category == category]
 
@@ -69,6 +88,11 @@ def bug_cause(bug: Bug) -> str:
 
 def bug_ops(bug: Bug) -> str:
     return "→".join(bug.reduced_ops) or "(not reduced)"
+
+
+def bug_regression(bug: Bug) -> str:
+    """The releases that introduced or fixed it (`tcfuzz bisect`); "-" before a bisection."""
+    return bug.regression["text"] if bug.regression else "-"
 
 
 def bug_verified(bug: Bug) -> str:
@@ -103,7 +127,7 @@ def bug_rows(summary: RunSummary, bugs: list[Bug], out_dir: Path | None) -> list
     shown = bugs[:MAX_ROWS]
     lines = table(BUG_HEADER, [
         [bug.id, bug.status, bug.compiler, bug.kind, short(bug.summary, SUMMARY_LIMIT), bug_cause(bug), bug_ops(bug),
-         ", ".join(bug.configurations), bug.findings, bug_verified(bug),
+         ", ".join(bug.configurations), bug.findings, bug_regression(bug), bug_verified(bug),
          Raw(" ".join(filter(None, [_path(run_dir, bug.repro, out_dir, "repro.py"),
                                     _path(run_dir, bug.report, out_dir, "report.md") if bug.repro else ""])))]
         for bug in shown])
@@ -146,10 +170,16 @@ def render_markdown(summary: RunSummary, out_dir: Path | None = None) -> str:
     else:
         lines.append("No findings.")
     lines += ["", "## Backends", "",
-              "ran: tests the backend compiled and ran (its tests minus those it declined as unsupported).", "",
+              "ran: tests the backend compiled and ran (its tests minus those it declined as unsupported); "
+              "seconds: the time its worker spent on them.", "",
               *table(["backend", "tests", "ran", "declined", "errors", "failures", "findings by kind",
-                      "unsupported (op, dtype) pairs"],
+                      "unsupported (op, dtype) pairs", "seconds"],
                      [[row.name, row.tests, row.tests - row.unsupported, row.unsupported, row.errors, row.failures,
                        ", ".join(f"{kind} {count}" for kind, count in row.findings.items()) or "-",
-                       row.unsupported_features] for row in summary.backend_rows])]
+                       row.unsupported_features, f"{row.seconds:,.1f}"] for row in summary.backend_rows])]
+    if summary.effects:
+        lines += ["", "## Optimizer effects", "", EFFECTS_NOTE, "",
+                  *table(["backend", "distinct effects", "effects (tests)"],
+                         [[backend, len(rows), ", ".join(f"{row['effect']} ({row['tests']})" for row in rows)]
+                          for backend, rows in effects_by_backend(summary).items()])]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 from fuzzer.store import RunStore
 from fuzzer.campaign.driver import Throughput
-from fuzzer.campaign.coverage import coverage_series
+from fuzzer.campaign.coverage import coverage_series, effect_rows
 from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
 from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records
@@ -66,6 +66,7 @@ class BackendRow:
     findings: dict[str, int]  # by kind, findings that blame this backend
     unsupported_features: int  # (operator, dtype) pairs learned as unsupported
     outcomes: dict[str, int] = field(default_factory=dict)  # the backend's runs by status (ok, unsupported, ...)
+    seconds: float = 0.0  # time its worker spent on its tests
 
     @property
     def failures(self) -> int:
@@ -106,6 +107,7 @@ class RunSummary(Throughput):
     triaged: bool = False
     findings_by_kind: dict[str, int] = field(default_factory=dict)
     bugs: tuple[Bug, ...] = ()  # root causes (triage.bugs), compiler bugs first
+    effects: list[dict] = field(default_factory=list)  # optimizer effects per backend (coverage.effect_rows)
 
     def compiler_bugs(self) -> tuple[Bug, ...]:
         """The bugs that count: not reference issues, not invalid tests."""
@@ -179,9 +181,10 @@ def summarize(store: RunStore, baseline: frozenset[str] = frozenset(), judges_as
         tests=progress.tests, valid=progress.valid, seconds=progress.seconds,
         updated=stats[-1]["time"] if stats else None, versions=store.get_meta("versions", {}),
         stats=stats, coverage=coverage_series(store), signatures=tuple(rows),
-        backend_rows=_backend_rows(findings, store.get_meta("unsupported", {}), store.get_meta("outcomes", {})),
+        backend_rows=_backend_rows(findings, store.get_meta("unsupported", {}), store.get_meta("outcomes", {}),
+                                   store.get_meta("backend_seconds", {})),
         triaged=bool(triage), findings_by_kind=store.counts_by_kind(),
-        bugs=tuple(run_bugs(store, baseline, judges_as_targets)))
+        bugs=tuple(run_bugs(store, baseline, judges_as_targets)), effects=effect_rows(store))
 
 
 def _signature_row(group: list, triaged: SignatureRecord | None, baseline: frozenset[str],
@@ -206,14 +209,14 @@ def _signature_row(group: list, triaged: SignatureRecord | None, baseline: froze
         status=status, **extra)
 
 
-def _backend_rows(findings: list, unsupported: dict[str, list],
-                  outcomes: dict[str, dict[str, int]]) -> tuple[BackendRow, ...]:
+def _backend_rows(findings: list, unsupported: dict[str, list], outcomes: dict[str, dict[str, int]],
+                  seconds: dict[str, float]) -> tuple[BackendRow, ...]:
     by_backend: dict[str, Counter] = {name: Counter() for name in [*unsupported, *outcomes]}
     for finding in findings:
         for backend in finding.backends:
             by_backend.setdefault(backend, Counter())[finding.kind] += 1
     return tuple(BackendRow(name, dict(sorted(counts.items())), len(unsupported.get(name, ())),
-                            dict(outcomes.get(name, {})))
+                            dict(outcomes.get(name, {})), seconds.get(name, 0.0))
                  for name, counts in sorted(by_backend.items()))
 
 

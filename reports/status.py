@@ -40,6 +40,10 @@ def status_table(summary: RunSummary, now: float | None = None) -> Table:
                   + ("" if summary.triaged else " (not triaged)"))
     for status, count in summary.by_status().items():
         table.add_row(f"  {status}", f"{count:,}")
+    if summary.backend_rows:
+        table.add_row("backends", "tests / time")
+        for row in summary.backend_rows:
+            table.add_row(f"  {row.name}", f"{row.tests:,} / {row.seconds:,.0f} s")
     bugs = summary.compiler_bugs()
     table.add_row("bugs (root causes)", f"{len(bugs):,}" + ("" if summary.triaged else " (not reduced)"))
     table.add_row("  verified", f"{sum(bug.verified for bug in bugs):,}")

@@ -95,3 +95,10 @@ class SlowAlwaysWrong(AlwaysWrong):
 
     name = "fault-slow-wrong"
     timeout_factor = 2.0
+
+
+class SlowOtherAlwaysWrong(SlowAlwaysWrong):
+    """A second slow compiler: a lane of its own beside ``SlowAlwaysWrong``'s."""
+
+    name = "fault-slow-other"
+    family = "slow-other"

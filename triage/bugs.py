@@ -36,7 +36,7 @@ from fuzzer.execution.backends import UnknownBackend, load_backend
 from oracles.finding import Finding
 from triage.db import SignatureRecord, Status, load_baseline, signature_records
 from triage.judge_defects import known_defect
-from triage.signature import failure_cause, normalize_message
+from oracles.signature import failure_cause, normalize_message
 
 FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
 TYPE_KINDS = frozenset({"shape_mismatch", "dtype_mismatch"})  # a wrong type, whatever the values

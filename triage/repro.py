@@ -31,9 +31,9 @@ from fuzzer.store import arrays_to_npz, npz_to_arrays
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.backends.base import Backend
 from fuzzer.execution.outcome import TestCase
-from oracles.differential import DECLARED_TYPES
-from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, along_paths
-from triage.signature import _VOLATILE, failure_cause, headline, normalize_message
+from oracles.compare import DECLARED_TYPES, disagreements, is_float, mismatch_mask
+from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy, along_paths
+from oracles.signature import VOLATILE, failure_cause, headline, normalize_message
 
 FAILURE_KINDS = ("crash", "hang", "oom", "error")
 COMPARED_KINDS = ("mismatch", "shape_mismatch", "dtype_mismatch", "opt_mismatch", "nondeterminism")
@@ -119,15 +119,17 @@ def write_repro(case: TestCase, backend: str, reference: str | None, finding: An
         "backend_source": fragment(backend),
         "reference_source": fragment(reference) if uses_fragment else None,
         "reference_artifact": _b64(artifact_for(reference, case)) if uses_fragment else "",
-        "volatile": [(pattern.pattern, placeholder) for pattern, placeholder in _VOLATILE],
-        "helpers": "\n\n".join(inspect.getsource(f) for f in (npz_to_arrays, headline, normalize_message)),
+        "volatile": [(pattern.pattern, placeholder) for pattern, placeholder in VOLATILE],
+        "helpers": "\n\n".join(inspect.getsource(f) for f in (npz_to_arrays, headline, normalize_message, is_float,
+                                                               disagreements, mismatch_mask)),
+        "within": inspect.getsource(Tolerance.within),
     }
     return _TEMPLATE.format(**{key: value if isinstance(value, str) and key in _VERBATIM else repr(value)
                                for key, value in substitutions.items()})
 
 
 _VERBATIM = {"summary", "signature", "backend", "kind", "reference", "model", "artifact", "inputs",
-             "reference_artifact", "helpers"}
+             "reference_artifact", "helpers", "within"}
 
 _TEMPLATE = '''"""Reproduction of a tcfuzz finding on {backend}: {summary}
 
@@ -136,6 +138,7 @@ Checked against: {reference}
 Run: python repro.py   (exit status 1: the bug reproduces; 0: it does not)
 """
 import base64
+import collections
 import io
 import json
 import os
@@ -176,8 +179,11 @@ PACKAGES = {packages}
 BACKEND_SOURCE = {backend_source}
 REFERENCE_SOURCE = {reference_source}
 _DTYPES_MEMBER = "dtypes.json"
-_VOLATILE = tuple((re.compile(pattern), placeholder) for pattern, placeholder in {volatile})
+VOLATILE = tuple((re.compile(pattern), placeholder) for pattern, placeholder in {volatile})
 
+
+class Tolerance(collections.namedtuple("Tolerance", "rtol atol statistic quantile")):
+{within}
 
 {helpers}
 
@@ -296,23 +302,9 @@ def differences(expected, actual, compare_types=True):
         if list(got.shape) != list(shape) or np.shape(want) != got.shape:
             found.append(f"{{name}}: shape {{list(got.shape)}}, expected {{list(np.shape(want))}} (declared {{shape}})")
             continue
-        want = rounded(want, dtype).astype(np.float64) if TOLERANCES[name] else rounded(want, dtype)
-        got = got.astype(np.float64) if TOLERANCES[name] else got
-        if TOLERANCES[name] is None:
-            bad = want != got
-        else:
-            rtol, atol, statistic, quantile = TOLERANCES[name]
-            nan_want, nan_got = np.isnan(want), np.isnan(got)
-            finite = np.isfinite(want) & np.isfinite(got)
-            inf = (np.isinf(want) | np.isinf(got)) & ~(nan_want | nan_got) & (want != got)
-            a, b = np.where(finite, want, 0.0), np.where(finite, got, 0.0)
-            error = np.abs(a - b)
-            close = error <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
-            if statistic == "max" and error.size and error.max() <= atol + rtol * max(np.abs(a).max(), np.abs(b).max()):
-                close[:] = True
-            if statistic == "quantile" and error.size and np.mean(~close) <= 1 - quantile:
-                close[:] = True
-            bad = (nan_want != nan_got) | inf | (finite & ~close)
+        tolerance = Tolerance(*TOLERANCES[name]) if TOLERANCES[name] else None
+        want = rounded(want, dtype)
+        bad = mismatch_mask(want, got, tolerance)
         if np.any(bad):
             where = np.argwhere(bad)[0] if np.ndim(bad) else ()
             index = tuple(int(i) for i in where)
@@ -390,19 +382,27 @@ if __name__ == "__main__":
 '''
 
 
-def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False) -> bool:
-    """Whether the script at ``path`` reproduces its bug when run in a clean interpreter
-    (``python -I``, an empty working directory, tcfuzz unimportable): it prints REPRODUCED
-    and exits 1 (a script that breaks, say with an ImportError, exits 1 too, but says
-    nothing), or with ``crash_reproduces`` dies by a signal, as a crash's script that runs
-    the compiler in-process does."""
+def run_clean(path: Path, timeout: float = VERIFY_TIMEOUT,
+              python: str = sys.executable) -> subprocess.CompletedProcess | None:
+    """Run the script at ``path`` under ``python`` in a clean interpreter (``python -I``, an
+    empty working directory, tcfuzz unimportable); what it did (bytes), or None on timeout."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     with tempfile.TemporaryDirectory(prefix="tcfuzz-verify-") as directory:
         try:
-            result = subprocess.run([sys.executable, "-I", "-c", BLOCK_TCFUZZ, str(Path(path).resolve())],
-                                    cwd=directory, env=environment, capture_output=True, timeout=timeout)
+            return subprocess.run([python, "-I", "-c", BLOCK_TCFUZZ, str(Path(path).resolve())],
+                                  cwd=directory, env=environment, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return False
+            return None
+
+
+def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False) -> bool:
+    """Whether the script at ``path`` reproduces its bug when run in a clean interpreter
+    (:func:`run_clean`): it prints REPRODUCED and exits 1 (a script that breaks, say with
+    an ImportError, exits 1 too, but says nothing), or with ``crash_reproduces`` dies by a
+    signal, as a crash's script that runs the compiler in-process does."""
+    result = run_clean(path, timeout)
+    if result is None:
+        return False
     reproduced = result.returncode == 1 and REPRODUCED_LINE in result.stdout.splitlines()
     return reproduced or (crash_reproduces and result.returncode < 0)
 

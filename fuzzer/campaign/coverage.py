@@ -9,7 +9,12 @@ Three kinds of bit, told apart by their top two bits:
 * ``GRAPH``: a structural feature of the test's graph (operator, operator x dtype, operator
   pair along an edge, attribute value bucket, rank pattern), tagged by backend and by how
   that backend ended (ok, unsupported, error, ...).
-* ``NOTED``: a feature a backend notes while compiling (TVM: ``pass-changed:<pass>``).
+* ``NOTED``: a rewrite the backend's optimizer applied (``Outcome.effects``: an ORT graph
+  transformer that modified the graph, a TVM pass that changed the module, an Inductor
+  counter that moved), so guided campaigns chase rewrites that have not fired yet.
+
+The run store keeps each backend's effects with the number of tests they fired in and when
+each first fired (``EffectTally``), for the report.
 """
 
 from __future__ import annotations
@@ -44,19 +49,6 @@ def kind_of(value: int) -> int:
 
 # ------------------------------------------------------------------ worker side
 
-_noted: set[str] | None = None  # features backends note during the current test; None: not measuring
-
-
-def measuring() -> bool:
-    """Whether this process collects coverage (backends note features only then)."""
-    return _noted is not None
-
-
-def note(feature: str) -> None:
-    """Record a feature of the current test (a backend calls this while compiling)."""
-    if _noted is not None:
-        _noted.add(feature)
-
 
 def stable_name(filename: str) -> str:
     """A source file's name from its package root on, the same in every environment."""
@@ -84,12 +76,10 @@ class ArcCollector:
         self._file_tags: dict[str, int] = {}
 
     def start(self) -> None:
-        global _noted
-        _noted = set()
         self._coverage.start()
 
     def collect(self) -> frozenset[int]:
-        """Bits of the arcs new to this worker since the last call, and of the noted features."""
+        """Bits of the arcs new to this worker since the last call."""
         bits = set()
         raw = self._coverage._collector.data  # filename -> arcs; coverage.py's own flush clears these too
         for filename, live in list(raw.items()):
@@ -102,8 +92,6 @@ class ArcCollector:
                 if tag is None:
                     tag = self._file_tags[filename] = zlib.crc32(stable_name(filename).encode())
                 bits.update(bit(ARC, repr(arc), tag) for arc in fresh)
-        bits.update(bit(NOTED, feature) for feature in _noted)
-        _noted.clear()
         return frozenset(bits)
 
 
@@ -160,14 +148,15 @@ def graph_features(graph: Graph) -> set[str]:
 
 
 def fingerprint(graph: Graph | None, outcomes: Iterable[Outcome]) -> frozenset[int]:
-    """All bits of one test: each backend's reported bits, and the graph's features tagged
-    by backend and status. Outcomes decided without running (declined) count for nothing."""
+    """All bits of one test: each backend's reported bits and effects, and the graph's features
+    tagged by backend and status. Outcomes decided without running (declined) count for nothing."""
     features = graph_features(graph) if graph is not None else set()
     bits = set()
     for outcome in outcomes:
         if outcome.error_type == "Declined":
             continue
         bits |= outcome.coverage
+        bits.update(bit(NOTED, f"effect:{effect}") for effect in outcome.effects)
         tag = zlib.crc32(f"{outcome.backend}/{outcome.status.value}".encode())
         bits.update(bit(GRAPH, feature, tag) for feature in features)
     return frozenset(bits)
@@ -241,16 +230,77 @@ def record_coverage(store, point: CoveragePoint) -> None:
             (time.time(), point.seconds, point.tests, point.branches, point.features, point.corpus))
 
 
+def has_table(connection, name: str) -> bool:
+    """Whether the store has the extension table ``name`` (a run that never wrote one has not)."""
+    return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() \
+        is not None
+
+
 def coverage_series(store) -> list[dict]:
     """The run's coverage over time, in recording order: dicts with time, seconds, tests,
     branches, features, corpus; empty for a run without coverage feedback."""
     with store.transaction() as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'coverage_stats'").fetchone()
-        if exists is None:
+        if not has_table(connection, "coverage_stats"):
             return []
         rows = connection.execute(
             "SELECT time, seconds, tests, branches, features, corpus FROM coverage_stats ORDER BY id").fetchall()
+    return [dict(row) for row in rows]
+
+
+# ------------------------------------------------------------------ optimizer effects in the run store
+
+EFFECTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS effects (
+    backend TEXT NOT NULL,
+    effect TEXT NOT NULL,
+    tests INTEGER NOT NULL,
+    first_test INTEGER NOT NULL,
+    first_seconds REAL NOT NULL,
+    PRIMARY KEY (backend, effect)
+);
+"""
+
+
+class EffectTally:
+    """In how many tests each backend's effects fired, and the test and second each first
+    fired in; kept in the run store (``save``), resumed from it. Not thread-safe."""
+
+    def __init__(self, store) -> None:
+        self.store = store  # fuzzer.store.RunStore
+        self.rows = {(row["backend"], row["effect"]): row for row in effect_rows(store)}
+        self._unsaved: set[tuple[str, str]] = set()
+
+    def count(self, test: int, seconds: float, outcomes: Iterable[Outcome]) -> None:
+        """Count the effects of one test's ``outcomes``, ``seconds`` into the run."""
+        for outcome in outcomes:
+            for effect in outcome.effects:
+                key = (outcome.backend, effect)
+                row = self.rows.setdefault(key, {"backend": outcome.backend, "effect": effect, "tests": 0,
+                                                 "first_test": test, "first_seconds": seconds})
+                row["tests"] += 1
+                self._unsaved.add(key)
+
+    def save(self) -> None:
+        """Write the counts that changed since the last save, in one transaction."""
+        if not self._unsaved:
+            return
+        self.store.ensure_tables(EFFECTS_SCHEMA)
+        rows = [self.rows[key] for key in self._unsaved]
+        with self.store.transaction(write=True) as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO effects (backend, effect, tests, first_test, first_seconds) "
+                "VALUES (:backend, :effect, :tests, :first_test, :first_seconds)", rows)
+        self._unsaved.clear()
+
+
+def effect_rows(store) -> list[dict]:
+    """The run's effects: dicts with backend, effect, tests (in which it fired), first_test and
+    first_seconds, by backend and most frequent first; empty for a run that recorded none."""
+    with store.transaction() as connection:
+        if not has_table(connection, "effects"):
+            return []
+        rows = connection.execute("SELECT backend, effect, tests, first_test, first_seconds FROM effects "
+                                  "ORDER BY backend, tests DESC, effect").fetchall()
     return [dict(row) for row in rows]
 
 

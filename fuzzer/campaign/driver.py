@@ -2,10 +2,13 @@
 
 Test ``i`` of a campaign with seed ``s`` is fully determined by ``(s, i)``, so a campaign
 killed at any point resumes where its store says it stopped, and any finding can be
-regenerated from its seed alone. Several lanes (``workers``) run side by side, each with
-its own worker per backend; the store is shared. Each lane's cases are built a batch ahead in
-a helper process of its own (``fuzzer.execution.case_builder``), so the lanes' threads only hand out,
-judge and record.
+regenerated from its seed alone. Several lanes run side by side, each with its own worker
+per backend; the store is shared. The fast lanes (``workers`` of them) run every test on the
+backends that take milliseconds; each slow compiler (TVM, Inductor: ``Backend.timeout_factor``
+over 1) has a lane of its own, with the references that judge it, running a stream of tests of
+its own. Lanes split the machine's CPU by their weights (``lane_weights``;
+``fuzzer.campaign.shares``). Each lane's cases are built a batch ahead in a helper process of
+its own (``fuzzer.execution.case_builder``), so the lanes' threads only hand out, judge and record.
 
 With coverage feedback (``coverage``), the campaign keeps a global coverage map, adds a
 test to the corpus when ``fuzzer.campaign.coverage.Scheduler.admit`` says it covered something new
@@ -31,14 +34,15 @@ from fuzzer.store import Progress, RunStore, arrays_to_npz
 from fuzzer.execution.support import Feature, SupportTable, features
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.case_builder import CaseBuilder, CaseJob, PendingCases
-from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, Scheduler, fingerprint, record_coverage
+from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, EffectTally, Scheduler, fingerprint, record_coverage
 from fuzzer.campaign.distributed import RayWorkerGroup
+from fuzzer.campaign.shares import CpuMeter, FairShare, Source, idle_seconds
 from fuzzer.generation.generator import DEFAULT_DTYPES, GeneratorOptions
 from fuzzer.graph.ir import DType
-from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup
+from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup, log_name
 from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
-from oracles.blame import judge_case, judge_rewrite
-from oracles.determinism import determinism
+from oracles.verdict import judge_case, judge_rewrite
+from oracles.verdict import determinism
 from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.precision import REFERENCE
@@ -62,7 +66,7 @@ class CampaignConfig:
     single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
     input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
     tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
-    slow_every: int = 16  # slow compilers (TVM, Inductor) run every Nth test in a lane of their own
+    lane_weights: dict[str, float] | None = None  # lane (or one of its backends) -> weight; others get 1
     coverage: bool = False  # coverage feedback: measure, keep a corpus, mutate its entries
     corpus: str | None = None  # corpus directory; None: RUN/corpus
     mutation_share: float = 0.5  # with coverage, the share of tests that mutate a corpus entry
@@ -106,16 +110,55 @@ def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, st
     return tuple(sorted(f for f, count in declined.items() if count * 2 > len(tables)))
 
 
+FAST_LANE = "fast"
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Backends that run tests together, and the weight of their share of the machine."""
+
+    name: str  # FAST_LANE, or the slow compiler (Backend.compiler_name) whose configurations it runs
+    backends: tuple[str, ...]
+    weight: float = 1.0
+
+
+def plan_lanes(config: CampaignConfig) -> list[Lane]:
+    """The fast lane, then a lane per slow compiler (those whose ``timeout_factor`` is over 1)
+    with the references that judge it, so that compilers taking seconds per graph neither
+    hold the fast backends back nor are crowded out by them. Without a fast backend other
+    than the references, every backend runs in one lane. Raises ValueError for
+    ``lane_weights`` that name no lane."""
+    classes = {spec: load_backend(spec) for spec in config.backends}
+    references = tuple(b for b in config.backends if classes[b].is_reference or b == config.reference)
+    families: dict[str, list[str]] = {}
+    for spec in config.backends:
+        if classes[spec].timeout_factor > 1:
+            families.setdefault(classes[spec].compiler_name(), []).append(spec)
+    slow = {spec for family in families.values() for spec in family}
+    fast = tuple(b for b in config.backends if b not in slow)
+    lanes = [Lane(FAST_LANE, fast)] + [Lane(name, (*references, *specs)) for name, specs in families.items()]
+    if not families or set(fast) <= set(references):
+        lanes = [Lane(FAST_LANE, config.backends)]
+    aliases = {lane.name: lane.name for lane in lanes} | {
+        name: lane.name for lane in lanes[1:] for spec in lane.backends if spec not in references
+        for name in (spec, classes[spec].name)}
+    weights: dict[str, float] = {}
+    for name, weight in (config.lane_weights or {}).items():
+        if name not in aliases:
+            known = ", ".join(lane.name if lane.name == FAST_LANE else f"{lane.name} ("
+                              + ", ".join(classes[b].name for b in lane.backends if b not in references) + ")"
+                              for lane in lanes)
+            raise ValueError(f"{name} is not a lane of this campaign; its lanes are {known}")
+        if aliases[name] in weights:
+            raise ValueError(f"lane {aliases[name]} is given two weights; give it one")
+        weights[aliases[name]] = weight
+    return [replace(lane, weight=weights.get(lane.name, 1.0)) for lane in lanes]
+
+
 def split_backends(config: CampaignConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(every test, sampled): compilers that take seconds per graph run on every
-    ``slow_every``-th test in a lane of their own, with the references to judge them,
-    so that they do not hold the fast backends back."""
-    backends = config.backends
-    slow = tuple(b for b in backends if load_backend(b).timeout_factor > 1)
-    if not config.slow_every or not slow or len(slow) == len(backends):
-        return backends, ()
-    references = tuple(b for b in backends if load_backend(b).is_reference or b == config.reference)
-    return tuple(b for b in backends if b not in slow), (*references, *slow)
+    """(the fast lane's backends, those of every slow compiler's lane with their judges)."""
+    fast, *slow = plan_lanes(config)
+    return fast.backends, tuple(dict.fromkeys(spec for lane in slow for spec in lane.backends))
 
 
 def seed_for_test(campaign_seed: int, index: int) -> int:
@@ -172,6 +215,7 @@ class Snapshot(Throughput):
     branches: int = 0  # compiler Python arcs covered (with coverage feedback)
     features: int = 0  # structural and compiler-noted features covered
     corpus: int = 0  # corpus entries
+    lanes: dict[str, tuple[float, float]] = field(default_factory=dict)  # lane -> (CPU seconds, its weight's share)
 
 
 def package_versions(backends: tuple[str, ...]) -> dict[str, str]:
@@ -195,11 +239,21 @@ class Campaign:
         resumed = store.progress()
         self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
         self._specs = {load_backend(spec).name: spec for spec in config.backends}
+        self.lanes = plan_lanes(config)
+        total_weight = sum(lane.weight for lane in self.lanes)
+        self._lane_cpu_before = store.get_meta("lane_seconds", {})
+        self.snapshot.lanes = {lane.name: (self._lane_cpu_before.get(lane.name, 0.0), lane.weight / total_weight)
+                               for lane in self.lanes}
+        # Whether a lane is ahead of its share; None without local workers to meter (Ray) or a second lane.
+        self.shares: FairShare | None = FairShare({lane.name: lane.weight for lane in self.lanes}) \
+            if len(self.lanes) > 1 and not config.ray else None
+        self._meters: list[tuple[str, CpuMeter]] = []
         for stored in store.findings():
             self.snapshot.findings[stored.kind] += 1
             self.snapshot.signatures.add(stored.signature)
             self.snapshot.bugs.add(cluster_key(stored, specs=self._specs))
         self._seconds_before = resumed.seconds
+        self._first_index = resumed.next_index  # where this invocation starts
         self._next_index = resumed.next_index  # every test before it has finished
         self._next_claim = resumed.next_index
         self._in_flight: set[int] = set()
@@ -209,7 +263,9 @@ class Campaign:
         self._exhausted = threading.Event()  # no more tests will be handed out
         self._errors: list[BaseException] = []
         self.coverage_map = CoverageMap()
+        self.effects = EffectTally(store)  # the rewrites each backend's optimizer applied
         self.outcome_counts = {name: Counter(counts) for name, counts in store.get_meta("outcomes", {}).items()}
+        self.backend_seconds = Counter(store.get_meta("backend_seconds", {}))  # seconds in each backend's worker
         self.scheduler = self._open_corpus() if config.coverage else None
 
     def _open_corpus(self) -> Scheduler:
@@ -257,35 +313,96 @@ class Campaign:
 
     # ---------------------------------------------------------------- work
 
-    def _lane(self, lane: int, ready: threading.Barrier, backends: tuple[str, ...], sampled: bool = False) -> None:
+    def _lane(self, lane: Lane, name: str, ready: threading.Barrier) -> None:
+        """Run ``lane`` (its workers and case builder logged under ``name``) until the campaign ends."""
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
-        name = "sampled" if sampled else f"lane{lane}"
-        group = self._worker_group(backends, limits, name)
+        group = self._worker_group(lane.backends, limits, name)
         builder = CaseBuilder(self.store.run_dir / "case-builders" / f"{name}.stderr.log")
+        started = False
         try:
             builder.start()
             group.start()
             builder.wait_ready()
             self._note_versions(group.versions())
             ready.wait()
-            if sampled:
-                self._sample(group, builder)
-                return
-            # The builder makes the next batch's cases while this batch runs.
-            pending = self._build(builder, self._claim(group.batch_size))
-            while pending.indices:
-                current, pending = pending, self._build(builder, self._claim(group.batch_size))
-                for index, valid in zip(current.indices, self._test_batch(group, current)):
-                    self._finish(index, valid)
+            self._meter(lane.name, group, builder)
+            started = True
+            if lane is self.lanes[0]:
+                self._run_every_test(lane.name, group, builder)
+            else:
+                self._run_own_stream(lane.name, group, builder)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
             self._errors.append(error)
             self._stop.set()
             ready.abort()
         finally:
+            if started and self.shares is not None:
+                self.shares.stop(lane.name)
             with self._lock:
                 self.snapshot.restarts += group.restarts
             group.close()
             builder.close()
+
+    def _run_every_test(self, name: str, group: WorkerGroup, builder: CaseBuilder) -> None:
+        """A fast lane: the next tests in order, each counted; the builder makes the next
+        batch's cases while this batch runs."""
+        pending = self._build(builder, self._claim(group.batch_size))
+        while pending.indices:
+            self._wait_turn(name)
+            current, pending = pending, self._build(builder, self._claim(group.batch_size))
+            for index, valid in zip(current.indices, self._test_batch(group, current)):
+                self._finish(index, valid)
+
+    def _run_own_stream(self, name: str, group: WorkerGroup, builder: CaseBuilder) -> None:
+        """A slow compiler's lane: batch after batch of the tests most recently handed out
+        that it has not run, or of the next ones when the fast lanes have none newer (its
+        tests are not counted: the fast lanes run every test). Near the end of the time
+        budget its batches shrink to what the time left fits; a batch still compiling when
+        the budget ends (or the campaign stops) is abandoned, so the budget holds."""
+        done, per_test = self._first_index - 1, 0.0  # seconds per test of its last batch
+        while not (self._stop.is_set() or self._exhausted.is_set()):
+            self._wait_turn(name)
+            count = self._fitting(group.batch_size, per_test)
+            with self._lock:
+                stop = max(self._next_claim, done + 1 + count)
+            if self.config.max_tests is not None:
+                stop = min(stop, self.config.max_tests)
+            due = list(range(max(done + 1, stop - count), stop))
+            if not due:
+                return
+            started = time.monotonic()
+            try:
+                self._test_batch(group, self._build(builder, due), slow=True)
+            except BatchCancelled:
+                return
+            done, per_test = due[-1], (time.monotonic() - started) / len(due)
+
+    def _fitting(self, count: int, per_test: float) -> int:
+        """Up to ``count`` tests: fewer when the time budget left would not see them all end."""
+        if self.config.time_budget is None or not per_test:
+            return count
+        left = self.config.time_budget - (time.monotonic() - self._started)
+        return max(1, min(count, int(left / per_test)))
+
+    def _meter(self, name: str, group: WorkerGroup | RayWorkerGroup, builder: CaseBuilder) -> None:
+        """Count the CPU of this lane's workers, case builder and thread into lane ``name``'s share."""
+        if self.shares is None:
+            return
+        thread = threading.get_native_id()
+
+        def sources() -> list[Source]:
+            processes = [worker.process for worker in group.workers] + [builder.process]
+            return [("thread", thread), *(("process", p.pid) for p in processes if p is not None)]
+
+        with self._lock:
+            self._meters.append((name, CpuMeter(sources)))
+        self.shares.start(name)
+
+    def _wait_turn(self, name: str) -> None:
+        """Hold lane ``name`` while it is ahead of its share of the machine (and the campaign goes on)."""
+        while self.shares is not None and self.shares.ahead(name) and not (
+                self._past_deadline() or self._exhausted.is_set()):
+            time.sleep(0.02)
 
     def _worker_group(self, backends: tuple[str, ...], limits: Limits, name: str) -> WorkerGroup | RayWorkerGroup:
         """The lane's workers: local processes, or processes on a Ray cluster's node."""
@@ -302,32 +419,13 @@ class Campaign:
                 self.versions.update(reported)
                 self.store.set_meta("versions", self.versions)
 
-    def _sample(self, group: WorkerGroup, builder: CaseBuilder) -> None:
-        """Run the slow backends on the most recent multiples of ``slow_every`` handed out.
-        A batch still compiling when the time budget ends (or the campaign stops) is
-        abandoned, so the budget holds; the fast lanes have run those tests already."""
-        every, done = self.config.slow_every, self._next_claim - 1
-        while not (self._stop.is_set() or self._exhausted.is_set()):
-            with self._lock:
-                latest = self._next_claim
-            due = [i for i in range(done + 1, latest) if i % every == 0][-group.batch_size:]
-            if not due:
-                time.sleep(0.05)
-                continue
-            try:
-                self._test_batch(group, self._build(builder, due), sampled=True)
-            except BatchCancelled:
-                return
-            done = due[-1]
-
     def _build(self, builder: CaseBuilder, indices: list[int]) -> PendingBatch:
         """Tests ``indices``, their cases made by the lane's ``builder``: each test's mutant
         if the scheduler plans one, else a fresh graph from its seed."""
         jobs, origins = [], []
+        shared = len(self.lanes) > 1  # a slow compiler's lane may run any test too
         for index in indices:
             seed = seed_for_test(self.config.seed, index)
-            every = self.config.slow_every
-            shared = bool(every) and index % every == 0  # the lane of slow backends runs it too
             planned = self.scheduler.plan(index, seed, shared) if self.scheduler else None
             graph, origin = planned if planned is not None else (None, None)
             jobs.append(CaseJob(index, seed, graph))
@@ -342,23 +440,23 @@ class Campaign:
         """Whether the campaign is stopping, or its time budget is spent."""
         return self._stop.is_set() or self._time_spent()
 
-    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, sampled: bool = False) -> list[bool]:
+    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, slow: bool = False) -> list[bool]:
         """Run ``batch``'s tests together; whether each was valid (no backend declined it).
-        A ``sampled`` batch (the slow backends' lane) skips the one-compiler oracles, and
+        A ``slow`` batch (a slow compiler's lane) skips the one-compiler oracles, and
         raises BatchCancelled if the campaign's deadline passes while it runs."""
         built = batch.built()
         cases = [case for case, _ in built]
         valid = dict.fromkeys((case.index for case in cases), True)
         found = [features(case.graph) for case in cases]
         declined = self._declined(found)
-        cancelled = self._past_deadline if sampled else lambda: False
+        cancelled = self._past_deadline if slow else lambda: False
         results = group.execute_batch(cases, declined, cancelled) if cases else []
         for (case, origin), case_features, outcomes in zip(built, found, results):
             self._judge(case, outcomes)
             self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
             valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
-        if not sampled:
+        if not slow:
             self._single_compiler_oracles(group, cases, results)
         return [valid.get(index, False) for index in batch.indices]
 
@@ -434,6 +532,8 @@ class Campaign:
             self.snapshot.suppressed.update(s.guard for s in verdict.suppressions)
             for outcome in outcomes:
                 self.outcome_counts.setdefault(outcome.backend, Counter())[outcome.status.value] += 1
+                self.backend_seconds[outcome.backend] += outcome.seconds
+            self.effects.count(case.index, self.snapshot.seconds, outcomes)
         self._record(case, verdict.findings, outcomes)
 
     def _record(self, case: TestCase, findings: list[Finding], outcomes: list[Outcome],
@@ -458,12 +558,12 @@ class Campaign:
     def run(self, on_progress: Callable[[Snapshot], None] = lambda snapshot: None,
             interval: float = 0.25) -> Snapshot:
         """Run until a budget is spent or the run is interrupted; returns the summary."""
-        every_test, sampled = split_backends(self.config)
-        lanes = [(every_test, False)] * max(1, self.config.workers) + ([(sampled, True)] if sampled else [])
+        fast, *slow = self.lanes
+        lanes = [(fast, f"lane{number}") for number in range(max(1, self.config.workers))] + \
+            [(lane, log_name(lane.name)) for lane in slow]
         # Budgets count from when every worker is up (the barrier's action sets the clock).
         ready = threading.Barrier(len(lanes) + 1, action=self._start_clock)
-        threads = [threading.Thread(target=self._lane, args=(number, ready, backends, is_sampled), daemon=True)
-                   for number, (backends, is_sampled) in enumerate(lanes)]
+        threads = [threading.Thread(target=self._lane, args=(lane, name, ready), daemon=True) for lane, name in lanes]
         for thread in threads:
             thread.start()
         try:
@@ -479,6 +579,7 @@ class Campaign:
         try:
             while any(t.is_alive() for t in threads):
                 time.sleep(interval)
+                self._measure_lanes()
                 self._checkpoint()
                 on_progress(self.snapshot)
                 if time.monotonic() - last_stats >= 2.0:
@@ -508,6 +609,20 @@ class Campaign:
     def _start_clock(self) -> None:
         self._started = time.monotonic()
 
+    def _measure_lanes(self) -> None:
+        """Each lane's CPU seconds, for its share (``_wait_turn``) and the progress display."""
+        if self.shares is None:
+            return
+        with self._lock:
+            meters = list(self._meters)
+        used = Counter()
+        for name, meter in meters:
+            used[name] += meter.sample()
+        self.shares.record(time.monotonic(), used, idle_seconds())
+        with self._lock:
+            self.snapshot.lanes = {name: (self._lane_cpu_before.get(name, 0.0) + used[name], share)
+                                   for name, share in self.shares.shares.items()}
+
     def _checkpoint(self) -> None:
         with self._lock:
             self.snapshot.seconds = self._seconds_before + time.monotonic() - self._started
@@ -521,6 +636,10 @@ class Campaign:
                 table.save()
             self.store.set_meta("unsupported", {name: sorted(t.unsupported) for name, t in self.support.items()})
             self.store.set_meta("outcomes", {name: dict(counts) for name, counts in self.outcome_counts.items()})
+            self.store.set_meta("backend_seconds", {name: round(s, 3) for name, s in self.backend_seconds.items()})
+            self.effects.save()
+            if self.shares is not None:
+                self.store.set_meta("lane_seconds", {name: round(s, 3) for name, (s, _) in self.snapshot.lanes.items()})
 
     def _record_stats(self) -> None:
         snapshot = self.snapshot

@@ -17,9 +17,11 @@ RAN_ON_ALL = "ran on all backends"  # Snapshot.valid_share: the share of tests t
 
 
 def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
-                  outcomes: Mapping[str, Mapping[str, int]] | None = None) -> Table:
+                  outcomes: Mapping[str, Mapping[str, int]] | None = None,
+                  seconds: Mapping[str, float] | None = None) -> Table:
     """The campaign's numbers; ``outcomes`` (backend -> status -> runs, as Campaign.outcome_counts
-    and the store's "outcomes" meta hold them) adds each backend's ran and declined tests."""
+    and the store's "outcomes" meta hold them) adds each backend's ran and declined tests, and
+    ``seconds`` (Campaign.backend_seconds) the time each spent on them."""
     table = Table(title=title, show_header=False, min_width=44)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -31,10 +33,15 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
     if outcomes is None:
         outcomes = getattr(snapshot, "outcomes", None)  # should a Snapshot carry them one day
     if outcomes:
-        table.add_row("backends", "ran / declined")
+        table.add_row("backends", "ran / declined" + (" / time" if seconds is not None else ""))
         for backend, counts in sorted(outcomes.items()):
             declined = counts.get("unsupported", 0)
-            table.add_row(f"  {backend}", f"{sum(counts.values()) - declined:,} / {declined:,}")
+            time_spent = f" / {seconds.get(backend, 0.0):,.0f} s" if seconds is not None else ""
+            table.add_row(f"  {backend}", f"{sum(counts.values()) - declined:,} / {declined:,}{time_spent}")
+    if len(snapshot.lanes) > 1:
+        table.add_row("lanes", "CPU share (weight)")
+        for lane, share in lane_shares(snapshot).items():
+            table.add_row(f"  {lane}", share)
     if snapshot.features:  # coverage feedback is on
         table.add_row("branches covered", f"{snapshot.branches:,}")
         table.add_row("features covered", f"{snapshot.features:,}")
@@ -50,12 +57,20 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
     return table
 
 
+def lane_shares(snapshot: Snapshot) -> dict[str, str]:
+    """Each lane's share of the campaign's CPU so far, with its weight's share: "26% (25%)"."""
+    total = sum(cpu for cpu, _ in snapshot.lanes.values())
+    return {lane: f"{cpu / total if total else 0.0:.0%} ({share:.0%})" for lane, (cpu, share) in snapshot.lanes.items()}
+
+
 def plain_line(snapshot: Snapshot) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(snapshot.findings.items())) or "none"
     coverage = (f"coverage {snapshot.branches:,} branches, {snapshot.features:,} features, "
                 f"corpus {snapshot.corpus:,}; " if snapshot.features else "")
+    lanes = (f"CPU by lane (weight) {', '.join(f'{lane} {share}' for lane, share in lane_shares(snapshot).items())}; "
+             if len(snapshot.lanes) > 1 else "")
     return (f"[{snapshot.seconds:7.1f}s] tests {snapshot.tests:,} ({snapshot.rate:,.1f}/s), "
-            f"{RAN_ON_ALL} {snapshot.valid_share:.1%}, {coverage}findings: {kinds} "
+            f"{RAN_ON_ALL} {snapshot.valid_share:.1%}, {coverage}{lanes}findings: {kinds} "
             f"({len(snapshot.signatures)} unique, {len(snapshot.bugs)} likely bugs)")
 
 

@@ -89,6 +89,15 @@ def share(text: str) -> float:
     return value
 
 
+def lane_weights(text: str) -> dict[str, float]:
+    from fuzzer.campaign.shares import parse_lane_weights
+
+    try:
+        return parse_lane_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def operator_names() -> list[str]:
     from fuzzer.graph.ops import all_specs
 
@@ -126,6 +135,32 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                         help="only these operators ('list' prints them; default all)")
     parser.add_argument("--dtypes", action=NameList, const=dtype_names, metavar="float32,...",
                         help="only these dtypes for fresh inputs ('list' prints them; default all)")
+
+
+def add_shape_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shape-profiles", type=shape_profiles, metavar="small=6,vector=3,large=1",
+                        help="weights of the shape profiles graphs draw: small (today's shapes), vector "
+                             "(extents around multiples of 8..64 and primes), large (up to ~1e5 elements) "
+                             "(default small=0.6,vector=0.3,large=0.1)")
+    parser.add_argument("--pattern-share", type=share, metavar="SHARE",
+                        help="share of graphs with an optimizer pattern or a near-miss of one (default 0.3)")
+
+
+def shape_profiles(text: str) -> dict[str, float]:
+    from fuzzer.generation.profiles import parse_weights
+
+    try:
+        return dict(parse_weights(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def shape_settings(args: argparse.Namespace) -> dict:
+    """The GeneratorOptions fields of --shape-profiles and --pattern-share, with the campaign defaults."""
+    from fuzzer.generation.profiles import CAMPAIGN_PROFILES
+
+    return {"shape_profiles": args.shape_profiles or dict(CAMPAIGN_PROFILES),
+            "pattern_share": 0.3 if args.pattern_share is None else args.pattern_share}
 
 
 def generator_settings(args: argparse.Namespace) -> dict:
@@ -195,6 +230,10 @@ def build_parser() -> Parser:
     fuzz.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>)")
     fuzz.add_argument("--workers", type=worker_count, default=1,
                       help="parallel lanes, each with its own workers (default 1; 'auto': one per core)")
+    fuzz.add_argument("--lane-weights", type=lane_weights, metavar="LANE=WEIGHT,...",
+                      help="how the machine's CPU is split between the fast lane ('fast': every test on the "
+                           "fast backends) and each slow compiler's lane ('tvm', 'torch.compile', or any of "
+                           "the lane's backends, e.g. inductor=2); unnamed lanes weigh 1 (default: equal shares)")
     fuzz.add_argument("--backend-python", action="append", type=backend_python, default=[], metavar="NAME=PATH",
                       help="run backend NAME's worker under the Python at PATH (another environment, e.g. "
                            "another compiler version); NAME@LABEL runs a backend a second time, so "
@@ -228,6 +267,7 @@ def build_parser() -> Parser:
     gen.add_argument("--stats", action="store_true",
                      help="print operator, operator-pair, dtype, rank and size statistics of the batch")
     add_generator_options(gen)
+    add_shape_options(gen)
 
     run = commands.add_parser("run", help="run one ONNX model on several backends and compare")
     run.add_argument("model", type=Path, help="an .onnx file")
@@ -309,7 +349,8 @@ def command_fuzz_tir(args: argparse.Namespace) -> int:
     ignored = [flag for flag, value in (("--backends", args.backends), ("--nodes", args.nodes),
                                         ("--opset", args.opset), ("--control-flow", args.control_flow),
                                         ("--dynamic", args.dynamic), ("--ops", args.ops),
-                                        ("--dtypes", args.dtypes)) if value is not None]
+                                        ("--dtypes", args.dtypes), ("--lane-weights", args.lane_weights))
+               if value is not None]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} do not apply to --mode tir")
     run_dir = args.resume or args.out or Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -353,7 +394,7 @@ def refuse_changes_on_resume(args: argparse.Namespace) -> None:
                                       ("--error-statistic", args.error_statistic)) if value is not None]
     if fixed:
         raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
-                         "--max-tests, --workers and --ray apply to a resumed campaign")
+                         "--max-tests, --workers, --lane-weights and --ray apply to a resumed campaign")
 
 
 def command_fuzz(args: argparse.Namespace) -> int:
@@ -388,7 +429,9 @@ def command_fuzz(args: argparse.Namespace) -> int:
         checked_backends(stored.backends, elsewhere=tuple(stored.pythons or ()))
         config = CampaignConfig.from_dict({**stored.to_dict(), "time_budget": fuzzing_time(args),
                                            "max_tests": args.max_tests or stored.max_tests,
-                                           "workers": args.workers, "ray": args.ray})
+                                           "workers": args.workers, "ray": args.ray,
+                                           "lane_weights": args.lane_weights or stored.lane_weights})
+        checked_lanes(config)
         run_dir = args.resume
     else:
         pythons = dict(args.backend_python)
@@ -409,8 +452,9 @@ def command_fuzz(args: argparse.Namespace) -> int:
             tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
             reference="onnx-ref" if "onnx-ref" in backends else None,
             coverage=bool(args.coverage or args.corpus), corpus=str(args.corpus.resolve()) if args.corpus else None,
-            pythons=pythons or None, ray=args.ray, **generator_settings(args))
+            pythons=pythons or None, ray=args.ray, lane_weights=args.lane_weights, **generator_settings(args))
         checked_generator(config)
+        checked_lanes(config)
         try:
             store = start_run(config, run_dir)
         except StoreError as error:
@@ -431,13 +475,23 @@ def command_fuzz(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     Console().print(summary_table(snapshot, title=f"tcfuzz: {snapshot.stopping_reason or 'finished'}",
-                                  outcomes=campaign.outcome_counts))
+                                  outcomes=campaign.outcome_counts, seconds=campaign.backend_seconds))
     if args.triage_share and args.time and snapshot.signatures and snapshot.stopping_reason != "interrupted":
         triage_in_budget(run_dir, args.time * args.triage_share)
     print(bug_count_line(run_dir))
     if snapshot.stopping_reason == "interrupted" or not (config.time_budget or config.max_tests):
         print(f"continue with: tcfuzz fuzz --resume {run_dir}", file=sys.stderr)
     return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def checked_lanes(config) -> None:
+    """Refuse --lane-weights that name no lane of the campaign."""
+    from fuzzer.campaign.driver import plan_lanes
+
+    try:
+        plan_lanes(config)
+    except ValueError as error:
+        raise UsageError(f"--lane-weights: {error}") from None
 
 
 def fuzzing_time(args: argparse.Namespace) -> float | None:
@@ -477,17 +531,20 @@ def bug_count_line(run_dir: Path) -> str:
 
 
 def command_gen(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from fuzzer.store import arrays_to_npz
     from fuzzer.campaign.driver import CampaignConfig
-    from fuzzer.generation.generator import generate_case
+    from fuzzer.generation.generator import generated, make_case
 
-    options = checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,
-                                               **generator_settings(args)))
+    options = replace(checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,
+                                                       **generator_settings(args))), **shape_settings(args))
     out = writable_directory(args.out)
     graphs = []
     for index in range(args.count):
-        case = generate_case(args.seed + index, options, index)
-        graphs.append(case.graph)
+        made = generated(args.seed + index, options)
+        case = make_case(made.graph, args.seed + index, options.opset, index, options.input_budget)
+        graphs.append(made)
         stem = out / f"case_{index:04d}"
         stem.with_suffix(".onnx").write_bytes(case.model)
         Path(f"{stem}.inputs.npz").write_bytes(arrays_to_npz(case.inputs))
@@ -507,7 +564,8 @@ def load_model_case(model_path: Path, inputs_path: Path | None, seed: int):
     import onnx
 
     from fuzzer.store import npz_to_arrays
-    from fuzzer.graph.ir import DType, Graph, InvalidGraph, TensorType
+    from fuzzer.graph.ir import DType, Graph, TensorType
+    from fuzzer.graph.rejected import InvalidGraph
     from fuzzer.execution.outcome import TestCase
     from fuzzer.graph.values import random_array
 
@@ -571,7 +629,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     from fuzzer.execution.isolation import Limits, WorkerGroup, WorkerStartError
     from fuzzer.execution.outcome import Status
-    from oracles.differential import differential
+    from oracles.verdict import differential
     from oracles.tolerance import DEFAULT_POLICY, along_paths
 
     case = load_model_case(args.model, args.inputs, args.seed)

@@ -4,7 +4,8 @@
     tcfuzz bugs RUN [--baseline FILE] [--judges-as-targets] [--json]
     tcfuzz reduce RUN ID [--time S]
     tcfuzz repro RUN ID [-o repro.py] [--no-verify]
-    tcfuzz replay RUN
+    tcfuzz replay RUN [--latest]
+    tcfuzz bisect RUN BUG [--package P] [--versions LO..HI] [--allow-large]
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from triage.db import Status
 
 def register(commands) -> dict:
     """Add this package's subcommands to ``commands``; their handlers by name."""
+    from triage.bisect import package_choices
+
     triage = commands.add_parser("triage", help="deduplicate, re-run, reduce, blame and reproduce a run's findings")
     triage.add_argument("run", type=Path, metavar="RUN", help="a run directory made by `tcfuzz fuzz`")
     triage.add_argument("--reruns", type=positive_int, default=5, help="re-runs per signature (default 5)")
@@ -51,7 +54,19 @@ def register(commands) -> dict:
 
     replay = commands.add_parser("replay", help="re-run each signature on the installed compilers: fixed or failing")
     replay.add_argument("run", type=Path, metavar="RUN")
-    return {"triage": command_triage, "bugs": command_bugs, "reduce": command_reduce, "repro": command_repro, "replay": command_replay}
+    replay.add_argument("--latest", action="store_true",
+                        help="instead, run each verified bug's repro on the newest release of its compiler (a "
+                             "cached environment) and mark those it no longer shows fixed in that release")
+
+    bisect = commands.add_parser("bisect", help="find the release of a bug's compiler that introduced (or fixed) it")
+    bisect.add_argument("run", type=Path, metavar="RUN")
+    bisect.add_argument("bug", metavar="BUG", help="a bug id (see `tcfuzz bugs RUN`)")
+    bisect.add_argument("--package", choices=package_choices(),
+                        help="the package whose releases to try (default: the bug's compiler's)")
+    bisect.add_argument("--versions", metavar="LO..HI", help="only releases from LO to HI (either side optional)")
+    bisect.add_argument("--allow-large", action="store_true", help="allow multi-GB packages (torch builds)")
+    return {"triage": command_triage, "bugs": command_bugs, "reduce": command_reduce, "repro": command_repro,
+            "replay": command_replay, "bisect": command_bisect}
 
 
 def open_run(run_dir: Path):
@@ -156,7 +171,8 @@ def bug_lines(bugs) -> list[str]:
              bug.culprit or (f"triage failed ({bug.triage_error})" if bug.triage_error else bug.scope),
              "→".join(bug.reduced_ops) or ("(TIR: shrunk in the campaign)" if bug.configurations[0].startswith("tvm-tir")
                                            else "(not reduced)"), ",".join(bug.configurations), f"{bug.findings} findings",
-             "verified" if bug.verified else "unverified", bug.repro or "no repro") for bug in bugs]
+             "verified" if bug.verified else "unverified", bug.repro or "no repro",
+             *([f"regression: {bug.regression['text']}"] if bug.regression else [])) for bug in bugs]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
     return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), *row[4:]]) for row in rows]
 
@@ -228,6 +244,8 @@ def command_repro(args: argparse.Namespace) -> int:
 
 
 def command_replay(args: argparse.Namespace) -> int:
+    if args.latest:
+        return command_replay_latest(args)
     from rich.console import Console
 
     from triage.pipeline import replay_run
@@ -243,3 +261,70 @@ def command_replay(args: argparse.Namespace) -> int:
     Console().print(signature_table([r.record for r in replayed], f"tcfuzz replay: {failing} of "
                                     f"{len(replayed)} signatures still failing", verdicts))
     return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def verified_bug(store, bug_id: str):
+    """The bug ``bug_id`` of the run in ``store``, with a verified repro script."""
+    from triage.bugs import run_bugs
+
+    bug = next((b for b in run_bugs(store) if b.id.lower() == bug_id.lower()), None)
+    if bug is None:
+        raise UsageError(f"{store.run_dir} has no bug {bug_id}; `tcfuzz bugs {store.run_dir}` lists its bug ids")
+    if not (bug.repro and bug.verified and (store.run_dir / bug.repro).is_file()):
+        raise UsageError(f"bug {bug.id} has no verified repro script to run on other releases; "
+                         f"triage it first (tcfuzz triage {store.run_dir})")
+    return bug
+
+
+def command_bisect(args: argparse.Namespace) -> int:
+    from triage.bisect import (BisectError, available_releases, bisect_bug, env_root, in_range, package_of,
+                               parse_range, release_prober)
+
+    try:
+        low, high = parse_range(args.versions) if args.versions else (None, None)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    with open_run(args.run) as store:
+        bug = verified_bug(store, args.bug)
+        try:
+            package = package_of(bug, args.package)
+            probe = release_prober(store, bug, package, allow_large=args.allow_large,
+                                   on_trial=lambda trial: print(f"  {package} {trial.line()}", flush=True))
+            releases = available_releases(package)
+        except BisectError as error:
+            raise UsageError(str(error)) from None
+        versions = in_range(releases, low, high)
+        if not versions:
+            raise UsageError(f"no release of {package} lies in {args.versions}; the installable ones are "
+                             f"{releases[0]} to {releases[-1]}")
+        print(f"bisecting bug {bug.id} over {len(versions)} {package} releases ({versions[0]} to {versions[-1]}); "
+              f"environments in {env_root()}", flush=True)
+        regression = bisect_bug(store, bug, package, versions, probe)
+    print(f"bug {bug.id}: {regression.text()}")
+    return EXIT_OK
+
+
+def command_replay_latest(args: argparse.Namespace) -> int:
+    """`tcfuzz replay --latest`: each verified bug's repro on its compiler's newest release."""
+    from triage.bisect import BisectError, PRESENT, available_releases, package_of, release_prober, replay_newest
+    from triage.bugs import run_bugs
+
+    still = 0
+    with open_run(args.run) as store:
+        bugs = [bug for bug in run_bugs(store) if bug.verified and bug.repro and (store.run_dir / bug.repro).is_file()]
+        if not bugs:
+            print(f"no bug of {args.run} has a verified repro yet; triage it first (tcfuzz triage {args.run})")
+        newest: dict[str, str] = {}
+        for bug in bugs:
+            try:
+                package = package_of(bug)
+                probe = release_prober(store, bug, package)
+                newest[package] = newest.get(package) or available_releases(package)[-1]
+            except BisectError as error:
+                print(f"{bug.id}: skipped: {error}")
+                continue
+            regression = replay_newest(store, bug, package, newest[package], probe)
+            latest = next(t for t in regression.trials if t.version == newest[package])
+            still += latest.result == PRESENT
+            print(f"{bug.id}: {package} {latest.line()}; {regression.text()}", flush=True)
+    return EXIT_FINDINGS if still else EXIT_OK

@@ -68,6 +68,7 @@ class Outcome:
     exit_signal: int | None = None
     seconds: float = 0.0
     coverage: frozenset[int] = frozenset()  # fuzzer.campaign.coverage bits new to the worker (with --coverage)
+    effects: tuple[str, ...] = ()  # rewrites the optimizer applied, "family:name" (Backend.effects)
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,8 @@ seed and options always give the same graph.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import warnings
 from collections import Counter
@@ -29,6 +31,8 @@ from fuzzer.graph.ops.spec import ANCHOR, Domain, Family, OpSpec
 from fuzzer.graph.rejected import InvalidGraph, Rejected, Unsatisfiable
 from fuzzer.execution.outcome import TestCase
 from fuzzer.graph.values import random_array, random_inputs
+from fuzzer.generation.patterns import PATTERNS, Instance, available, instantiate
+from fuzzer.generation.profiles import SMALL, ShapeProfile, checked_weights, draw_profile
 
 ANCHORS_PER_OPERATOR = 4
 SYMBOL = "N"  # the symbolic leading dimension of a dynamic graph's inputs
@@ -37,6 +41,7 @@ DEFAULT_DTYPES = frozenset(DType)
 BODY_NODES = (1, 3)
 BODY_ATTEMPTS = 8
 BODY_OPSET = 13  # bodies use operators valid at every supported opset
+PATTERN_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -60,19 +65,31 @@ class GeneratorOptions:
     input_budget: float | None = 0.1  # seconds of input search per graph; None: plain random inputs
     control_flow: float = 0.0  # share of graphs with a control-flow node (If, Loop, Scan)
     dynamic: float = 0.0  # share of graphs whose inputs have a symbolic leading dimension
+    # (profile, weight) pairs (a mapping is accepted): each graph draws its shape profile by weight
+    shape_profiles: tuple[tuple[str, float], ...] = (("small", 1.0),)
+    pattern_share: float = 0.0  # share of graphs with a pattern of fuzzer.generation.patterns
+    near_miss_share: float = 0.5  # share of inserted patterns that are one edit away from matching
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "shape_profiles", checked_weights(self.shape_profiles))
         if self.nodes < 1:
             raise ValueError(f"nodes must be at least 1, got {self.nodes}")
         unknown = set(self.dtypes) - ALL_DTYPES
         if unknown or not self.dtypes:
             raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
-        for share in ("control_flow", "dynamic"):
+        for share in ("control_flow", "dynamic", "pattern_share", "near_miss_share"):
             if not 0.0 <= getattr(self, share) <= 1.0:
                 raise ValueError(f"{share} must be a share in [0, 1], got {getattr(self, share)}")
 
     def specs(self) -> list[OpSpec]:
         return eligible_specs(self.opset, self.dtypes, self.ops)
+
+    def profiled(self, profile: ShapeProfile) -> GeneratorOptions:
+        """These options within ``profile``'s budgets (the small profile keeps them)."""
+        if profile is SMALL:
+            return self
+        return dataclasses.replace(self, max_elements=profile.max_elements, max_flops=profile.max_flops,
+                                   max_dim=max(profile.extents))
 
 
 @cache
@@ -104,6 +121,9 @@ class GraphBuilder:
     flops: int = 0
     names: itertools.count = field(default_factory=itertools.count)
     closed: bool = False  # a control-flow body: no fresh graph inputs, fresh operands are weights
+    profile: ShapeProfile = SMALL  # the extents of fresh tensors
+    patterns: list[str] = field(default_factory=list)  # patterns inserted, "name" or "name~near-miss"
+    extra_outputs: list[str] = field(default_factory=list)  # intermediate values that must be graph outputs
 
     def random_type(self, dtypes: frozenset[DType], ranks: tuple[int, int]) -> TensorType:
         rng, options = self.rng, self.options
@@ -113,9 +133,9 @@ class GraphBuilder:
         if low > high:
             raise Unsatisfiable(f"rank range {ranks} exceeds max_rank {options.max_rank}")
         rank = rng.randint(low, high)
-        shape = [rng.randint(1, options.max_dim) for _ in range(rank)]
+        shape = [self.profile.dim(rng, options.max_dim) for _ in range(rank)]
         while np.prod(shape) > options.max_elements:
-            shape[rng.randrange(rank)] = 1
+            shape[rng.randrange(rank)] = self.profile.shrink(rng)
         return TensorType(rng.choice(pool), tuple(shape))
 
     def fresh_name(self, prefix: str) -> str:
@@ -238,6 +258,53 @@ class GraphBuilder:
             self.ranges[read] = (max(low, domain.low), min(high, domain.high))
         self.flops += flops
 
+    def add_pattern(self) -> None:
+        """One pattern of PATTERNS available under the options (a near-miss in
+        ``near_miss_share`` of them), its first input bound to an existing value when one
+        fits; raises Unsatisfiable when none fits after PATTERN_ATTEMPTS tries."""
+        options = self.options
+        eligible = [p for p in PATTERNS if available(p, options.opset, options.ops)]
+        if not eligible:
+            raise Unsatisfiable("no pattern's operators are all available")
+        for _ in range(PATTERN_ATTEMPTS):
+            pattern = self.rng.choice(eligible)
+            try:
+                instance = instantiate(pattern, self.rng, self.profile, options.max_dim, options.max_elements,
+                                       self.values, self.fresh_name, self.rng.random() < options.near_miss_share,
+                                       options.dtypes, options.opset)
+                self.commit(instance)
+                return
+            except Unsatisfiable:
+                continue
+        raise Unsatisfiable("no pattern fits the graph's budgets")
+
+    def commit(self, instance: Instance) -> None:
+        """Add a pattern instance, unless it breaks the FLOP budget or an avoided (operator, dtype)."""
+        types = {**self.values, **{i.name: i.type for i in (*instance.inputs, *instance.weights)}}
+        flops = 0
+        for node in instance.nodes:
+            input_types = tuple(types[n] for n in node.inputs)
+            if any((node.op, t.dtype.value) in self.options.avoid for t in input_types):
+                raise Unsatisfiable(f"pattern {instance.pattern}: {node.op} is declined by most backends")
+            flops += estimated_flops(get_spec(node.op), input_types, node.output_types)
+            types.update(zip(node.outputs, node.output_types))
+        if self.flops + flops > self.options.max_flops:
+            raise Unsatisfiable(f"pattern {instance.pattern} would exceed the graph's FLOP budget")
+        self.inputs += instance.inputs
+        self.weights += instance.weights
+        self.driven.update(i.name for i in instance.inputs)
+        self.ranges.update((w.name, value_bounds(w.array)) for w in instance.weights)
+        self.pinned.update((w.name, value_bounds(w.array)) for w in instance.weights)
+        for node in instance.nodes:
+            self.nodes.append(node)
+            if self.driven.intersection(node.inputs):
+                self.driven.update(node.outputs)
+        self.values.update((n, types[n]) for n in [*(i.name for i in (*instance.inputs, *instance.weights)),
+                                                    *(o for node in instance.nodes for o in node.outputs)])
+        self.extra_outputs += instance.extra
+        self.patterns.append(instance.pattern + (f"~{instance.miss}" if instance.miss else ""))
+        self.flops += flops
+
     def derive_condition(self, name: str, tensor_type: TensorType, staged: list[Input | Weight],
                          derived: list[Node]) -> str:
         """A bool scalar computed from value ``name``: ReduceSum(name) > 0; the zero it is
@@ -291,8 +358,8 @@ class GraphBuilder:
     def graph(self) -> Graph:
         consumed = {name for node in self.nodes for name in node.inputs}
         produced = [name for node in self.nodes for name in node.outputs]
-        outputs = [name for name in produced
-                   if name not in consumed or self.rng.random() < self.options.output_share]
+        outputs = [name for name in produced if name not in consumed or name in self.extra_outputs
+                   or self.rng.random() < self.options.output_share]
         return Graph(tuple(self.inputs), tuple(self.weights), tuple(self.nodes), tuple(outputs))
 
 
@@ -317,14 +384,37 @@ def estimated_flops(spec: OpSpec, inputs: tuple[TensorType, ...], outputs: tuple
     return touched
 
 
+@dataclass(frozen=True)
+class Generated:
+    """A generated graph with the shape profile it drew and the patterns inserted into it."""
+
+    graph: Graph
+    profile: str
+    patterns: tuple[str, ...]
+
+
 def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) -> Graph:
     """A valid graph of ``options.nodes`` nodes (fewer only if attempts run out)."""
+    return generated(seed, options).graph
+
+
+def generated(seed: int, options: GeneratorOptions = GeneratorOptions()) -> Generated:
+    """:func:`generate_graph`'s graph with its profile and patterns. A graph draws its
+    profile first, then (with ``pattern_share``) the node count at which a pattern goes in."""
     rng = random.Random(seed)
+    profile = draw_profile(rng, options.shape_profiles)
+    options = options.profiled(profile)
     specs = options.specs()
-    builder = GraphBuilder(rng, options)
+    builder = GraphBuilder(rng, options, profile=profile)
     size = options.nodes if options.exact_size or rng.random() < 0.5 else rng.randint(1, options.nodes)
+    pattern_at = rng.randrange(size) if options.pattern_share and rng.random() < options.pattern_share else None
     attempts = 0
     while len(builder.nodes) < size and attempts < options.nodes * options.attempts_per_node:
+        if pattern_at is not None and len(builder.nodes) >= pattern_at:
+            pattern_at = None
+            with contextlib.suppress(Unsatisfiable):
+                builder.add_pattern()
+            continue
         spec = rng.choice(specs)
         backward = bool(builder.inputs) and rng.random() < options.backward_share
         # Several anchors per chosen operator, so that constraint-heavy operators (whose
@@ -343,7 +433,7 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
     graph = builder.graph()
     if options.dynamic and rng.random() < options.dynamic:
         graph = with_symbolic_batch(graph, rng, options)
-    return graph
+    return Generated(graph, profile.name, tuple(builder.patterns))
 
 
 def with_symbolic_batch(graph: Graph, rng: random.Random, options: GeneratorOptions) -> Graph:

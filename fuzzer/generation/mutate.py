@@ -371,6 +371,19 @@ def add_control_node(graph: Graph, rng: random.Random, options: GeneratorOptions
                     [*graph.outputs, *(name for node in added for name in node.outputs if name not in read)])
 
 
+def insert_pattern(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: Sequence[Graph]) -> Graph:
+    """A pattern of fuzzer.generation.patterns (or a near-miss of one) at the end, its first
+    input bound to one of the graph's values when one fits; unread outputs become graph outputs."""
+    builder = builder_at(graph, len(graph.nodes), rng, options)
+    builder.nodes = list(graph.nodes)
+    builder.add_pattern()
+    added = builder.nodes[len(graph.nodes):]
+    read = {name for node in added for name in node.inputs}
+    return assemble(builder.inputs, builder.weights, builder.nodes,
+                    [*graph.outputs, *builder.extra_outputs,
+                     *(name for node in added for name in node.outputs if name not in read)])
+
+
 def make_dynamic(graph: Graph, rng: random.Random, options: GeneratorOptions, donors: Sequence[Graph]) -> Graph:
     """The inputs sharing the most common leading dimension get a symbolic one, when the
     graph runs at other sizes of it (the campaign runs the model at several)."""
@@ -393,8 +406,9 @@ MUTATORS: dict[str, Mutator] = {
     "splice": splice,
     "add_control_node": add_control_node,
     "make_dynamic": make_dynamic,
+    "insert_pattern": insert_pattern,
 }
-GROWING = frozenset({"insert_node", "insert_cast", "splice", "add_control_node"})  # they add nodes
+GROWING = frozenset({"insert_node", "insert_cast", "splice", "add_control_node", "insert_pattern"})  # they add nodes
 
 
 def mutator_order(graph: Graph, rng: random.Random, options: GeneratorOptions,

@@ -3,6 +3,7 @@ operator, ranks, and the sizes of graphs; rendered as rich tables for ``tcfuzz g
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -10,6 +11,7 @@ from typing import Iterable
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from fuzzer.generation.generator import Generated
 from fuzzer.graph.ir import DType, Graph
 from fuzzer.graph.ops import all_specs
 
@@ -26,6 +28,9 @@ class GraphStatistics:
     nodes: Counter[int] = field(default_factory=Counter)  # graphs per node count
     inputs: Counter[int] = field(default_factory=Counter)  # graphs per input count
     outputs: Counter[int] = field(default_factory=Counter)  # graphs per output count
+    profiles: Counter[str] = field(default_factory=Counter)  # graphs per shape profile
+    patterns: Counter[str] = field(default_factory=Counter)  # inserted patterns ("name~near-miss")
+    elements: Counter[int] = field(default_factory=Counter)  # values per element-count bucket (a power of 4)
 
     @property
     def unused_operators(self) -> list[str]:
@@ -33,11 +38,22 @@ class GraphStatistics:
         return sorted(spec.name for spec in all_specs() if spec.name not in self.operators)
 
 
-def graph_statistics(graphs: Iterable[Graph]) -> GraphStatistics:
-    """Counts over ``graphs``. A node counts once for each distinct dtype among its inputs
-    (its output's dtype when it has none, as Range); an edge counts once per consuming input."""
+def size_bucket(elements: int) -> int:
+    """The power of 4 at or above ``elements``: the bucket of the tensor-size distribution."""
+    return 4 ** max(0, math.ceil(math.log(max(elements, 1), 4) - 1e-9))
+
+
+def graph_statistics(graphs: Iterable[Graph | Generated]) -> GraphStatistics:
+    """Counts over ``graphs`` (with their profiles and patterns where given as Generated).
+    A node counts once for each distinct dtype among its inputs (its output's dtype when it
+    has none, as Range); an edge counts once per consuming input."""
     statistics = GraphStatistics()
-    for graph in graphs:
+    for item in graphs:
+        graph = item.graph if isinstance(item, Generated) else item
+        if isinstance(item, Generated):
+            statistics.profiles[item.profile] += 1
+            statistics.patterns.update(item.patterns)
+        statistics.elements.update(size_bucket(t.numel) for t in graph.types.values())
         statistics.graphs += 1
         statistics.nodes[len(graph.nodes)] += 1
         statistics.inputs[len(graph.inputs)] += 1
@@ -52,7 +68,7 @@ def graph_statistics(graphs: Iterable[Graph]) -> GraphStatistics:
     return statistics
 
 
-def distribution_table(title: str, counts: Counter[int], unit: str) -> Table:
+def distribution_table(title: str, counts: Counter, unit: str) -> Table:
     total = sum(counts.values())
     table = Table(title=title)
     table.add_column(unit, justify="right")
@@ -98,5 +114,11 @@ def render(statistics: GraphStatistics) -> RenderableType:
     sizes = [distribution_table("ranks of values", statistics.ranks, "rank"),
              distribution_table("nodes per graph", statistics.nodes, "nodes"),
              distribution_table("inputs per graph", statistics.inputs, "inputs"),
-             distribution_table("outputs per graph", statistics.outputs, "outputs")]
+             distribution_table("outputs per graph", statistics.outputs, "outputs"),
+             distribution_table("elements per value (up to)", statistics.elements, "elements")]
+    if statistics.profiles:
+        sizes.append(distribution_table("shape profiles", statistics.profiles, "profile"))
+    if statistics.patterns:
+        sizes.append(distribution_table(f"patterns ({sum(statistics.patterns.values())} in "
+                                        f"{statistics.graphs} graphs; name~near-miss)", statistics.patterns, "pattern"))
     return Group(summary, operators, pairs, *sizes)

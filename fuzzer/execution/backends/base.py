@@ -73,6 +73,11 @@ class Backend:
     def compile(self, prepared: Any) -> Any:
         raise NotImplementedError
 
+    def effects(self) -> tuple[str, ...]:
+        """The rewrites the optimizer applied in the last ``compile``, each once, named
+        ``family:rewrite`` (``ort:MatMulAddFusion``, ``tvm:FuseOps``); none by default."""
+        return ()
+
     def run(self, compiled: Any, inputs: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
         """Outputs in the order of ``output_names``."""
         raise NotImplementedError
@@ -89,12 +94,14 @@ class Backend:
         """Run one case through prepare, compile and run; every failure becomes an Outcome."""
         started = time.perf_counter()
         stage = Stage.PREPARE
+        effects: tuple[str, ...] = ()  # kept when running fails: the rewrites did fire
         try:
             report_stage(stage)
             prepared = self.prepare(case)
             stage = Stage.COMPILE
             report_stage(stage)
             compiled = self.compile(prepared)
+            effects = self.effects()
             stage = Stage.RUN
             report_stage(stage)
             results = list(self.run(compiled, case.inputs))
@@ -103,15 +110,15 @@ class Backend:
                 raise RuntimeError(f"backend returned {len(results)} outputs, expected {len(names)}")
             return Outcome(self.name, Status.OK, Stage.RUN,
                            {name: np.asarray(result) for name, result in zip(names, results)},
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started, effects=effects)
         except MemoryError as error:
             return Outcome(self.name, Status.OOM, stage, error_type="MemoryError", message=str(error),
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started, effects=effects)
         except Exception as error:  # noqa: BLE001 - every backend failure becomes an Outcome
             status = Status.UNSUPPORTED if self.is_unsupported(error) else Status.ERROR
             return Outcome(self.name, status, stage, error_type=type(error).__name__,
                            message=str(error)[:4000], traceback=traceback.format_exc()[-6000:],
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started, effects=effects)
 
     def execute_batch(self, cases: Sequence[Any], report_stage: ReportStage) -> Iterator[tuple[int, Outcome]]:
         """Outcomes of several cases, each yielded as soon as it is known.

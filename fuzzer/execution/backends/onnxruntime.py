@@ -2,7 +2,7 @@
 
 Its optimizations, for culprit search: first the graph optimization levels up to the
 configured one, then the graph transformers (``disabled_optimizers``) that changed the
-graph, read from ORT's verbose log.
+graph, read from ORT's INFO log, which every compile captures (``effects``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zlib
 from typing import Any, ClassVar, Collection, Mapping
 
 from fuzzer.execution.backends.base import Backend, Unsupported
@@ -25,7 +26,8 @@ UNSUPPORTED_MARKERS = (
 
 LEVELS = {"none": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
           "all": "ORT_ENABLE_ALL"}
-MODIFIED = re.compile(r"GraphTransformer (\S+) modified: 1")  # a verbose log line of a transformer that acted
+APPLIED = re.compile(r"GraphTransformer (\S+) modified: ([01])")  # the INFO log line of each transformer run
+SEVERE = re.compile(r"\[[EF]:onnxruntime:")  # an ERROR or FATAL log line: what ORT prints when not capturing
 
 
 class OnnxRuntime(Backend):
@@ -35,6 +37,9 @@ class OnnxRuntime(Backend):
     threads: ClassVar[int] = 1  # intra-op threads
     provider: ClassVar[str] = "CPUExecutionProvider"
     disabled_optimizers: ClassVar[tuple[str, ...]] = ()  # graph transformers the session skips
+    # Share of compiles (drawn from the model's bytes) whose log is read for ``effects``: INFO
+    # logging costs ort-all about 25% of its tests/s, so a quarter of the tests pay it (none on ort-none).
+    effects_share: ClassVar[float] = 0.25
 
     def setup(self) -> None:
         import onnxruntime
@@ -44,14 +49,45 @@ class OnnxRuntime(Backend):
         self.options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, LEVELS[self.level])
         self.options.intra_op_num_threads = self.threads
         self.options.inter_op_num_threads = 1
-        self.options.log_severity_level = 3
+        self.log = tempfile.TemporaryFile()  # stderr while a session is created
+        self.applied: list[str] = []  # transformers that ran on the last graph whose log was read
+        self.fired: list[str] = []  # of them, those that modified it
 
     def prepare(self, case: TestCase) -> bytes:
         return case.model
 
     def compile(self, model: bytes) -> Any:
-        return self.ort.InferenceSession(model, self.options, providers=[self.provider],
-                                         disabled_optimizers=list(self.disabled_optimizers))
+        return self.session(model, capture=self.optimizing and sampled(model, self.effects_share))
+
+    def session(self, model: bytes, capture: bool) -> Any:
+        """The session of ``model``. With ``capture``, ORT logs at INFO level, to stderr while it
+        optimizes: the log is read for the transformers that ran (``applied``) and those that
+        modified the graph (``fired``), and its errors go on to stderr."""
+        self.fired = []
+        self.options.log_severity_level = 1 if capture else 3
+        saved = os.dup(2) if capture else None
+        if saved is not None:
+            self.log.seek(0)
+            self.log.truncate()
+            os.dup2(self.log.fileno(), 2)
+        try:
+            return self.ort.InferenceSession(model, self.options, providers=[self.provider],
+                                             disabled_optimizers=list(self.disabled_optimizers))
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+                self.log.seek(0)
+                text = self.log.read().decode(errors="replace")
+                runs = APPLIED.findall(text)
+                self.applied = sorted({name for name, _ in runs})
+                self.fired = list(dict.fromkeys(name for name, modified in runs if modified == "1"))
+                kept = "".join(line for line in text.splitlines(keepends=True) if SEVERE.search(line))
+                if kept:
+                    os.write(2, kept.encode())
+
+    def effects(self) -> tuple[str, ...]:
+        return tuple(f"ort:{name}" for name in self.fired)
 
     def run(self, session: Any, inputs: Mapping[str, Any]) -> list[Any]:
         return session.run(None, dict(inputs))
@@ -62,21 +98,9 @@ class OnnxRuntime(Backend):
             any(marker in str(error) for marker in UNSUPPORTED_MARKERS)
 
     def optimizations(self, case: TestCase) -> list[str]:
-        """The graph transformers that modified this model, from ORT's verbose log."""
-        previous = self.options.log_severity_level, self.options.log_verbosity_level
-        self.options.log_severity_level, self.options.log_verbosity_level = 0, 1
-        with tempfile.TemporaryFile() as log:
-            saved = os.dup(2)
-            os.dup2(log.fileno(), 2)
-            try:
-                self.compile(case.model)
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                self.options.log_severity_level, self.options.log_verbosity_level = previous
-            log.seek(0)
-            text = log.read().decode(errors="replace")
-        return list(dict.fromkeys(MODIFIED.findall(text)))
+        """The graph transformers that modified this model, from ORT's log."""
+        self.session(case.model, capture=True)
+        return list(self.fired)
 
     @classmethod
     def without(cls, disabled: Collection[str], level: str | None = None) -> type[OnnxRuntime]:
@@ -105,6 +129,11 @@ def run_backend(model, inputs):
     session = onnxruntime.InferenceSession(model, options, providers=["{cls.provider}"])
     return session.run(None, dict(inputs))
 '''
+
+
+def sampled(model: bytes, share: float) -> bool:
+    """Whether ``model`` falls in a ``share`` of all models (the same answer every time)."""
+    return zlib.crc32(model) < share * 2**32
 
 
 def ort_backend(level: str, threads: int = 1, provider: str = "CPUExecutionProvider") -> type[OnnxRuntime]:

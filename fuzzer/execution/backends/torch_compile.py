@@ -60,6 +60,7 @@ class TorchCompile(Backend):
         torch._dynamo.config.cache_size_limit = 64
         self.torch, self.export, self.values = torch, export_torch, values
         self.target = torch.device(self.device)
+        self.moved: list[str] = []  # Inductor counters that the last compile moved
 
     # ------------------------------------------------------------------ one case
 
@@ -76,10 +77,19 @@ class TorchCompile(Backend):
         """Compile and call once: torch.compile is lazy, so its errors surface on the first call."""
         module, arguments = prepared
         self.torch._dynamo.reset()
+        counters = self.torch._dynamo.utils.counters  # its "inductor" Counter may be replaced while compiling
+        before = dict(counters["inductor"])
+        self.moved = []
         compiled = self.torch.compile(module, backend=self.compiler, dynamic=self.dynamic, fullgraph=True)
         with self.torch.no_grad():
             compiled(*arguments)
+        self.moved = [name for name, count in counters["inductor"].items() if count > before.get(name, 0)]
         return compiled, arguments
+
+    def effects(self) -> tuple[str, ...]:
+        """The Inductor counters (``torch._dynamo.utils.counters["inductor"]``: pattern-matcher
+        hits, fusions, ...) that the last compile moved."""
+        return tuple(f"inductor:{name}" for name in self.moved)
 
     def run(self, compiled: Any, inputs: Mapping[str, Any]) -> list[Any]:
         function, arguments = compiled
@@ -132,6 +142,7 @@ def run_backend(model, inputs):
             report_stage("*", Stage.COMPILE)
             packed = pack(self.torch, [module for module, _ in prepared])
             compiled = self.compile((packed, [a for _, arguments in prepared for a in arguments]))
+            effects = self.effects()  # the packed program's: every case of the batch gets them
             report_stage("*", Stage.RUN)
             outputs = self.run(compiled, {})
         except Exception:  # noqa: BLE001 - the halves are retried, which attributes the error
@@ -144,7 +155,7 @@ def run_backend(model, inputs):
         seconds = (time.perf_counter() - started) / len(positions)
         for position, case, part in zip(positions, chosen, packed.split(outputs)):
             yield position, Outcome(self.name, Status.OK, Stage.RUN, dict(zip(self.output_names(case), part)),
-                                    seconds=seconds)
+                                    seconds=seconds, effects=effects)
 
 
 class Inductor(TorchCompile):

@@ -33,7 +33,6 @@ from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.campaign import coverage
 from fuzzer.execution.backends.base import Backend, Unsupported
 from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
 from fuzzer.execution.devices import gpu_present
@@ -179,17 +178,22 @@ class TvmRelax(Backend):
                 "llvm_opt_level": cls.llvm_opt_level, "device": cls.device, "disabled_pass": cls.disabled_pass}
 
     def compile(self, prepared: tuple[Any, list[str]]) -> tuple[list[str], Any]:
+        """The VM of the module and its input names; the passes that changed the module are
+        recorded (``changed``)."""
         module, names = prepared
-        instruments = (self.pass_changes,) if coverage.measuring() else ()
-        return names, build(module, instruments=instruments, **self.knobs())
+        self.changed.clear()
+        return names, build(module, instruments=(self.pass_changes,), **self.knobs())
+
+    def effects(self) -> tuple[str, ...]:
+        return tuple(f"tvm:{name}" for name in dict.fromkeys(self.changed))
 
     def optimizations(self, case: TestCase) -> list[str]:
         """The Relax and TIR passes that changed the module while this configuration built it,
         exactly as ``compile`` builds it (its pipeline, PassContext config, target and device)."""
-        changed: list[str] = []
         module, _ = self.prepare(case)
-        compile_relax(module, instruments=(pass_change_recorder(changed.append),), **self.knobs())
-        return list(dict.fromkeys(changed))
+        self.changed.clear()
+        compile_relax(module, instruments=(self.pass_changes,), **self.knobs())
+        return list(dict.fromkeys(self.changed))
 
     @classmethod
     def without(cls, disabled: Collection[str], level: str | None = None) -> type[TvmRelax]:
@@ -200,9 +204,14 @@ class TvmRelax(Backend):
         return "disabled_pass", f"TVM pass {name}: building without it alone makes the finding vanish"
 
     @cached_property
+    def changed(self) -> list[str]:
+        """The passes that changed the module in the last build, in order."""
+        return []
+
+    @cached_property
     def pass_changes(self) -> Any:
-        """Notes ``pass-changed:<pass>`` coverage features while a module is built."""
-        return pass_change_recorder(lambda name: coverage.note(f"pass-changed:{name}"))
+        """The instrument that records ``changed``."""
+        return pass_change_recorder(self.changed.append)
 
     def run(self, compiled: tuple[list[str], Any], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         names, machine = compiled

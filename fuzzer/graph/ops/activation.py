@@ -1,4 +1,4 @@
-"""Activations: pointwise nonlinearities, the softmax family, Clip and Identity."""
+"""Activations: pointwise nonlinearities, the softmax family, Clip, Identity and Dropout (inference)."""
 
 from __future__ import annotations
 
@@ -218,6 +218,11 @@ def clip(xs, attrs):
 
 SELU_ALPHA, SELU_GAMMA = f32(1.67326319217681884765625), f32(1.05070102214813232421875)
 
+def shrink(x, bias, lambd):
+    """x + bias below -lambd, x - bias above lambd, zero between."""
+    return torch.where(x < -lambd, x + bias, torch.where(x > lambd, x - bias, torch.zeros_like(x)))
+
+
 SPECS = [
     replace(activation("Relu", SIGNED, lambda x: torch.relu(x), onnx=lower_relu, value_range=NONNEGATIVE),
             exact=True, min_max=True),
@@ -255,4 +260,8 @@ SPECS = [
             float32_constants=True),
     OpSpec("Identity", Family.ACTIVATION, ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True,
            exact=True),
+    replace(activation("Shrink", HALF_AND_UP, shrink, bias=(0.0, grid(0, 2)), lambd=(0.5, grid(0, 2))),
+            float32_constants=True),
+    # Dropout in inference mode (no training_mode input): the identity.
+    OpSpec("Dropout", Family.ACTIVATION, FLOATS, same_as_first, lambda xs, attrs: xs[0], keeps_values=True, exact=True),
 ]

@@ -447,6 +447,36 @@ def resize_skipping_zero_taps(xs, attrs):
     return x
 
 
+# ---------------------------------------------------------------- ReverseSequence
+
+
+def propose_reverse_sequence(rng: random.Random, anchor: TensorType) -> Proposal:
+    """sequence_lens in [1, time]: each batch entry's leading steps reverse."""
+    batch_axis = rng.randint(0, 1)
+    batch, time = anchor.shape[batch_axis], anchor.shape[1 - batch_axis]
+    lengths = np.asarray([rng.randint(1, time) for _ in range(batch)], dtype=np.int64)
+    return Proposal({"batch_axis": batch_axis, "time_axis": 1 - batch_axis},
+                    (ANCHOR, Operand(TensorType(DType.int64, (batch,)), lengths)))
+
+
+def infer_reverse_sequence(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    x, lengths = types
+    if {attrs.get("batch_axis", 1), attrs.get("time_axis", 0)} != {0, 1} or x.rank < 2 \
+            or lengths.dtype is not DType.int64 or lengths.shape != (x.shape[attrs.get("batch_axis", 1)],):
+        raise ShapeError(f"ReverseSequence needs batch and time axes 0 and 1 and int64 [batch] lengths, got {x}")
+    return (x,)
+
+
+def reverse_sequence(xs, attrs):
+    x, lengths = xs
+    batch_axis, time_axis = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
+    steps = torch.arange(x.shape[time_axis], device=x.device)
+    index = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # [batch, time]
+    if batch_axis == 1:
+        index = index.T
+    return torch.gather(x, time_axis, index.reshape(*index.shape, *(1,) * (x.dim() - 2)).expand(x.shape))
+
+
 # Index operands are drawn in range of the data's shape: mutants keep the input types (fixed_input_types).
 SPECS = [
     OpSpec("Gather", Family.INDEXING, ALL_DTYPES, infer_gather, torch_gather, propose_gather, ranks=(1, 4),
@@ -466,4 +496,7 @@ SPECS = [
     OpSpec("Resize", Family.INDEXING, RESIZE_DTYPES, infer_resize, torch_resize, propose_resize,
            ranks=(3, 4), onnx=lower_resize, reference=resize_skipping_zero_taps,
            onnx_form=OnnxForm(constant_inputs={1: "roi", 2: "scales", 3: "sizes"})),
+    OpSpec("ReverseSequence", Family.INDEXING, ALL_DTYPES - {DType.bfloat16}, infer_reverse_sequence, reverse_sequence,
+           propose_reverse_sequence, ranks=(2, 4), keeps_values=True, steering=(0,), exact=True,
+           fixed_input_types=True),
 ]

@@ -381,6 +381,23 @@ def einsum(xs, attrs):
     return torch.einsum(attrs["equation"], *xs).to(xs[0].dtype)  # torch sums integers in int64
 
 
+# ---------------------------------------------------------------- Det
+
+
+def infer_det(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    x = types[0]
+    if x.rank < 2 or x.shape[-1] != x.shape[-2]:
+        raise ShapeError(f"Det needs square matrices, got {x}")
+    return (x.with_shape(x.shape[:-2]),)
+
+
+def propose_det(rng: random.Random, anchor: TensorType) -> Proposal:
+    """A non-square anchor goes unused: a fresh input of its batch and last extent takes its place."""
+    if anchor.shape[-1] == anchor.shape[-2]:
+        return Proposal({})
+    return Proposal({}, (Operand(anchor.with_shape((*anchor.shape[:-2], anchor.shape[-1], anchor.shape[-1]))),))
+
+
 SPECS = [
     OpSpec("MatMul", Family.LINALG, MATMUL_DTYPES, infer_matmul, lambda xs, a: torch.matmul(*xs),
            propose_matmul, ranks=(1, 4), integer_arithmetic=True),
@@ -394,4 +411,7 @@ SPECS = [
            onnx_form=OnnxForm(window=("strides", "dilations", "group", "pads", "output_padding"))),
     OpSpec("Einsum", Family.LINALG, EINSUM_DTYPES, infer_einsum, einsum,
            propose_einsum, ranks=(1, 4), integer_arithmetic=True),
+    # float16 Det: torch has no half-precision kernel for it.
+    OpSpec("Det", Family.LINALG, frozenset({DType.float32, DType.float64}), infer_det,
+           lambda xs, a: torch.linalg.det(xs[0]), propose_det, ranks=(2, 4)),
 ]

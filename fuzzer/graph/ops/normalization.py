@@ -1,4 +1,5 @@
-"""Normalization: batch (inference mode), instance, layer and local response normalization.
+"""Normalization: batch (inference mode), instance, layer, group, Lp, mean-variance and
+local response normalization.
 
 ONNX stores epsilon, alpha, beta and bias as float32 attributes: the lowerings use them rounded
 so, which only float64 (the float64 judge, float64 graphs) can tell from the written value.
@@ -109,6 +110,58 @@ def lrn(xs, attrs):
     return x / (bias + alpha / size * window_sums) ** beta
 
 
+
+# ---------------------------------------------------------------- GroupNormalization, LpNormalization, MVN
+
+
+def infer_group_norm(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    """Scale and bias are per channel (opset 21; the checker refuses opset 18's per-group form
+    as deprecated)."""
+    same_dtype(types)
+    x = types[0]
+    if x.rank < 3 or x.shape[1] % attrs["num_groups"] or any(t.shape != (x.shape[1],) for t in types[1:]):
+        raise ShapeError(f"GroupNormalization needs channels divisible by num_groups and [C] scale and bias, "
+                         f"got {', '.join(map(str, types))}")
+    return (x,)
+
+
+def propose_group_norm(rng: random.Random, anchor: TensorType) -> Proposal:
+    channels = anchor.shape[1]
+    groups = rng.choice([g for g in range(1, channels + 1) if channels % g == 0])
+    channel = anchor.with_shape((channels,))
+    return Proposal({"num_groups": groups, "epsilon": rng.choice(EPSILONS)}, (ANCHOR, Operand(channel), Operand(channel)))
+
+
+def group_norm(xs, attrs):
+    return F.group_norm(xs[0], attrs["num_groups"], xs[1], xs[2], f32(attrs["epsilon"]))
+
+
+def propose_lp_norm(rng: random.Random, anchor: TensorType) -> Proposal:
+    # p=2 only: the reference evaluator's p=1 sums the signed values, not their magnitudes.
+    return Proposal({"axis": rng.randint(-anchor.rank, anchor.rank - 1), "p": 2})
+
+
+def lp_norm(xs, attrs):
+    """x over its L2 norm along ``axis``; a zero norm gives zeros (as the reference does)."""
+    x = xs[0]
+    norm = torch.sqrt((x * x).sum(attrs["axis"], keepdim=True))
+    return torch.where(norm == 0, torch.zeros_like(x), x / norm)
+
+
+def propose_mvn(rng: random.Random, anchor: TensorType) -> Proposal:
+    axes = sorted(rng.sample(range(anchor.rank), rng.randint(1, anchor.rank)))
+    return Proposal({"axes": tuple(axes)} if axes != [0, 2, 3] or rng.random() < 0.5 else {})
+
+
+def mvn(xs, attrs):
+    """ONNX's function body step by step: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9)."""
+    x = xs[0]
+    axes = tuple(attrs.get("axes", (0, 2, 3)))
+    mean = x.mean(axes, keepdim=True)
+    variance = (x * x).mean(axes, keepdim=True) - mean * mean
+    return (x - mean) / (torch.sqrt(variance) + f32(1e-9))
+
+
 SPECS = [
     OpSpec("BatchNormalization", Family.NORMALIZATION, NORM_DTYPES, infer_channel_norm,
            lambda xs, a: F.batch_norm(xs[0], xs[3], xs[4], xs[1], xs[2], False, 0.0, f32(a["epsilon"])),
@@ -123,4 +176,12 @@ SPECS = [
     # LRN: the proposal keeps clear of the reference evaluator's quirks for the anchor's shape.
     OpSpec("LRN", Family.NORMALIZATION, FLOATS, same_as_first, lrn, propose_lrn, ranks=(4, 4), float32_constants=True,
            fixed_input_types=True),
+    OpSpec("GroupNormalization", Family.NORMALIZATION, NORM_DTYPES, infer_group_norm, group_norm, propose_group_norm,
+           ranks=(3, 4), since=21, steering=(2,), float32_constants=True,
+           onnx_form=OnnxForm(defaults={"epsilon": 1e-5}, dropped=frozenset({"stash_type"}))),
+    OpSpec("LpNormalization", Family.NORMALIZATION, NORM_DTYPES, same_as_first, lp_norm, propose_lp_norm,
+           ranks=(1, 4), value_range=(-1.0, 1.0), onnx_form=OnnxForm(defaults={"axis": -1, "p": 2})),
+    # float32 only: the function body adds a float32 epsilon, which other dtypes do not take.
+    OpSpec("MeanVarianceNormalization", Family.NORMALIZATION, frozenset({DType.float32}), same_as_first, mvn,
+           propose_mvn, ranks=(4, 4), float32_constants=True, onnx_form=OnnxForm(defaults={"axes": (0, 2, 3)})),
 ]

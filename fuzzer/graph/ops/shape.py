@@ -1,4 +1,4 @@
-"""Shape and layout operators: reshaping, permuting, joining, splitting, slicing, padding,
+"""Shape and layout operators: reshaping, permuting, joining, splitting, slicing, padding, cropping,
 and the operators that make tensors from shapes.
 
 Shapes, axes, sizes and pads are IR attributes; ONNX takes most of them as inputs, so the
@@ -671,6 +671,56 @@ def torch_trilu(xs, attrs):
     return function(xs[0], attrs.get("k", 0))
 
 
+# ---------------------------------------------------------------- EyeLike, CenterCropPad
+
+EYE_DTYPES = ALL_DTYPES - {DType.bfloat16}
+
+
+def propose_eye_like(rng: random.Random, anchor: TensorType) -> Proposal:
+    return Proposal({"k": rng.randint(-anchor.shape[0], anchor.shape[1])} if rng.random() < 0.7 else {})
+
+
+def torch_eye_like(xs, attrs):
+    rows, columns = xs[0].shape
+    k = attrs.get("k", 0)
+    row = torch.arange(rows, device=xs[0].device).unsqueeze(1)
+    return (torch.arange(columns, device=xs[0].device) - row == k).to(xs[0].dtype)
+
+
+def centered_window(have: int, want: int) -> slice:
+    """The centered ``min(have, want)`` positions out of ``max(have, want)``, odd extra at the end."""
+    start = abs(have - want) // 2
+    return slice(start, start + min(have, want))
+
+
+def propose_center_crop_pad(rng: random.Random, anchor: TensorType) -> Proposal:
+    axes = sorted(rng.sample(range(anchor.rank), rng.randint(1, anchor.rank)))
+    shape = tuple(max(1, anchor.shape[a] + rng.randint(-3, 3)) for a in axes)
+    if len(axes) == anchor.rank and rng.random() < 0.5:
+        return Proposal({"shape": shape})
+    return Proposal({"shape": shape, "axes": tuple(signed_axis(rng, a, anchor.rank) for a in axes)})
+
+
+def center_crop_pad_shape(shape: Sequence[int], attrs: Mapping[str, Any]) -> list[int]:
+    axes = [normalize_axis(a, len(shape)) for a in attrs.get("axes", range(len(shape)))]
+    if len(axes) != len(attrs["shape"]) or len(set(axes)) != len(axes) or min(attrs["shape"], default=1) < 1:
+        raise ShapeError(f"CenterCropPad needs one positive size per distinct axis, got {dict(attrs)}")
+    result = list(shape)
+    for axis, size in zip(axes, attrs["shape"]):
+        result[axis] = size
+    return result
+
+
+def torch_center_crop_pad(xs, attrs):
+    x = xs[0]
+    shape = center_crop_pad_shape(x.shape, attrs)
+    result = torch.zeros(shape, dtype=x.dtype, device=x.device)
+    crop = tuple(centered_window(want, have) if have > want else slice(None) for have, want in zip(x.shape, shape))
+    pad = tuple(centered_window(have, want) if want > have else slice(None) for have, want in zip(x.shape, shape))
+    result[pad] = x[crop]
+    return result
+
+
 SPECS = [
     OpSpec("Reshape", Family.SHAPE, ALL_DTYPES, keeping_dtype(reshape_target), reshaped_to(reshape_target),
            propose_reshape, onnx=lower_reshape, keeps_values=True, exact=True, onnx_form=constant_input("shape")),
@@ -716,4 +766,9 @@ SPECS = [
     OpSpec("Trilu", Family.SHAPE, ALL_DTYPES, same_as_first, torch_trilu, propose_trilu,
            ranks=(2, 4), onnx=lower_trilu, since=14, keeps_values=True, pinned=lambda types, attrs: (0.0, 0.0),
            exact=True, onnx_form=constant_input("k", scalar=True)),
+    OpSpec("EyeLike", Family.SHAPE, EYE_DTYPES, same_as_first, torch_eye_like, propose_eye_like, ranks=(2, 2),
+           type_only=(0,), pinned=lambda types, attrs: (0.0, 1.0), exact=True),
+    OpSpec("CenterCropPad", Family.SHAPE, ALL_DTYPES, keeping_dtype(center_crop_pad_shape), torch_center_crop_pad,
+           propose_center_crop_pad, ranks=(1, 4), onnx=with_constants("shape"), since=18, exact=True,
+           onnx_form=constant_input("shape")),
 ]

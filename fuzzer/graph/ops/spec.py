@@ -38,6 +38,9 @@ class Family(enum.Enum):
     REDUCTION = "reduction"
     SHAPE = "shape"
     INDEXING = "indexing"
+    BITWISE = "bitwise"
+    QUANTIZATION = "quantization"
+    SIGNAL = "signal"
     CONTROL = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 
 

@@ -1,0 +1,143 @@
+"""Optimizer reach: which rewrites the default generator's graphs make each compiler apply.
+
+Over N fresh graphs per backend (fewer for the slow compilers), in this process: the ONNX
+Runtime graph transformers that modified a graph (of those its log shows applied at the
+backend's level), the TVM passes that changed a module, the Inductor counters that moved;
+the share of graphs in which at least one optimizing rewrite fired (cast insertion and
+removal, constant folding and constant sharing do not count, nor TVM's lowering passes); and
+the distribution of tensor sizes. Every field of GeneratorOptions with a plain default is a
+flag (``--nodes``, ``--max-elements``, ...). Prints JSON.
+Usage: python bench/optimizer_reach.py [--n 2000] [--slow-n 50] [--backends ort-all,tvm,inductor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fuzzer.execution.backends import load_backend  # noqa: E402
+from fuzzer.execution.backends.onnxruntime import OnnxRuntime  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
+from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402
+
+# Rewrites that do not optimize: cast insertion and removal, constant folding and sharing.
+NOT_OPTIMIZING = re.compile(r"Cast|Fp16Initializer|ConstantFolding|ConstantSharing|FoldConstant")
+# TVM's passes that optimize (the others legalize and lower every module).
+TVM_OPTIMIZING = re.compile(r"Fuse|CommonSubexpr|CSE|DeadCode|Simplify|Canonicalize|Eliminate|Rewrite(?!.*Lower)")
+INDUCTOR_OPTIMIZING = re.compile(r"pattern_matcher|fus|batch|reorder|inplace|padding", re.IGNORECASE)
+
+
+def optimizing(effect: str) -> bool:
+    """Whether ``effect`` (``family:name``) is an optimizing rewrite."""
+    family, name = effect.split(":", 1)
+    if NOT_OPTIMIZING.search(name):
+        return False
+    return {"tvm": TVM_OPTIMIZING, "inductor": INDUCTOR_OPTIMIZING}.get(family, re.compile("")).search(name) \
+        is not None
+
+
+def fresh_cases(count: int, options: GeneratorOptions) -> list:
+    cases, seed = [], 0
+    while len(cases) < count:
+        try:
+            cases.append(generate_case(seed, options, seed))
+        except Unsatisfiable:
+            pass
+        seed += 1
+    return cases
+
+
+def reach(name: str, cases: list) -> dict:
+    """One backend's effects over ``cases``."""
+    backend = load_backend(name)()
+    backend.setup()
+    if isinstance(backend, OnnxRuntime):
+        backend.effects_share = 1.0
+    fired, statuses, optimized, applied = Counter(), Counter(), 0, set()
+    started = time.perf_counter()
+    for case in cases:
+        outcome = backend.execute(case, lambda stage: None)
+        statuses[outcome.status.value] += 1
+        fired.update(outcome.effects)
+        optimized += any(optimizing(effect) for effect in outcome.effects)
+        applied.update(getattr(backend, "applied", ()))
+    result = {
+        "backend": name, "graphs": len(cases), "statuses": dict(statuses),
+        "seconds": round(time.perf_counter() - started, 1),
+        "distinct_effects": len(fired),
+        "distinct_optimizing_effects": sum(optimizing(effect) for effect in fired),
+        "graphs_with_optimizing_rewrite": optimized,
+        "optimizing_share": round(optimized / len(cases), 3),
+        "effects": dict(fired.most_common()),
+    }
+    if isinstance(backend, OnnxRuntime):
+        names = {effect.split(":", 1)[1] for effect in fired}
+        result["transformers_applied"] = len(applied)
+        result["transformers_fired"] = len(names & applied)
+        result["transformers_never_fired"] = sorted(applied - names)
+    return result
+
+
+def tensor_sizes(cases: list) -> dict:
+    """Elements per tensor (every value of every graph): percentiles and a log2 histogram."""
+    sizes = [math.prod(t.shape) for case in cases for t in case.graph.types.values()
+             if all(isinstance(d, int) for d in t.shape)]
+    percentiles = np.percentile(sizes, [10, 50, 90, 99]).tolist()
+    histogram = Counter(0 if s == 0 else s.bit_length() for s in sizes)
+    return {"tensors": len(sizes), "p10": percentiles[0], "median": percentiles[1], "p90": percentiles[2],
+            "p99": percentiles[3], "max": max(sizes),
+            "log2_histogram": {f"<{2 ** b}": histogram[b] for b in sorted(histogram)}}
+
+
+def weighted(text: str) -> tuple[tuple[str, float], ...]:
+    """``small=0.5,large=0.5`` as ((name, weight), ...)."""
+    return tuple((name, float(weight)) for name, weight in (item.split("=") for item in text.split(",")))
+
+
+def generator_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """A flag for every GeneratorOptions field with a plain (bool, int, float, str) default or
+    a weighted choice (``--shape-profiles small=0.5,large=0.5``)."""
+    names = []
+    for field in dataclasses.fields(GeneratorOptions):
+        default = field.default
+        pairs = isinstance(default, tuple) and all(isinstance(item, tuple) and len(item) == 2 for item in default)
+        if isinstance(default, (bool, int, float, str)) or pairs:
+            kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(default, bool) else \
+                weighted if pairs else type(default)
+            parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
+                                help=f"GeneratorOptions.{field.name} (default {default!r})")
+            names.append(field.name)
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="ort-all,tvm,inductor")
+    parser.add_argument("--n", type=int, default=2000, help="graphs per fast backend (ONNX Runtime)")
+    parser.add_argument("--slow-n", type=int, default=50, help="graphs per slow backend (TVM, Inductor)")
+    options_fields = generator_flags(parser)
+    args = parser.parse_args()
+    chosen = {name: getattr(args, name) for name in options_fields if getattr(args, name) is not None}
+    options = GeneratorOptions(**{"input_budget": None, **chosen})
+    names = args.backends.split(",")
+    counts = {name: args.slow_n if load_backend(name).timeout_factor > 1 else args.n for name in names}
+    cases = fresh_cases(max(counts.values()), options)
+    results = [reach(name, cases[:counts[name]]) for name in names]
+    print(json.dumps({"benchmark": "optimizer reach (rewrites that fired over fresh default graphs)",
+                      "generator_options": chosen,
+                      "results": results, "tensor_sizes": tensor_sizes(cases)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The pattern library: every template and a near-miss of each give valid graphs; malformed
+templates are refused in one line; the generator and the mutator insert patterns."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from onnx.reference import ReferenceEvaluator
+
+from fuzzer.generation.generator import GeneratorOptions, GraphBuilder, generated
+from fuzzer.generation.mutate import MUTATORS, admit
+from fuzzer.generation.patterns import (PATTERNS, Miss, Pattern, PatternError, Step, available, check_pattern,
+                                        instantiate)
+from fuzzer.generation.profiles import PROFILES
+from fuzzer.graph.export_onnx import to_onnx
+from fuzzer.graph.rejected import Unsatisfiable
+from fuzzer.graph.values import random_inputs
+
+OPTIONS = GeneratorOptions(input_budget=None)
+USABLE = [p for p in PATTERNS if available(p, OPTIONS.opset, None)]
+
+
+def assert_valid(graph) -> None:
+    model = to_onnx(graph)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        outputs = ReferenceEvaluator(model).run(None, random_inputs(graph, 0))
+    assert [np.shape(o) for o in outputs] == [graph.types[name].shape for name in graph.outputs]
+
+
+def built(pattern: Pattern, near_miss: bool, profile: str, seed: int):
+    """A graph holding one instance of ``pattern`` alone, or None when its sizes do not fit."""
+    options = GeneratorOptions(input_budget=None, near_miss_share=float(near_miss)).profiled(PROFILES[profile])
+    builder = GraphBuilder(random.Random(seed), options, profile=PROFILES[profile])
+    for _ in range(20):
+        try:
+            instance = instantiate(pattern, builder.rng, builder.profile, options.max_dim, options.max_elements,
+                                   builder.values, builder.fresh_name, near_miss, options.dtypes, options.opset)
+            builder.commit(instance)
+            return builder.graph(), instance
+        except Unsatisfiable:
+            continue
+    return None
+
+
+@pytest.mark.parametrize("pattern", USABLE, ids=[p.name for p in USABLE])
+def test_every_template_and_its_near_misses_give_valid_graphs(pattern):
+    made = [built(pattern, near_miss, profile, seed)
+            for near_miss, profile, seed in itertools.product((False, True), ("small", "vector"), range(6))]
+    assert any(m is not None and m[1].miss is None for m in made), "the pattern itself never fits"
+    assert any(m is not None and m[1].miss is not None for m in made), "no near-miss fits"
+    for m in made:
+        if m is not None:
+            assert_valid(m[0])
+
+
+def test_the_library_targets_optimizers_and_has_the_main_families():
+    names = {p.name for p in PATTERNS}
+    assert {"matmul_add", "gemm_activation", "conv_batchnorm_relu", "gelu_decomposition", "layernorm_decomposition",
+            "attention", "skip_layernorm", "cast_chain", "slice_concat_space_to_depth", "pad_conv"} <= names
+    assert all(":" in target for p in PATTERNS for target in p.targets)
+
+
+def test_templates_with_missing_operators_are_skipped():
+    missing = Pattern("ghost", ("x:Y",), {"x": "A"}, (Step("NoSuchOperator", "x", "y"),))
+    assert not available(missing, 17, None)
+
+
+@pytest.mark.parametrize("pattern, field", [
+    (Pattern("p", (), {"x": "A"}, (Step("Relu", "x", "y"),)), "targets"),
+    (Pattern("p", ("a:b",), {"x": "A"}, (Step("Relu", "z", "y"),)), "steps[0].inputs"),
+    (Pattern("p", ("a:b",), {"x": "A B-"}, (Step("Relu", "x", "y"),)), "x.shape"),
+    (Pattern("p", ("a:b",), {"x": "A"}, (Step("Relu", "x", "y"),), misses=(Miss("m", ops={3: "Abs"}),)),
+     "misses.m"),
+])
+def test_malformed_templates_are_refused_naming_entry_and_field(pattern, field):
+    with pytest.raises(PatternError) as error:
+        check_pattern(pattern)
+    message = str(error.value)
+    assert "\n" not in message and "patterns.py" in message and "'p'" in message and field in message
+
+
+def test_generator_inserts_patterns_in_their_share_deterministically():
+    options = GeneratorOptions(pattern_share=1.0, input_budget=None)
+    made = [generated(seed, options) for seed in range(30)]
+    assert sum(bool(m.patterns) for m in made) >= 20
+    assert any("~" in name for m in made for name in m.patterns)
+    assert [generated(seed, options) for seed in range(5)] == made[:5]
+    for m in made[:10]:
+        assert_valid(m.graph)
+
+
+def test_the_mutator_inserts_a_valid_pattern():
+    host = generated(3, OPTIONS).graph
+    mutants = []
+    for seed in range(10):
+        try:
+            mutant = MUTATORS["insert_pattern"](host, random.Random(seed), OPTIONS, ())
+            admit(mutant, host, OPTIONS)
+        except Unsatisfiable:
+            continue
+        mutants.append(mutant)
+    assert mutants and all(len(m.nodes) > len(host.nodes) for m in mutants)
+    assert_valid(mutants[0])
