@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fuzzer.store import StoredFinding
-from triage.bugs import build_bugs, cluster_key, error_headline, representative_signature
+from oracles.bug_keys import cluster_key, error_headline
+from triage.bugs import build_bugs, representative_signature
 from triage.db import SignatureRecord, Status
 
 TVM_MESSAGE = ("TypeError: Binary operators must have the same datatype for both operands.  However, "

@@ -24,85 +24,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from functools import cache
 from typing import Iterable, Mapping, Sequence
 
 from fuzzer.store import DATABASE_NAME, RunStore, StoredFinding, StoreError
-from fuzzer.execution.backends import UnknownBackend, load_backend
-from oracles.finding import Finding
+from fuzzer.execution.backends import UnknownBackend
+from oracles.bug_keys import (FAILURE_KINDS, MISCOMPILE_KEY, TYPE_KINDS, backend_facts, cluster_key, dtype_class,
+                              error_headline, join_subsumed_culprits)
+from oracles.signature import failure_cause
 from triage.db import SignatureRecord, Status, load_baseline, signature_records
 from triage.judge_defects import known_defect
-from oracles.signature import failure_cause, normalize_message
 
-FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
-TYPE_KINDS = frozenset({"shape_mismatch", "dtype_mismatch"})  # a wrong type, whatever the values
 KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
               "nondeterminism", "metamorphic")  # triage order: what takes a compiler down first
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
 UNBLAMED_TIR_CASE = "tvm-tir:case"  # a TIR case that failed as a whole (fuzzer.tir.campaign.TirCampaign.record)
-# a TIR miscompile's key ends in its culprit: "primitives|pass edits" (fuzzer.tir.campaign.tir_root_cause)
-_MISCOMPILE_KEY = re.compile(r"/(?:mismatch|error/out-of-bounds write)/(?P<culprit>[^/]*)$")
-
-
-def error_headline(message: str) -> str:
-    """The normalized headline of an error message (IR, tensor and node names removed)."""
-    return normalize_message(message)[:160]
-
-
-def dtype_class(dtype: str) -> str:
-    if not dtype:
-        return ""
-    if "float" in dtype:
-        return "float"
-    if dtype == "bool":
-        return "bool"
-    return "int" if "int" in dtype else dtype
-
-
-@dataclass(frozen=True)
-class BackendFacts:
-    compiler: str
-    role: str  # "target" or "judge"
-    optimizing: bool
-
-
-def backend_facts(name: str, specs: Mapping[str, str] = {}) -> BackendFacts:
-    """What a finding's backend name says about the compiler behind it; ``specs`` maps the
-    names of a run's plugin backends to their specs (``module:Class``)."""
-    return _facts(specs.get(name, name))
-
-
-@cache
-def _facts(spec: str) -> BackendFacts:
-    if spec.startswith("tvm-tir"):
-        return BackendFacts("tvm", "target", True)
-    try:
-        backend = load_backend(spec)
-    except (UnknownBackend, ImportError):
-        return BackendFacts(spec, "target", True)
-    return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing)
-
-
-def cluster_key(finding: StoredFinding | Finding, judges_as_targets: bool = False,
-                specs: Mapping[str, str] = {}) -> str:
-    """The key that joins one compiler's signatures before triage (see the module doc)."""
-    facts = backend_facts(finding.backends[0], specs)
-    details = finding.details
-    kind = getattr(finding.kind, "value", finding.kind)
-    if kind in FAILURE_KINDS:
-        tail = [failure_cause(details), error_headline(str(details.get("message", "")))]
-    else:
-        tail = [dtype_class(str(details.get("dtype", ""))), str(details.get("error_class", ""))]
-        if details.get("first_divergent_op"):
-            tail.append(f"@{details['first_divergent_op']}")
-    role = "target" if judges_as_targets else facts.role
-    return "/".join([role, facts.compiler, kind, *tail])
 
 
 def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges_as_targets: bool = False,
@@ -186,39 +126,6 @@ def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False,
         key = tir_key(finding) if tir_key is not None else cluster_key(finding, judges_as_targets, specs)
         grouped.setdefault(key, []).append(finding)
     return dict(sorted(grouped.items(), key=lambda item: triage_priority(item[0], item[1])))
-
-
-def join_subsumed_culprits(grouped: dict[str, list[StoredFinding]]) -> dict[str, list[StoredFinding]]:
-    """TIR miscompile clusters (wrong values, writes outside a buffer) joined into the cluster
-    of the smallest culprit they contain: ``cache_write,loop_partition`` joins
-    ``loop_partition`` when that culprit alone miscompiles (the extra primitive is one
-    shrinking could not drop, not another bug). A write outside a buffer and wrong values
-    are two faces of one wrong store, so wrong values also join an out-of-bounds write of
-    the same culprit."""
-    def parts(key: str) -> tuple[str, frozenset, frozenset] | None:
-        found = _MISCOMPILE_KEY.search(key)
-        if found is None or found["culprit"] in ("reference", "unblamed", "default"):
-            return None
-        primitives, _, edits = found["culprit"].partition("|")
-        return (key[:found.start("culprit")], frozenset(filter(None, primitives.split(","))),
-                frozenset(filter(None, edits.split(","))))
-
-    culprits = {key: found for key in grouped if (found := parts(key)) is not None}
-
-    def contains(big: str, small: str) -> bool:
-        (big_kind, big_primitives, big_edits), (kind, primitives, edits) = culprits[big], culprits[small]
-        if big == small or not (primitives <= big_primitives and edits <= big_edits):
-            return False
-        same = (primitives, edits) == (big_primitives, big_edits)
-        return not same or (big_kind.endswith("/mismatch/") and not kind.endswith("/mismatch/"))
-
-    joined: dict[str, list[StoredFinding]] = {}
-    for key, members in grouped.items():
-        smaller = [other for other in culprits if key in culprits and culprits[other][1] and contains(key, other)]
-        minimal = [k for k in smaller if not any(contains(k, o) for o in smaller)]
-        target = max(minimal, key=lambda k: (len(grouped[k]), k)) if minimal else key
-        joined.setdefault(target, []).extend(members)
-    return joined
 
 
 def representative_signature(findings: Sequence[StoredFinding], specs: Mapping[str, str] = {}) -> str:
@@ -305,7 +212,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
     fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))
     repro_note = notes.get("repro") or {}
     culprit = (record.culprit or {}).get("description") if record and record.culprit else None
-    miscompile = _MISCOMPILE_KEY.search(fingerprint) if stored.backends[0].startswith("tvm-tir") else None
+    miscompile = MISCOMPILE_KEY.search(fingerprint) if stored.backends[0].startswith("tvm-tir") else None
     if miscompile is not None:  # a TIR miscompile's key is its culprit
         culprit = "shrunk to " + miscompile["culprit"]
     triage_error = (notes.get("failed") or {}).get("error")

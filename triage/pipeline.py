@@ -30,7 +30,8 @@ from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from oracles.signature import headline
 from oracles.precision import REFERENCE
-from triage.bugs import FAILURE_KINDS, backend_facts, clusters, representative_signature, tir_key_of
+from oracles.bug_keys import FAILURE_KINDS, backend_facts
+from triage.bugs import clusters, representative_signature, tir_key_of
 from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
 from triage.localize import localize

@@ -35,7 +35,7 @@ from fuzzer.execution.outcome import TestCase
 from fuzzer.graph.values import random_array
 from oracles.finding import Finding, FindingKind
 from oracles.precision import REFERENCE
-from triage.bugs import backend_facts
+from oracles.bug_keys import backend_facts
 from triage.localize import intermediate_values, localize
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 from triage.grouping import near_identical

@@ -488,7 +488,8 @@ def bug_report_markdown(case: TestCase, backend: str, finding: Any, script: str,
     minimal graph, expected vs actual, culprit, and the repro script with how to run it."""
     import platform
 
-    from triage.bugs import backend_facts, scope_of
+    from oracles.bug_keys import backend_facts
+    from triage.bugs import scope_of
 
     compiler = backend_facts(backend).compiler
     kind = _kind(finding)

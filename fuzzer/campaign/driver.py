@@ -47,7 +47,7 @@ from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.precision import REFERENCE
 from oracles.tolerance import DEFAULT_POLICY, policy_from_dict
-from triage.bugs import cluster_key
+from oracles.bug_keys import cluster_key
 
 
 @dataclass(frozen=True)

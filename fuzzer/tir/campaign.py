@@ -57,6 +57,7 @@ from fuzzer.tir.case import ANY_MUTATOR, TirCase, Variant, decode_json, trace_fr
 from fuzzer.tir import relax_pipelines
 from fuzzer.tir.pipelines import PipelineMutation, default_pipeline
 from fuzzer.tir.seeds import random_seed_spec
+from oracles.bug_keys import join_subsumed_culprits
 from oracles.compare import compare_arrays
 from oracles.finding import Finding, FindingKind
 from oracles.tolerance import DEFAULT_POLICY
@@ -563,8 +564,6 @@ class TirCampaign:
 
     def add_likely_bug(self, root_cause: str) -> None:
         """Count a finding's root cause among the likely bugs, joined as the bug list joins them."""
-        from triage.bugs import join_subsumed_culprits
-
         keys = self.snapshot.bugs | {TIR_BUG_PREFIX + root_cause}
         self.snapshot.bugs = set(join_subsumed_culprits({key: [] for key in keys}))
 
