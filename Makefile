@@ -27,6 +27,7 @@ chromium:
 	test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || true
 
 test: $(INSTALLED) chromium
+	$(VENV)/bin/ruff check fuzzer oracles corpus triage reports tests bench scripts
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
