@@ -13,6 +13,7 @@ Usage: python bench/optimizer_reach.py [--n 2000] [--slow-n 50] [--backends ort-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -133,7 +134,8 @@ def main() -> None:
     names = args.backends.split(",")
     counts = {name: args.slow_n if load_backend(name).timeout_factor > 1 else args.n for name in names}
     cases = fresh_cases(max(counts.values()), options)
-    results = [reach(name, cases[:counts[name]]) for name in names]
+    with contextlib.redirect_stdout(sys.stderr):  # what compilers print stays out of the JSON
+        results = [reach(name, cases[:counts[name]]) for name in names]
     print(json.dumps({"benchmark": "optimizer reach (rewrites that fired over fresh default graphs)",
                       "generator_options": chosen,
                       "results": results, "tensor_sizes": tensor_sizes(cases)}, indent=2))

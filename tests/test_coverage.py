@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit, compiler_bits,
-                             cost, coverage_series, fingerprint, graph_features, kind_of, record_coverage)
+from fuzzer.campaign.coverage import (ARC, GRAPH, NOTED, CoverageMap, CoveragePoint, attribute_bucket, bit,
+                                      compiler_bits, cost, coverage_series, fingerprint, graph_features, kind_of,
+                                      record_coverage)
 from fuzzer.generation.generator import SYMBOL, VARIANTS, make_case
 from fuzzer.graph.ir import Graph, Input
 from fuzzer.execution.isolation import WorkerGroup

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import replace
@@ -403,8 +404,15 @@ def test_status_reads_a_run_while_it_is_written(tmp_path):
         assert store.progress().tests == 600  # the reader never held the writer back
     watch = subprocess.Popen([str(TCFUZZ), "status", str(run_dir), "--watch", "0.2"], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(watch.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120  # a loaded machine takes seconds to import it
+    while sum("tcfuzz status" in line for line in list(lines)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     watch.send_signal(signal.SIGINT)
-    output, _ = watch.communicate(timeout=30)
+    watch.wait(timeout=30)
+    reader.join(timeout=30)
+    output = "".join(lines)
     assert watch.returncode == 130
     assert output.count("tcfuzz status") >= 2 and re.search(r"│ tests\s+│\s+600 │", output)
