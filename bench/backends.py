@@ -37,7 +37,8 @@ def measure(name: str, seconds: float, nodes: int, log_dir: Path) -> dict:
             tests += len(cases)
         elapsed = time.monotonic() - started
     return {"backend": name, "tests": tests, "seconds": round(elapsed, 1),
-            "tests_per_second": round(tests / elapsed, 2), "ok_share": round(statuses.get(Status.OK.value, 0) / tests, 3),
+            "tests_per_second": round(tests / elapsed, 2),
+            "ok_share": round(statuses.get(Status.OK.value, 0) / tests, 3),
             "statuses": statuses}
 
 

@@ -68,7 +68,8 @@ def main() -> None:
             examples[key] += [seed][:EXAMPLES - len(examples[key])]
 
     def summary(times: list[float]) -> dict[str, float]:
-        return {"median_ms": round(statistics.median(times) * 1e3, 2), "p95_ms": round(percentile(times, 0.95) * 1e3, 2),
+        return {"median_ms": round(statistics.median(times) * 1e3, 2),
+                "p95_ms": round(percentile(times, 0.95) * 1e3, 2),
                 "max_ms": round(max(times) * 1e3, 1)}
 
     print(json.dumps({"graphs": args.graphs, "nodes": args.nodes, "first_seed": args.seed,

@@ -39,7 +39,8 @@ def measure(run: Path, fuzz_seconds: float, triage_seconds: float | None) -> dic
         bugs = run_bugs(store)
     compiler_bugs = [bug for bug in bugs if bug.category == "bug"]
     return {
-        "run": str(run), "fuzz_seconds": round(fuzz_seconds), "triage_seconds": triage_seconds and round(triage_seconds),
+        "run": str(run), "fuzz_seconds": round(fuzz_seconds),
+        "triage_seconds": triage_seconds and round(triage_seconds),
         "findings": len(findings), "signatures": len({f.signature for f in findings}),
         "bugs": len(compiler_bugs), "verified_bugs": sum(bug.verified for bug in compiler_bugs),
         "reduced_bugs": sum(bool(bug.reduced_ops) for bug in compiler_bugs),

@@ -114,7 +114,9 @@ class Corpus:
         """The inputs stored with an entry, or None when it has none."""
         with self.store.transaction() as connection:
             row = connection.execute("SELECT inputs_sha FROM corpus_entries WHERE hash = ?", (entry_hash,)).fetchone()
-        return None if row is None or row["inputs_sha"] is None else npz_to_arrays(self.store.get_blob(row["inputs_sha"]))
+        if row is None or row["inputs_sha"] is None:
+            return None
+        return npz_to_arrays(self.store.get_blob(row["inputs_sha"]))
 
     def record_pick(self, entry_hash: str) -> None:
         with self.store.transaction(write=True) as connection:

@@ -60,7 +60,8 @@ def _accepts(op: str, tensor_type: TensorType, opset: int) -> bool:
 
 
 def _pick_value(graph: Graph, rng: random.Random, usable: Callable[[TensorType], bool]) -> str:
-    candidates = [name for name, t in graph.types.items() if usable(t) and (graph.consumers[name] or name in graph.outputs)]
+    candidates = [name for name, t in graph.types.items()
+                  if usable(t) and (graph.consumers[name] or name in graph.outputs)]
     if not candidates:
         raise NotApplicable("no value fits")
     return rng.choice(sorted(candidates))
@@ -87,7 +88,8 @@ def insert_after(graph: Graph, value: str, chain: Chain) -> Graph:
         position = producers[value] + 1
         nodes = list(graph.nodes)
         producer = nodes[producers[value]]
-        nodes[producers[value]] = replace(producer, outputs=tuple(source if o == value else o for o in producer.outputs))
+        nodes[producers[value]] = replace(producer,
+                                          outputs=tuple(source if o == value else o for o in producer.outputs))
     else:
         source, target = value, _fresh(graph, value, taken)
         position = 0

@@ -35,7 +35,8 @@ def test_each_control_flow_operator_is_generated(op):
 
 def test_share_of_graphs_with_control_flow_follows_the_option():
     assert not any(n.op in CONTROL for s in range(50) for n in generate_graph(s, GeneratorOptions(nodes=5)).nodes)
-    with_control = sum(any(n.op in CONTROL for n in generate_graph(s, GeneratorOptions(nodes=5, control_flow=0.5)).nodes)
+    with_control = sum(any(n.op in CONTROL
+                           for n in generate_graph(s, GeneratorOptions(nodes=5, control_flow=0.5)).nodes)
                        for s in range(100))
     assert 30 <= with_control <= 70
 

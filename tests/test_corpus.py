@@ -122,7 +122,8 @@ def test_import_rejects_models_over_the_element_budget(tmp_path):
                             [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [64, 128])])
     onnx.save(helper.make_model(big, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "big.onnx")
     with Corpus.open(tmp_path / "corpus") as corpus:
-        assert corpus.import_onnx_dir(tmp_path).rejected == ("big.onnx: Relu output size is outside the element budget",)
+        assert corpus.import_onnx_dir(tmp_path).rejected == (
+            "big.onnx: Relu output size is outside the element budget",)
 
 
 @settings(max_examples=40, deadline=None)

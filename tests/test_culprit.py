@@ -67,7 +67,8 @@ def test_the_planted_fusion_bug_is_blamed_on_matmul_add_fusion(tmp_path, monkeyp
                                           outcomes=[], versions={})
         culprit = find_culprit(store.config, case, find_stored(store, finding_id))
     assert culprit is not None
-    assert (culprit.backend, culprit.knob, culprit.value) == ("planted-fusion", "disabled_optimizers", "MatMulAddFusion")
+    assert (culprit.backend, culprit.knob, culprit.value) == (
+        "planted-fusion", "disabled_optimizers", "MatMulAddFusion")
 
 
 @pytest.mark.slow

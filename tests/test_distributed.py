@@ -87,7 +87,8 @@ def test_a_backend_under_another_python_is_compared_with_itself(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--backend-python", "ort-none@old=/no/such/python"], "/no/such/python is not an executable Python"),
     (["--backend-python", "ort-none@old"], "expected NAME=PATH"),
-    (["--backend-python", f"ort-all@old={sys.executable}"], "--backend-python names ort-all@old, which is not in --backends"),
+    (["--backend-python", f"ort-all@old={sys.executable}"],
+     "--backend-python names ort-all@old, which is not in --backends"),
 ])
 def test_bad_backend_python_is_one_line(arguments, message, tmp_path, capsys):
     from fuzzer.cli import main

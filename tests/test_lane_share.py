@@ -10,7 +10,7 @@ from rich.console import Console
 from fuzzer.campaign.driver import Campaign, CampaignConfig, Lane, plan_lanes, seed_for_test, start_run
 from fuzzer.campaign.progress import plain_line, summary_table
 from fuzzer.campaign.shares import CpuMeter, FairShare, parse_lane_weights
-from fuzzer.cli import main
+from fuzzer.cli import default_backends, main
 from fuzzer.store import RunStore
 from reports.markdown import render_markdown
 from reports.model import summarize
@@ -59,6 +59,18 @@ def test_each_slow_compiler_gets_a_lane_with_the_judges_and_its_weight():
                              ({"faulty": 1, SLOW: 2}, "lane faulty is given two weights")):
         with pytest.raises(ValueError, match=re.escape(message)):
             plan_lanes(CampaignConfig(backends=config.backends, reference="onnx-ref", lane_weights=weights))
+
+
+def test_by_default_tvm_and_inductor_each_get_at_least_a_quarter_of_the_machine():
+    backends = default_backends()
+    if not {"tvm", "tvm-torch", "inductor", "aot-eager"} <= set(backends):
+        pytest.skip("TVM or torch.compile cannot run here")
+    lanes = {lane.name: lane for lane in plan_lanes(CampaignConfig(backends=backends, reference="onnx-ref"))}
+    assert set(lanes) == {"fast", "tvm", "torch.compile"}
+    assert set(lanes["tvm"].backends) == {"ref-f64", "onnx-ref", "tvm", "tvm-nofuse", "tvm-noopt", "tvm-torch"}
+    assert set(lanes["torch.compile"].backends) == {"ref-f64", "onnx-ref", "inductor", "inductor-dynamic", "aot-eager"}
+    total = sum(lane.weight for lane in lanes.values())
+    assert lanes["tvm"].weight / total >= 0.25 and lanes["torch.compile"].weight / total >= 0.25
 
 
 @pytest.mark.parametrize("args, words", [

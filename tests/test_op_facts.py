@@ -203,7 +203,8 @@ def test_a_type_error_in_a_mutator_is_not_swallowed(monkeypatch):
             raise error
         return mutate
 
-    monkeypatch.setattr(mutation, "MUTATORS", {"rejects": mutator(InvalidGraph("no")), "breaks": mutator(KeyError("x"))})
+    monkeypatch.setattr(mutation, "MUTATORS",
+                        {"rejects": mutator(InvalidGraph("no")), "breaks": mutator(KeyError("x"))})
     with pytest.raises(KeyError):
         mutation.mutate(graph, random.Random(0))
     monkeypatch.setattr(mutation, "MUTATORS", {"rejects": mutator(InvalidGraph("no"))})

@@ -16,7 +16,8 @@ from fuzzer.graph.ops import all_specs, get_spec
 from fuzzer.graph.values import to_numpy, to_torch
 
 GRAPHS_PER_OP = 12
-LOOSE = {DType.float16: 2e-2, DType.bfloat16: 8e-2, DType.float32: 1e-4, DType.float64: 1e-6}  # the reference evaluator computes some float64 ops (Erf) in float32
+# the reference evaluator computes some float64 ops (Erf) in float32
+LOOSE = {DType.float16: 2e-2, DType.bfloat16: 8e-2, DType.float32: 1e-4, DType.float64: 1e-6}
 
 
 def cases_for(op: str):

@@ -119,7 +119,8 @@ def test_a_failure_is_judged_again_by_its_backend_and_the_judges_only():
     config = CampaignConfig(backends=("ref-f64", "onnx-ref", "ort-none", "ort-all", "torch"), reference="onnx-ref")
     failure = StoredFinding(0, 0, "error", ("ort-all",), "run", "", "", {}, 0, "", 0.0, {})
     assert judging_backends(config, failure) == ["ref-f64", "onnx-ref", "ort-all"]
-    mismatch = StoredFinding(0, 0, "mismatch", ("ort-all",), "compare", "", "", {"compared_with": "torch"}, 0, "", 0.0, {})
+    mismatch = StoredFinding(0, 0, "mismatch", ("ort-all",), "compare", "", "", {"compared_with": "torch"},
+                             0, "", 0.0, {})
     assert judging_backends(config, mismatch) == ["ref-f64", "onnx-ref", "ort-all", "torch"]
     metamorphic = StoredFinding(0, 0, "metamorphic", ("ort-all",), "compare", "", "", {}, 0, "", 0.0, {})
     assert len(judging_backends(config, metamorphic)) == 5

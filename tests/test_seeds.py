@@ -37,7 +37,8 @@ def test_seeds_cover_the_blocks_named_in_their_definitions():
     ops = {name: {node.op for node in graph.nodes} for name, graph in SEEDS.items()}
     assert {"Conv", "BatchNormalization", "Relu", "Add"} <= ops["residual_block"]
     assert any(n.op == "Conv" and n.attr["group"] > 1 for n in SEEDS["depthwise_separable_block"].nodes)
-    assert {"MatMul", "Reshape", "Transpose", "Softmax", "LayerNormalization", "Erf"} <= ops["transformer_encoder_block"]
+    assert ({"MatMul", "Reshape", "Transpose", "Softmax", "LayerNormalization", "Erf"}
+            <= ops["transformer_encoder_block"])
     assert {"Gemm", "Relu", "Softmax"} <= ops["mlp_head"]
     assert {"GlobalAveragePool", "Sigmoid", "Mul"} <= ops["squeeze_excite_block"]
 

@@ -127,7 +127,8 @@ def signature_records(store: RunStore) -> list[SignatureRecord]:
     """Every record, in order of first appearance; none for a run never triaged (this
     reads only, so it works on a store opened read-only)."""
     with store.transaction() as connection:
-        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signatures'").fetchone() is None:
+        if connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signatures'").fetchone() is None:
             return []
         rows = connection.execute("SELECT * FROM signatures ORDER BY first_seen, signature").fetchall()
     return [SignatureRecord.from_row(row) for row in rows]

@@ -376,7 +376,7 @@ def replay_run(run_dir: Path) -> list[Replayed]:
             with Evaluator.from_config(store.config, backends) as evaluator:
                 findings = evaluator.evaluate_many(cases)
         verdicts = {}
-        for (record, stored), found in zip(replayable, findings):
+        for (record, _stored), found in zip(replayable, findings):
             failing = shows(found, record.signature)
             status = (Status.NEW if record.status is Status.FIXED else record.status) if failing else Status.FIXED
             update_signature(store, record.signature, status=status)

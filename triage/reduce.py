@@ -191,7 +191,8 @@ def with_sources(case: TestCase, change: Callable[[TensorType, np.ndarray], tupl
     def build():
         feed, inputs, weights = dict(case.inputs), [], []
         for source in graph.inputs:
-            changed = change(source.type, np.asarray(feed[source.name])) if names is None or source.name in names else None
+            changed = (change(source.type, np.asarray(feed[source.name]))
+                       if names is None or source.name in names else None)
             if changed:
                 inputs.append(Input(source.name, changed[0]))
                 feed[source.name] = changed[1]
@@ -392,7 +393,8 @@ class Reducer:
             graph = self.case.graph
             sources = [(s.name, s.type) for s in (*graph.inputs, *graph.weights)]
             extents = sorted({d for _, t in sources for d in t.shape if d > 1}, reverse=True)
-            candidates = [with_sources(self.case, extent_changer(d, new)) for d in extents for new in sorted({1, d // 2})]
+            candidates = [with_sources(self.case, extent_changer(d, new))
+                          for d in extents for new in sorted({1, d // 2})]
             candidates += [with_sources(self.case, extent_changer(d, 1, axis), {name})
                            for name, t in sources for axis, d in enumerate(t.shape) if d > 1]
             if not self.first_reproducing(candidates):
@@ -402,7 +404,8 @@ class Reducer:
 
     def narrow_dtypes(self) -> bool:
         graph = self.case.graph
-        names = [s.name for s in (*graph.inputs, *graph.weights) if s.type.dtype.is_float and s.type.dtype is not DType.float32]
+        names = [s.name for s in (*graph.inputs, *graph.weights)
+                 if s.type.dtype.is_float and s.type.dtype is not DType.float32]
         candidates = [with_sources(self.case, to_float32)] + [with_sources(self.case, to_float32, {n}) for n in names]
         return bool(names) and self.first_reproducing(candidates) is not None
 
@@ -416,7 +419,8 @@ class Reducer:
             if anchor is None or not node.attrs:
                 continue
             options = simpler_attributes(node, anchor)
-            progress |= self.first_reproducing(with_attributes(self.case, index, attrs) for attrs in options) is not None
+            progress |= self.first_reproducing(
+                with_attributes(self.case, index, attrs) for attrs in options) is not None
         return progress
 
     def simplify_values(self) -> bool:
@@ -425,7 +429,8 @@ class Reducer:
                                                                 if w.type.dtype.is_float]:
             if self.out_of_time:
                 break
-            candidates = [with_sources(self.case, value_changer(simplify), {name}) for simplify in VALUE_SIMPLIFICATIONS]
+            candidates = [with_sources(self.case, value_changer(simplify), {name})
+                          for simplify in VALUE_SIMPLIFICATIONS]
             progress |= self.first_reproducing(candidates) is not None
         return progress
 
@@ -468,7 +473,8 @@ def _pin(stored: StoredFinding, case: TestCase, evaluator: Evaluator) -> Target:
         (f for f in candidates if near_identical(f.signature, stored.signature)), None)
     if found is None:
         raise NotReproducible(f"finding {stored.id} ({stored.signature}) does not reproduce on its stored test case; "
-                              f"got {[f.signature for f in candidates] or 'no finding'} from {', '.join(stored.backends)}")
+                              f"got {[f.signature for f in candidates] or 'no finding'} "
+                              f"from {', '.join(stored.backends)}")
     compared_with = str(found.details.get("compared_with", ""))
     operator = ""
     if kind in VALUE_KINDS and compared_with:
@@ -524,7 +530,8 @@ def reduce_finding(store: RunStore, finding_id: int, *, evaluator: Evaluator | N
     if previous is not None:
         target = Target(FindingKind(stored.kind), stored.backends, row["signature"], row["operator"],
                         str(stored.details.get("compared_with", "")))
-        case, nodes_before, tests_before, seconds_before = previous.case, previous.nodes_before, previous.tests, previous.seconds
+        case, nodes_before, tests_before, seconds_before = (previous.case, previous.nodes_before, previous.tests,
+                                                            previous.seconds)
     else:
         target = _pin(stored, case, evaluator)
         nodes_before, tests_before, seconds_before = len(case.graph.nodes), 1, 0.0

@@ -66,7 +66,7 @@ class CampaignConfig:
     single_compiler_every: int = 8  # every Nth test also gets the metamorphic and determinism oracles
     input_budget: float | None = 0.1  # seconds of numerical input search per graph; None: random inputs
     tolerances: dict | None = None  # oracles.tolerance.policy_to_dict form; None: the defaults
-    lane_weights: dict[str, float] | None = None  # lane (or one of its backends) -> weight; others get 1
+    lane_weights: dict[str, float] | None = None  # lane (or one of its backends) -> weight; others: the default
     coverage: bool = False  # coverage feedback: measure, keep a corpus, mutate its entries
     corpus: str | None = None  # corpus directory; None: RUN/corpus
     mutation_share: float = 0.5  # with coverage, the share of tests that mutate a corpus entry
@@ -111,6 +111,11 @@ def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, st
 
 
 FAST_LANE = "fast"
+# A lane's weight unless lane_weights names it; 1 for lanes not here. Inductor's three configurations
+# take about six times the CPU of TVM's four per test (seconds per graph on one core: inductor-dynamic
+# 4-5, inductor 0.7-1, aot-eager 0.3; tvm-torch 0.45, tvm, tvm-nofuse, tvm-noopt 0.1 each), so on
+# the default backends the fast lane and TVM get a quarter of the CPU each and Inductor half.
+DEFAULT_LANE_WEIGHTS = {"torch.compile": 2.0}
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def plan_lanes(config: CampaignConfig) -> list[Lane]:
         if aliases[name] in weights:
             raise ValueError(f"lane {aliases[name]} is given two weights; give it one")
         weights[aliases[name]] = weight
-    return [replace(lane, weight=weights.get(lane.name, 1.0)) for lane in lanes]
+    return [replace(lane, weight=weights.get(lane.name, DEFAULT_LANE_WEIGHTS.get(lane.name, 1.0))) for lane in lanes]
 
 
 def split_backends(config: CampaignConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:

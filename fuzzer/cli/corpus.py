@@ -28,7 +28,8 @@ def open_corpus(directory: Path, *, create: bool = False):
     from fuzzer.store import DATABASE_NAME, StoreError
 
     if not create and not (directory / DATABASE_NAME).is_file():
-        raise UsageError(f"{directory} is not a corpus directory; make one with `tcfuzz corpus add {directory} MODELS_DIR`")
+        raise UsageError(f"{directory} is not a corpus directory; "
+                         f"make one with `tcfuzz corpus add {directory} MODELS_DIR`")
     try:
         return Corpus.open(directory)
     except StoreError as error:

@@ -9,7 +9,8 @@ from fuzzer.cli import UsageError, positive_float
 
 FORMAT_CHOICES = ("all", "json", "md", "junit", "sarif", "html")
 CI_EPILOG = """exit status: 0 nothing new, 1 new bugs (a new or flaky compiler bug, or one triage failed
-on, whose root cause is outside the baseline; reference issues never fail), 2 harness error (bad configuration, a backend that cannot start, an exception
+on, whose root cause is outside the baseline; reference issues never fail), 2 harness error (bad configuration, a \
+backend that cannot start, an exception
 in tcfuzz). Reports are written to RUN/report/. See docs/ci.md."""
 
 
@@ -51,7 +52,8 @@ def command_report(args: argparse.Namespace) -> int:
     try:
         written = write_reports(summary, out, FORMATS if args.format == "all" else (args.format,))
     except OSError as error:
-        raise UsageError(f"cannot write reports to {out} ({error.strerror}); choose another directory with -o") from None
+        raise UsageError(f"cannot write reports to {out} ({error.strerror}); "
+                         "choose another directory with -o") from None
     for path in written:
         print(path)
     return 0

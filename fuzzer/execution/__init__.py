@@ -1,1 +1,2 @@
-"""The execution stage: outcomes, the worker protocol, isolation, the case builder, backends and their support tables."""
+"""The execution stage: outcomes, the worker protocol, isolation, the case builder, backends and their
+support tables."""

@@ -71,9 +71,9 @@ class CaseBuilder:
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "fuzzer.execution.case_builder"], stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=log, env=worker_environment(),
-                                            start_new_session=True, bufsize=0)
+            self.process = subprocess.Popen([sys.executable, "-m", "fuzzer.execution.case_builder"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                            env=worker_environment(), start_new_session=True, bufsize=0)
 
     def wait_ready(self) -> None:
         message = protocol.receive(self.process.stdout)

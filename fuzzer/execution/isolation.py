@@ -89,7 +89,8 @@ class Worker:
         self.log_path = self.log_dir / f"{log_name(self.backend)}.stderr.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [self.python, "-m", "fuzzer.execution.worker", self.backend, *(["--coverage"] if self.coverage else [])], stdin=subprocess.PIPE,
+            [self.python, "-m", "fuzzer.execution.worker", self.backend, *(["--coverage"] if self.coverage else [])],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=log, env=worker_environment(self.python), start_new_session=True,
             bufsize=0)  # unbuffered: select() must see every byte the worker wrote
         log.close()

@@ -311,7 +311,8 @@ class GraphBuilder:
         compared with joins ``staged``, the two nodes join ``derived``."""
         total, zero, flag = self.fresh_name("v"), self.fresh_name("w"), self.fresh_name("v")
         staged.append(Weight.from_array(zero, np.zeros((), tensor_type.dtype.numpy)))
-        derived += [Node("ReduceSum", (name,), (total,), (tensor_type.with_shape(()),), (("axes", ()), ("keepdims", 0))),
+        derived += [Node("ReduceSum", (name,), (total,), (tensor_type.with_shape(()),),
+                         (("axes", ()), ("keepdims", 0))),
                     Node("Greater", (total, zero), (flag,), (TensorType(DType.bool, ()),))]
         return flag
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -346,7 +346,8 @@ PATTERNS: tuple[Pattern, ...] = checked([
             inputs={"x": "B S C", "skip": "B S C"}, weights={"gamma": "C", "beta": "C"},
             steps=(Step("Add", "x skip", "s"),
                    Step("LayerNormalization", "s gamma beta", "y", {"axis": -1, "epsilon": 1e-5})),
-            misses=(Miss("broadcast skip", operands={"skip": "S C"}), Miss("normalize two axes", attrs={1: {"axis": -2}}, operands={"gamma": "S C", "beta": "S C"}))),
+            misses=(Miss("broadcast skip", operands={"skip": "S C"}),
+                    Miss("normalize two axes", attrs={1: {"axis": -2}}, operands={"gamma": "S C", "beta": "S C"}))),
     Pattern("attention", ("ort:AttentionFusion", "ort:MultiHeadAttention", "inductor:sdpa_pattern",
                           "tvm:FuseOps"),
             inputs={"q": "B S H*D", "k": "B S H*D", "v": "B S H*D"}, weights={"scale": Tensor("", 0.125)},

@@ -16,7 +16,8 @@ after ``tirx.VectorizeLoop``, for passes that require vectorized loops to be low
 Essential passes lower the IR from one phase to the next; a mutation never drops or
 moves them. Facts on each optional pass keep mutated pipelines ones TVM supports: a
 ``required`` pass is never dropped, one that is not ``repeatable`` never runs twice, and
-a ``device_only`` pass (GPU or accelerator lowering, a no-op on CPU) is never added. Order constraints (``OrderConstraint``) state what phases cannot, such as a
+a ``device_only`` pass (GPU or accelerator lowering, a no-op on CPU) is never added.
+Order constraints (``OrderConstraint``) state what phases cannot, such as a
 pass that must directly follow another: a mutation that would break one is undone.
 Drawing and mutating specs needs no TVM; ``build`` imports it.
 """

@@ -374,7 +374,8 @@ def relax_repro_script(record: Mapping[str, Any], inputs: Mapping[str, np.ndarra
     module, _ = relax_pipelines.relax_module(record["seed_spec"])
     spec = record["variant"]["pipeline"]
     return _RELAX_TEMPLATE.format(
-        finding_id=finding_id, summary=summary.replace('"""', "'"), module=relax_module_source(record["script"], module),
+        finding_id=finding_id, summary=summary.replace('"""', "'"),
+        module=relax_module_source(record["script"], module),
         inputs="\n".join(_array_line(p.name, inputs[p.name]) for p in module["main"].params),
         passes="\n".join(_pass_line(entry, catalog) for entry in spec["passes"]),
         config=spec["config"], opt_level=spec["llvm_opt_level"], compare=_COMPARE)

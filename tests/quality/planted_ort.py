@@ -197,7 +197,8 @@ class Planted(OnnxRuntime):
         sources = [inspect.getsource(f) for f in (*cls.helpers, cls.plant)]
         fragment = super().repro_source().replace("def run_backend(", "def run_unplanted(")
         return "\n".join(["import os", *sources, fragment,
-                          f"def run_backend(model, inputs):\n    return run_unplanted({cls.plant.__name__}(model), inputs)\n"])
+                          "def run_backend(model, inputs):\n"
+                          f"    return run_unplanted({cls.plant.__name__}(model), inputs)\n"])
 
 
 class PlantedBroadcast(Planted):

@@ -49,7 +49,8 @@ def test_planted_bug_is_found_deduplicated_reduced_and_reproduced(planted, tmp_p
     assert "## Minimal graph" in next(report).read_text()
 
     with RunStore.open(run) as store:  # the biggest test case reduces as far
-        largest = max(store.findings(), key=lambda f: len(json.loads(store.get_blob(f.artifacts["graph.json"]))["nodes"]))
+        largest = max(store.findings(),
+                      key=lambda f: len(json.loads(store.get_blob(f.artifacts["graph.json"]))["nodes"]))
         reduced = reduce_finding(store, largest.id, time_budget=REDUCTION_SECONDS)
         assert reduced.nodes_after <= 3 and reduced.tests <= MAX_REDUCTION_TESTS
 

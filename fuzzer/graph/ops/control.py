@@ -62,7 +62,8 @@ def propose_if(rng: random.Random, anchor: TensorType) -> Proposal:
     make_body = BODIES.maker()
     then_branch = make_body(rng, (anchor,), (None,))
     else_branch = make_body(rng, (anchor,), tuple(then_branch.types[n] for n in then_branch.outputs))
-    return Proposal({"then_branch": then_branch, "else_branch": else_branch}, (Operand(CONDITION, condition=True), ANCHOR))
+    return Proposal({"then_branch": then_branch, "else_branch": else_branch},
+                    (Operand(CONDITION, condition=True), ANCHOR))
 
 
 def infer_if(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:

@@ -129,7 +129,8 @@ def propose_group_norm(rng: random.Random, anchor: TensorType) -> Proposal:
     channels = anchor.shape[1]
     groups = rng.choice([g for g in range(1, channels + 1) if channels % g == 0])
     channel = anchor.with_shape((channels,))
-    return Proposal({"num_groups": groups, "epsilon": rng.choice(EPSILONS)}, (ANCHOR, Operand(channel), Operand(channel)))
+    return Proposal({"num_groups": groups, "epsilon": rng.choice(EPSILONS)},
+                    (ANCHOR, Operand(channel), Operand(channel)))
 
 
 def group_norm(xs, attrs):

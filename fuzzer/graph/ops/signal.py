@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -30,7 +30,8 @@ def propose_window(rng: random.Random, anchor: TensorType) -> Proposal:
 def infer_window(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
     dtype = DType(attrs["output_datatype"])
     if types or dtype not in WINDOW_DTYPES or attrs["size"] < 1:
-        raise ShapeError(f"a window takes no inputs, a positive size and one of {sorted(d.value for d in WINDOW_DTYPES)}")
+        raise ShapeError("a window takes no inputs, a positive size and one of "
+                         f"{sorted(d.value for d in WINDOW_DTYPES)}")
     return (TensorType(dtype, (attrs["size"],)),)
 
 
