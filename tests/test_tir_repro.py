@@ -22,8 +22,8 @@ def module_of(graph_seed: int):
     return module
 
 
-@pytest.mark.parametrize("graph_seed, dtypes", [(0, ["float32"]), (12, ["bfloat16", "bfloat16"]),
-                                                (20, ["float16", "float32", "float32", "bool"])])
+@pytest.mark.parametrize("graph_seed, dtypes", [(38, ["float32"]), (30, ["bfloat16", "bfloat16"]),
+                                                (40, ["float32", "int32"]), (48, ["float16", "float16"])])
 def test_the_module_source_rebuilds_the_module_with_its_constants(graph_seed, dtypes) -> None:
     import tvm_ffi
 
