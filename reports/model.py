@@ -201,7 +201,8 @@ def _signature_row(group: list, triaged: SignatureRecord | None, baseline: froze
         if triaged.repro_path:
             repro = Path(triaged.repro_path)  # relative to the run directory
             extra["repro"] = str(repro)
-            extra["report"] = str(repro.with_name("report.md")) if (run_dir / repro).with_name("report.md").is_file() else None
+            report = repro.with_name("report.md")
+            extra["report"] = str(report) if (run_dir / report).is_file() else None
     return SignatureRow(
         signature=first.signature, kind=first.kind, backends=first.backends, stage=first.stage,
         summary=first.summary, count=len(group), first_test=min(f.test_index for f in group),

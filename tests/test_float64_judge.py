@@ -4,7 +4,6 @@ compiler, on the wrong side: each test is a tiny graph with the backends' honest
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from fuzzer.graph.ir import DType
 from oracles.precision import evaluate_reference

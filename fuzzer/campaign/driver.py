@@ -73,6 +73,8 @@ class CampaignConfig:
     feedback: bool = True  # False (an ablation): every test joins the corpus, entries are picked uniformly
     control_flow: float = 0.0  # share of graphs with an If, Loop or Scan node
     dynamic: float = 0.0  # share of graphs with a symbolic leading dimension, each run at several sizes
+    shape_profiles: dict[str, float] | None = None  # profile -> weight (fuzzer.generation.profiles); None: small
+    pattern_share: float = 0.0  # share of graphs with an optimizer pattern or a near-miss of one
     ops: tuple[str, ...] = ()  # the operators graphs are made of; (): every one
     dtypes: tuple[str, ...] = ()  # dtypes of fresh inputs and anchors; (): every one
     pythons: dict[str, str] | None = None  # backend -> Python executable of another environment
@@ -94,7 +96,9 @@ class CampaignConfig:
         return GeneratorOptions(nodes=self.nodes, opset=self.opset, avoid=frozenset(self.avoid),
                                 input_budget=self.input_budget, control_flow=self.control_flow,
                                 dynamic=self.dynamic, ops=frozenset(self.ops) or None,
-                                dtypes=frozenset(DType(d) for d in self.dtypes) or DEFAULT_DTYPES)
+                                dtypes=frozenset(DType(d) for d in self.dtypes) or DEFAULT_DTYPES,
+                                pattern_share=self.pattern_share,
+                                **({"shape_profiles": self.shape_profiles} if self.shape_profiles else {}))
 
 
 def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:

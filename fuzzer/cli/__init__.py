@@ -128,13 +128,16 @@ class NameList(argparse.Action):
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control-flow", type=share, metavar="SHARE",
-                        help="share of graphs with an If, Loop or Scan node (default 0)")
+                        help="share of graphs with an If, Loop or Scan node "
+                             f"(default {CAMPAIGN_SHARES['control_flow']})")
     parser.add_argument("--dynamic", type=share, metavar="SHARE",
-                        help="share of graphs with a symbolic batch dimension, each run at several sizes (default 0)")
+                        help="share of graphs with a symbolic batch dimension, each run at several sizes "
+                             f"(default {CAMPAIGN_SHARES['dynamic']})")
     parser.add_argument("--ops", action=NameList, const=operator_names, metavar="Add,Conv,...",
                         help="only these operators ('list' prints them; default all)")
     parser.add_argument("--dtypes", action=NameList, const=dtype_names, metavar="float32,...",
                         help="only these dtypes for fresh inputs ('list' prints them; default all)")
+    add_shape_options(parser)
 
 
 def add_shape_options(parser: argparse.ArgumentParser) -> None:
@@ -155,17 +158,17 @@ def shape_profiles(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def shape_settings(args: argparse.Namespace) -> dict:
-    """The GeneratorOptions fields of --shape-profiles and --pattern-share, with the campaign defaults."""
-    from fuzzer.generation.profiles import CAMPAIGN_PROFILES
-
-    return {"shape_profiles": args.shape_profiles or dict(CAMPAIGN_PROFILES),
-            "pattern_share": 0.3 if args.pattern_share is None else args.pattern_share}
+# What campaigns draw unless told otherwise: a few control-flow and dynamic graphs, patterns.
+CAMPAIGN_SHARES = {"control_flow": 0.1, "dynamic": 0.1, "pattern_share": 0.3}
 
 
 def generator_settings(args: argparse.Namespace) -> dict:
-    """The CampaignConfig fields of the generator options on the command line."""
-    return {"control_flow": args.control_flow or 0.0, "dynamic": args.dynamic or 0.0,
+    """The CampaignConfig fields of the generator options on the command line, with the campaign defaults."""
+    from fuzzer.generation.profiles import CAMPAIGN_PROFILES
+
+    chosen = {name: getattr(args, name) for name in CAMPAIGN_SHARES}
+    return {**{name: CAMPAIGN_SHARES[name] if value is None else value for name, value in chosen.items()},
+            "shape_profiles": args.shape_profiles or dict(CAMPAIGN_PROFILES),
             "ops": args.ops or (), "dtypes": args.dtypes or ()}
 
 
@@ -268,7 +271,6 @@ def build_parser() -> Parser:
     gen.add_argument("--stats", action="store_true",
                      help="print operator, operator-pair, dtype, rank and size statistics of the batch")
     add_generator_options(gen)
-    add_shape_options(gen)
 
     run = commands.add_parser("run", help="run one ONNX model on several backends and compare")
     run.add_argument("model", type=Path, help="an .onnx file")
@@ -350,7 +352,9 @@ def command_fuzz_tir(args: argparse.Namespace) -> int:
     ignored = [flag for flag, value in (("--backends", args.backends), ("--nodes", args.nodes),
                                         ("--opset", args.opset), ("--control-flow", args.control_flow),
                                         ("--dynamic", args.dynamic), ("--ops", args.ops),
-                                        ("--dtypes", args.dtypes), ("--lane-weights", args.lane_weights))
+                                        ("--dtypes", args.dtypes), ("--lane-weights", args.lane_weights),
+                                        ("--shape-profiles", args.shape_profiles),
+                                        ("--pattern-share", args.pattern_share))
                if value is not None]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} do not apply to --mode tir")
@@ -390,6 +394,8 @@ def refuse_changes_on_resume(args: argparse.Namespace) -> None:
                                       ("--input-search", args.input_search),
                                       ("--control-flow", args.control_flow), ("--dynamic", args.dynamic),
                                       ("--ops", args.ops), ("--dtypes", args.dtypes),
+                                      ("--shape-profiles", args.shape_profiles),
+                                      ("--pattern-share", args.pattern_share),
                                       ("--tolerance", args.tolerance or None),
                                       ("--tolerance-file", args.tolerance_file),
                                       ("--error-statistic", args.error_statistic)) if value is not None]
@@ -532,14 +538,12 @@ def bug_count_line(run_dir: Path) -> str:
 
 
 def command_gen(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from fuzzer.store import arrays_to_npz
     from fuzzer.campaign.driver import CampaignConfig
     from fuzzer.generation.generator import generated, make_case
 
-    options = replace(checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,
-                                                       **generator_settings(args))), **shape_settings(args))
+    options = checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,
+                                               **generator_settings(args)))
     out = writable_directory(args.out)
     graphs = []
     for index in range(args.count):

@@ -169,8 +169,9 @@ def bug_lines(bugs) -> list[str]:
     configurations, findings, verified, repro."""
     rows = [(bug.id, bug.compiler, bug.kind, bug.status,
              bug.culprit or (f"triage failed ({bug.triage_error})" if bug.triage_error else bug.scope),
-             "→".join(bug.reduced_ops) or ("(TIR: shrunk in the campaign)" if bug.configurations[0].startswith("tvm-tir")
-                                           else "(not reduced)"), ",".join(bug.configurations), f"{bug.findings} findings",
+             "→".join(bug.reduced_ops) or ("(TIR: shrunk in the campaign)"
+                                           if bug.configurations[0].startswith("tvm-tir") else "(not reduced)"),
+             ",".join(bug.configurations), f"{bug.findings} findings",
              "verified" if bug.verified else "unverified", bug.repro or "no repro",
              *([f"regression: {bug.regression['text']}"] if bug.regression else [])) for bug in bugs]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
@@ -234,12 +235,14 @@ def command_repro(args: argparse.Namespace) -> int:
         args.output.write_text(script)
     except OSError as error:
         raise UsageError(f"cannot write {args.output} ({error.strerror}); choose another path with -o") from None
-    source = f"reduced case ({reduction.nodes_after} nodes)" if reduction else "original case (run `tcfuzz reduce` first for a smaller one)"
+    source = (f"reduced case ({reduction.nodes_after} nodes)" if reduction
+              else "original case (run `tcfuzz reduce` first for a smaller one)")
     print(f"wrote {args.output} from the {source}")
     if args.no_verify:
         return EXIT_OK
     reproduces = verify_repro(args.output)
-    print("the script reproduces the bug (exit status 1)" if reproduces else "the script does not reproduce the bug here")
+    print("the script reproduces the bug (exit status 1)" if reproduces
+          else "the script does not reproduce the bug here")
     return EXIT_FINDINGS if reproduces else EXIT_OK
 
 
