@@ -78,7 +78,9 @@ class WrongAnswer(Faulty):
     name = "fault-wrong"
 
     def misbehave(self, outputs):
-        return [o + 1 if o.dtype.kind in "fiu" else ~o for o in outputs]
+        # numbers off by one, booleans flipped, bfloat16 (numpy kind "V") too
+        return [o + 1 if o.dtype.kind in "fiu" else ~o if o.dtype == bool
+                else (o.astype(np.float32) + 1).astype(o.dtype) for o in outputs]
 
 
 class AlwaysWrong(WrongAnswer):

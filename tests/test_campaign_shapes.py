@@ -30,7 +30,7 @@ def stored(run_dir: Path) -> set[tuple[int, str]]:
 
 
 def test_dynamic_graphs_run_at_several_sizes_and_findings_name_them(tmp_path):
-    config = CampaignConfig(backends=BACKENDS, seed=3, nodes=4, max_tests=24, control_flow=0.5, dynamic=0.5,
+    config = CampaignConfig(backends=BACKENDS, seed=3, nodes=4, max_tests=24, control_flow=0.5, dynamic=1.0,
                             reference="onnx-ref", input_budget=None, single_compiler_every=0)
     with start_run(config, tmp_path / "run") as store:
         snapshot = Campaign(config, store).run()

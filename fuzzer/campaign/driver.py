@@ -115,11 +115,11 @@ def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, st
 
 
 FAST_LANE = "fast"
-# A lane's weight unless lane_weights names it; 1 for lanes not here. Inductor's three configurations
-# take about six times the CPU of TVM's four per test (seconds per graph on one core: inductor-dynamic
-# 4-5, inductor 0.7-1, aot-eager 0.3; tvm-torch 0.45, tvm, tvm-nofuse, tvm-noopt 0.1 each), so on
-# the default backends the fast lane and TVM get a quarter of the CPU each and Inductor half.
-DEFAULT_LANE_WEIGHTS = {"torch.compile": 2.0}
+# A slow compiler's lane weighs this much unless lane_weights says otherwise; the fast lane weighs 1.
+# On the default backends the fast lane gets a fifth of the CPU (thousands of tests: its backends
+# take milliseconds), TVM and Inductor two fifths each: TVM's four configurations and judges take
+# about 1.2 CPU seconds per test, Inductor's three about 12 (inductor-dynamic 10), on one core.
+SLOW_LANE_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,8 @@ def plan_lanes(config: CampaignConfig) -> list[Lane]:
         if aliases[name] in weights:
             raise ValueError(f"lane {aliases[name]} is given two weights; give it one")
         weights[aliases[name]] = weight
-    return [replace(lane, weight=weights.get(lane.name, DEFAULT_LANE_WEIGHTS.get(lane.name, 1.0))) for lane in lanes]
+    return [replace(lane, weight=weights.get(lane.name, 1.0 if lane.name == FAST_LANE else SLOW_LANE_WEIGHT))
+            for lane in lanes]
 
 
 def split_backends(config: CampaignConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
