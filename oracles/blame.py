@@ -31,7 +31,7 @@ from fuzzer.graph.ir import Graph, TensorType
 from fuzzer.execution.outcome import Outcome
 from oracles.compare import (FAILURES, agree_everywhere, agreement_classes, compare_arrays, comparison_finding,
                              failure_finding, mismatch_mask, output_stats, partition_outcomes, reference_usable,
-                             worst_output)
+                             votes, worst_output)
 from oracles.differential import differential
 from oracles.finding import Finding, FindingKind, Suppression, Verdict
 from oracles.guards import GUARDS, Context, Guard, apply_guards
@@ -121,7 +121,7 @@ def _judge_output(context: Context, name: str, declared: TensorType, outcomes: S
                     "reference-outlier", int(left.sum())))
             return {}, suppressions
         errors = {backend: int(left.sum()) for backend, left in remaining.items()}
-        winner = max(classes, key=lambda members: (len(members), -min(errors[m] for m in members)))
+        winner = max(classes, key=lambda members: (votes(members), len(members), -min(errors[m] for m in members)))
         for backend in winner:
             left = remaining[backend]
             suppressions.append(Suppression(
@@ -141,11 +141,12 @@ def _judge_output(context: Context, name: str, declared: TensorType, outcomes: S
 def _majority(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
               policy: TolerancePolicy) -> set[str] | None:
     """The backends in the largest class agreeing on every output (None if classes tie)."""
-    classes = agreement_classes(outcomes, agree_everywhere(expected, policy))
-    sizes = sorted((len(members) for members in classes), reverse=True)
+    classes = [[member.backend for member in members]
+               for members in agreement_classes(outcomes, agree_everywhere(expected, policy))]
+    sizes = sorted((votes(members) for members in classes), reverse=True)
     if not sizes or (len(sizes) > 1 and sizes[0] == sizes[1]):
         return None
-    return {member.backend for member in max(classes, key=len)}
+    return set(max(classes, key=votes))
 
 
 def _mismatch_finding(backend: str, outputs: dict[str, dict[str, Any]], expected: Mapping[str, TensorType],

@@ -17,6 +17,7 @@ import numpy as np
 
 from fuzzer.graph.ir import TensorType
 from fuzzer.execution.outcome import Outcome, Stage, Status
+from oracles.bug_keys import backend_facts
 from oracles.finding import Finding, FindingKind
 from oracles.precision import ulp_distance
 from oracles.signature import failure_cause, headline
@@ -147,6 +148,12 @@ def compare_outcomes(expected: Mapping[str, TensorType], policy: TolerancePolicy
     return {name: compare_arrays(declared, first.outputs[name], second.outputs[name],
                                  policy.for_output(name, declared.dtype))
             for name, declared in expected.items()}
+
+
+def votes(backends: Sequence[str]) -> int:
+    """The independent implementations among ``backends``: one vote per compiler, however
+    many of its configurations agree (five ORT levels sharing one kernel are one opinion)."""
+    return len({backend_facts(backend).compiler for backend in backends})
 
 
 def agreement_classes(outcomes: Sequence[Outcome], agree: Callable[[Outcome, Outcome], bool]) -> list[list[Outcome]]:

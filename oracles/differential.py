@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 from fuzzer.graph.ir import TensorType
 from fuzzer.execution.outcome import Outcome, Stage
 from oracles.compare import (ERROR_CLASSES, SEVERITY, agree_everywhere, agreement_classes, compare_outcomes,
-                             partition_outcomes, worst_kind)
+                             partition_outcomes, votes, worst_kind)
 from oracles.finding import Finding
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy
 
@@ -38,7 +38,8 @@ def _consensus_findings(expected: Mapping[str, TensorType], outcomes: Sequence[O
     classes = agreement_classes(outcomes, agree_everywhere(expected, policy))
     # max() keeps the first of equal keys, and classes are in order of their first member.
     consensus = max(classes, key=lambda members: (
-        len(members), any(member.backend == reference for member in members)))
+        votes([member.backend for member in members]), len(members),
+        any(member.backend == reference for member in members)))
     representative = consensus[0]
     agreeing = len(consensus) - 1
     others = f" and {agreeing} other{'s' if agreeing > 1 else ''}" if agreeing else ""

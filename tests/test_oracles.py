@@ -298,6 +298,15 @@ def test_majority_blames_only_the_odd_backend():
     json.dumps(finding.details)
 
 
+def test_one_compilers_configurations_are_one_vote():
+    """Five ONNX Runtime levels sharing one kernel outvote nobody: torch and the ONNX reference,
+    two independent implementations, form the consensus and every ORT level is blamed."""
+    levels = ("ort-none", "ort-basic", "ort-extended", "ort-all", "ort-all-t4")
+    outcomes = [ok(name, out=perturbed()) for name in levels] + [ok("torch", out=BASE), ok("onnx-ref", out=BASE)]
+    findings = differential({"out": F32}, outcomes)
+    assert sorted(f.backends[0] for f in findings) == sorted(levels)
+
+
 def test_tie_goes_to_the_earliest_class_without_reference():
     outcomes = [ok("a", out=BASE), ok("b", out=perturbed())]
     [finding] = differential({"out": F32}, outcomes)
