@@ -120,11 +120,14 @@ def triage_priority(key: str, findings: Sequence[StoredFinding]) -> tuple:
 def clusters(findings: Iterable[StoredFinding], judges_as_targets: bool = False, tir_key=None,
              specs: Mapping[str, str] = {}) -> dict[str, list[StoredFinding]]:
     """The run's findings by cluster key, clusters in triage order (see :func:`triage_priority`).
-    ``tir_key(finding)`` keys TIR findings instead of :func:`cluster_key`."""
+    ``tir_key(finding)`` keys TIR findings instead of :func:`cluster_key`; their miscompiles
+    join the smallest culprit they contain, so triage writes one script per bug."""
     grouped: dict[str, list[StoredFinding]] = {}
     for finding in findings:
         key = tir_key(finding) if tir_key is not None else cluster_key(finding, judges_as_targets, specs)
         grouped.setdefault(key, []).append(finding)
+    if tir_key is not None:
+        grouped = join_subsumed_culprits(grouped)
     return dict(sorted(grouped.items(), key=lambda item: triage_priority(item[0], item[1])))
 
 
@@ -170,7 +173,7 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
     fingerprints of earlier runs' bugs (and known signatures: a bug with one is known)."""
     by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
     grouped = clusters(findings, judges_as_targets, tir_key, specs)
-    for key, members in (join_subsumed_culprits(grouped) if tir_key is not None else grouped).items():
+    for key, members in grouped.items():
         representative = representative_signature(members, specs)
         record = records.get(representative)
         stored = next(f for f in members if f.signature == representative)
