@@ -115,11 +115,11 @@ def learned_avoidance(tables: Mapping[str, SupportTable]) -> tuple[tuple[str, st
 
 
 FAST_LANE = "fast"
-# A slow compiler's lane weighs this much unless lane_weights says otherwise; the fast lane weighs 1.
-# On the default backends the fast lane gets a fifth of the CPU (thousands of tests: its backends
-# take milliseconds), TVM and Inductor two fifths each: TVM's four configurations and judges take
-# about 1.2 CPU seconds per test, Inductor's three about 12 (inductor-dynamic 10), on one core.
-SLOW_LANE_WEIGHT = 2.0
+# The fast lane weighs this much unless lane_weights says otherwise; each slow compiler's lane 1.
+# On the default backends the fast lane gets half of the CPU (its ORT, torch and reference
+# backends take milliseconds and find most bugs), TVM and Inductor a quarter each: TVM's four
+# configurations and judges take about 1.2 CPU seconds per test, Inductor's three about 12.
+FAST_LANE_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def plan_lanes(config: CampaignConfig) -> list[Lane]:
         if aliases[name] in weights:
             raise ValueError(f"lane {aliases[name]} is given two weights; give it one")
         weights[aliases[name]] = weight
-    return [replace(lane, weight=weights.get(lane.name, 1.0 if lane.name == FAST_LANE else SLOW_LANE_WEIGHT))
+    return [replace(lane, weight=weights.get(lane.name, FAST_LANE_WEIGHT if lane.name == FAST_LANE else 1.0))
             for lane in lanes]
 
 

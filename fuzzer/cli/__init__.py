@@ -237,7 +237,7 @@ def build_parser() -> Parser:
                       help="how the machine's CPU is split between the fast lane ('fast': every test on the "
                            "fast backends) and each slow compiler's lane ('tvm', 'torch.compile', or any of "
                            "the lane's backends, e.g. inductor=2); unnamed lanes keep their default weight: "
-                           "fast 1, each slow compiler 2")
+                           "fast 2, each slow compiler 1")
     fuzz.add_argument("--backend-python", action="append", type=backend_python, default=[], metavar="NAME=PATH",
                       help="run backend NAME's worker under the Python at PATH (another environment, e.g. "
                            "another compiler version); NAME@LABEL runs a backend a second time, so "
