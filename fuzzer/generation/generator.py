@@ -500,9 +500,12 @@ def concrete_variants(graph: Graph, rng: random.Random, count: int = VARIANTS + 
 
 
 def add_control_flow(builder: GraphBuilder) -> None:
-    """One If, Loop or Scan node, its bodies generated like small graphs of their own."""
-    specs = [s for s in all_specs() if s.family is Family.CONTROL and s.since <= builder.options.opset]
-    for _ in range(builder.options.attempts_per_node):
+    """One If, Loop or Scan node, its bodies generated like small graphs of their own (none
+    when the chosen operators name no control-flow operator)."""
+    ops = builder.options.ops
+    specs = [s for s in all_specs() if s.family is Family.CONTROL and s.since <= builder.options.opset
+             and (ops is None or s.name in ops)]
+    for _ in range(builder.options.attempts_per_node if specs else 0):
         try:
             builder.add_node(builder.rng.choice(specs))
             return
