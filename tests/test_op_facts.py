@@ -63,6 +63,9 @@ def test_each_fact_names_the_operators_its_consumers_relied_on(fact):
     assert operators(lambda spec: getattr(spec, fact)) == FACTS[fact]
 
 
+WINDOWS = ("HannWindow", "HammingWindow", "BlackmanWindow")  # ONNX takes their size as a constant input
+
+
 def test_valued_facts_are_read_from_the_spec():
     assert {s.name: s.dtype_attr for s in all_specs() if s.dtype_attr} == {
         "Cast": ("to", None), "Range": ("dtype", None), "ConstantOfShape": ("dtype", "float32"),
@@ -75,9 +78,9 @@ def test_valued_facts_are_read_from_the_spec():
         "Unsqueeze": {1: "axes"}, "Split": {1: "split"}, "Pad": {1: "pads"}, "TopK": {1: "k"}, "CumSum": {1: "axis"},
         "Trilu": {1: "k"}, "OneHot": {1: "depth"}, "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"},
         "Resize": {1: "roi", 2: "scales", 3: "sizes"}, "CenterCropPad": {1: "shape"},
-        **{op: {1: "axes"} for op in REDUCES}}
+        **{op: {1: "axes"} for op in REDUCES}, **{op: {0: "size"} for op in WINDOWS}}
     assert {(s.name, name) for s in all_specs() for name in s.onnx_form.scalar_inputs} == {
-        ("TopK", "k"), ("CumSum", "axis"), ("Trilu", "k"), ("OneHot", "depth")}
+        ("TopK", "k"), ("CumSum", "axis"), ("Trilu", "k"), ("OneHot", "depth"), *((op, "size") for op in WINDOWS)}
     assert {(s.name, name) for s in all_specs() for name in s.onnx_form.dropped} == {
         ("BatchNormalization", "momentum"), ("LayerNormalization", "stash_type"), ("GroupNormalization", "stash_type")}
     assert get_spec("Gemm").onnx_form.defaults == {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}

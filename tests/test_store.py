@@ -156,7 +156,7 @@ def test_record_finding_round_trips_everything(store: RunStore) -> None:
     }
     assert outcomes["tvm"] == {
         "status": "crash", "stage": "compile", "error_type": "SIGSEGV", "message": "worker died", "traceback": "",
-        "stderr_tail": "Segmentation fault", "exit_signal": 11, "seconds": 1.5, "outputs": {},
+        "stderr_tail": "Segmentation fault", "exit_signal": 11, "seconds": 1.5, "outputs": {}, "effects": [],
     }
 
     loaded_inputs = store.load_inputs(finding_id)

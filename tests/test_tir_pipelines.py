@@ -83,7 +83,7 @@ def test_pass_effects_name_the_passes_that_changed_the_ir_and_idle_ones_can_go(m
 def test_the_default_relax_spec_builds_what_tvm_builds_and_mutants_agree() -> None:
     from fuzzer.tir import relax_pipelines
 
-    module, arguments = relax_pipelines.relax_module({"graph_seed": 11, "nodes": 6})  # builds in TVM 0.27
+    module, arguments = relax_pipelines.relax_module({"graph_seed": 38, "nodes": 6})  # builds in TVM 0.27
     reference = relax_pipelines.run(relax_pipelines.build(module, None), module, arguments)
     default = relax_pipelines.default_relax_pipeline()
     for name, value in relax_pipelines.run(relax_pipelines.build(module, default), module, arguments).items():

@@ -213,6 +213,7 @@ class OnnxForm:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # attributes ONNX may omit, with its default
     dropped: frozenset[str] = frozenset()  # ONNX attributes without effect in inference (not modelled)
     window: tuple[str, ...] = ()  # window attributes of WINDOW_DEFAULTS to fill in for the input's rank
+    data_input: bool = True  # ONNX input 0 is data; False: every ONNX input is a constant (a window's size)
 
 
 def constant_input(attribute: str, scalar: bool = False, **form: Any) -> OnnxForm:
@@ -334,7 +335,7 @@ def check_spec(spec: OpSpec, family: Family) -> None:
     if spec.dtype_attr is not None and spec.dtype_attr[1] not in (None, *(d.value for d in DType)):
         fail(f"dtype_attr default {spec.dtype_attr[1]!r} is not a dtype")
     form = spec.onnx_form
-    if any(position < 1 for position in form.constant_inputs):
+    if form.data_input and any(position < 1 for position in form.constant_inputs):
         fail(f"onnx_form.constant_inputs {dict(form.constant_inputs)} names input 0, the data itself")
     if not form.scalar_inputs <= set(form.constant_inputs.values()):
         fail(f"onnx_form.scalar_inputs {sorted(form.scalar_inputs)} are not all in onnx_form.constant_inputs")
