@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzzer.store import RunStore  # noqa: E402
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.campaign.config import CampaignConfig  # noqa: E402
+from fuzzer.campaign.driver import Campaign, start_run  # noqa: E402
 from triage.reduce import ReductionUnsupported, reduce_finding  # noqa: E402
 from triage.rerun import Evaluator  # noqa: E402
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run  # noqa: E402
+from fuzzer.campaign.config import CampaignConfig  # noqa: E402
+from fuzzer.campaign.driver import Campaign, start_run  # noqa: E402
 
 
 MODES = {

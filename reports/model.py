@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.driver import Throughput
+from fuzzer.campaign.config import Throughput
 from fuzzer.campaign.coverage import coverage_series, effect_rows
 from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
 from triage.bugs import Bug, run_bugs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.campaign.driver import CampaignConfig
+from fuzzer.campaign.config import CampaignConfig
 from fuzzer.execution.backends import builtin_backends, load_backend
 from fuzzer.execution.backends.onnxruntime import OnnxRuntime
 from fuzzer.execution.backends.torch_compile import INDUCTOR_OFF, Inductor

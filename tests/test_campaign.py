@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.driver import Campaign, CampaignConfig, seed_for_test, split_backends, start_run
+from fuzzer.campaign.config import CampaignConfig, seed_for_test, split_backends
+from fuzzer.campaign.driver import Campaign, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = "onnx-ref,tests.fault_backends:WrongAnswer"

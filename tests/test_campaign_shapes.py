@@ -12,7 +12,8 @@ import onnx
 import pytest
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.graph.ir import Graph
 
 ROOT = Path(__file__).resolve().parents[1]

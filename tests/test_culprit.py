@@ -8,7 +8,7 @@ import pytest
 from fuzzer.store import RunStore
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.backends.torch_compile import INDUCTOR_OFF
-from fuzzer.campaign.driver import CampaignConfig
+from fuzzer.campaign.config import CampaignConfig
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.execution.outcome import TestCase

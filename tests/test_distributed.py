@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, start_run
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tcfuzz[ray]'")
 RAY = Path(sys.executable).with_name("ray")

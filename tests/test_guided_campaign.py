@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from corpus.corpus import Corpus
-from fuzzer.campaign.driver import Campaign, CampaignConfig, seed_for_test, start_run
+from fuzzer.campaign.config import CampaignConfig, seed_for_test
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.cli import main
 from fuzzer.campaign.coverage import ARC, GRAPH, NOTED, CoverageMap, Scheduler, bit, coverage_series
 from fuzzer.generation.generator import GeneratorOptions, generate_case, generate_graph

@@ -7,7 +7,8 @@ import re
 import pytest
 from rich.console import Console
 
-from fuzzer.campaign.driver import Campaign, CampaignConfig, Lane, plan_lanes, seed_for_test, start_run
+from fuzzer.campaign.config import CampaignConfig, Lane, plan_lanes, seed_for_test
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.campaign.progress import plain_line, summary_table
 from fuzzer.campaign.shares import CpuMeter, FairShare, parse_lane_weights
 from fuzzer.cli import default_backends, main

@@ -116,3 +116,12 @@ def test_stages_import_one_way():
     backward = {(name, target) for name, targets in graph().items() for target in targets
                 if None not in (layer(name), layer(target)) and layer(target) > layer(name)}
     assert backward <= KNOWN_BACKWARD, sorted(backward - KNOWN_BACKWARD)
+
+
+def test_reports_triage_and_tir_read_campaigns_without_the_driver():
+    """Campaign configuration, lanes and snapshots live in ``fuzzer.campaign.config``: reading a
+    run must not import the machinery that runs one."""
+    readers = ("reports", "triage", "fuzzer.tir", "fuzzer.campaign.progress")
+    wrong = {name for name, targets in graph().items() if "fuzzer.campaign.driver" in targets
+             and any(name == reader or name.startswith(reader + ".") for reader in readers)}
+    assert not wrong, sorted(wrong)

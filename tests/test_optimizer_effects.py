@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fuzzer.campaign.coverage import NOTED, CoverageMap, EffectTally, bit, compiler_bits, effect_rows, fingerprint
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.backends.onnxruntime import sampled
 from fuzzer.execution.isolation import WorkerGroup

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fuzzer.store import RunStore, StoredFinding, arrays_to_npz
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.generation.generator import make_case
 from fuzzer.graph.ir import DType
 from tests.planted_backends import BACKENDS, planted_graph, record_findings

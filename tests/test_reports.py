@@ -21,7 +21,8 @@ import pytest
 from rich.console import Console
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.driver import Campaign, CampaignConfig, Snapshot, start_run
+from fuzzer.campaign.config import CampaignConfig, Snapshot
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.cli import bug_count_line
 from fuzzer.execution.outcome import Stage
 from fuzzer.campaign.progress import plain_line, summary_table

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.campaign.driver import CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import start_run
 from fuzzer.generation.generator import make_case
 from oracles.finding import FindingKind
 from tests.planted_backends import BACKENDS, planted_graph, record_findings

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fuzzer.execution.support import SupportTable, SupportTableError, features
-from fuzzer.campaign.driver import Campaign, CampaignConfig, learned_avoidance, start_run, support_tables
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, learned_avoidance, start_run, support_tables
 from fuzzer.generation.generator import GeneratorOptions, generate_graph
 from fuzzer.graph.ir import DType
 

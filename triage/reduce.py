@@ -26,7 +26,7 @@ import numpy as np
 
 from fuzzer.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
 from fuzzer.execution.backends import load_backend
-from fuzzer.campaign.driver import CampaignConfig, split_backends
+from fuzzer.campaign.config import CampaignConfig, split_backends
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
@@ -440,7 +440,7 @@ class Reducer:
 
 def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]:
     """The run's backends needed to judge ``stored`` again, from the campaign lane that found
-    it (:func:`fuzzer.campaign.driver.split_backends`; the lane of slow compilers when it blames one
+    it (:func:`fuzzer.campaign.config.split_backends`; the lane of slow compilers when it blames one
     of them). A failure or a type disagreement needs only the blamed backend and the judges;
     a value disagreement also the backend it was compared with; other kinds the whole lane."""
     every_test, sampled = split_backends(config)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from fuzzer.store import RunStore, StoredFinding, npz_to_arrays
 from fuzzer.execution.backends import load_backend
-from fuzzer.campaign.driver import CampaignConfig
+from fuzzer.campaign.config import CampaignConfig
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph
 from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all

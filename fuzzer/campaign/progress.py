@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.campaign.driver import Snapshot
+from fuzzer.campaign.config import Snapshot
 
 PLAIN_INTERVAL = 10.0
 RAN_ON_ALL = "ran on all backends"  # Snapshot.valid_share: the share of tests that no backend declined

@@ -420,8 +420,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
     from fuzzer.store import StoreError
     from fuzzer.execution.support import SupportTableError
     from oracles.tolerance import policy_to_dict
-    from fuzzer.campaign.driver import (Campaign, CampaignConfig, learned_avoidance, resume_run, start_run,
-                                 support_tables)
+    from fuzzer.campaign.config import CampaignConfig
+    from fuzzer.campaign.driver import Campaign, learned_avoidance, resume_run, start_run, support_tables
     from fuzzer.campaign.distributed import RayUnavailable
     from fuzzer.execution.isolation import WorkerStartError
     from fuzzer.campaign.progress import ProgressDisplay, summary_table
@@ -493,7 +493,7 @@ def command_fuzz(args: argparse.Namespace) -> int:
 
 def checked_lanes(config) -> None:
     """Refuse --lane-weights that name no lane of the campaign."""
-    from fuzzer.campaign.driver import plan_lanes
+    from fuzzer.campaign.config import plan_lanes
 
     try:
         plan_lanes(config)
@@ -539,7 +539,7 @@ def bug_count_line(run_dir: Path) -> str:
 
 def command_gen(args: argparse.Namespace) -> int:
     from fuzzer.store import arrays_to_npz
-    from fuzzer.campaign.driver import CampaignConfig
+    from fuzzer.campaign.config import CampaignConfig
     from fuzzer.generation.generator import generated, make_case
 
     options = checked_generator(CampaignConfig(backends=(), nodes=args.nodes, opset=args.opset,

@@ -49,7 +49,7 @@ import numpy as np
 
 from fuzzer.store import Progress, RunStore
 from fuzzer.execution.backends import load_backend
-from fuzzer.campaign.driver import Snapshot, seed_for_test
+from fuzzer.campaign.config import Snapshot, seed_for_test
 from fuzzer.graph.ir import DType
 from fuzzer.execution.isolation import Limits, Worker
 from fuzzer.execution.outcome import Outcome, Stage, Status
@@ -756,7 +756,7 @@ def run_tir_campaign(run_dir: Path, *, seed: int = 0, time_budget: float | None 
     """Run a new TIR campaign in ``run_dir`` until a budget is spent; the summary.
 
     ``max_tests`` counts variants (built and compared programs). ``on_progress`` gets a
-    ``fuzzer.campaign.driver.Snapshot`` (with TIR counters added) a few times a second.
+    ``fuzzer.campaign.config.Snapshot`` (with TIR counters added) a few times a second.
     """
     with RunStore.create(run_dir, {"mode": "tir", "seed": seed, "options": dataclasses.asdict(options)}) as store:
         return TirCampaign(store, seed, options).run(time_budget, max_tests, on_progress)

@@ -291,7 +291,8 @@ class PlantedFusion(OnnxRuntime):
 def focused_campaign(run_dir, planted: str, ops, *, max_tests: int = 40, nodes: int = 5, seed: int = 1):
     """A short campaign of ``planted`` (a class name here) against the ONNX reference on
     float32 graphs of ``ops``; the campaign's Snapshot."""
-    from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+    from fuzzer.campaign.config import CampaignConfig
+    from fuzzer.campaign.driver import Campaign, start_run
 
     config = CampaignConfig(backends=("onnx-ref", f"{__name__}:{planted}"), seed=seed, nodes=nodes,
                             max_tests=max_tests, reference="onnx-ref", single_compiler_every=0,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.store import RunStore
-from fuzzer.campaign.driver import Campaign, CampaignConfig, start_run
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.cli import main
 from triage.bugs import run_bugs
 from triage.db import Status
