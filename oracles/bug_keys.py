@@ -68,6 +68,8 @@ def cluster_key(finding: Finding | Any, judges_as_targets: bool = False,
     kind = getattr(finding.kind, "value", finding.kind)
     if kind in FAILURE_KINDS:
         tail = [failure_cause(details), error_headline(str(details.get("message", "")))]
+    elif kind == "slowdown":
+        tail = [str(details.get("baseline", "")), "+".join(details.get("operators", ()))]
     else:
         tail = [dtype_class(str(details.get("dtype", ""))), str(details.get("error_class", ""))]
         if details.get("first_divergent_op"):

@@ -21,6 +21,7 @@ class FindingKind(enum.Enum):
     OPT_MISMATCH = "opt_mismatch"  # one compiler, optimizations off vs on (oracles.optlevel)
     METAMORPHIC = "metamorphic"  # one backend, a graph vs an equivalent rewrite (oracles.metamorphic)
     NONDETERMINISM = "nondeterminism"  # one backend, the same test twice (oracles.determinism)
+    SLOWDOWN = "slowdown"  # one compiler, optimized slower than its baseline (oracles.performance)
 
 
 @dataclass(frozen=True)

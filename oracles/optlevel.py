@@ -2,8 +2,8 @@
 
 Both sides share a frontend, kernels and numerics, so they are compared under tight
 tolerances (:data:`OPT_TOLERANCES`, a few ULPs of float32, about two of float16): a
-difference is the cleanest signal of a miscompiling optimization. The pairs are data
-(:data:`OPT_PAIRS`); a pair is judged only when both of its backends ran. With the
+difference is the cleanest signal of a miscompiling optimization. The pairs are the backends'
+own facts (``Backend.baseline``, :data:`OPT_PAIRS`); a pair is judged only when both of its backends ran. With the
 ``ref-f64`` outcome at hand, the guards of :mod:`oracles.guards` first claim the elements
 that depend on rounding (judged against the same tight tolerances).
 """
@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from fuzzer.graph.ir import DType, Graph, TensorType
+from fuzzer.execution.backends import builtin_backends
 from fuzzer.execution.outcome import Outcome
 from oracles.compare import comparison_finding, declared_type_finding, reference_usable
 from oracles.finding import Finding, FindingKind, Verdict
@@ -21,12 +22,9 @@ from oracles.guards import Context, pair_differences
 from oracles.precision import REFERENCE
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
-# (optimizations off, optimizations on): the same compiler and frontend.
-OPT_PAIRS: frozenset[tuple[str, str]] = frozenset({
-    ("ort-none", "ort-all"),
-    ("tvm-noopt", "tvm"),
-    ("aot_eager", "inductor"),
-})
+# (optimizations off, optimizations on): the same compiler, frontend and device.
+OPT_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    (backend.baseline, name) for name, backend in builtin_backends().items() if backend.baseline)
 
 OPT_TOLERANCES: Mapping[DType, Tolerance] = MappingProxyType({
     DType.float64: Tolerance(rtol=1e-12, atol=1e-14),

@@ -151,7 +151,8 @@ def signature(finding: Finding) -> str:
 
     Failures: kind/backend/stage/cause[/@frames]/normalized message, where frames are
     the innermost frames outside harness and framework (``function:file``, innermost first,
-    joined by ``<``). Type and value disagreements: kind/backend/stage/dtype/error_class of
+    joined by ``<``). Slowdowns: kind/backend/stage/its baseline/the graph's operator types.
+    Type and value disagreements: kind/backend/stage/dtype/error_class of
     the output that names the finding[/@first divergent operator]. A key too long is cut
     and ends with a short SHA-1 of the whole key, so distinct keys stay distinct.
     """
@@ -160,6 +161,8 @@ def signature(finding: Finding) -> str:
         frames = failure_frames(details)
         tail = [failure_cause(details), *(["@" + "<".join(frames)] if frames else []),
                 normalize_message(str(details.get("message", "")))]
+    elif finding.kind is FindingKind.SLOWDOWN:
+        tail = [f"than {details.get('baseline', '')}", "+".join(details.get("operators", ()))]
     else:
         tail = [str(details.get("dtype", "")), str(details.get("error_class", ""))]
         if details.get("first_divergent_op"):

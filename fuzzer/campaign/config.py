@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from fuzzer.execution.backends import load_backend
 from fuzzer.generation.generator import DEFAULT_DTYPES, GeneratorOptions
 from fuzzer.graph.ir import DType
+from oracles.performance import PerfPolicy
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class CampaignConfig:
     dtypes: tuple[str, ...] = ()  # dtypes of fresh inputs and anchors; (): every one
     pythons: dict[str, str] | None = None  # backend -> Python executable of another environment
     ray: str | None = None  # Ray cluster address: lanes' workers run on its nodes
+    perf: bool = False  # the performance oracle: time sampled tests (fuzzer.campaign.performance)
+    perf_every: int = 32  # ... every Nth test
+    perf_factor: float = 2.0  # a slowdown: the optimized median at least this many times its baseline's
+    perf_floor_ms: float = 0.5  # ... and at least this many milliseconds longer
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "backends": list(self.backends), "avoid": [list(f) for f in self.avoid]}
@@ -54,6 +59,10 @@ class CampaignConfig:
                       "backends": tuple(data["backends"]),
                       "avoid": tuple(tuple(f) for f in data.get("avoid", ())),
                       "ops": tuple(data.get("ops", ())), "dtypes": tuple(data.get("dtypes", ()))})
+
+    @property
+    def perf_policy(self) -> PerfPolicy:
+        return PerfPolicy(factor=self.perf_factor, floor=self.perf_floor_ms / 1e3, every=self.perf_every)
 
     @property
     def generator_options(self) -> GeneratorOptions:

@@ -34,6 +34,7 @@ from fuzzer.execution.support import Feature, SupportTable, features
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.case_builder import CaseBuilder, CaseJob, PendingCases
 from fuzzer.campaign.config import CampaignConfig, Lane, Snapshot, plan_lanes, seed_for_test
+from fuzzer.campaign.performance import PerfTimer, record_timed_tests
 from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, EffectTally, Scheduler, fingerprint, record_coverage
 from fuzzer.campaign.distributed import RayWorkerGroup
 from fuzzer.campaign.shares import CpuMeter, FairShare, Source, idle_seconds
@@ -124,6 +125,7 @@ class Campaign:
         self.effects = EffectTally(store)  # the rewrites each backend's optimizer applied
         self.outcome_counts = {name: Counter(counts) for name, counts in store.get_meta("outcomes", {}).items()}
         self.backend_seconds = Counter(store.get_meta("backend_seconds", {}))  # seconds in each backend's worker
+        self.perf_seconds = Counter(store.get_meta("perf_seconds", {}))  # seconds each lane spent timing
         self.scheduler = self._open_corpus() if config.coverage else None
 
     def _open_corpus(self) -> Scheduler:
@@ -176,19 +178,23 @@ class Campaign:
         limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
         group = self._worker_group(lane.backends, limits, name)
         builder = CaseBuilder(self.store.run_dir / "case-builders" / f"{name}.stderr.log")
+        perf = PerfTimer(lane.backends, self.config.perf_policy, limits, self.store.run_dir / "workers" / name) \
+            if self.config.perf and not self.config.ray else None
         started = False
         try:
             builder.start()
             group.start()
+            if perf is not None:
+                perf.start()
             builder.wait_ready()
             self._note_versions(group.versions())
             ready.wait()
-            self._meter(lane.name, group, builder)
+            self._meter(lane.name, group, builder, perf)
             started = True
             if lane is self.lanes[0]:
-                self._run_every_test(lane.name, group, builder)
+                self._run_every_test(lane.name, group, builder, perf)
             else:
-                self._run_own_stream(lane.name, group, builder)
+                self._run_own_stream(lane.name, group, builder, perf)
         except BaseException as error:  # noqa: BLE001 - re-raised by run() in the main thread
             self._errors.append(error)
             self._stop.set()
@@ -200,18 +206,22 @@ class Campaign:
                 self.snapshot.restarts += group.restarts
             group.close()
             builder.close()
+            if perf is not None:
+                perf.close()
+                with self._lock:
+                    self.perf_seconds[lane.name] += perf.seconds
 
-    def _run_every_test(self, name: str, group: WorkerGroup, builder: CaseBuilder) -> None:
+    def _run_every_test(self, name: str, group: WorkerGroup, builder: CaseBuilder, perf: PerfTimer | None) -> None:
         """A fast lane: the next tests in order, each counted; the builder makes the next
         batch's cases while this batch runs."""
         pending = self._build(builder, self._claim(group.batch_size))
         while pending.indices:
             self._wait_turn(name)
             current, pending = pending, self._build(builder, self._claim(group.batch_size))
-            for index, valid in zip(current.indices, self._test_batch(group, current)):
+            for index, valid in zip(current.indices, self._test_batch(group, current, perf=perf)):
                 self._finish(index, valid)
 
-    def _run_own_stream(self, name: str, group: WorkerGroup, builder: CaseBuilder) -> None:
+    def _run_own_stream(self, name: str, group: WorkerGroup, builder: CaseBuilder, perf: PerfTimer | None) -> None:
         """A slow compiler's lane: batch after batch of the tests most recently handed out
         that it has not run, or of the next ones when the fast lanes have none newer (its
         tests are not counted: the fast lanes run every test). Near the end of the time
@@ -230,7 +240,7 @@ class Campaign:
                 return
             started = time.monotonic()
             try:
-                self._test_batch(group, self._build(builder, due), slow=True)
+                self._test_batch(group, self._build(builder, due), slow=True, perf=perf)
             except BatchCancelled:
                 return
             done, per_test = due[-1], (time.monotonic() - started) / len(due)
@@ -242,14 +252,17 @@ class Campaign:
         left = self.config.time_budget - (time.monotonic() - self._started)
         return max(1, min(count, int(left / per_test)))
 
-    def _meter(self, name: str, group: WorkerGroup | RayWorkerGroup, builder: CaseBuilder) -> None:
-        """Count the CPU of this lane's workers, case builder and thread into lane ``name``'s share."""
+    def _meter(self, name: str, group: WorkerGroup | RayWorkerGroup, builder: CaseBuilder,
+               perf: PerfTimer | None) -> None:
+        """Count the CPU of this lane's workers, timed pairs, case builder and thread into lane
+        ``name``'s share."""
         if self.shares is None:
             return
         thread = threading.get_native_id()
 
         def sources() -> list[Source]:
-            processes = [worker.process for worker in group.workers] + [builder.process]
+            processes = [worker.process for worker in group.workers] + [builder.process] + \
+                (perf.processes if perf is not None else [])
             return [("thread", thread), *(("process", p.pid) for p in processes if p is not None)]
 
         with self._lock:
@@ -298,10 +311,12 @@ class Campaign:
         """Whether the campaign is stopping, or its time budget is spent."""
         return self._stop.is_set() or self._time_spent()
 
-    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, slow: bool = False) -> list[bool]:
+    def _test_batch(self, group: WorkerGroup, batch: PendingBatch, slow: bool = False,
+                    perf: PerfTimer | None = None) -> list[bool]:
         """Run ``batch``'s tests together; whether each was valid (no backend declined it).
         A ``slow`` batch (a slow compiler's lane) skips the one-compiler oracles, and
-        raises BatchCancelled if the campaign's deadline passes while it runs."""
+        raises BatchCancelled if the campaign's deadline passes while it runs. With ``perf``,
+        the tests it samples are timed too."""
         built = batch.built()
         cases = [case for case, _ in built]
         valid = dict.fromkeys((case.index for case in cases), True)
@@ -314,6 +329,10 @@ class Campaign:
             self._observe(case, outcomes, origin)
             self._learn(case_features, outcomes)
             valid[case.index] &= not any(o.status is Status.UNSUPPORTED for o in outcomes)
+            if perf is not None and perf.due(case) and not self._past_deadline():
+                timed, slowdowns = perf.time(case, outcomes)
+                record_timed_tests(self.store, timed)
+                self._record(case, slowdowns, outcomes)
         if not slow:
             self._single_compiler_oracles(group, cases, results)
         return [valid.get(index, False) for index in batch.indices]
@@ -495,6 +514,8 @@ class Campaign:
             self.store.set_meta("unsupported", {name: sorted(t.unsupported) for name, t in self.support.items()})
             self.store.set_meta("outcomes", {name: dict(counts) for name, counts in self.outcome_counts.items()})
             self.store.set_meta("backend_seconds", {name: round(s, 3) for name, s in self.backend_seconds.items()})
+            if self.config.perf:
+                self.store.set_meta("perf_seconds", {name: round(s, 3) for name, s in self.perf_seconds.items()})
             self.effects.save()
             if self.shares is not None:
                 self.store.set_meta("lane_seconds", {name: round(s, 3) for name, (s, _) in self.snapshot.lanes.items()})

@@ -256,6 +256,15 @@ def build_parser() -> Parser:
     fuzz.add_argument("--corpus", type=Path, metavar="DIR",
                       help="corpus of the coverage feedback, reused when it exists (default RUN/corpus; "
                            "implies --coverage)")
+    fuzz.add_argument("--perf", action="store_true",
+                      help="the performance oracle: time each compiler's optimized configuration against its "
+                           "baseline on sampled tests, and report slowdowns confirmed in 3 of 3 fresh "
+                           "re-measurements (docs/performance.md; default off)")
+    fuzz.add_argument("--perf-every", type=positive_int, metavar="N", help="time every Nth test (default 32)")
+    fuzz.add_argument("--perf-factor", type=positive_float, metavar="X",
+                      help="a slowdown is at least X times its baseline's median run (default 2)")
+    fuzz.add_argument("--perf-floor", type=positive_float, metavar="MS",
+                      help="... and at least MS milliseconds longer (default 0.5)")
     fuzz.add_argument("--mode", choices=("graph", "tir"), default="graph",
                       help="graph: random tensor graphs on every backend (default); tir: TVM's "
                            "low-level IR, schedules and pass pipelines")
@@ -398,7 +407,10 @@ def refuse_changes_on_resume(args: argparse.Namespace) -> None:
                                       ("--pattern-share", args.pattern_share),
                                       ("--tolerance", args.tolerance or None),
                                       ("--tolerance-file", args.tolerance_file),
-                                      ("--error-statistic", args.error_statistic)) if value is not None]
+                                      ("--error-statistic", args.error_statistic),
+                                      ("--perf", args.perf or None), ("--perf-every", args.perf_every),
+                                      ("--perf-factor", args.perf_factor), ("--perf-floor", args.perf_floor))
+             if value is not None]
     if fixed:
         raise UsageError(f"{', '.join(fixed)} cannot change when resuming; only --time, "
                          "--max-tests, --workers, --lane-weights and --ray apply to a resumed campaign")
@@ -411,8 +423,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
             raise UsageError("--coverage and --corpus cannot change when resuming; the run keeps its own")
     if args.corpus is not None and args.coverage is False:
         raise UsageError("--corpus needs coverage feedback; drop --no-coverage")
-    if args.mode == "tir" and (args.coverage or args.corpus):
-        raise UsageError("--coverage and --corpus apply to graph campaigns, not to --mode tir")
+    if args.mode == "tir" and (args.coverage or args.corpus or args.perf):
+        raise UsageError("--coverage, --corpus and --perf apply to graph campaigns, not to --mode tir")
     if args.mode == "tir" or (args.resume and resumed_mode(args.resume) == "tir"):
         return command_fuzz_tir(args)
     if args.triage_share >= 1:
@@ -459,7 +471,8 @@ def command_fuzz(args: argparse.Namespace) -> int:
             tolerances=policy_to_dict(policy) if (policy := tolerance_policy(args)) else None,
             reference="onnx-ref" if "onnx-ref" in backends else None,
             coverage=bool(args.coverage or args.corpus), corpus=str(args.corpus.resolve()) if args.corpus else None,
-            pythons=pythons or None, ray=args.ray, lane_weights=args.lane_weights, **generator_settings(args))
+            pythons=pythons or None, ray=args.ray, lane_weights=args.lane_weights, **perf_settings(args),
+            **generator_settings(args))
         checked_generator(config)
         checked_lanes(config)
         try:
@@ -489,6 +502,14 @@ def command_fuzz(args: argparse.Namespace) -> int:
     if snapshot.stopping_reason == "interrupted" or not (config.time_budget or config.max_tests):
         print(f"continue with: tcfuzz fuzz --resume {run_dir}", file=sys.stderr)
     return EXIT_FINDINGS if snapshot.signatures else EXIT_OK
+
+
+def perf_settings(args: argparse.Namespace) -> dict:
+    """The performance oracle's settings of a new campaign; a factor of 1 or less is refused."""
+    if args.perf_factor is not None and args.perf_factor <= 1:
+        raise UsageError(f"--perf-factor {args.perf_factor} is no slowdown; give a factor over 1 (default 2)")
+    given = {"perf_every": args.perf_every, "perf_factor": args.perf_factor, "perf_floor_ms": args.perf_floor}
+    return {"perf": args.perf, **{name: value for name, value in given.items() if value is not None}}
 
 
 def checked_lanes(config) -> None:

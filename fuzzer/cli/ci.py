@@ -64,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="triage's total seconds (default: the fuzzing time); bugs left over stay untriaged")
     parser.add_argument("--judges-as-targets", action="store_true",
                         help="count disagreements that blame a judge (onnx-ref, ref-f64) as compiler bugs")
+    parser.add_argument("--perf", action="store_true",
+                        help="also run the performance oracle (fuzz --perf): confirmed slowdowns are bugs")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the configuration and start each backend's worker, then exit 0 or 2")
 
@@ -98,7 +100,8 @@ def run_ci(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(datetime.date.today().strftime("%Y%m%d"))
     fuzz_argv = ["fuzz", "--out", str(run_dir), "--backends", ",".join(backends), "--seed", str(seed),
                  "--time", str(args.time), "--workers", str(args.workers),
-                 *(["--corpus", str(args.corpus)] if args.corpus is not None else [])]
+                 *(["--corpus", str(args.corpus)] if args.corpus is not None else []),
+                 *(["--perf"] if args.perf else [])]
     command_fuzz(build_parser().parse_args(fuzz_argv))
     triage(run_dir, args.triage_time, baseline, args.triage_total or args.time, args.judges_as_targets)
     from reports.model import summarize

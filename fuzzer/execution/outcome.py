@@ -69,6 +69,7 @@ class Outcome:
     seconds: float = 0.0
     coverage: frozenset[int] = frozenset()  # fuzzer.campaign.coverage bits new to the worker (with --coverage)
     effects: tuple[str, ...] = ()  # rewrites the optimizer applied, "family:name" (Backend.effects)
+    run_seconds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # a timed pair's warm runs, by side
 
     @property
     def ok(self) -> bool:

@@ -34,7 +34,15 @@ def builtin_backends() -> dict[str, type[Backend]]:
 
 def load_backend(name: str) -> type[Backend]:
     """A built-in backend by name, or a plugin given as ``module:Class``; ``NAME@LABEL`` is
-    that backend again under its own name (the same compiler from another environment)."""
+    that backend again under its own name (the same compiler from another environment);
+    ``timed/NAME`` is NAME timed against its baseline (``fuzzer.execution.backends.timed``)."""
+    if name.startswith("timed/"):
+        from fuzzer.execution.backends.timed import timed
+
+        try:
+            return timed(load_backend(name.removeprefix("timed/")))
+        except TypeError as error:
+            raise UnknownBackend(str(error)) from None
     base_name, at, label = name.partition("@")
     if at:
         if not label.replace("-", "").replace(".", "").replace("_", "").isalnum():

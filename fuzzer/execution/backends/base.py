@@ -41,6 +41,9 @@ class Backend:
     # own defects are reference issues, not compiler bugs.
     role: ClassVar[str] = "target"
     optimizing: ClassVar[bool] = True  # whether this configuration runs the compiler's optimizer
+    # The same compiler's configuration with its optimizer off, on the same device and frontend,
+    # that the optimization-level and performance oracles compare this one with ("": none).
+    baseline: ClassVar[str] = ""
     timeout_factor: ClassVar[float] = 1.0  # compilers that legitimately take longer get more time
     # Source files (fnmatch patterns) of the compiler's Python code that coverage feedback
     # measures in the worker (``fuzzer.campaign.coverage``); empty: nothing is measured.
@@ -92,9 +95,14 @@ class Backend:
 
     def execute(self, case: Any, report_stage: Callable[[Stage], None]) -> Outcome:
         """Run one case through prepare, compile and run; every failure becomes an Outcome."""
+        return self.compile_and_run(case, report_stage)[0]
+
+    def compile_and_run(self, case: Any, report_stage: Callable[[Stage], None]) -> tuple[Outcome, Any]:
+        """``execute``'s Outcome, and the compiled program for further runs (None when it failed)."""
         started = time.perf_counter()
         stage = Stage.PREPARE
         effects: tuple[str, ...] = ()  # kept when running fails: the rewrites did fire
+        compiled = None
         try:
             report_stage(stage)
             prepared = self.prepare(case)
@@ -110,15 +118,15 @@ class Backend:
                 raise RuntimeError(f"backend returned {len(results)} outputs, expected {len(names)}")
             return Outcome(self.name, Status.OK, Stage.RUN,
                            {name: np.asarray(result) for name, result in zip(names, results)},
-                           seconds=time.perf_counter() - started, effects=effects)
+                           seconds=time.perf_counter() - started, effects=effects), compiled
         except MemoryError as error:
             return Outcome(self.name, Status.OOM, stage, error_type="MemoryError", message=str(error),
-                           seconds=time.perf_counter() - started, effects=effects)
+                           seconds=time.perf_counter() - started, effects=effects), None
         except Exception as error:  # noqa: BLE001 - every backend failure becomes an Outcome
             status = Status.UNSUPPORTED if self.is_unsupported(error) else Status.ERROR
             return Outcome(self.name, status, stage, error_type=type(error).__name__,
                            message=str(error)[:4000], traceback=traceback.format_exc()[-6000:],
-                           seconds=time.perf_counter() - started, effects=effects)
+                           seconds=time.perf_counter() - started, effects=effects), None
 
     def execute_batch(self, cases: Sequence[Any], report_stage: ReportStage) -> Iterator[tuple[int, Outcome]]:
         """Outcomes of several cases, each yielded as soon as it is known.

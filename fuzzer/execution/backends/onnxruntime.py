@@ -142,6 +142,7 @@ def ort_backend(level: str, threads: int = 1, provider: str = "CPUExecutionProvi
     where = "CUDA" if on_cuda else "CPU"
     return type(name, (OnnxRuntime,), {
         "name": name, "level": level, "threads": threads, "provider": provider, "optimizing": level != "none",
+        "baseline": "ort-" + ("cuda-" if on_cuda else "") + "none" if level == "all" and threads == 1 else "",
         "description": f"ONNX Runtime {where}, {LEVELS[level]}, {threads} intra-op thread(s)",
         **({"device": "cuda", "missing": classmethod(cuda_provider_missing)} if on_cuda else {}),
     })

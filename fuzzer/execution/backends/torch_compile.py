@@ -231,6 +231,7 @@ def torch_compile_backend(compiler: str, dynamic: bool = False, device: str = "c
     return type(name, (Inductor if compiler == "inductor" else TorchCompile,), {
         "name": name, "compiler": compiler, "dynamic": dynamic, "device": device,
         "optimizing": compiler == "inductor",
+        "baseline": "aot-eager" if name == "inductor" else "",
         "batch_size": TorchCompile.batch_size if compiler == "inductor" else 1,
         "description": f"torch.compile backend={compiler}{', dynamic shapes' if dynamic else ''} ({device})",
         **extra,

@@ -271,6 +271,7 @@ class TvmOptimized(TvmOnnx):
                    "LLVM's default optimization")
     fuse = True
     opt_level = 3
+    baseline = "tvm-noopt"
 
 
 class TvmUnfused(TvmOnnx):
@@ -305,6 +306,7 @@ class TvmCuda(TvmOptimized):
     name = "tvm-cuda"
     description = "TVM Relax from ONNX, cuda target pipeline (FuseOps, FuseTIR, dlight GPU schedules), opt_level 3"
     device = "cuda"
+    baseline = ""  # no CUDA build without optimizations
     timeout_factor = 6.0  # NVRTC compiles each kernel besides the LLVM host code
 
     @classmethod
