@@ -59,8 +59,10 @@ def slowdown_finding(optimized: str, baseline: str, first: Mapping[str, Sequence
     slow, fast = medians(first, optimized, baseline)
     ratios = [round(ratio(seconds, optimized, baseline), 2) for seconds in confirmations]
     summary = (f"{optimized} runs {slow / fast:.1f}x slower than {baseline} ({slow * 1e3:.3f} ms against "
-               f"{fast * 1e3:.3f} ms, medians of warm runs); {len(ratios)} of {len(ratios)} fresh "
-               f"re-measurements agree ({', '.join(f'{r}x' for r in ratios)})")
+               f"{fast * 1e3:.3f} ms, medians of warm runs)")
+    if ratios:
+        agreeing = ", ".join(f"{r}x" for r in ratios)
+        summary += f"; {len(ratios)} of {len(ratios)} fresh re-measurements agree ({agreeing})"
     return Finding(FindingKind.SLOWDOWN, (optimized,), Stage.RUN, summary, {
         "baseline": baseline, "slowdown": round(slow / fast, 3), "optimized_ms": round(slow * 1e3, 4),
         "baseline_ms": round(fast * 1e3, 4), "confirmations": ratios, "factor": policy.factor,

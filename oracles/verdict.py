@@ -18,6 +18,7 @@ from oracles import compare, optlevel
 from oracles import determinism as determinism_oracle
 from oracles import differential as differential_oracle
 from oracles import metamorphic as metamorphic_oracle
+from oracles import performance
 from oracles.finding import Finding, Verdict
 from oracles.precision import REFERENCE
 from oracles.signature import signature
@@ -53,6 +54,20 @@ opt_level = _signing(optlevel.opt_level)
 metamorphic = _signing(metamorphic_oracle.metamorphic)
 determinism = _signing(determinism_oracle.determinism)
 failure_finding = _signing(compare.failure_finding)
+slowdown_finding = _signing(performance.slowdown_finding)
+
+
+def slowdowns(case: TestCase, outcomes: Sequence[Outcome], policy: performance.PerfPolicy) -> list[Finding]:
+    """The slowdowns that the timed pairs among ``outcomes`` show on ``case`` in this one
+    measurement (no confirmation: triage's gate, which re-times every candidate)."""
+    operators = [node.op for node in case.graph.nodes] if case.graph is not None else []
+    found = []
+    for outcome in outcomes:
+        if outcome.ok and len(outcome.run_seconds) == 2:
+            optimized, baseline = outcome.run_seconds  # the optimized side first
+            if performance.is_slowdown(outcome.run_seconds, optimized, baseline, policy):
+                found.append(slowdown_finding(optimized, baseline, outcome.run_seconds, [], policy, operators))
+    return found
 
 
 def judge_case(case: TestCase, outcomes: Sequence[Outcome], policy: TolerancePolicy = DEFAULT_POLICY,

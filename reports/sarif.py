@@ -42,6 +42,7 @@ KIND_DESCRIPTIONS = {
     "opt_mismatch": "the compiler's output changes with its optimization level",
     "metamorphic": "the compiler's output changes under a semantics-preserving rewrite",
     "nondeterminism": "the compiler's output changes between two identical runs",
+    "slowdown": "the compiler's optimized configuration runs slower than its unoptimized one",
 }
 
 

@@ -38,7 +38,7 @@ from triage.db import SignatureRecord, Status, load_baseline, signature_records
 from triage.judge_defects import known_defect
 
 KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
-              "nondeterminism", "metamorphic")  # triage order: what takes a compiler down first
+              "nondeterminism", "metamorphic", "slowdown")  # triage order: what takes a compiler down first
 CATEGORIES = ("bug", "reference-issue", "invalid-test")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job

@@ -120,7 +120,7 @@ def evaluation_judge(config: Mapping, case: TestCase, stored: StoredFinding) -> 
 
     def judge(off: Sequence[str], level: str | None) -> Verdict:
         variant = configured(backend, off, level)
-        backends = [variant if name == backend else name for name in others]
+        backends = [{backend: variant, f"timed/{backend}": f"timed/{variant}"}.get(name, name) for name in others]
         with Evaluator.from_config(dict(config), backends) as evaluator:
             findings = evaluator.evaluate(case)
         if shows(findings, signature):

@@ -36,13 +36,14 @@ from triage.culprit import Culprit, find_culprit
 from triage.db import SignatureRecord, Status, add_note, signature_records, sync_signatures, update_signature
 from triage.localize import localize
 from triage.reduce import Reduction, ReductionUnsupported, load_reduction, reduce_finding
+from triage.perf_repro import write_perf_repro
 from triage.repro import ReproUnsupported, bug_report_markdown, verify_repro, write_repro
 from triage.reproducibility import DEFAULT_RUNS, Reproducibility, backend_specs, finding_backends, shows
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
 
 CONSEQUENCE_KINDS = FAILURE_KINDS | {"mismatch", "opt_mismatch"}  # may follow a wrong type upstream
 REPLAYABLE_KINDS = frozenset({"crash", "hang", "oom", "error", "mismatch", "shape_mismatch", "dtype_mismatch",
-                              "opt_mismatch"})  # what the per-test oracles judge again
+                              "opt_mismatch", "slowdown"})  # what the per-test oracles (and timed pairs) judge again
 TRIAGE_DIRECTORY = "triage"
 Progress = Callable[[int, int, str, str], None]  # (cluster number, clusters, step, signature)
 WARM_EVALUATORS = 3  # sets of warm workers kept between clusters
@@ -83,6 +84,10 @@ def triaged_case(store: RunStore, finding_id: int) -> tuple[TestCase, Reduction 
 def repro_source(store: RunStore, stored: StoredFinding, case: TestCase) -> str:
     """The standalone script for ``stored`` on ``case``, judged as the run judged it."""
     specs = backend_specs(store.config)
+    if stored.kind == "slowdown":
+        baseline = stored.details["baseline"]
+        return write_perf_repro(case, specs[stored.backends[0]], specs.get(baseline, baseline), stored,
+                                campaign_config(store.config).perf_policy)
     reference = stored.details.get("compared_with")
     policy = OPT_POLICY if stored.kind == "opt_mismatch" else run_policy(store.config)
     campaign = campaign_config(store.config)

@@ -93,8 +93,10 @@ class Target:
     compared_with: str = ""  # the backend the mismatch is measured against
 
     def matches(self, finding: Finding) -> bool:
+        """The same kind, backends and signature; a slowdown's signature names the graph's
+        operators, so any slowdown of the same pair matches."""
         return (finding.kind is self.kind and finding.backends == self.backends
-                and finding.signature == self.signature)
+                and (finding.signature == self.signature or self.kind is FindingKind.SLOWDOWN))
 
 
 # ---------------------------------------------------------------- graph surgery (pure)
@@ -442,7 +444,11 @@ def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]
     """The run's backends needed to judge ``stored`` again, from the campaign lane that found
     it (:func:`fuzzer.campaign.config.split_backends`; the lane of slow compilers when it blames one
     of them). A failure or a type disagreement needs only the blamed backend and the judges;
-    a value disagreement also the backend it was compared with; other kinds the whole lane."""
+    a value disagreement also the backend it was compared with; a slowdown its timed pair;
+    other kinds the whole lane."""
+    if stored.kind == FindingKind.SLOWDOWN.value:  # the timed pair alone: it runs both sides
+        spec = next(spec for spec in config.backends if load_backend(spec).name == stored.backends[0])
+        return [f"timed/{spec}"]
     every_test, sampled = split_backends(config)
     slow_blamed = any(spec in stored.backends or load_backend(spec).name in stored.backends
                       for spec in sampled if spec not in every_test)

@@ -431,6 +431,10 @@ def expected_vs_actual(finding: Any) -> list[str]:
         cause = failure_cause(details)
         return ["- expected: the backend runs and returns the declared outputs",
                 f"- actual: {kind} at stage {finding.stage}: {cause} {headline(str(details.get('message', '')))}"[:500]]
+    if kind == "slowdown":
+        return [f"- expected: {finding.backends[0]} runs no slower than {details.get('baseline')}, the same compiler "
+                "with its optimizations off",
+                f"- actual: {finding.summary}"]
     lines = [f"- expected: agreement with {details.get('compared_with', 'the reference')} within tolerance"]
     if "output" in details:
         lines.append(f"- actual: output `{details['output']}` ({details.get('dtype', '?')}): "
@@ -453,6 +457,7 @@ KIND_SENTENCES = {  # what the compiler does, for an issue's description
     "dtype_mismatch": "returns an output whose element type differs from the type the model declares",
     "opt_mismatch": "computes different output values with its optimizations on than with them off",
     "nondeterminism": "returns different output values on two identical runs",
+    "slowdown": "runs the model more slowly with its optimizations on than with them off",
 }
 STAGE_VERBS = {"prepare": "imports", "compile": "compiles", "run": "runs"}
 JUDGE_NAMES = {"ref-f64": "the ONNX reference evaluator (onnx.reference) computing in float64",
@@ -535,8 +540,10 @@ def bug_report_markdown(case: TestCase, backend: str, finding: Any, script: str,
               "## Reproduction", "",
               "Save the script below as `repro.py` and run `python repro.py`. It needs numpy, onnx and "
               f"{compiler}'s Python package, nothing of tcfuzz; the model and inputs are embedded. It prints the "
-              "package versions, runs the model in a child process (so that a crash or a hang is observed), "
-              "prints `REPRODUCED` and exits 1 while the bug is present, and exits 0 once it is fixed.", "",
+              "package versions, " + ("times both configurations on one CPU, alternating warm runs, "
+                                      if _kind(finding) == "slowdown" else
+                                      "runs the model in a child process (so that a crash or a hang is observed), ")
+              + "prints `REPRODUCED` and exits 1 while the bug is present, and exits 0 once it is fixed.", "",
               "```python", script.rstrip(), "```", "",
               f"Found by tcfuzz (signature `{finding.signature}`).", ""]
     return "\n".join(lines)

@@ -24,7 +24,8 @@ from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph
 from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all
 from fuzzer.execution.outcome import Outcome, TestCase
-from oracles.verdict import judge_case, judge_rewrite
+from oracles.performance import PerfPolicy
+from oracles.verdict import judge_case, judge_rewrite, slowdowns
 from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
@@ -74,9 +75,11 @@ class Evaluator:
 
     def __init__(self, backends: Sequence[str], *, policy: TolerancePolicy = DEFAULT_POLICY,
                  fallback_reference: str | None = None, limits: Limits = Limits(),
-                 log_dir: Path | None = None, rewrites: bool = False) -> None:
+                 log_dir: Path | None = None, rewrites: bool = False,
+                 perf_policy: PerfPolicy = PerfPolicy()) -> None:
         self.backends = tuple(backends)
         self.policy = policy
+        self.perf_policy = perf_policy
         self.fallback_reference = fallback_reference
         self.rewrites = rewrites  # also judge each case against its campaign rewrite
         self.names = {spec: load_backend(spec).name for spec in self.backends}  # as outcomes name them
@@ -92,7 +95,7 @@ class Evaluator:
         return cls(campaign.backends if backends is None else backends, policy=policy,
                    fallback_reference=campaign.reference,
                    limits=Limits(timeout=campaign.timeout, memory_mb=campaign.memory_mb), log_dir=log_dir,
-                   rewrites=rewrites)
+                   rewrites=rewrites, perf_policy=campaign.perf_policy)
 
     def __enter__(self) -> Evaluator:
         self.group.start()
@@ -117,7 +120,9 @@ class Evaluator:
         return [[outcomes[position] for outcomes in by_worker] for position in range(len(cases))]
 
     def judge(self, case: TestCase, outcomes: Sequence[Outcome]) -> list[Finding]:
-        return judge_case(case, outcomes, self.policy, self.fallback_reference).findings
+        """The campaign's verdict, and the slowdowns of the timed pairs among the backends."""
+        return judge_case(case, outcomes, self.policy, self.fallback_reference).findings + \
+            slowdowns(case, outcomes, self.perf_policy)
 
     def evaluate(self, case: TestCase) -> list[Finding]:
         """The findings the campaign's per-test oracles report for ``case``."""

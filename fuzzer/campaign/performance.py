@@ -22,7 +22,8 @@ from fuzzer.execution.backends import load_backend
 from fuzzer.execution.isolation import Limits, Worker
 from fuzzer.execution.outcome import Outcome, Status, TestCase
 from oracles.finding import Finding
-from oracles.performance import PerfPolicy, TimedTest, is_slowdown, relative_error, slowdown_finding
+from oracles.performance import PerfPolicy, TimedTest, is_slowdown, relative_error
+from oracles.verdict import slowdown_finding
 from oracles.precision import REFERENCE
 
 INFINITE_ERROR = 1e308  # how an infinite error is stored (SQLite has no infinity literal to bind)

@@ -69,7 +69,8 @@ class Outcome:
     seconds: float = 0.0
     coverage: frozenset[int] = frozenset()  # fuzzer.campaign.coverage bits new to the worker (with --coverage)
     effects: tuple[str, ...] = ()  # rewrites the optimizer applied, "family:name" (Backend.effects)
-    run_seconds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # a timed pair's warm runs, by side
+    # A timed pair's warm runs by side, the optimized side first (fuzzer.execution.backends.timed).
+    run_seconds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -5,6 +5,7 @@ fuzzer.campaign.performance, fuzzer.execution.backends.timed)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +14,14 @@ from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.campaign.performance import timed_pairs, timed_tests
 from fuzzer.execution.backends import UnknownBackend, load_backend
+from fuzzer.store import RunStore
 from oracles.optlevel import OPT_PAIRS
 from oracles.performance import (PENALTY, PerfPolicy, TimedTest, is_slowdown, relative_error, score_curves,
                                  speedup_score)
+from triage.bugs import run_bugs
+from triage.pipeline import triage_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BASE = "tests.perf_backends:PlantedBaseline"
 
@@ -107,17 +113,26 @@ def perf_campaign(tmp_path, optimized: str, tests: int = 24):
         return store.findings(), timed_tests(store), store.get_meta("perf_seconds")
 
 
-def test_a_planted_slowdown_is_found_confirmed_in_fresh_workers_and_scored(tmp_path):
+def test_a_planted_slowdown_is_found_confirmed_reduced_and_reproduced(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the planted backends' module, for repro verification
     findings, timed_runs, perf_seconds = perf_campaign(tmp_path, "PlantedSlow")
     slowdowns = [f for f in findings if f.kind == "slowdown"]
     assert slowdowns, [f.summary for f in findings]
     for finding in slowdowns:
         assert finding.backends == ("planted-slow",) and finding.details["baseline"] == "planted-base"
+        assert finding.signature.startswith("slowdown/planted-slow/run/than planted-base/")
         assert "Tanh" in finding.details["operators"]
         assert len(finding.details["confirmations"]) == 3 and min(finding.details["confirmations"]) >= 2
     assert len(timed_runs) == 12 and perf_seconds["fast"] > 0
     with_tanh = {f.test_index for f in slowdowns}
     assert all(t.speedup < 0.5 for t in timed_runs if t.test_index in with_tanh)
+
+    triage_run(tmp_path / "run", reruns=2, time_budget=60)
+    with RunStore.open(tmp_path / "run") as store:
+        [bug] = run_bugs(store)
+    assert (bug.kind, bug.compiler, bug.reduced_ops, bug.verified) == ("slowdown", "planted", ("Tanh",), True)
+    script = (tmp_path / "run" / bug.repro).read_text()
+    assert "def compile_backend(" in script
 
 
 @pytest.mark.parametrize("optimized", ["PlantedNoisy", "PlantedTransient"])

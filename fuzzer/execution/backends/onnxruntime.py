@@ -121,13 +121,18 @@ class OnnxRuntime(Backend):
     @classmethod
     def repro_source(cls) -> str:
         return f'''
-def run_backend(model, inputs):
+def compile_backend(model):
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.{LEVELS[cls.level]}
     options.intra_op_num_threads = {cls.threads}
-    session = onnxruntime.InferenceSession(model, options, providers=["{cls.provider}"])
-    return session.run(None, dict(inputs))
+    session = onnxruntime.InferenceSession(model, options, providers=["{cls.provider}"],
+                                           disabled_optimizers={list(cls.disabled_optimizers)!r})
+    return lambda inputs: session.run(None, dict(inputs))
+
+
+def run_backend(model, inputs):
+    return compile_backend(model)(inputs)
 '''
 
 

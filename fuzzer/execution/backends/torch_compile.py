@@ -110,16 +110,24 @@ class TorchCompile(Backend):
     @classmethod
     def repro_source(cls) -> str:
         return f"""
-def run_backend(model, inputs):
+def compile_backend(model):
     import io
     import torch
     torch._dynamo.reset()
     program = torch.export.load(io.BytesIO(model)).module().to("{cls.device}")
     compiled = torch.compile(program, backend="{cls.compiler}", dynamic={cls.dynamic}, fullgraph=True)
-    arguments = [torch.from_numpy(value.copy()).to("{cls.device}") for value in inputs.values()]
-    with torch.no_grad():
-        compiled(*arguments)
-        return [output.cpu().numpy() for output in compiled(*arguments)]
+
+    def run(inputs):
+        arguments = [torch.from_numpy(value.copy()).to("{cls.device}") for value in inputs.values()]
+        with torch.no_grad():
+            return [output.cpu().numpy() for output in compiled(*arguments)]
+    return run
+
+
+def run_backend(model, inputs):
+    run = compile_backend(model)
+    run(inputs)  # the first call compiles
+    return run(inputs)
 """
 
     # ------------------------------------------------------------------ packed batches

@@ -161,7 +161,8 @@ class TvmRelax(Backend):
     requires = ("apache-tvm", "onnx")
     family = "tvm"
     importer: ClassVar[Callable[..., Any]]  # the frontend function a reproduction copies
-    repro_import: ClassVar[str]  # run_backend's statements that set ``module`` and ``arrays``
+    repro_compile: ClassVar[str]  # compile_backend's statements that set ``module`` and ``names``
+    repro_arguments: ClassVar[str] = "[inputs[name] for name in names]"  # the runner's arrays of ``inputs``
     fuse: ClassVar[bool]
     opt_level: ClassVar[int]
     config: ClassVar[dict[str, Any]] = {"tirx.disable_assert": True}
@@ -244,11 +245,15 @@ import numpy as np
 
 {shared}
 
-def run_backend(model: bytes, inputs: dict) -> list[np.ndarray]:
-    \"\"\"{cls.description}.\"\"\"
-{textwrap.indent(cls.repro_import, "    ")}
+def compile_backend(model: bytes):
+    \"\"\"{cls.description}: a function of the inputs.\"\"\"
+{textwrap.indent(cls.repro_compile, "    ")}
     machine = build(module, {", ".join(f"{key}={value!r}" for key, value in cls.knobs().items())})
-    return run_main(machine, arrays, {cls.device!r})
+    return lambda inputs: run_main(machine, {cls.repro_arguments}, {cls.device!r})
+
+
+def run_backend(model: bytes, inputs: dict) -> list[np.ndarray]:
+    return compile_backend(model)(inputs)
 """
 
 
@@ -257,8 +262,8 @@ class TvmOnnx(TvmRelax):
 
     importer = staticmethod(import_onnx)
     coverage_include = ("*/tvm/relax/frontend/onnx/*", *TvmRelax.coverage_include)
-    repro_import = """module = import_onnx(model)
-arrays = [inputs[name] for name in parameter_names(module)]"""
+    repro_compile = """module = import_onnx(model)
+names = parameter_names(module)"""
 
     def prepare(self, case: TestCase) -> tuple[Any, list[str]]:
         module = import_onnx(case.model)
@@ -333,11 +338,11 @@ class TvmTorch(TvmRelax):
     importer = staticmethod(import_exported_program)
     coverage_include = ("*/tvm/relax/frontend/torch/*", *TORCH_EXPORT_CODE, *TvmRelax.coverage_include)
     # The artifact is the saved program; inputs come in graph-input order, as forward takes them.
-    repro_import = """import io
+    repro_compile = """import io
 import torch
 module, user_inputs = import_exported_program(torch.export.load(io.BytesIO(model)))
-by_parameter = dict(zip(user_inputs, inputs.values()))
-arrays = [by_parameter[name] for name in parameter_names(module)]"""
+names = parameter_names(module)"""
+    repro_arguments = "[dict(zip(user_inputs, inputs.values()))[name] for name in names]"
     fuse = True
     opt_level = 3
 
