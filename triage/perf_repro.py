@@ -16,7 +16,7 @@ from fuzzer.execution.backends import load_backend
 from fuzzer.execution.outcome import TestCase
 from fuzzer.store import arrays_to_npz, npz_to_arrays
 from oracles.performance import PerfPolicy
-from triage.repro import VERSION_PACKAGES, ReproUnsupported, _b64, artifact_for, fragment
+from triage.repro import VERSION_PACKAGES, ReproUnsupported, _b64, artifact_for, fragment, print_versions
 
 REPEATS = 15  # timed runs of each side in the script
 
@@ -41,7 +41,7 @@ def write_perf_repro(case: TestCase, optimized: str, baseline: str, finding: Any
         "inputs": _b64(arrays_to_npz(dict(case.inputs))), "factor": repr(policy.factor),
         "floor_ms": repr(policy.floor * 1e3), "repeats": repr(REPEATS), "packages": repr(VERSION_PACKAGES),
         "optimized_source": repr(timing_fragment(optimized)), "baseline_source": repr(timing_fragment(baseline)),
-        "helpers": inspect.getsource(npz_to_arrays),
+        "helpers": inspect.getsource(npz_to_arrays) + "\n\n" + inspect.getsource(print_versions),
     }
     return _TEMPLATE.format(**substitutions)
 
@@ -58,10 +58,8 @@ for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TVM_NUM_THREADS"):
     os.environ[variable] = "1"  # one thread each, before any compiler is imported
 
 import base64
-import importlib.metadata
 import io
 import json
-import platform
 import statistics
 import sys
 import time
@@ -99,13 +97,7 @@ def compiled(name):
 def main():
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {{max(os.sched_getaffinity(0))}})
-    found = ["python " + platform.python_version()]
-    for package in PACKAGES:
-        try:
-            found.append(package + " " + importlib.metadata.version(package))
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    print("versions: " + ", ".join(found))
+    print_versions(PACKAGES)
     inputs = npz_to_arrays(INPUTS)
     runs = {{name: compiled(name) for name in (OPTIMIZED, BASELINE)}}
     seconds = {{name: [] for name in runs}}

@@ -81,6 +81,20 @@ def _b64(data: bytes) -> str:
     return "\n".join(encoded[i:i + 100] for i in range(0, len(encoded), 100))
 
 
+def print_versions(packages) -> None:
+    """The Python and package versions, printed first by every reproduction script (its source is embedded)."""
+    import importlib.metadata
+    import platform
+
+    found = ["python " + platform.python_version()]
+    for package in packages:
+        try:
+            found.append(package + " " + importlib.metadata.version(package))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    print("versions: " + ", ".join(found))
+
+
 def write_repro(case: TestCase, backend: str, reference: str | None, finding: Any,
                 policy: TolerancePolicy = DEFAULT_POLICY, timeout: float = 60.0,
                 memory_mb: int = 4096) -> str:
@@ -122,14 +136,14 @@ def write_repro(case: TestCase, backend: str, reference: str | None, finding: An
         "volatile": [(pattern.pattern, placeholder) for pattern, placeholder in VOLATILE],
         "helpers": "\n\n".join(inspect.getsource(f) for f in (npz_to_arrays, headline, normalize_message, is_float,
                                                                disagreements, mismatch_mask)),
-        "within": inspect.getsource(Tolerance.within),
+        "within": inspect.getsource(Tolerance.within), "print_versions": inspect.getsource(print_versions),
     }
     return _TEMPLATE.format(**{key: value if isinstance(value, str) and key in _VERBATIM else repr(value)
                                for key, value in substitutions.items()})
 
 
 _VERBATIM = {"summary", "signature", "backend", "kind", "reference", "model", "artifact", "inputs",
-             "reference_artifact", "helpers", "within"}
+             "reference_artifact", "helpers", "within", "print_versions"}
 
 _TEMPLATE = '''"""Reproduction of a tcfuzz finding on {backend}: {summary}
 
@@ -188,18 +202,7 @@ class Tolerance(collections.namedtuple("Tolerance", "rtol atol statistic quantil
 {helpers}
 
 
-def print_versions():
-    import importlib.metadata
-    import platform
-
-    found = ["python " + platform.python_version()]
-    for package in PACKAGES:
-        try:
-            found.append(package + " " + importlib.metadata.version(package))
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    print("versions: " + ", ".join(found))
-
+{print_versions}
 
 def run_fragment(source, artifact):
     namespace = {{}}
@@ -341,7 +344,7 @@ def describe(result):
 
 
 def main():
-    print_versions()
+    print_versions(PACKAGES)
     result = in_subprocess("backend")
     print(f"{{BACKEND}}: {{describe(result)}}")
     if KIND in ("crash", "hang", "oom", "error"):
