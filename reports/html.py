@@ -10,9 +10,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, EFFECTS_NOTE, RAN_ON_ALL, bug_cause, bug_ops,
-                              bug_regression, bug_verified, bugs_in, bugs_sentence, coverage_text, effects_over_time,
-                              ran_on_all_text, short)
+from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, EFFECTS_NOTE, PERFORMANCE_HEADER, PERFORMANCE_NOTE,
+                              RAN_ON_ALL, bug_cause, bug_ops, bug_regression, bug_verified, bugs_in, bugs_sentence,
+                              coverage_text, effects_over_time, performance_rows, ran_on_all_text, short)
 from reports.model import RunSummary
 from triage.bugs import Bug
 
@@ -31,10 +31,12 @@ img { max-width: 100%; }
 """
 
 
-def plot_png(title: str, xlabel: str, ylabel: str, series: Series) -> bytes:
+def plot_png(title: str, xlabel: str, ylabel: str, series: Series, log_x: bool = False) -> bytes:
     """A line plot as PNG bytes."""
     figure = Figure(figsize=(6.4, 3.2), dpi=100, layout="constrained")
     axes = figure.subplots()
+    if log_x:
+        axes.set_xscale("log")
     for label, (xs, ys) in series.items():
         axes.plot(xs, ys, label=label, marker="." if len(xs) < 30 else None)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -150,6 +152,16 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
                        _td(row["first_test"], True)] for row in summary.effects]) if summary.effects else \
         "<p>No optimizer effects recorded.</p>"
     versions = _table(["package", "version"], [[_td(k), _td(v)] for k, v in sorted(summary.versions.items())])
+    performance = ""
+    if summary.speedups:
+        curves = {compiler: ([float(t) for t in curve["score"]], [v if v is not None else float("nan")
+                                                                  for v in curve["score"].values()])
+                  for compiler, curve in summary.speedups.items()}
+        png = base64.b64encode(plot_png("Speedup score S(t)", "tolerance t", "S(t)", curves, log_x=True)).decode()
+        performance = (f"<h2>Performance</h2>\n<p>{html.escape(PERFORMANCE_NOTE)} Timing took "
+                       f"{summary.perf_seconds:,.0f} s of lane time.</p>\n"
+                       + _table(PERFORMANCE_HEADER, [[_td(cell) for cell in row] for row in performance_rows(summary)])
+                       + f'\n<figure><img alt="Speedup score S(t)" src="data:image/png;base64,{png}"></figure>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tcfuzz report: {html.escape(summary.run_dir)}</title>
 <style>{STYLE}</style></head>
@@ -169,6 +181,7 @@ def render_html(summary: RunSummary, out_dir: Path) -> str:
 <p>ran: tests the backend compiled and ran (its tests minus those it declined as unsupported);
 seconds: the time its worker spent on them.</p>
 {backends}
+{performance}
 <h2>Optimizer effects</h2>
 <p>{html.escape(EFFECTS_NOTE)}</p>
 {effects}

@@ -76,6 +76,27 @@ def effects_over_time(summary: RunSummary) -> dict[str, tuple[list[float], list[
             for backend, rows in effects_by_backend(summary).items()}
 
 
+PERFORMANCE_NOTE = ("Speedup of each compiler's optimized configuration over its baseline, on the timed tests "
+                    "(--perf). S(t): the geometric mean of the speedups, a test whose optimized result is further "
+                    "than t from the float64 judge's, or that failed, counting as a 10x slowdown "
+                    "(docs/performance.md).")
+SCORE_COLUMNS = ("1e-06", "1e-04", "1e-02", "1e+00")  # the S(t) the tables show; summary.json has them all
+
+
+def performance_rows(summary: RunSummary) -> list[list[object]]:
+    """One row per timed compiler: pair, tests, failures, median speedup, S(t) at SCORE_COLUMNS."""
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return [[compiler, f"{curve['optimized']} / {curve['baseline']}", curve["tests"], curve["failed"],
+             number(curve["median_speedup"]), *(number(curve["score"].get(t)) for t in SCORE_COLUMNS)]
+            for compiler, curve in summary.speedups.items()]
+
+
+PERFORMANCE_HEADER = ["compiler", "optimized / baseline", "timed tests", "failed", "median speedup",
+                      *(f"S({t})" for t in SCORE_COLUMNS)]
+
+
 def bugs_in(summary: RunSummary, category: str) -> list[Bug]:
     return [bug for bug in summary.bugs if bug.category == category]
 
@@ -177,6 +198,11 @@ def render_markdown(summary: RunSummary, out_dir: Path | None = None) -> str:
                      [[row.name, row.tests, row.tests - row.unsupported, row.unsupported, row.errors, row.failures,
                        ", ".join(f"{kind} {count}" for kind, count in row.findings.items()) or "-",
                        row.unsupported_features, f"{row.seconds:,.1f}"] for row in summary.backend_rows])]
+    if summary.speedups:
+        share = summary.perf_seconds / summary.seconds if summary.seconds else 0.0
+        lines += ["", "## Performance", "", PERFORMANCE_NOTE,
+                  f"Timing took {summary.perf_seconds:,.0f} s of lane time ({share:.0%} of the run's wall time).", "",
+                  *table(PERFORMANCE_HEADER, performance_rows(summary))]
     if summary.effects:
         lines += ["", "## Optimizer effects", "", EFFECTS_NOTE, "",
                   *table(["backend", "distinct effects", "effects (tests)"],

@@ -16,6 +16,8 @@ from typing import Any
 from fuzzer.store import RunStore
 from fuzzer.campaign.config import Throughput
 from fuzzer.campaign.coverage import coverage_series, effect_rows
+from fuzzer.campaign.performance import timed_tests
+from oracles.performance import score_curves
 from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
 from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records
@@ -108,6 +110,9 @@ class RunSummary(Throughput):
     findings_by_kind: dict[str, int] = field(default_factory=dict)
     bugs: tuple[Bug, ...] = ()  # root causes (triage.bugs), compiler bugs first
     effects: list[dict] = field(default_factory=list)  # optimizer effects per backend (coverage.effect_rows)
+    # The performance oracle's speedup scores per compiler (oracles.performance.score_curves); {}: not run.
+    speedups: dict[str, dict] = field(default_factory=dict)
+    perf_seconds: float = 0.0  # wall time the lanes spent timing and confirming
 
     def compiler_bugs(self) -> tuple[Bug, ...]:
         """The bugs that count: not reference issues, not invalid tests."""
@@ -155,6 +160,8 @@ class RunSummary(Throughput):
             "bugs": [bug.to_dict() for bug in self.bugs],
             "signatures": [{**asdict(row), "backends": list(row.backends), "fingerprint": row.fingerprint,
                             "rule": row.rule} for row in self.signatures],
+            "performance": {"compilers": self.speedups, "seconds": round(self.perf_seconds, 3)}
+            if self.speedups else None,
             "backend_table": [{**asdict(row), "failures": row.failures, "tests": row.tests, "errors": row.errors,
                                "unsupported": row.unsupported} for row in self.backend_rows],
             "versions": self.versions,
@@ -184,7 +191,8 @@ def summarize(store: RunStore, baseline: frozenset[str] = frozenset(), judges_as
         backend_rows=_backend_rows(findings, store.get_meta("unsupported", {}), store.get_meta("outcomes", {}),
                                    store.get_meta("backend_seconds", {})),
         triaged=bool(triage), findings_by_kind=store.counts_by_kind(),
-        bugs=tuple(run_bugs(store, baseline, judges_as_targets)), effects=effect_rows(store))
+        bugs=tuple(run_bugs(store, baseline, judges_as_targets)), effects=effect_rows(store),
+        speedups=score_curves(timed_tests(store)), perf_seconds=sum(store.get_meta("perf_seconds", {}).values()))
 
 
 def _signature_row(group: list, triaged: SignatureRecord | None, baseline: frozenset[str],

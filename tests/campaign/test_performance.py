@@ -18,6 +18,9 @@ from fuzzer.store import RunStore
 from oracles.optlevel import OPT_PAIRS
 from oracles.performance import (PENALTY, PerfPolicy, TimedTest, is_slowdown, relative_error, score_curves,
                                  speedup_score)
+from reports.html import render_html
+from reports.markdown import render_markdown
+from reports.model import summarize
 from triage.bugs import run_bugs
 from triage.pipeline import triage_run
 
@@ -130,6 +133,10 @@ def test_a_planted_slowdown_is_found_confirmed_reduced_and_reproduced(tmp_path, 
     triage_run(tmp_path / "run", reruns=2, time_budget=60)
     with RunStore.open(tmp_path / "run") as store:
         [bug] = run_bugs(store)
+        summary = summarize(store)
+    [(compiler, curve)] = summary.to_dict()["performance"]["compilers"].items()
+    assert (compiler, curve["tests"]) == ("planted", 12) and curve["score"]["1e+00"] < 0.5  # Tanh: 100x slower
+    assert "## Performance" in render_markdown(summary) and "Speedup score S(t)" in render_html(summary, tmp_path)
     assert (bug.kind, bug.compiler, bug.reduced_ops, bug.verified) == ("slowdown", "planted", ("Tanh",), True)
     script = (tmp_path / "run" / bug.repro).read_text()
     assert "def compile_backend(" in script
