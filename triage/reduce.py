@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from fuzzer.shrink import ddmin
 from fuzzer.store import RunStore, StoredFinding, arrays_to_npz, npz_to_arrays
 from fuzzer.execution.backends import load_backend
 from fuzzer.campaign.config import CampaignConfig, split_backends
@@ -353,20 +354,11 @@ class Reducer:
         return None
 
     def ddmin(self, items: Callable[[], list[str]], *variants: Callable[[set[str]], TestCase | None]) -> bool:
-        """Remove chunks of ``items()`` (halves, quarters, ... single items) while the gate
-        holds; each chunk is tried through every variant of removal, in order."""
-        progress, parts = False, 2
-        while (current := items()) and not self.out_of_time:
-            parts = min(parts, len(current))
-            size = math.ceil(len(current) / parts)
-            chunks = [set(current[i:i + size]) for i in range(0, len(current), size)]
-            if self.first_reproducing(variant(chunk) for chunk in chunks for variant in variants):
-                progress, parts = True, max(parts - 1, 2)
-            elif size == 1:
-                return progress
-            else:
-                parts *= 2
-        return progress
+        """Remove chunks of ``items()`` (:func:`fuzzer.shrink.ddmin`) while the gate holds; each
+        chunk is tried through every variant of removal, in order."""
+        return ddmin(items, lambda chunks: self.first_reproducing(
+            variant(set(chunk)) for chunk in chunks for variant in variants) is not None,
+            lambda: self.out_of_time)
 
     # ------------------------------------------------------------ passes
 

@@ -49,6 +49,9 @@ from oracles.tolerance import DEFAULT_POLICY, policy_from_dict
 from oracles.bug_keys import cluster_key
 
 
+RECHECK_EVERY = 16  # every Nth test runs on backends that are known to decline it (Campaign._declined)
+
+
 def support_tables(backends: tuple[str, ...]) -> dict[str, SupportTable]:
     """Each backend's learned support table by the backend's own name (which outcomes carry);
     raises SupportTableError for an untrustworthy table."""
@@ -321,7 +324,7 @@ class Campaign:
         cases = [case for case, _ in built]
         valid = dict.fromkeys((case.index for case in cases), True)
         found = [features(case.graph) for case in cases]
-        declined = self._declined(found)
+        declined = self._declined(cases, found)
         cancelled = self._past_deadline if slow else lambda: False
         results = group.execute_batch(cases, declined, cancelled) if cases else []
         for (case, origin), case_features, outcomes in zip(built, found, results):
@@ -383,13 +386,15 @@ class Campaign:
             for findings, original, after in judge_rewrite(case, name, outcomes, rewritten_outcomes, self.policy):
                 self._record(rewritten, findings, [original, after], case)
 
-    def _declined(self, found: list[set[Feature]]) -> dict[str, dict[int, Outcome]]:
+    def _declined(self, cases: list[TestCase], found: list[set[Feature]]) -> dict[str, dict[int, Outcome]]:
         """Cases (given by their features) each backend is known not to support: answered
-        without running them."""
+        without running them. Every RECHECK_EVERY-th test runs anyway, so that a feature pinned
+        by one unlucky graph (an attribute the backend rejects, not the operator) is learned
+        supported again as soon as a graph with it runs."""
         declined: dict[str, dict[int, Outcome]] = {}
         for name, table in self.support.items():
-            for position, case_features in enumerate(found):
-                if (feature := table.declines(case_features)) is not None:
+            for position, (case, case_features) in enumerate(zip(cases, found)):
+                if case.index % RECHECK_EVERY and (feature := table.declines(case_features)) is not None:
                     declined.setdefault(name, {})[position] = Outcome(
                         name, Status.UNSUPPORTED, Stage.PREPARE, error_type="Declined",
                         message=f"{name} is known not to support {feature[0]} on {feature[1]}")

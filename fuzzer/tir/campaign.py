@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from fuzzer.shrink import ddmin
 from fuzzer.store import Progress, RunStore
 from fuzzer.execution.backends import load_backend
 from fuzzer.campaign.config import Snapshot, seed_for_test
@@ -663,28 +664,19 @@ def _with_items(case: TirCase, field_name: str, items: list) -> TirCase:
 
 
 def _ddmin(field_name: str, reproduces: Callable[[TirCase], bool], best: list, catalog: Mapping[str, Any]) -> None:
-    """Delta debugging over one list of the case in ``best[0]``: drop chunks while the bug reproduces.
-
-    Of the passes only optional ones are dropped; ``reproduces`` keeps ``best`` current.
-    """
-    def removable(items: list) -> list[int]:
+    """Delta debugging (:func:`fuzzer.shrink.ddmin`) over one list of the case in ``best[0]``: drop
+    chunks while the bug reproduces. Of the passes only optional ones are dropped;
+    ``reproduces`` keeps ``best`` current."""
+    def removable() -> list[int]:
+        items = _items(best[0], field_name)
         return [i for i, item in enumerate(items) if field_name != "passes" or catalog[item["name"]].phases]
 
-    chunk = max(1, len(removable(_items(best[0], field_name))) // 2)
-    while True:
+    def remove_one_of(chunks: list[list[int]]) -> bool:
         items = _items(best[0], field_name)
-        positions = removable(items)
-        if not positions:
-            return
-        chunk = min(chunk, len(positions))
-        for start in range(0, len(positions), chunk):
-            dropped = set(positions[start:start + chunk])
-            if reproduces(_with_items(best[0], field_name, [x for i, x in enumerate(items) if i not in dropped])):
-                break
-        else:
-            if chunk == 1:
-                return
-            chunk //= 2
+        return any(reproduces(_with_items(best[0], field_name, [x for i, x in enumerate(items) if i not in chunk]))
+                   for chunk in map(set, chunks))
+
+    ddmin(removable, remove_one_of)
 
 
 def settings_edits(pipeline: Mapping[str, Any], default: Mapping[str, Any]) -> list[str]:
