@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fuzzer.cli import EXIT_FINDINGS, EXIT_OK, UsageError, positive_float, positive_int
@@ -105,8 +106,10 @@ def command_triage(args: argparse.Namespace) -> int:
         task = progress.add_task("triage", total=None)
 
         def on_progress(number: int, total: int, step: str, signature: str) -> None:
-            progress.update(task, total=total, completed=number - 1,
-                            description=f"[{number}/{total}] {step}: {signature[:60]}")
+            line = f"[{number}/{total}] {step}: {signature[:60]}"
+            progress.update(task, total=total, completed=number - 1, description=line)
+            if not console.is_terminal:  # a log file: one line per step instead of a live bar
+                print(f"tcfuzz triage {line}", file=sys.stderr, flush=True)
 
         try:
             summary = triage_run(args.run, reruns=args.reruns, time_budget=args.time, baseline=baseline,
