@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzzer.execution.backends import load_backend  # noqa: E402
-from fuzzer.campaign.coverage import collector_for  # noqa: E402
+from fuzzer.execution.coverage_bits import collector_for  # noqa: E402
 from fuzzer.graph.export_onnx import SUPPORTED_OPSETS  # noqa: E402
 from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
 from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402

@@ -28,7 +28,7 @@ from fuzzer.generation.generator import GraphBuilder
 from fuzzer.graph.ir import DType, Graph
 from fuzzer.graph.ops.spec import OpSpec
 from fuzzer.graph.rejected import Rejected
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 MAX_SEED = 2**32 - 1  # input seeds
 

@@ -23,7 +23,8 @@ import numpy as np
 from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx_bytes
 from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight
 from fuzzer.graph.ops import get_spec
-from fuzzer.execution.outcome import Outcome, Stage, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Stage
 from oracles.compare import FAILURES, declared_type_finding, failure_finding, reference_usable, worst_output
 from oracles.finding import Finding, FindingKind, Verdict
 from oracles.guards import Context, pair_differences

@@ -12,7 +12,8 @@ from dataclasses import replace
 from functools import wraps
 from typing import Callable, Sequence, TypeVar
 
-from fuzzer.execution.outcome import Outcome, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome
 from oracles import blame as blame_oracle
 from oracles import compare, optlevel
 from oracles import determinism as determinism_oracle

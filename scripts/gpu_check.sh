@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU readiness: checks from source that every operator's torch lowering runs on CUDA
-# (tests/test_lowering_devices.py), installs the gpu extra, then runs a short campaign (some
+# (tests/backends/test_lowering_devices.py), installs the gpu extra, then runs a short campaign (some
 # control flow and dynamic shapes included) on each GPU backend this machine offers (ort-cuda-*,
 # tvm-cuda, inductor-cuda) against the CPU references, and prints one line per backend: its
 # tests/s and findings. A backend that fails to start is reported in one line; the others still run.
@@ -15,9 +15,9 @@ PYTHON=.venv/bin/python
 # pytest, a tiny driver calls the check; --noconftest: tests/conftest.py needs hypothesis.
 CHECK_PYTHON=$([ -x "$PYTHON" ] && echo "$PYTHON" || echo python3)  # the venv where one is set up
 if $CHECK_PYTHON -c "import pytest" 2>/dev/null; then
-    PYTHONPATH=. $CHECK_PYTHON -m pytest -q -p no:cacheprovider --noconftest tests/test_lowering_devices.py
+    PYTHONPATH=. $CHECK_PYTHON -m pytest -q -p no:cacheprovider --noconftest tests/backends/test_lowering_devices.py
 else
-    PYTHONPATH=.:tests $CHECK_PYTHON -c 'import sys, test_lowering_devices as check
+    PYTHONPATH=.:tests/backends $CHECK_PYTHON -c 'import sys, test_lowering_devices as check
 sys.exit("\n".join(f for device in check.devices() for f in check.check_lowering_on(device)) or None)'
 fi
 STATUS=$?

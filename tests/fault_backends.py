@@ -2,7 +2,8 @@
 
 Each behaves like the ONNX reference evaluator, except on tests whose index is
 ``TRIGGER_EVERY``-th, where it segfaults, aborts, hangs, eats memory, exits, or
-returns a wrong answer. Load them as ``tests.fault_backends:ClassName``.
+returns a wrong answer; ``BrokenSetup`` cannot even start. Load them as
+``tests.fault_backends:ClassName``.
 """
 
 from __future__ import annotations
@@ -104,3 +105,12 @@ class SlowOtherAlwaysWrong(SlowAlwaysWrong):
 
     name = "fault-slow-other"
     family = "slow-other"
+
+
+class BrokenSetup(OnnxReference):
+    """A compiler whose worker cannot start (its library is missing)."""
+
+    name = "broken-setup"
+
+    def setup(self) -> None:
+        raise RuntimeError("libcompiler.so: cannot open shared object file")

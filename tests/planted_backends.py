@@ -112,7 +112,7 @@ def planted_graph():
     """Ten nodes over two inputs and two outputs; only node 4, a broadcasting Mul, trips
     the planted bug."""
     from fuzzer.graph.ir import DType
-    from tests.test_guards import Builder
+    from tests.helpers import Builder
 
     builder = Builder()
     x, y = builder.input("x", DType.float32, (2, 3, 4)), builder.input("y", DType.float32, (2, 3, 4))

@@ -34,7 +34,7 @@ from fuzzer.store import StoredFinding
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.backends.base import Backend
 from fuzzer.execution.isolation import worker_environment
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from triage.reproducibility import backend_specs, finding_backends, shows
 
 PLUGIN_MODULE = __name__

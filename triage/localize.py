@@ -19,7 +19,8 @@ import numpy as np
 from fuzzer.execution.backends import load_backend
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph, TensorType
-from fuzzer.execution.outcome import Outcome, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome
 from oracles.blame import reference_for_comparison
 from oracles.compare import compare_arrays
 from oracles.precision import REFERENCE

@@ -13,7 +13,7 @@ import inspect
 from typing import Any
 
 from fuzzer.execution.backends import load_backend
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from fuzzer.store import arrays_to_npz, npz_to_arrays
 from oracles.performance import PerfPolicy
 from triage.repro import VERSION_PACKAGES, ReproUnsupported, _b64, artifact_for, fragment, print_versions

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Callable, Iterable, Mapping
 
 from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from oracles.signature import headline
@@ -218,7 +219,8 @@ class Triage:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "repro.py"
         path.write_text(script)
-        verified = verify_repro(path)
+        pythons = campaign_config(self.store.config).pythons or {}  # a backend from another environment
+        verified = verify_repro(path, python=pythons.get(self.specs.get(stored.backends[0], ""), sys.executable))
         measured = (record.notes or {}).get("reproducibility", {})
         culprit = (record.notes or {}).get("culprit", {})
         (directory / "report.md").write_text(bug_report_markdown(

@@ -32,7 +32,7 @@ from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.rejected import InvalidGraph, Rejected
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from fuzzer.graph.values import random_array
 from oracles.finding import Finding, FindingKind
 from oracles.precision import REFERENCE

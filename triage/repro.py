@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 from fuzzer.store import arrays_to_npz, npz_to_arrays
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.backends.base import Backend
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from oracles.compare import DECLARED_TYPES, disagreements, is_float, mismatch_mask
 from oracles.tolerance import DEFAULT_POLICY, Tolerance, TolerancePolicy, along_paths
 from oracles.signature import VOLATILE, failure_cause, headline, normalize_message
@@ -398,12 +398,14 @@ def run_clean(path: Path, timeout: float = VERIFY_TIMEOUT,
             return None
 
 
-def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False) -> bool:
+def verify_repro(path: Path, timeout: float = VERIFY_TIMEOUT, crash_reproduces: bool = False,
+                 python: str = sys.executable) -> bool:
     """Whether the script at ``path`` reproduces its bug when run in a clean interpreter
-    (:func:`run_clean`): it prints REPRODUCED and exits 1 (a script that breaks, say with
-    an ImportError, exits 1 too, but says nothing), or with ``crash_reproduces`` dies by a
-    signal, as a crash's script that runs the compiler in-process does."""
-    result = run_clean(path, timeout)
+    (:func:`run_clean`, under ``python``: the environment of the backend it blames): it prints
+    REPRODUCED and exits 1 (a script that breaks, say with an ImportError, exits 1 too, but
+    says nothing), or with ``crash_reproduces`` dies by a signal, as a crash's script that
+    runs the compiler in-process does."""
+    result = run_clean(path, timeout, python)
     if result is None:
         return False
     reproduced = result.returncode == 1 and REPRODUCED_LINE in result.stdout.splitlines()

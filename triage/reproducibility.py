@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from oracles.finding import Finding
 from triage.reduce import judging_backends
 from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case

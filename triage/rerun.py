@@ -23,7 +23,8 @@ from fuzzer.campaign.config import CampaignConfig
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import Graph
 from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all
-from fuzzer.execution.outcome import Outcome, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome
 from oracles.performance import PerfPolicy
 from oracles.verdict import judge_case, judge_rewrite, slowdowns
 from oracles.finding import Finding
@@ -76,14 +77,15 @@ class Evaluator:
     def __init__(self, backends: Sequence[str], *, policy: TolerancePolicy = DEFAULT_POLICY,
                  fallback_reference: str | None = None, limits: Limits = Limits(),
                  log_dir: Path | None = None, rewrites: bool = False,
-                 perf_policy: PerfPolicy = PerfPolicy()) -> None:
+                 perf_policy: PerfPolicy = PerfPolicy(), pythons: Mapping[str, str] | None = None) -> None:
         self.backends = tuple(backends)
         self.policy = policy
         self.perf_policy = perf_policy
         self.fallback_reference = fallback_reference
         self.rewrites = rewrites  # also judge each case against its campaign rewrite
         self.names = {spec: load_backend(spec).name for spec in self.backends}  # as outcomes name them
-        self.group = WorkerGroup(self.backends, limits, log_dir or Path(tempfile.mkdtemp(prefix="tcfuzz-rerun-")))
+        self.group = WorkerGroup(self.backends, limits, log_dir or Path(tempfile.mkdtemp(prefix="tcfuzz-rerun-")),
+                                 pythons=dict(pythons or {}))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], backends: Sequence[str] | None = None,
@@ -95,7 +97,7 @@ class Evaluator:
         return cls(campaign.backends if backends is None else backends, policy=policy,
                    fallback_reference=campaign.reference,
                    limits=Limits(timeout=campaign.timeout, memory_mb=campaign.memory_mb), log_dir=log_dir,
-                   rewrites=rewrites, perf_policy=campaign.perf_policy)
+                   rewrites=rewrites, perf_policy=campaign.perf_policy, pythons=campaign.pythons)
 
     def __enter__(self) -> Evaluator:
         self.group.start()

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.generation.mutate import assemble
+from fuzzer.graph.assemble import assemble
 
 SEED_DIRECTORY = Path(__file__).parent
 WEIGHT_SCALE = 0.3

@@ -20,87 +20,15 @@ each first fired (``EffectTally``), for the report.
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable
 
 from fuzzer.graph.ir import Graph
+from fuzzer.execution.coverage_bits import ARC, GRAPH, NOTED, bit, kind_of
 from fuzzer.execution.outcome import Outcome
-
-if TYPE_CHECKING:
-    from fuzzer.execution.backends.base import Backend
-
-ARC, GRAPH, NOTED = 0, 1, 2
-KIND_SHIFT = 30
-HASH_MASK = (1 << KIND_SHIFT) - 1
-
-
-def bit(kind: int, text: str, tag: int = 0) -> int:
-    """The bit of ``text`` (in the namespace ``tag``, e.g. a file's or a backend's hash)."""
-    return kind << KIND_SHIFT | zlib.crc32(text.encode(), tag) & HASH_MASK
-
-
-def kind_of(value: int) -> int:
-    return value >> KIND_SHIFT
-
-
-# ------------------------------------------------------------------ worker side
-
-
-def stable_name(filename: str) -> str:
-    """A source file's name from its package root on, the same in every environment."""
-    _, found, rest = filename.rpartition("-packages/")
-    return rest if found else filename
-
-
-class ArcCollector:
-    """One coverage.py measurement kept running for the worker's life.
-
-    Per test, ``collect`` reads the tracer's raw arc sets, keeps the arcs this worker has
-    not seen before, and clears the sets in place (as coverage.py itself does when it
-    flushes). Nothing is written to coverage.py's SQLite data, which is what makes its
-    ``get_data`` slow.
-    """
-
-    def __init__(self, include: Sequence[str]) -> None:
-        import coverage
-
-        self._coverage = coverage.Coverage(data_file=None, branch=True, config_file=False, include=list(include))
-        if sys.version_info >= (3, 12):
-            self._coverage.set_option("run:core", "sysmon")
-            self._coverage.set_option("run:disable_warnings", ["no-sysmon"])  # falls back to ctrace itself
-        self._seen: dict[str, set] = {}
-        self._file_tags: dict[str, int] = {}
-
-    def start(self) -> None:
-        self._coverage.start()
-
-    def collect(self) -> frozenset[int]:
-        """Bits of the arcs new to this worker since the last call."""
-        bits = set()
-        raw = self._coverage._collector.data  # filename -> arcs; coverage.py's own flush clears these too
-        for filename, live in list(raw.items()):
-            seen = self._seen.setdefault(filename, set())
-            fresh = live - seen  # one C-level operation: atomic under the GIL
-            live.clear()
-            if fresh:
-                seen |= fresh
-                tag = self._file_tags.get(filename)
-                if tag is None:
-                    tag = self._file_tags[filename] = zlib.crc32(stable_name(filename).encode())
-                bits.update(bit(ARC, repr(arc), tag) for arc in fresh)
-        return frozenset(bits)
-
-
-def collector_for(backend: type[Backend]) -> ArcCollector | None:
-    """A collector for the compiler code a backend class declares (``coverage_include``);
-    None when it declares none."""
-    include = backend.coverage_include
-    return ArcCollector(include) if include else None
-
 
 # ------------------------------------------------------------------ structural features
 

@@ -17,7 +17,8 @@ from functools import cached_property
 from typing import Callable, Mapping, Sequence
 
 from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup, WorkerStartError, batch_size
-from fuzzer.execution.outcome import Outcome, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome
 
 _connect_lock = threading.Lock()
 

@@ -39,7 +39,8 @@ from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, EffectTally, Sc
 from fuzzer.campaign.distributed import RayWorkerGroup
 from fuzzer.campaign.shares import CpuMeter, FairShare, Source, idle_seconds
 from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup, log_name
-from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from oracles.verdict import judge_case, judge_rewrite
 from oracles.verdict import determinism
 from oracles.finding import Finding

@@ -20,7 +20,8 @@ from typing import Mapping, Sequence
 
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.isolation import Limits, Worker
-from fuzzer.execution.outcome import Outcome, Status, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Status
 from oracles.finding import Finding
 from oracles.performance import PerfPolicy, TimedTest, is_slowdown, relative_error
 from oracles.verdict import slowdown_finding

@@ -592,7 +592,7 @@ def load_model_case(model_path: Path, inputs_path: Path | None, seed: int):
     from fuzzer.store import npz_to_arrays
     from fuzzer.graph.ir import DType, Graph, TensorType
     from fuzzer.graph.rejected import InvalidGraph
-    from fuzzer.execution.outcome import TestCase
+    from fuzzer.graph.case import TestCase
     from fuzzer.graph.values import random_array
 
     if not model_path.is_file():

@@ -27,7 +27,7 @@ from fuzzer.execution import worker as protocol
 from fuzzer.generation.generator import GeneratorOptions, concrete_variants, generate_case, make_case
 from fuzzer.graph.ir import Graph
 from fuzzer.graph.rejected import Unsatisfiable
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 
 @dataclass(frozen=True)

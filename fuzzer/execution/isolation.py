@@ -24,9 +24,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from fuzzer.execution import portable
 from fuzzer.execution import worker as protocol
 from fuzzer.execution.backends import load_backend
-from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Stage, Status
 
 FATAL = frozenset({Status.CRASH, Status.HANG, Status.OOM})
 STDERR_TAIL_BYTES = 4000
@@ -145,7 +147,7 @@ class Worker:
             self.start()
         self._positions = positions  # positions in the batch of the cases in flight
         self._log_offset = self.log_path.stat().st_size
-        payload = pickle.dumps([self._batch[p] for p in positions], protocol=pickle.HIGHEST_PROTOCOL)
+        payload = portable.dumps([self._batch[p] for p in positions])
         try:
             protocol.send(self.process.stdin, protocol.CASES, payload)
         except (BrokenPipeError, OSError):

@@ -3,15 +3,16 @@
 Run as ``python -m fuzzer.execution.worker BACKEND [--coverage]``. Messages are frames of one kind byte and a
 4-byte length, then the payload. Once started, the worker announces its backend's name and
 the package versions it sees (JSON), which may differ from the parent's when it runs under
-another Python environment. The parent sends a pickled list of test cases; the worker
-answers with stage markers ``POSITION:STAGE`` (``*`` when a stage covers the whole batch,
+another Python environment. The parent sends a pickled list of test cases, with numpy values
+in a form any numpy loads (``fuzzer.execution.portable``); the worker answers with stage markers
+``POSITION:STAGE`` (``*`` when a stage covers the whole batch,
 as when a backend compiles the batch as one packed program) so that a crash can be
 placed, and one pickled ``(position, Outcome)`` per case as soon as it is known. Anything
 the backend prints goes to stderr, which the parent keeps for crash reports.
 
 With ``--coverage``, the backend's compiler code is measured from the end of ``setup`` on
 (import-time code does not count), and each Outcome carries the coverage bits new to this
-worker (``fuzzer.campaign.coverage``); a packed batch's bits arrive with its first Outcome.
+worker (``fuzzer.execution.coverage_bits``); a packed batch's bits arrive with its first Outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import struct
 import sys
 from dataclasses import replace
 from typing import BinaryIO
+
+from fuzzer.execution import portable
 
 HEADER = struct.Struct("<cI")
 READY, FAILED, STAGE, RESULT, CASES = b"Y", b"F", b"S", b"R", b"C"
@@ -67,7 +70,7 @@ def protocol_output() -> BinaryIO:
 
 def main(argv: list[str]) -> int:
     from fuzzer.execution.backends import load_backend
-    from fuzzer.campaign.coverage import collector_for
+    from fuzzer.execution.coverage_bits import collector_for
 
     protocol_out = protocol_output()
     protocol_in = sys.stdin.buffer
@@ -91,7 +94,7 @@ def main(argv: list[str]) -> int:
         for position, outcome in backend.execute_batch(cases, report_stage):
             if collector is not None:
                 outcome = replace(outcome, coverage=collector.collect())
-            send(protocol_out, RESULT, pickle.dumps((position, outcome), protocol=pickle.HIGHEST_PROTOCOL))
+            send(protocol_out, RESULT, portable.dumps((position, outcome)))
     return 0
 
 

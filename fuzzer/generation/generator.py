@@ -29,7 +29,7 @@ from fuzzer.graph.ops import all_specs, get_spec
 from fuzzer.graph.ops.control import BODIES
 from fuzzer.graph.ops.spec import ANCHOR, Domain, Family, OpSpec
 from fuzzer.graph.rejected import InvalidGraph, Rejected, Unsatisfiable
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 from fuzzer.graph.values import random_array, random_inputs
 from fuzzer.generation.patterns import PATTERNS, Instance, available, instantiate
 from fuzzer.generation.profiles import SMALL, ShapeProfile, checked_weights, draw_profile
@@ -516,7 +516,8 @@ def add_control_flow(builder: GraphBuilder) -> None:
 def generate_body(rng: random.Random, inputs: tuple[TensorType, ...], returns: tuple[TensorType | None, ...]) -> Graph:
     """A control-flow body of BODY_NODES nodes reading ``inputs`` (named ``b0``, ``b1``, ...)
     whose outputs have the types in ``returns`` (None: any type), each a distinct node
-    output; its operators have no value domain, so no value inside needs the input search."""
+    output; its operators have no value domain, so no value inside needs the input search,
+    and no ties (ArgMax, TopK): the guards that excuse near-ties read top-level nodes only."""
     options = GeneratorOptions(nodes=BODY_NODES[1], opset=BODY_OPSET, ops=body_operators(),
                                backward_share=0.0, weight_share=0.2, input_budget=None)
     for _ in range(BODY_ATTEMPTS):
@@ -546,7 +547,7 @@ def generate_body(rng: random.Random, inputs: tuple[TensorType, ...], returns: t
 @cache
 def body_operators() -> frozenset[str]:
     return frozenset(s.name for s in all_specs() if s.family is not Family.CONTROL and s.domain is None
-                     and not s.nondeterministic and s.since <= BODY_OPSET)
+                     and not s.nondeterministic and not s.ties and s.since <= BODY_OPSET)
 
 
 def make_case(graph: Graph, seed: int, opset: int = DEFAULT_OPSET, index: int = 0,

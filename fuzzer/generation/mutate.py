@@ -22,10 +22,11 @@ import onnx
 from fuzzer.graph.export_onnx import to_onnx
 from fuzzer.generation.generator import (GeneratorOptions, GraphBuilder, add_control_flow, estimated_flops,
                                          with_symbolic_batch)
-from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, DType, Graph, Input, Node, Weight, infer_outputs
+from fuzzer.graph.assemble import assemble
+from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, DType, Graph, Input, Node
 from fuzzer.graph.ops import all_specs, get_spec
 from fuzzer.graph.ops.spec import Family
-from fuzzer.graph.rejected import Rejected, ShapeError, Unsatisfiable
+from fuzzer.graph.rejected import Rejected, Unsatisfiable
 
 ATTEMPTS_PER_MUTATOR = 6
 MAX_SPLICE_NODES = 4
@@ -72,32 +73,6 @@ def builder_at(graph: Graph, index: int, rng: random.Random, options: GeneratorO
 
 def rename_inputs(node: Node, renaming: dict[str, str]) -> Node:
     return dataclasses.replace(node, inputs=tuple(renaming.get(n, n) for n in node.inputs))
-
-
-def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence[Node],
-             outputs: Sequence[str]) -> Graph:
-    """A graph from edited parts: dead nodes, unread inputs and weights dropped, and every
-    node's output types re-inferred in order, so a type change propagates downstream."""
-    outputs = list(dict.fromkeys(outputs))
-    live, kept = set(outputs), []
-    for node in reversed(nodes):
-        if any(name in live for name in node.outputs):
-            kept.append(node)
-            live.update(node.inputs)
-    types = {i.name: i.type for i in inputs} | {w.name: w.type for w in weights}
-    retyped = []
-    for node in reversed(kept):
-        undefined = [n for n in node.inputs if n not in types]
-        if undefined:
-            raise Unsatisfiable(f"{node.op} reads {undefined[0]!r}, which nothing defines before it")
-        try:
-            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
-        except ShapeError as error:
-            raise Unsatisfiable(f"{node.op} no longer type-checks: {error}") from None
-        types.update(zip(node.outputs, inferred))
-        retyped.append(dataclasses.replace(node, output_types=inferred))
-    return Graph(tuple(i for i in inputs if i.name in live), tuple(w for w in weights if w.name in live),
-                 tuple(retyped), tuple(outputs))
 
 
 def admit(graph: Graph, parent: Graph, options: GeneratorOptions) -> None:

@@ -43,8 +43,9 @@ def straight_line_forward(graph: Graph):
         names.update(zip(node.outputs, outputs))
         arguments = ", ".join(names[name] for name in node.inputs)
         call = f"op{index}([{arguments}], attrs{index})"
-        if not node.inputs and placement is not None:
-            call += f".to({placement}.device)"
+        if not node.inputs and placement is not None:  # a node without inputs (Range, Unique) makes its outputs
+            device = f"{placement}.device"
+            call = f"tuple(t.to({device}) for t in {call})" if len(outputs) > 1 else f"{call}.to({device})"
         if len(outputs) == 1:
             lines.append(f"    result = {call}")
             lines.append(f"    {outputs[0]} = result[0] if isinstance(result, (tuple, list)) else result")

@@ -18,7 +18,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
-from fuzzer.generation.mutate import assemble
+from fuzzer.graph.assemble import assemble
 from fuzzer.graph.ops import registry
 from fuzzer.graph.ops.spec import WINDOW_DEFAULTS
 from fuzzer.graph.rejected import Rejected

@@ -5,7 +5,6 @@ fuzzer.campaign.performance, fuzzer.execution.backends.timed)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +20,9 @@ from oracles.performance import (PENALTY, PerfPolicy, TimedTest, is_slowdown, re
 from reports.html import render_html
 from reports.markdown import render_markdown
 from reports.model import summarize
+from tests.helpers import ROOT, tcfuzz
 from triage.bugs import run_bugs
 from triage.pipeline import triage_run
-
-ROOT = Path(__file__).resolve().parents[2]
 
 BASE = "tests.perf_backends:PlantedBaseline"
 
@@ -150,3 +148,14 @@ def test_noise_and_one_off_slowness_are_never_reported(tmp_path, monkeypatch, op
     assert timed_runs
     if optimized == "PlantedTransient":  # it was slow once, and the oracle saw it
         assert (tmp_path / "slow-once").exists()
+
+
+@pytest.mark.parametrize("arguments, problem", [
+    (["--perf", "--perf-factor", "1"], "--perf-factor 1.0 is no slowdown; give a factor over 1"),
+    (["--perf", "--mode", "tir"], "--perf apply to graph campaigns"),
+    (["--perf-every", "0"], "--perf-every"),
+])
+def test_bad_performance_options_get_one_line(tmp_path, arguments, problem):
+    result = tcfuzz("fuzz", "--backends", "ort-none,ort-all", "--max-tests", "1", "--out", str(tmp_path / "run"),
+                    *arguments)
+    assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr

@@ -19,7 +19,8 @@ from typing import Any, Callable, ClassVar, Collection, Iterator, Mapping, Seque
 
 import numpy as np
 
-from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Stage, Status
 
 ReportStage = Callable[[int | str, Stage], None]  # (position in the batch or "*", stage)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from fuzzer.execution.backends.base import Backend, Unsupported
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 
 class Float64Reference(Backend):

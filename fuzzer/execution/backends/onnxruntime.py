@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Collection, Mapping
 
 from fuzzer.execution.backends.base import Backend, Unsupported
 from fuzzer.execution.devices import gpu_present
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 UNSUPPORTED_MARKERS = (
     "data type is not supported",  # a CPU kernel registered without this dtype

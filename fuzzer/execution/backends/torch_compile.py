@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Collection, Iterator, Mapping, Sequence
 from fuzzer.execution.backends.base import Backend, ReportStage, Unsupported
 from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
 from fuzzer.execution.devices import gpu_present
-from fuzzer.execution.outcome import Outcome, Stage, Status, TestCase
+from fuzzer.graph.case import TestCase
+from fuzzer.execution.outcome import Outcome, Stage, Status
 
 UNSUPPORTED_MARKERS = (
     "not implemented for",  # torch's wording for a missing dtype kernel

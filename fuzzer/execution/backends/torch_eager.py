@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from fuzzer.execution.backends.base import Backend, Unsupported
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 TORCH_EXPORT_CODE = ("*/torch/export/*", "*/torch/fx/*")  # what torch.export runs, for coverage
 

@@ -36,7 +36,7 @@ import numpy as np
 from fuzzer.execution.backends.base import Backend, Unsupported
 from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
 from fuzzer.execution.devices import gpu_present
-from fuzzer.execution.outcome import TestCase
+from fuzzer.graph.case import TestCase
 
 
 def import_onnx(model: bytes) -> Any:

@@ -1,7 +1,18 @@
-"""Indexing operators: gathers, scatters, one-hot encoding and resizing.
+"""Indexing operators: gathers, scatters, one-hot encoding, resizing, Compress and TfIdfVectorizer.
 
 Indices are fixed weights (``Operand`` with values) drawn in range, and scatter targets are
 unique, so every graph is valid and deterministic whatever the random inputs are.
+
+Compress's output extent is the number of true conditions, known only from their values:
+as Range's bounds, the condition is an IR attribute (a constant bool input in ONNX), so the
+IR knows the extent while the data stays a run-time value.
+
+TfIdfVectorizer counts the n-grams of a fixed pool (integers; the IR has no strings) in its
+int32 or int64 input. ONNX's output is always float32; the IR's ``output_dtype`` (float32, its
+default, the only one exported) lets the float64 judge promote it. The reference evaluator and
+onnxruntime index ``weights`` by output position, ONNX's text by pool position: proposals
+with weights map the pool's n-grams to the outputs in order, so both readings agree. IDF and
+TFIDF always have weights: the reference evaluator fails without them.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxBuilder, OnnxForm, Ope
                                    constant_input, normalize_axis, torch)
 from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 from fuzzer.graph.ops.shape import one_type
+from fuzzer.graph.values import torch_dtype
 
 INDEX_DTYPES = (DType.int32, DType.int64)
 # OneHot's values take no bfloat16 (opset 17); bool values break the reference evaluator,
@@ -477,6 +489,161 @@ def reverse_sequence(xs, attrs):
     return torch.gather(x, time_axis, index.reshape(*index.shape, *(1,) * (x.dim() - 2)).expand(x.shape))
 
 
+# ---------------------------------------------------------------- Compress
+
+
+def propose_compress(rng: random.Random, anchor: TensorType) -> Proposal:
+    """A condition at most as long as the axis (or the flattened input), with a true element."""
+    attrs: dict[str, Any] = {}
+    extent = anchor.numel
+    if anchor.rank and rng.random() < 0.7:
+        axis = rng.randrange(anchor.rank)
+        extent = anchor.shape[axis]
+        attrs["axis"] = axis - anchor.rank if rng.random() < 0.3 else axis
+    if extent < 1:
+        raise Unsatisfiable(f"Compress keeps at least one of the input's {extent} slices")
+    length = rng.randint(1, extent) if rng.random() < 0.3 else extent
+    condition = [int(rng.random() < 0.6) for _ in range(length)]
+    condition[rng.randrange(length)] = 1
+    attrs["condition"] = tuple(condition)
+    return Proposal(attrs)
+
+
+def infer_compress(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    x = types[0]
+    condition = tuple(attrs["condition"])
+    if len(types) != 1 or not condition or any(c not in (0, 1) for c in condition):
+        raise ShapeError(f"Compress takes one input and a non-empty 0/1 condition, got {types} and {condition}")
+    kept = sum(bool(c) for c in condition)
+    if "axis" not in attrs:
+        if len(condition) > x.numel:
+            raise ShapeError(f"Compress condition of {len(condition)} is longer than the flattened {x}")
+        return (x.with_shape((kept,)),)
+    axis = normalize_axis(attrs["axis"], x.rank)
+    if x.rank == 0 or len(condition) > x.shape[axis]:
+        raise ShapeError(f"Compress condition of {len(condition)} is longer than axis {axis} of {x}")
+    return (x.with_shape((*x.shape[:axis], kept, *x.shape[axis + 1:])),)
+
+
+def torch_compress(xs, attrs):
+    x = xs[0]
+    if "axis" in attrs:
+        axis = attrs["axis"] % x.dim()
+    else:
+        x, axis = x.reshape(-1), 0
+    kept = torch.tensor([i for i, c in enumerate(attrs["condition"]) if c], dtype=torch.int64, device=x.device)
+    return torch.index_select(x, axis, kept)
+
+
+def lower_compress(builder: OnnxBuilder, node: Node) -> None:
+    attrs = {k: v for k, v in node.attr.items() if k != "condition"}
+    condition = builder.constant(np.asarray(node.attr["condition"], dtype=bool))
+    builder.node("Compress", [node.inputs[0], condition], node.outputs, **attrs)
+
+
+# ---------------------------------------------------------------- TfIdfVectorizer
+
+TFIDF_MODES = ("TF", "IDF", "TFIDF")
+
+
+def propose_tfidf(rng: random.Random, anchor: TensorType) -> Proposal:
+    """A pool of distinct n-grams of small integers, as random inputs and indices hold."""
+    low = rng.randint(1, 3)
+    high = rng.randint(low, 3)
+    pool: list[int] = []
+    counts = []
+    total = 0
+    for size in range(1, high + 1):
+        counts.append(len(pool))
+        wanted = rng.randint(0 if size < low else 1, 8 if size == 1 else 4)
+        grams = {tuple(rng.randint(-2, 3) for _ in range(size)) for _ in range(wanted)}
+        for gram in sorted(grams):
+            pool.extend(gram)
+        total += len(grams)
+    attrs: dict[str, Any] = {"min_gram_length": low, "max_gram_length": high, "max_skip_count": rng.randint(0, 2),
+                             "mode": rng.choice(TFIDF_MODES), "ngram_counts": tuple(counts),
+                             "pool_int64s": tuple(pool)}
+    if attrs["mode"] != "TF":  # the reference evaluator fails on IDF and TFIDF without weights
+        attrs["ngram_indexes"] = tuple(range(total))
+        attrs["weights"] = tuple(rng.randint(1, 12) / 4 for _ in range(total))
+    else:
+        attrs["ngram_indexes"] = tuple(rng.sample(range(total + rng.randint(0, 2)), total))
+    return Proposal(attrs)
+
+
+def tfidf_grams(attrs: Mapping[str, Any]) -> list[tuple[tuple[int, ...], int]]:
+    """The pool's n-grams that count (of length min_gram_length to max_gram_length), each with
+    its output position; raises ShapeError for a pool that does not split into n-grams."""
+    pool, counts, indexes = tuple(attrs["pool_int64s"]), tuple(attrs["ngram_counts"]), tuple(attrs["ngram_indexes"])
+    bounds = (*counts, len(pool))
+    grams: list[tuple[tuple[int, ...], int]] = []
+    position = 0
+    for size, (start, end) in enumerate(zip(bounds, bounds[1:]), start=1):
+        if end < start or (end - start) % size:
+            raise ShapeError(f"TfIdfVectorizer ngram_counts {counts} do not split a pool of {len(pool)}")
+        for first in range(start, end, size):
+            if position >= len(indexes):
+                raise ShapeError("TfIdfVectorizer has fewer ngram_indexes than n-grams in its pool")
+            if attrs["min_gram_length"] <= size <= attrs["max_gram_length"]:
+                grams.append((pool[first:first + size], indexes[position]))
+            position += 1
+    if position != len(indexes) or len({gram for gram, _ in grams}) != len(grams):
+        raise ShapeError("TfIdfVectorizer needs one output position for each n-gram of its pool, "
+                         "and distinct n-grams")
+    return grams
+
+
+def infer_tfidf(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    x = types[0]
+    if len(types) != 1 or x.dtype not in INDEX_DTYPES or x.rank not in (1, 2):
+        raise ShapeError(f"TfIdfVectorizer takes one int32 or int64 [C] or [N, C] input, got {types}")
+    if attrs.get("mode") not in TFIDF_MODES or not 1 <= attrs["min_gram_length"] <= attrs["max_gram_length"] \
+            or attrs["max_skip_count"] < 0 or len(attrs["ngram_counts"]) > attrs["max_gram_length"]:
+        raise ShapeError(f"TfIdfVectorizer attributes are inconsistent: {dict(attrs)}")
+    tfidf_grams(attrs)
+    size = max(attrs["ngram_indexes"], default=-1) + 1
+    if size < 1 or min(attrs["ngram_indexes"]) < 0 or ("weights" in attrs and len(attrs["weights"]) != size):
+        raise ShapeError(f"TfIdfVectorizer needs output positions and one weight for each: {dict(attrs)}")
+    dtype = DType(attrs.get("output_dtype", "float32"))
+    if not dtype.is_float:
+        raise ShapeError(f"TfIdfVectorizer output_dtype {dtype.value} is not a float")
+    return (TensorType(dtype, (*x.shape[:-1], size)),)
+
+
+def tfidf_vectorizer(xs, attrs):
+    """Per row, how often each n-gram occurs: unigrams once, longer n-grams once for each
+    skip distance from 1 to max_skip_count + 1; then TF, IDF or TFIDF weighting."""
+    x = xs[0]
+    rows = x.reshape(-1, x.shape[-1])
+    length = rows.shape[1]
+    size = max(attrs["ngram_indexes"]) + 1
+    counts = [torch.zeros(rows.shape[0], dtype=torch.int64, device=x.device) for _ in range(size)]
+    for gram, out in tfidf_grams(attrs):
+        for distance in range(1, attrs["max_skip_count"] + 2 if len(gram) > 1 else 2):
+            starts = length - (len(gram) - 1) * distance
+            if starts < 1:
+                break
+            hit = torch.ones(rows.shape[0], starts, dtype=torch.bool, device=x.device)
+            for k, value in enumerate(gram):
+                hit = hit & (rows[:, k * distance:k * distance + starts] == value)
+            counts[out] = counts[out] + hit.sum(dim=1)
+    dtype = torch_dtype(DType(attrs.get("output_dtype", "float32")))
+    frequency = torch.stack(counts, dim=1).to(dtype)
+    weights = torch.tensor(attrs.get("weights", (1.0,) * size), dtype=dtype, device=x.device)
+    if attrs["mode"] == "IDF":
+        frequency = torch.where(frequency > 0, weights, torch.zeros_like(frequency))
+    elif attrs["mode"] == "TFIDF":
+        frequency = frequency * weights
+    return frequency.reshape(*x.shape[:-1], size)
+
+
+def lower_tfidf(builder: OnnxBuilder, node: Node) -> None:
+    attrs = node.attr
+    if attrs.pop("output_dtype", "float32") != "float32":
+        raise ShapeError("ONNX TfIdfVectorizer has float32 outputs only")
+    builder.node("TfIdfVectorizer", node.inputs, node.outputs, **attrs)
+
+
 # Index operands are drawn in range of the data's shape: mutants keep the input types (fixed_input_types).
 SPECS = [
     OpSpec("Gather", Family.INDEXING, ALL_DTYPES, infer_gather, torch_gather, propose_gather, ranks=(1, 4),
@@ -499,4 +666,10 @@ SPECS = [
     OpSpec("ReverseSequence", Family.INDEXING, ALL_DTYPES - {DType.bfloat16}, infer_reverse_sequence, reverse_sequence,
            propose_reverse_sequence, ranks=(2, 4), keeps_values=True, steering=(0,), exact=True,
            fixed_input_types=True),
+    # bfloat16 Compress: ONNX types it from opset 11 without bfloat16.
+    OpSpec("Compress", Family.INDEXING, ALL_DTYPES - {DType.bfloat16}, infer_compress, torch_compress, propose_compress,
+           ranks=(1, 4), onnx=lower_compress, keeps_values=True, exact=True, onnx_form=constant_input("condition")),
+    # output_dtype is the IR's alone (see the module docstring); the output counts n-grams.
+    OpSpec("TfIdfVectorizer", Family.INDEXING, frozenset(INDEX_DTYPES), infer_tfidf, tfidf_vectorizer, propose_tfidf,
+           ranks=(1, 2), onnx=lower_tfidf, steering=(), exact=True, dtype_attr=("output_dtype", "float32")),
 ]

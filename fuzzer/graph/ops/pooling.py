@@ -1,4 +1,4 @@
-"""Pooling: windowed max, average and Lp pooling, and global average and max pooling.
+"""Pooling: windowed max, average and Lp pooling, global average and max pooling, and MaxUnpool.
 
 Window geometry (pads, auto_pad, ceil_mode) is resolved by ``linalg.sliding_axes``; the
 torch lowerings pad explicitly to exactly the windows' extent and then pool unpadded, so
@@ -12,10 +12,13 @@ import random
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from fuzzer.graph.ir import FLOATS, DType, TensorType
+from fuzzer.graph.ops.indexing import numpy_gen
 from fuzzer.graph.ops.linalg import AUTO_PADS, Axis, pad_to_windows, random_window, sliding_axes
-from fuzzer.graph.ops.spec import F, Family, OnnxForm, OpSpec, Proposal, torch
-from fuzzer.graph.rejected import ShapeError
+from fuzzer.graph.ops.spec import ANCHOR, F, Family, OnnxForm, Operand, OpSpec, Proposal, torch
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 
 POOL_DTYPES = FLOATS - {DType.bfloat16}  # bfloat16 pooling arrives in opset 22
 MAX_POOL_DTYPES = POOL_DTYPES | {DType.int8, DType.uint8}
@@ -139,6 +142,58 @@ def lp_pool(xs, attrs):
     return (mean * math.prod(attrs["kernel_shape"])) ** (1.0 / p)
 
 
+def unpool_shape(x: Sequence[int], attrs: Mapping[str, Any]) -> tuple[int, ...]:
+    kernel = tuple(attrs["kernel_shape"])
+    spatial = len(kernel)
+    strides, pads = attrs.get("strides", (1,) * spatial), attrs.get("pads", (0,) * 2 * spatial)
+    if len(x) != spatial + 2 or len(strides) != spatial or len(pads) != 2 * spatial:
+        raise ShapeError(f"MaxUnpool attributes {dict(attrs)} do not fit shape {tuple(x)}")
+    out = tuple((size - 1) * stride - pads[i] - pads[i + spatial] + k
+                for i, (size, stride, k) in enumerate(zip(x[2:], strides, kernel)))
+    if min(out) < 1:
+        raise ShapeError(f"MaxUnpool output {out} is empty")
+    return (*x[:2], *out)
+
+
+def propose_max_unpool(rng: random.Random, anchor: TensorType) -> Proposal:
+    spatial = anchor.rank - 2
+    if not anchor.numel:
+        raise Unsatisfiable(f"MaxUnpool writes a non-empty input, not {anchor}")
+    kernel = tuple(rng.randint(1, 3) for _ in range(spatial))
+    attrs: dict[str, Any] = {"kernel_shape": kernel}
+    if rng.random() < 0.7:
+        attrs["strides"] = tuple(rng.randint(1, 3) for _ in range(spatial))
+    if rng.random() < 0.5:
+        attrs["pads"] = tuple(rng.randrange(k) for k in kernel * 2)
+    shape = unpool_shape(anchor.shape, attrs)
+    plane, out_plane = math.prod(anchor.shape[2:]), math.prod(shape[2:])
+    if out_plane < plane:
+        attrs.pop("pads", None)
+        shape = unpool_shape(anchor.shape, attrs)
+        out_plane = math.prod(shape[2:])
+        if out_plane < plane:
+            raise Unsatisfiable(f"MaxUnpool output planes of {out_plane} cannot hold {plane} distinct indices")
+    gen = numpy_gen(rng)
+    planes = math.prod(anchor.shape[:2])
+    indices = np.stack([gen.choice(out_plane, size=plane, replace=False) + k * out_plane for k in range(planes)])
+    return Proposal(attrs, (ANCHOR, Operand(TensorType(DType.int64, anchor.shape),
+                                            indices.reshape(anchor.shape).astype(np.int64))))
+
+
+def infer_max_unpool(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    if len(types) != 2 or types[0].dtype not in POOL_DTYPES or types[1] != TensorType(DType.int64, types[0].shape):
+        raise ShapeError(f"MaxUnpool takes a float [N, C, spatial...] input and int64 indices of its shape, "
+                         f"got {types}")
+    return (types[0].with_shape(unpool_shape(types[0].shape, attrs)),)
+
+
+def max_unpool(xs, attrs):
+    x, indices = xs
+    shape = unpool_shape(tuple(x.shape), attrs)
+    out = torch.zeros(math.prod(shape), dtype=x.dtype, device=x.device)
+    return out.scatter(0, indices.reshape(-1).long(), x.reshape(-1)).reshape(shape)
+
+
 SPECS = [
     # MaxPool, AveragePool: proposals keep clear of the reference evaluator's quirks for the anchor's type.
     OpSpec("MaxPool", Family.POOLING, MAX_POOL_DTYPES, infer_pool, max_pool, propose_max_pool, ranks=(3, 4),
@@ -153,4 +208,7 @@ SPECS = [
     # The reference evaluator's GlobalMaxPool always reduces the last two axes: right for 4-D only.
     OpSpec("GlobalMaxPool", Family.POOLING, POOL_DTYPES, infer_global_pool,
            lambda xs, a: xs[0].amax(dim=(2, 3), keepdim=True), ranks=(4, 4), exact=True, min_max=True),
+    # The indices are fixed, distinct and in their planes: mutants keep the input types.
+    OpSpec("MaxUnpool", Family.POOLING, POOL_DTYPES, infer_max_unpool, max_unpool, propose_max_unpool, ranks=(3, 4),
+           steering=(0,), exact=True, fixed_input_types=True),
 ]

@@ -41,6 +41,11 @@ class Family(enum.Enum):
     BITWISE = "bitwise"
     QUANTIZATION = "quantization"
     SIGNAL = "signal"
+    SPECTRAL = "spectral"
+    RECURRENT = "recurrent"
+    SAMPLING = "sampling"
+    LOSS = "loss"
+    CONSTANTS = "constants"  # Constant, and the operators whose output extents follow constant inputs
     CONTROL = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 
 

@@ -1,0 +1,35 @@
+"""Graphs from edited parts, shared by the mutators (``fuzzer.generation.mutate``) and ONNX import."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from fuzzer.graph.ir import Graph, Input, Node, Weight, infer_outputs
+from fuzzer.graph.rejected import ShapeError, Unsatisfiable
+
+
+def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence[Node],
+             outputs: Sequence[str]) -> Graph:
+    """A graph from edited parts: dead nodes, unread inputs and weights dropped, and every
+    node's output types re-inferred in order, so a type change propagates downstream."""
+    outputs = list(dict.fromkeys(outputs))
+    live, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(name in live for name in node.outputs):
+            kept.append(node)
+            live.update(node.inputs)
+    types = {i.name: i.type for i in inputs} | {w.name: w.type for w in weights}
+    retyped = []
+    for node in reversed(kept):
+        undefined = [n for n in node.inputs if n not in types]
+        if undefined:
+            raise Unsatisfiable(f"{node.op} reads {undefined[0]!r}, which nothing defines before it")
+        try:
+            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
+        except ShapeError as error:
+            raise Unsatisfiable(f"{node.op} no longer type-checks: {error}") from None
+        types.update(zip(node.outputs, inferred))
+        retyped.append(dataclasses.replace(node, output_types=inferred))
+    return Graph(tuple(i for i in inputs if i.name in live), tuple(w for w in weights if w.name in live),
+                 tuple(retyped), tuple(outputs))

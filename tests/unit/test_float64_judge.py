@@ -1,0 +1,100 @@
+"""The float64 judge (``ref-f64``) on the cases where hand-judging a campaign found it, not the
+compiler, on the wrong side: each test is a tiny graph with the backends' honest answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuzzer.graph.ir import DType
+from oracles.precision import evaluate_reference
+from tests.helpers import Builder, blamed, declared, verdict
+
+F32_SIXTH = float(np.float32(1 / 6))
+
+
+def test_sign_of_nan_is_left_undefined():
+    b = Builder()
+    b.node("Sign", b.input("x", DType.float32, (3,)), outputs=("y",))
+    x = np.float32([np.nan, -2.0, 3.0])
+    result = verdict(b.graph("y"), {"x": x}, {"propagates": {"y": [np.nan, -1, 1]}, "zero": {"y": [0, -1, 1]}})
+    assert result.findings == []
+
+
+def test_resize_taps_of_weight_zero_make_no_nan():
+    """Upsampling [1, Inf, 2]: the first output weighs the Inf by 0, which compilers skip."""
+    b = Builder()
+    b.node("Resize", b.input("x", DType.float32, (1, 1, 3)), outputs=("y",), mode="linear", sizes=(1, 1, 6))
+    graph = b.graph("y")
+    x = np.float32([[[1.0, np.inf, 2.0]]])
+    skipping = np.float32([[[1.0, np.inf, np.inf, np.inf, np.inf, 2.0]]])
+    assert np.array_equal(evaluate_reference(graph, {"x": x})["y"], skipping)
+    multiplying = skipping.copy()
+    multiplying[..., 0] = np.nan
+    assert verdict(graph, {"x": x}, {"skips": {"y": skipping}, "multiplies": {"y": multiplying}}).findings == []
+
+
+def test_hard_swish_uses_its_float32_alpha():
+    """1 / HardSwish(x) just above -3: x * (x / 6 + 0.5) and x * (float32(1/6) * x + 0.5) differ by
+    a third there, and the ONNX model holds the float32 alpha."""
+    b = Builder()
+    b.node("Reciprocal", b.node("HardSwish", b.input("x", DType.float32, (1,))), outputs=("y",))
+    graph = b.graph("y")
+    x = np.nextafter(np.float32([-3.0]), np.float32(0))
+    wide = x.astype(np.float64)
+    onnx = (1 / np.float32(wide * np.clip(F32_SIXTH * wide + 0.5, 0, 1))).astype(np.float32)
+    result = verdict(graph, {"x": x}, {"onnx": {"y": onnx}, "torch": declared(graph, {"x": x})})
+    assert result.findings == []
+
+
+def test_batch_normalization_uses_its_float32_epsilon():
+    """A float64 BatchNormalization with epsilon 0.1 (float32 in the model), then a cancellation
+    that leaves 1e-4 of it: the epsilon's float32 rounding shows at 7e-6 of the result."""
+    b = Builder()
+    channel = [b.weight(name, np.array([value])) for name, value in
+               (("scale", 1.0), ("bias", 0.0), ("mean", 0.0), ("var", 1.0))]
+    normalized = b.node("BatchNormalization", b.input("x", DType.float64, (1, 1)), *channel, epsilon=0.1)
+    near = np.array([[0.9999 * 2 / np.sqrt(1.1)]])
+    b.node("Reciprocal", b.node("Sub", normalized, b.weight("near", near)), outputs=("y",))
+    onnx = 1 / (2 / np.sqrt(1 + float(np.float32(0.1))) - near)
+    assert verdict(b.graph("y"), {"x": np.array([[2.0]])}, {"onnx": {"y": onnx}}).findings == []
+
+
+def test_float16_overflow_between_nodes_blames_no_backend():
+    """(x * x) - (x * x) at x = 300: float16 overflows to Inf, Inf - Inf is NaN; a fused kernel
+    that keeps the product in float32 gets 0, as float64 does. Neither is blamed."""
+    b = Builder()
+    square = b.node("Mul", b.input("x", DType.float16, (2,)), "x")
+    b.node("Sub", square, square, outputs=("y",))
+    graph = b.graph("y")
+    x = np.float16([300.0, 2.0])
+    result = verdict(graph, {"x": x}, {"per-node": {"y": [np.nan, 0]}, "fused": {"y": [0, 0]},
+                                         "wrong": {"y": [np.nan, 1]}})
+    assert blamed(result) == {"wrong"}
+
+
+def test_float16_overflow_inside_an_operator_blames_no_backend():
+    """InstanceNormalization of values near 200 in float16: the sum of squares overflows, the
+    variance is Inf and the output is the bias (channel 0); channel 1 stays in range."""
+    b = Builder()
+    scale, bias = b.weight("scale", np.float16([1.0, 1.0])), b.weight("bias", np.float16([0.5, -0.5]))
+    b.node("InstanceNormalization", b.input("x", DType.float16, (1, 2, 2, 2)), scale, bias, outputs=("y",),
+           epsilon=1e-5)
+    graph = b.graph("y")
+    x = np.float16([[[[200, -150], [180, -210]], [[1, 2], [3, 4]]]])
+    wide = declared(graph, {"x": x})["y"]
+    narrow = wide.copy()
+    narrow[0, 0] = 0.5
+    wrong = narrow.copy()
+    wrong[0, 1, 0, 0] = 7.0
+    result = verdict(graph, {"x": x}, {"wide": {"y": wide}, "narrow": {"y": narrow}, "wrong": {"y": wrong}})
+    assert blamed(result) == {"wrong"}
+
+
+def test_prelu_keeps_zero_whatever_the_slope():
+    """ONNX PRelu is x for x >= 0: 0 stays 0 even with a NaN slope (the judge made 0 * NaN)."""
+    b = Builder()
+    b.node("PRelu", b.input("x", DType.float32, (2,)), b.input("slope", DType.float32, (2,)), outputs=("y",))
+    graph = b.graph("y")
+    inputs = {"x": np.float32([0.0, -1.0]), "slope": np.float32([np.nan, 0.5])}
+    assert np.array_equal(evaluate_reference(graph, inputs)["y"], [0.0, -0.5])
+    assert verdict(graph, inputs, {"onnx": {"y": [0.0, -0.5]}}).findings == []
