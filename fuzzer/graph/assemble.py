@@ -12,7 +12,8 @@ from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence[Node],
              outputs: Sequence[str]) -> Graph:
     """A graph from edited parts: dead nodes, unread inputs and weights dropped, and every
-    node's output types re-inferred in order, so a type change propagates downstream."""
+    node's output types re-inferred in order, so a type change propagates downstream. Outputs
+    a node leaves out (ONNX's omitted optional outputs) get names of their own."""
     outputs = list(dict.fromkeys(outputs))
     live, kept = set(outputs), []
     for node in reversed(nodes):
@@ -29,7 +30,9 @@ def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence
             inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
         except ShapeError as error:
             raise Unsatisfiable(f"{node.op} no longer type-checks: {error}") from None
-        types.update(zip(node.outputs, inferred))
-        retyped.append(dataclasses.replace(node, output_types=inferred))
+        named = tuple(name or f"{node.outputs[0] or node.op}_out{k}" for k, name in enumerate(node.outputs))
+        named += tuple(f"{named[0]}_out{k}" for k in range(len(named), len(inferred)))  # optional ones left out
+        types.update(zip(named, inferred))
+        retyped.append(dataclasses.replace(node, outputs=named, output_types=inferred))
     return Graph(tuple(i for i in inputs if i.name in live), tuple(w for w in weights if w.name in live),
                  tuple(retyped), tuple(outputs))

@@ -119,6 +119,8 @@ def convert_node(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray],
     if op in ("Range", "ConstantOfShape"):
         return shape_maker(onnx_node, constants, shape_of, where)
     form = registry()[op].onnx_form
+    if form.not_imported:
+        raise ImportRejected(f"{where}: {form.not_imported}")
     attrs = {a.name: attribute_value(op, a, where) for a in onnx_node.attribute if a.name not in form.dropped}
     if attrs.get("training_mode"):
         raise ImportRejected(f"{where} runs in training mode; tcfuzz models inference")

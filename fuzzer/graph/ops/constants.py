@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.ir import ALL_DTYPES, DType, Node, TensorType
-from fuzzer.graph.ops.spec import Family, OnnxBuilder, OpSpec, Proposal, torch
+from fuzzer.graph.ops.spec import Family, OnnxBuilder, OnnxForm, OpSpec, Proposal, torch
 from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 from fuzzer.graph.values import torch_dtype
 
@@ -273,6 +273,11 @@ def lower_nms(builder: OnnxBuilder, node: Node) -> None:
     builder.node("NonMaxSuppression", inputs, node.outputs, **attrs)
 
 
+# NonZero, Unique and NonMaxSuppression hold their inputs' values as attributes (the IR has no
+# run-time extent yet), which ONNX import cannot read back from a model's constants.
+HELD_INPUTS = OnnxForm(not_imported="tcfuzz holds its inputs as attributes of the node; ONNX import does not "
+                                    "fold constants into them")
+
 SPECS = [
     # The IR holds Constant's value tensor as its elements, shape and dtype; tcfuzz reads ONNX
     # Constant nodes as weights, so no ONNX form is needed.
@@ -281,10 +286,10 @@ SPECS = [
     # Unique's float values follow the float64 judge through the dtype attribute; NonZero's
     # int64 indices need not.
     OpSpec("NonZero", Family.CONSTANTS, NON_ZERO_DTYPES, infer_non_zero, torch_non_zero, propose_non_zero,
-           onnx=lower_non_zero, exact=True),
+           onnx=lower_non_zero, exact=True, onnx_form=HELD_INPUTS),
     OpSpec("Unique", Family.CONSTANTS, UNIQUE_DTYPES, infer_unique, torch_unique, propose_unique, onnx=lower_unique,
-           exact=True, dtype_attr=("dtype", None)),
+           exact=True, dtype_attr=("dtype", None), onnx_form=HELD_INPUTS),
     # The reference evaluator fails without max_output_boxes_per_class (ONNX's default 0 selects nothing).
     OpSpec("NonMaxSuppression", Family.CONSTANTS, frozenset({DType.float32}), infer_nms, torch_nms, propose_nms,
-           onnx=lower_nms, exact=True),
+           onnx=lower_nms, exact=True, onnx_form=HELD_INPUTS),
 ]

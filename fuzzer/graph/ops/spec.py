@@ -219,6 +219,7 @@ class OnnxForm:
     dropped: frozenset[str] = frozenset()  # ONNX attributes without effect in inference (not modelled)
     window: tuple[str, ...] = ()  # window attributes of WINDOW_DEFAULTS to fill in for the input's rank
     data_input: bool = True  # ONNX input 0 is data; False: every ONNX input is a constant (a window's size)
+    not_imported: str = ""  # why ONNX import reads no node of this operator ("": it does)
 
 
 def constant_input(attribute: str, scalar: bool = False, **form: Any) -> OnnxForm:
