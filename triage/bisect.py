@@ -209,6 +209,8 @@ def judge(version: str, exit_status: int | None, stdout: str, stderr: str, *, ba
     expected = next((line.split()[2] for line in said if line.startswith("expected: ") and len(line.split()) > 2), "")
     if expected and reason.startswith(f"{backend}: {expected}: "):
         return Trial(version, UNTESTABLE, 0, f"the same {expected}, another message: {reason}")
+    if reason.startswith(f"{backend}: no result after"):  # out of the script's time: no evidence either way
+        return Trial(version, UNTESTABLE, 0, reason)
     cannot = next((line for line in said if CANNOT_RUN.search(line)), None)
     judged = cannot is None and not any("not the same bug" in line or "cannot judge" in line for line in lines)
     return Trial(version, ABSENT if judged else UNTESTABLE, 0, cannot or reason)

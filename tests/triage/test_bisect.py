@@ -125,6 +125,9 @@ def test_what_a_repro_run_says():
     broken = judge("1.0", 1, "", "Traceback (most recent call last):\nImportError: numpy.core.multiarray failed\n")
     assert (broken.result, broken.reason) == (UNTESTABLE, "ImportError: numpy.core.multiarray failed")
     assert judge("1.0", None, "", "").result == UNTESTABLE
+    slow = "versions: x\nort-none@old: no result after 10.0 s\nexpected: error RuntimeException ...\nnot reproduced\n"
+    assert judge("1.23.2", 0, slow, "", backend="ort-none@old") == Trial(  # a cold start on a busy machine
+        "1.23.2", UNTESTABLE, 0, "ort-none@old: no result after 10.0 s")
     assert judge("1.0", -6, "", "", crash_reproduces=True) == Trial("1.0", PRESENT, -6, "killed by SIGABRT")
     assert judge("1.0", -6, "", "").result == UNTESTABLE
 
