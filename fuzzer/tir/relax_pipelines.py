@@ -13,6 +13,7 @@ and ``run`` import it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -114,8 +115,29 @@ def relax_module(spec: Mapping[str, Any]) -> tuple[Any, dict[str, np.ndarray]]:
     """The Relax module ``from_onnx`` makes of the spec's generated graph, and random inputs for it."""
     from fuzzer.execution.backends.tvm_relax import import_onnx
     from fuzzer.graph.export_onnx import to_onnx_bytes
-    from fuzzer.generation.generator import GeneratorOptions, generate_graph
     from fuzzer.graph.values import random_inputs
 
-    graph = generate_graph(spec["graph_seed"], GeneratorOptions(nodes=spec["nodes"]))
+    graph = frontend_graph(spec["graph_seed"], spec["nodes"])
     return import_onnx(to_onnx_bytes(graph)), random_inputs(graph, spec["graph_seed"])
+
+
+def frontend_graph(seed: int, nodes: int) -> Any:
+    """The generated graph of ``seed`` made of operators TVM's ONNX frontend converts (the
+    seed graphs of Relax modules, here and in ``fuzzer.tir.seeds``)."""
+    from fuzzer.generation.generator import GeneratorOptions, generate_graph
+
+    options = GeneratorOptions(nodes=nodes)
+    return generate_graph(seed, replace(options, ops=frontend_operators(options.opset)))
+
+
+def frontend_operators(opset: int) -> frozenset[str]:
+    """The operators at ``opset`` that TVM's ONNX frontend converts, of those tcfuzz draws: a
+    seed graph of any other would fail to import, which tests nothing of the Relax pipeline."""
+    from tvm.relax.frontend.onnx import onnx_frontend
+
+    from fuzzer.graph.ops import all_specs
+    from fuzzer.graph.ops.spec import Family
+
+    converted = onnx_frontend._get_convert_map()
+    return frozenset(spec.name for spec in all_specs()
+                     if spec.name in converted and spec.dtypes_at(opset) and spec.family is not Family.CONTROL)

@@ -441,10 +441,10 @@ def _build_relax(spec: Mapping[str, Any]) -> Any:
     from tvm.relax.frontend.onnx import from_onnx
 
     from fuzzer.graph.export_onnx import to_onnx_bytes
-    from fuzzer.generation.generator import GeneratorOptions, generate_graph
+    from fuzzer.tir.relax_pipelines import frontend_graph
 
-    try:  # the graph of generate_case, exported as it does; its inputs are not needed
-        model = to_onnx_bytes(generate_graph(spec["graph_seed"], GeneratorOptions(nodes=spec["nodes"])))
+    try:  # the seed's graph, exported as generate_case does; its inputs are not needed
+        model = to_onnx_bytes(frontend_graph(spec["graph_seed"], spec["nodes"]))
         passes = [relax.transform.LegalizeOps()] + [getattr(relax.transform, name)()
                                                     for group in spec.get("relax_passes", ())
                                                     for name in RELAX_PASS_GROUPS[group]]
