@@ -21,7 +21,11 @@ from fuzzer.graph.ir import DType, TensorType
 from fuzzer.graph.ops.spec import ANCHOR, Family, OnnxForm, Operand, OpSpec, Proposal, torch
 from fuzzer.graph.rejected import ShapeError
 
-RECURRENT_DTYPES = frozenset({DType.float16, DType.float32, DType.float64})
+# Not float16: ONNX's reference evaluator rounds every step's gates to float16, while the torch
+# lowering's unrolled steps round elsewhere; over a sequence the two drift apart by more than
+# float16 tolerances, so graphs would test the harness, not a compiler (ORT's CPU kernels are
+# float32-only anyway).
+RECURRENT_DTYPES = frozenset({DType.float32, DType.float64})
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 MAX_HIDDEN = 6
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
