@@ -11,18 +11,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzer.graph.export_onnx import to_onnx, to_onnx_bytes
+from fuzzer.graph.ops import Family, all_specs
 from fuzzer.generation.generator import SYMBOL, VARIANTS, GeneratorOptions, concrete_variants, generate_graph, make_case
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, resized
 from fuzzer.graph.rejected import InvalidGraph
 from tests.helpers import run_both
 
 F32 = DType.float32
+# run_both compares torch with the reference exactly up to float tolerances of each output's own
+# dtype; a float32 recurrence sums its steps in another order than the reference does, and a
+# Cast to float64 downstream then differs by more than float64 tolerances (not a dynamic-shape
+# question: the recurrent operators' own tests check them at their dtypes)
+WITHOUT_RECURRENCES = frozenset(spec.name for spec in all_specs()
+                                if spec.family not in (Family.RECURRENT, Family.CONTROL) and spec.dtypes_at(17))
 
 
 @settings(max_examples=25, deadline=None, database=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_dynamic_graphs_run_at_every_variant_on_one_model(seed):
-    graph = generate_graph(seed, GeneratorOptions(nodes=8, dynamic=1.0))
+    graph = generate_graph(seed, GeneratorOptions(nodes=8, dynamic=1.0, ops=WITHOUT_RECURRENCES))
     if not graph.symbols:
         return  # no leading dimension the graph follows: it stays static
     model = onnx.load_from_string(to_onnx_bytes(graph))
