@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
 
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.driver import Campaign, start_run
@@ -98,6 +100,43 @@ def blamed(result) -> set[str]:
 
 # --- operators against ONNX --------------------------------------------------------------
 
+def spec_requantized(accumulated: np.ndarray, ratio, y_zero_point) -> tuple[np.ndarray]:
+    """ONNX's requantization, ``saturate(round(x / y_scale) + y_zero_point)``: rounded (half to
+    even) before the zero point is added."""
+    dtype = np.asarray(y_zero_point).dtype
+    info = np.iinfo(dtype)
+    rounded = np.rint(accumulated * np.float64(ratio)) + np.asarray(y_zero_point).astype(np.int64)
+    return (np.clip(rounded, info.min, info.max).astype(dtype),)
+
+
+class QLinearMatMul(OpRun):
+    """onnx.reference's QLinearMatMul rounds after adding the zero point (a known judge defect,
+    triage.judge_defects); the operator tests check against ONNX's formula instead."""
+
+    def _run(self, a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
+        product = np.matmul(a.astype(np.int64) - a_zero_point, b.astype(np.int64) - b_zero_point)
+        return spec_requantized(product, a_scale * b_scale / y_scale, y_zero_point)
+
+
+class QLinearConv(OpRun):
+    """QLinearConv with ONNX's requantization (see QLinearMatMul), on the reference's convolution."""
+
+    def _run(self, x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B=None,
+             auto_pad=None, dilations=None, group=None, kernel_shape=None, pads=None, strides=None):
+        from onnx.reference.ops.op_conv import _conv_implementation
+
+        accumulated = _conv_implementation(
+            x.astype(np.int64) - x_zero_point, w.astype(np.int64) - w_zero_point, B, auto_pad or self.auto_pad,
+            dilations or self.dilations, group or self.group, kernel_shape or self.kernel_shape, pads or self.pads,
+            strides or self.strides)
+        return spec_requantized(accumulated, x_scale * w_scale / y_scale, y_zero_point)
+
+
+def reference_evaluator(model) -> ReferenceEvaluator:
+    """onnx.reference with its known defects that the operator tests would trip on corrected."""
+    return ReferenceEvaluator(model, new_ops=[QLinearMatMul, QLinearConv])
+
+
 # the reference evaluator computes some float64 ops (Erf) in float32
 LOOSE = {DType.float16: 2e-2, DType.bfloat16: 8e-2, DType.float32: 1e-4, DType.float64: 1e-6}
 
@@ -118,7 +157,6 @@ def run_both(graph, inputs: dict[str, np.ndarray], opset: int, strict: bool = Tr
     """ONNX checker and the reference evaluator against torch; where ``strict``, also strict
     shape inference and outputs of the declared dtype."""
     import torch
-    from onnx.reference import ReferenceEvaluator
 
     from fuzzer.graph.export_torch import to_module
     from fuzzer.graph.values import to_numpy, to_torch
@@ -127,7 +165,7 @@ def run_both(graph, inputs: dict[str, np.ndarray], opset: int, strict: bool = Tr
     onnx.checker.check_model(model, full_check=True)
     if strict:
         onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    expected = ReferenceEvaluator(model).run(None, inputs)
+    expected = reference_evaluator(model).run(None, inputs)
     with torch.no_grad():
         actual = to_module(graph)(*(to_torch(inputs[i.name]) for i in graph.inputs))
     for name, want, got in zip(graph.outputs, expected, actual):

@@ -6,15 +6,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx.reference import ReferenceEvaluator
 
 from fuzzer.graph.export_torch import to_module
 from fuzzer.generation.generator import GeneratorOptions, generate_case
 from fuzzer.graph.ir import DType
-from fuzzer.graph.export_onnx import DEFAULT_OPSET
+from fuzzer.graph.export_onnx import DEFAULT_OPSET, with_explicit_defaults
 from fuzzer.graph.ops import all_specs, get_spec
 from fuzzer.graph.values import to_numpy, to_torch
-from tests.helpers import assert_close
+from tests.helpers import assert_close, reference_evaluator
 
 GRAPHS_PER_OP = 12
 
@@ -34,7 +33,7 @@ def test_operator_matches_onnx(op: str) -> None:
     checked = 0
     for case in cases_for(op):
         model = onnx.load_from_string(case.model)
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(with_explicit_defaults(model), full_check=True)
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         inferred_types = {v.name: v.type.tensor_type for v in
                           list(inferred.graph.value_info) + list(inferred.graph.output)}
@@ -47,7 +46,7 @@ def test_operator_matches_onnx(op: str) -> None:
                 dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim)
                 assert all(d is None or d == e for d, e in zip(dims, declared.shape)) and \
                     len(dims) == declared.rank, f"{op}: ONNX infers {dims}, spec says {declared}"
-        expected = ReferenceEvaluator(model).run(None, dict(case.inputs))
+        expected = reference_evaluator(model).run(None, dict(case.inputs))
         with torch.no_grad():
             actual = to_module(case.graph)(*(to_torch(case.inputs[i.name]) for i in case.graph.inputs))
         for name, want, got in zip(case.graph.outputs, expected, actual):

