@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Mapping
 from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
 from fuzzer.graph.case import TestCase
+from fuzzer.graph.export_onnx import with_explicit_defaults
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from oracles.signature import headline
@@ -271,7 +272,7 @@ def spec_violation(case: TestCase, run_reference: bool = True) -> str | None:
     import onnx.shape_inference
     from onnx.reference import ReferenceEvaluator
 
-    model = onnx.load_from_string(case.model)
+    model = with_explicit_defaults(onnx.load_from_string(case.model))
     checks = [("onnx.checker", lambda: onnx.checker.check_model(model, full_check=True)),
               ("strict shape inference", lambda: onnx.shape_inference.infer_shapes(model, strict_mode=True))]
     if run_reference:

@@ -76,3 +76,21 @@ def subgraph(body: Graph, opset: int, name: str, outer_names: Sequence[str] | No
 
 def to_onnx_bytes(graph: Graph, opset: int = DEFAULT_OPSET) -> bytes:
     return to_onnx(graph, opset).SerializeToString(deterministic=True)
+
+
+def with_explicit_defaults(model):
+    """``model`` (an ``onnx.ModelProto``, changed in place) with every attribute that a node of
+    the default domain omits written out at its ONNX default, which means the same. onnx
+    1.23's full checker cannot expand MeanVarianceNormalization's function body when ``axes``
+    is omitted, and would call a valid model invalid."""
+    import onnx.defs
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or opset is None or not onnx.defs.has(node.op_type):
+            continue
+        given = {attribute.name for attribute in node.attribute}
+        for name, attribute in onnx.defs.get_schema(node.op_type, opset).attributes.items():
+            if name not in given and attribute.default_value.type:
+                node.attribute.append(attribute.default_value)
+    return model
