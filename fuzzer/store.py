@@ -27,13 +27,17 @@ from typing import Any, Iterator, Mapping, Sequence
 import ml_dtypes  # noqa: F401  registers "bfloat16" as a numpy dtype name
 import numpy as np
 
-from fuzzer.execution.outcome import Outcome
-from oracles.finding import Finding
+from fuzzer.execution.outcome import Outcome, Stage
+from oracles.finding import Finding, FindingKind
 
 DATABASE_NAME = "findings.db"
 BLOBS_NAME = "blobs"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 30.0
+# The artifacts of a finding, by name.
+MODEL, GRAPH, INPUTS, OUTCOMES, VERSIONS = "model.onnx", "graph.json", "inputs.npz", "outcomes.json", "versions.json"
+OUTPUTS_PREFIX = "outputs."  # + backend + ".npz": the outputs a backend produced
+ORIGINAL_GRAPH, ORIGINAL_INPUTS = "original.graph.json", "original.inputs.npz"  # of a finding on a rewrite
 _DTYPES_MEMBER = "dtypes.json"  # names the true dtype of each array in an npz artifact
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -86,16 +90,21 @@ class StoreError(Exception):
 class StoredFinding:
     id: int
     test_index: int
-    kind: str
+    kind: FindingKind
     backends: tuple[str, ...]
-    stage: str
+    stage: Stage
     summary: str
     signature: str
     details: dict
     seed: int
     case_hash: str
     created: float
-    artifacts: dict[str, str]  # artifact name -> blob sha256
+    artifacts: dict[str, str]  # artifact name (the store's: MODEL, GRAPH, ...) -> blob sha256
+
+    @property
+    def on_rewrite(self) -> bool:
+        """Whether it was found on a metamorphic rewrite (the store keeps the original case too)."""
+        return ORIGINAL_GRAPH in self.artifacts
 
 
 @dataclass(frozen=True)
@@ -268,24 +277,27 @@ class RunStore:
         inputs: Mapping[str, np.ndarray],
         outcomes: Sequence[Outcome],
         versions: Mapping[str, str],
-        extra_artifacts: Mapping[str, bytes] = {},
+        original: tuple[str, Mapping[str, np.ndarray]] | None = None,
     ) -> int | None:
-        """Store a finding with its artifacts (and ``extra_artifacts``, by name); the new id, or
-        None if this test already reported it."""
+        """Store a finding with its artifacts (and, for a finding on a metamorphic rewrite, the
+        ``original`` case's graph JSON and inputs); the new id, or None if this test already
+        reported it."""
         outcome_records = {outcome.backend: _outcome_record(outcome) for outcome in outcomes}
         artifacts = {
-            "model.onnx": model,
-            "graph.json": graph_json.encode(),
-            "inputs.npz": arrays_to_npz(inputs),
-            "outcomes.json": _to_json(outcome_records).encode(),
+            MODEL: model,
+            GRAPH: graph_json.encode(),
+            INPUTS: arrays_to_npz(inputs),
+            OUTCOMES: _to_json(outcome_records).encode(),
             **{
-                f"outputs.{outcome.backend}.npz": arrays_to_npz(outcome.outputs)
+                f"{OUTPUTS_PREFIX}{outcome.backend}.npz": arrays_to_npz(outcome.outputs)
                 for outcome in outcomes
                 if outcome.outputs
             },
-            "versions.json": _to_json(dict(sorted(versions.items()))).encode(),
-            **extra_artifacts,
+            VERSIONS: _to_json(dict(sorted(versions.items()))).encode(),
         }
+        if original is not None:
+            artifacts[ORIGINAL_GRAPH] = original[0].encode()
+            artifacts[ORIGINAL_INPUTS] = arrays_to_npz(original[1])
         shas = {name: self.put_blob(data) for name, data in artifacts.items()}
         row = (
             test_index, finding.kind.value, _to_json(list(finding.backends)), finding.stage.value, finding.summary,
@@ -320,8 +332,8 @@ class RunStore:
             artifacts.setdefault(finding_id, {})[name] = sha
         return [
             StoredFinding(
-                id=row["id"], test_index=row["test_index"], kind=row["kind"],
-                backends=tuple(json.loads(row["backends"])), stage=row["stage"], summary=row["summary"],
+                id=row["id"], test_index=row["test_index"], kind=FindingKind(row["kind"]),
+                backends=tuple(json.loads(row["backends"])), stage=Stage(row["stage"]), summary=row["summary"],
                 signature=row["signature"], details=json.loads(row["details"]), seed=row["seed"],
                 case_hash=row["case_hash"], created=row["created"], artifacts=artifacts.get(row["id"], {}),
             )
@@ -330,11 +342,25 @@ class RunStore:
 
     def load_inputs(self, finding_id: int) -> dict[str, np.ndarray]:
         """The inputs of the test case behind a finding."""
-        return npz_to_arrays(self.get_blob(self._artifacts(finding_id)["inputs.npz"]))
+        return npz_to_arrays(self.get_blob(self._artifacts(finding_id)[INPUTS]))
+
+    def load_model(self, finding: StoredFinding) -> bytes:
+        """The ONNX model (or the program, in TIR mode) of the test case behind ``finding``."""
+        return self.get_blob(finding.artifacts[MODEL])
+
+    def load_graph_json(self, finding: StoredFinding) -> str:
+        """The graph JSON of the test case behind ``finding``; "" when it has none."""
+        sha = finding.artifacts.get(GRAPH)
+        return self.get_blob(sha).decode() if sha else ""
+
+    def load_original(self, finding: StoredFinding) -> tuple[str, dict[str, np.ndarray]]:
+        """The graph JSON and inputs of the case a finding on a metamorphic rewrite rewrote."""
+        return (self.get_blob(finding.artifacts[ORIGINAL_GRAPH]).decode(),
+                npz_to_arrays(self.get_blob(finding.artifacts[ORIGINAL_INPUTS])))
 
     def load_outputs(self, finding_id: int) -> dict[str, dict[str, np.ndarray]]:
         """Backend name -> the outputs it produced, for each backend that produced any."""
-        prefix, suffix = "outputs.", ".npz"
+        prefix, suffix = OUTPUTS_PREFIX, ".npz"
         return {
             name[len(prefix):-len(suffix)]: npz_to_arrays(self.get_blob(sha))
             for name, sha in self._artifacts(finding_id).items()

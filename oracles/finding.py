@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from fuzzer.execution.outcome import Stage
 
 
-class FindingKind(enum.Enum):
+class FindingKind(enum.StrEnum):
     CRASH = "crash"
     HANG = "hang"
     OOM = "oom"

@@ -261,7 +261,7 @@ def run_bugs(store, known: frozenset[str] = frozenset(), judges_as_targets: bool
 def tir_key_of(store):
     """The cluster key of a TIR run's findings (it reads their stored records)."""
     def tir_key(finding: StoredFinding) -> str:
-        return tir_cluster_key(finding, store.get_blob(finding.artifacts["graph.json"]))
+        return tir_cluster_key(finding, store.load_graph_json(finding))
     return tir_key
 
 

@@ -83,8 +83,7 @@ def open_table(store: RunStore) -> None:
 def graph_size(store: RunStore, finding: StoredFinding) -> int:
     """How big a finding's test case is (bytes of its graph JSON): the smallest case of a
     signature is the cheapest to reduce and read."""
-    sha = finding.artifacts.get("graph.json")
-    return len(store.get_blob(sha)) if sha else 0
+    return len(store.load_graph_json(finding))
 
 
 def sync_signatures(store: RunStore, baseline: Iterable[str] = ()) -> list[SignatureRecord]:

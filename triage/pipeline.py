@@ -28,6 +28,7 @@ from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
 from fuzzer.graph.case import TestCase
 from fuzzer.graph.export_onnx import with_explicit_defaults
+from oracles.finding import FindingKind
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 from oracles.signature import headline
@@ -41,7 +42,7 @@ from triage.reduce import Reduction, ReductionUnsupported, load_reduction, reduc
 from triage.perf_repro import write_perf_repro
 from triage.repro import ReproUnsupported, bug_report_markdown, verify_repro, write_repro
 from triage.reproducibility import DEFAULT_RUNS, Reproducibility, backend_specs, finding_backends, shows
-from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
+from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
 
 CONSEQUENCE_KINDS = FAILURE_KINDS | {"mismatch", "opt_mismatch"}  # may follow a wrong type upstream
 REPLAYABLE_KINDS = frozenset({"crash", "hang", "oom", "error", "mismatch", "shape_mismatch", "dtype_mismatch",
@@ -86,12 +87,12 @@ def triaged_case(store: RunStore, finding_id: int) -> tuple[TestCase, Reduction 
 def repro_source(store: RunStore, stored: StoredFinding, case: TestCase) -> str:
     """The standalone script for ``stored`` on ``case``, judged as the run judged it."""
     specs = backend_specs(store.config)
-    if stored.kind == "slowdown":
+    if stored.kind is FindingKind.SLOWDOWN:
         baseline = stored.details["baseline"]
         return write_perf_repro(case, specs[stored.backends[0]], specs.get(baseline, baseline), stored,
                                 campaign_config(store.config).perf_policy)
     reference = stored.details.get("compared_with")
-    policy = OPT_POLICY if stored.kind == "opt_mismatch" else run_policy(store.config)
+    policy = OPT_POLICY if stored.kind is FindingKind.OPT_MISMATCH else run_policy(store.config)
     campaign = campaign_config(store.config)
     return write_repro(case, specs[stored.backends[0]], specs.get(reference, reference), stored, policy,
                        timeout=campaign.timeout * load_backend(specs[stored.backends[0]]).timeout_factor,
@@ -120,7 +121,7 @@ class Triage:
     def evaluator(self, stored: StoredFinding) -> Evaluator:
         """Warm workers for the backends that judge ``stored`` (the least recently used set
         is stopped when more than WARM_EVALUATORS are running)."""
-        key = (tuple(finding_backends(self.store.config, stored)), on_rewrite(stored))
+        key = (tuple(finding_backends(self.store.config, stored)), stored.on_rewrite)
         if key not in self.evaluators:
             if len(self.evaluators) >= WARM_EVALUATORS:
                 self.evaluators.pop(next(iter(self.evaluators))).__exit__(None, None, None)
@@ -313,7 +314,7 @@ class TirTriage(Triage):
             write_tir_repro(self.store.run_dir, stored.id, path)
         except (ValueError, KeyError, TypeError) as error:  # no script can rebuild this finding
             return add_note(self.store, record, "repro", {"skipped": f"{type(error).__name__}: {error}"[:300]})
-        verified = verify_repro(path, crash_reproduces=stored.kind == "crash")
+        verified = verify_repro(path, crash_reproduces=stored.kind is FindingKind.CRASH)
         update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
 

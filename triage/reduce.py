@@ -38,7 +38,7 @@ from oracles.finding import Finding, FindingKind
 from oracles.precision import REFERENCE
 from oracles.bug_keys import backend_facts
 from triage.localize import intermediate_values, localize
-from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
+from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
 from triage.grouping import near_identical
 
 SCHEMA = """
@@ -438,7 +438,7 @@ def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]
     of them). A failure or a type disagreement needs only the blamed backend and the judges;
     a value disagreement also the backend it was compared with; a slowdown its timed pair;
     other kinds the whole lane."""
-    if stored.kind == FindingKind.SLOWDOWN.value:  # the timed pair alone: it runs both sides
+    if stored.kind is FindingKind.SLOWDOWN:  # the timed pair alone: it runs both sides
         spec = next(spec for spec in config.backends if load_backend(spec).name == stored.backends[0])
         return [f"timed/{spec}"]
     every_test, sampled = split_backends(config)
@@ -465,7 +465,7 @@ def _supported_case(store: RunStore, finding_id: int) -> TestCase:
 def _pin(stored: StoredFinding, case: TestCase, evaluator: Evaluator) -> Target:
     """The finding as the evaluator sees it on the original case (exact signature first,
     else a near-identical one of the same kind and backends)."""
-    kind = FindingKind(stored.kind)
+    kind = stored.kind
     candidates = [f for f in evaluator.evaluate(case) if f.kind is kind and f.backends == stored.backends]
     found = next((f for f in candidates if f.signature == stored.signature), None) or next(
         (f for f in candidates if near_identical(f.signature, stored.signature)), None)
@@ -521,12 +521,12 @@ def reduce_finding(store: RunStore, finding_id: int, *, evaluator: Evaluator | N
     stored = find_stored(store, finding_id)
     if evaluator is None:
         backends = judging_backends(campaign_config(store.config), stored)
-        with Evaluator.from_config(store.config, backends, rewrites=on_rewrite(stored)) as own:
+        with Evaluator.from_config(store.config, backends, rewrites=stored.on_rewrite) as own:
             return reduce_finding(store, finding_id, evaluator=own, time_budget=time_budget)
     started = time.monotonic()
     row = _load_row(store, finding_id)
     if previous is not None:
-        target = Target(FindingKind(stored.kind), stored.backends, row["signature"], row["operator"],
+        target = Target(stored.kind, stored.backends, row["signature"], row["operator"],
                         str(stored.details.get("compared_with", "")))
         case, nodes_before, tests_before, seconds_before = (previous.case, previous.nodes_before, previous.tests,
                                                             previous.seconds)

@@ -15,7 +15,7 @@ from fuzzer.execution.backends import load_backend
 from fuzzer.graph.case import TestCase
 from oracles.finding import Finding
 from triage.reduce import judging_backends
-from triage.rerun import Evaluator, campaign_config, find_stored, on_rewrite, stored_case
+from triage.rerun import Evaluator, campaign_config, find_stored, stored_case
 from triage.grouping import near_identical
 
 DEFAULT_RUNS = 5
@@ -67,4 +67,4 @@ def measure_finding(store: RunStore, finding_id: int, runs: int = DEFAULT_RUNS) 
     """How often stored finding ``finding_id`` reproduces."""
     finding = find_stored(store, finding_id)
     return measure(store.config, stored_case(store, finding_id), finding.signature,
-                   finding_backends(store.config, finding), runs, on_rewrite(finding))
+                   finding_backends(store.config, finding), runs, finding.on_rewrite)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from fuzzer.store import RunStore, StoredFinding, npz_to_arrays
+from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.graph.export_onnx import to_onnx_bytes
@@ -31,7 +31,6 @@ from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
 
-ORIGINAL_GRAPH, ORIGINAL_INPUTS = "original.graph.json", "original.inputs.npz"  # of a finding on a rewrite
 
 
 def campaign_config(config: Mapping[str, Any]) -> CampaignConfig:
@@ -49,24 +48,19 @@ def find_stored(store: RunStore, finding_id: int) -> StoredFinding:
     raise LookupError(f"no finding {finding_id} in {store.run_dir}; list findings with `tcfuzz report`")
 
 
-def on_rewrite(stored: StoredFinding) -> bool:
-    """Whether ``stored`` was found on a metamorphic rewrite (it keeps the original case)."""
-    return ORIGINAL_GRAPH in stored.artifacts
-
-
 def stored_case(store: RunStore, finding_id: int) -> TestCase:
     """The test case behind a finding, rebuilt from its artifacts (graph, model, inputs)
     with the run's opset and the finding's seed and test index; for a finding on a rewrite,
     the original case the campaign rewrote."""
     stored = find_stored(store, finding_id)
-    if on_rewrite(stored):
-        graph = Graph.from_json(store.get_blob(stored.artifacts[ORIGINAL_GRAPH]).decode())
+    if stored.on_rewrite:
+        graph_json, inputs = store.load_original(stored)
+        graph = Graph.from_json(graph_json)
         opset = campaign_config(store.config).opset
-        return TestCase(graph, npz_to_arrays(store.get_blob(stored.artifacts[ORIGINAL_INPUTS])),
-                        to_onnx_bytes(graph, opset), opset, stored.seed, stored.test_index)
-    graph_json = store.get_blob(stored.artifacts["graph.json"]).decode() if "graph.json" in stored.artifacts else ""
+        return TestCase(graph, inputs, to_onnx_bytes(graph, opset), opset, stored.seed, stored.test_index)
+    graph_json = store.load_graph_json(stored)
     graph = Graph.from_json(graph_json) if graph_json.strip() not in ("", "null") else None
-    return TestCase(graph, store.load_inputs(finding_id), store.get_blob(stored.artifacts["model.onnx"]),
+    return TestCase(graph, store.load_inputs(finding_id), store.load_model(stored),
                     campaign_config(store.config).opset, stored.seed, stored.test_index)
 
 

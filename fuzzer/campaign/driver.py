@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping
 
-from fuzzer.store import Progress, RunStore, arrays_to_npz
+from fuzzer.store import Progress, RunStore
 from fuzzer.execution.support import Feature, SupportTable, features
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.case_builder import CaseBuilder, CaseJob, PendingCases
@@ -423,15 +423,14 @@ class Campaign:
                 original: TestCase | None = None) -> None:
         """Store ``findings`` of ``case`` (a dynamic graph's with its sizes in the details);
         a rewrite's findings also keep the ``original`` case it was rewritten from."""
-        extra = {} if original is None else {"original.graph.json": original.graph.to_json().encode(),
-                                              "original.inputs.npz": arrays_to_npz(original.inputs)}
+        kept = None if original is None else (original.graph.to_json(), original.inputs)
         for finding in findings:
             if case.graph.symbols:
                 finding = replace(finding, details={**finding.details, "sizes": case.graph.symbols})
             recorded = self.store.record_finding(
                 test_index=case.index, seed=case.seed, finding=finding, graph_json=case.graph.to_json(),
                 case_hash=case.graph.content_hash, model=case.model, inputs=case.inputs,
-                outcomes=outcomes, versions=self.versions, extra_artifacts=extra)
+                outcomes=outcomes, versions=self.versions, original=kept)
             if recorded is not None:
                 with self._lock:
                     self.snapshot.findings[finding.kind.value] += 1

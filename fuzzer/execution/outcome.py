@@ -18,7 +18,7 @@ class Status(enum.Enum):
     OOM = "oom"  # the worker exceeded its memory limit
 
 
-class Stage(enum.Enum):
+class Stage(enum.StrEnum):
     GENERATE = "generate"
     EXPORT = "export"
     PREPARE = "prepare"

@@ -766,7 +766,7 @@ def replay(run_dir: Path, finding_id: int, backend: str | None = None) -> Verdic
     """Rebuild and rerun a stored TIR finding in an isolated worker; how it fares now."""
     with RunStore.open(run_dir) as store:
         stored = next(f for f in store.findings() if f.id == finding_id)
-        record = json.loads(store.get_blob(stored.artifacts["graph.json"]))
+        record = json.loads(store.load_graph_json(stored))
         inputs = store.load_inputs(finding_id)
         backend = backend or store.config["options"]["backend"]
     template = TirCase(record["seed_spec"], (), (), seed=record["seed"], inputs=inputs)

@@ -389,7 +389,7 @@ def write_repro(run_dir: Path, finding_id: int, path: Path, catalog: Mapping[str
     """
     with RunStore.open(run_dir) as store:
         finding = next(f for f in store.findings() if f.id == finding_id)
-        record = json.loads(store.get_blob(finding.artifacts["graph.json"]))
+        record = json.loads(store.load_graph_json(finding))
         inputs = store.load_inputs(finding_id)
     if record["seed_spec"]["source"] == relax_pipelines.SOURCE:
         script = relax_repro_script(record, inputs, finding.summary, finding_id, relax_catalog)

@@ -140,13 +140,13 @@ def test_record_finding_round_trips_everything(store: RunStore) -> None:
 
     (stored,) = store.findings()
     assert stored.id == finding_id and stored.test_index == 5 and stored.seed == 1239
-    assert (stored.kind, stored.stage, stored.backends) == ("mismatch", "compare", ("tvm",))
+    assert (stored.kind, stored.stage, stored.backends) == (FindingKind.MISMATCH, Stage.COMPARE, ("tvm",))
+    assert not stored.on_rewrite
     assert stored.summary == finding.summary and stored.signature == "mismatch:Add"
     assert stored.details == {"max_abs_error": 0.5, "index": 3, "where": [1, 2]}
     assert stored.case_hash == "c" * 64 and stored.created > 0
     assert set(stored.artifacts) == ARTIFACT_NAMES  # tvm produced no outputs, so no outputs.tvm.npz
-    assert store.get_blob(stored.artifacts["model.onnx"]) == b"onnx model 5"
-    assert store.get_blob(stored.artifacts["graph.json"]).decode() == GRAPH_JSON
+    assert store.load_model(stored) == b"onnx model 5" and store.load_graph_json(stored) == GRAPH_JSON
     assert json.loads(store.get_blob(stored.artifacts["versions.json"])) == {"onnxruntime": "1.18", "tvm": "0.27"}
 
     outcomes = json.loads(store.get_blob(stored.artifacts["outcomes.json"]))
@@ -169,6 +169,17 @@ def test_record_finding_round_trips_everything(store: RunStore) -> None:
     for name, array in outputs.items():
         assert loaded_outputs["ort"][name].dtype == array.dtype
         np.testing.assert_array_equal(loaded_outputs["ort"][name], array)
+
+
+def test_a_finding_on_a_rewrite_keeps_the_original_case(store: RunStore) -> None:
+    original_inputs = {"x": np.arange(3, dtype=np.float16)}
+    store.record_finding(test_index=1, seed=1, finding=make_finding(), graph_json=GRAPH_JSON, case_hash="c" * 64,
+                         model=b"rewritten", inputs={"x": np.zeros(3, np.float16)}, outcomes=[], versions={},
+                         original=('{"original": true}', original_inputs))
+    (stored,) = store.findings()
+    graph_json, inputs = store.load_original(stored)
+    assert stored.on_rewrite and graph_json == '{"original": true}'
+    np.testing.assert_array_equal(inputs["x"], original_inputs["x"])
 
 
 def test_duplicate_finding_of_a_test_is_ignored(store: RunStore) -> None:
