@@ -246,7 +246,7 @@ def tir_finding(kind: FindingKind, blamed: str, stage: Stage, summary: str, deta
 
 
 @dataclass
-class Verdict:
+class VariantResult:
     """What one execution shows about one of its variants, for shrinking and recording."""
 
     outcome: Outcome
@@ -271,7 +271,7 @@ def crash_site(stderr: str) -> str:
     return frames[0] if frames else ""
 
 
-def verdict(outcome: Outcome, index: int) -> Verdict:
+def variant_result(outcome: Outcome, index: int) -> VariantResult:
     """How variant ``index`` of a case fared, from the worker's outcome."""
     if outcome.status is not Status.OK:
         message = outcome.message
@@ -281,18 +281,18 @@ def verdict(outcome: Outcome, index: int) -> Verdict:
                    "error_type": outcome.error_type, "message": message,
                    "traceback": outcome.traceback[-3000:], "stderr_tail": outcome.stderr_tail[-3000:],
                    "exit_signal": outcome.exit_signal, "seconds": outcome.seconds}
-        return Verdict(outcome, None, failure, None, index)
+        return VariantResult(outcome, None, failure, None, index)
     meta = decode_json(outcome.outputs["meta"])
     report = meta["variants"][index] if index < len(meta["variants"]) else None
     if report is not None and report["error"] is not None:
         error = report["error"]
         failure = {"status": Status.ERROR.value, "stage": error["stage"], "error_type": error["type"],
                    "message": error["message"], "traceback": error["traceback"]}
-        return Verdict(outcome, meta, failure, None, index)
+        return VariantResult(outcome, meta, failure, None, index)
     if report is None:
-        return Verdict(outcome, meta, None, None, index)
+        return VariantResult(outcome, meta, None, None, index)
     difference = first_difference(_arrays(outcome.outputs, "reference"), _arrays(outcome.outputs, f"variant{index}"))
-    return Verdict(outcome, meta, None, difference, index)
+    return VariantResult(outcome, meta, None, difference, index)
 
 
 # ---------------------------------------------------------------------------- the campaign
@@ -382,10 +382,10 @@ class TirCampaign:
                                        inputs=_arrays(outcome.outputs, "argument"))
         numpy_expected = _arrays(outcome.outputs, "numpy")
         if numpy_expected and (difference := first_difference(numpy_expected, _arrays(outcome.outputs, "reference"))):
-            self.record(dataclasses.replace(explicit, variants=()), Verdict(outcome, meta, None, difference),
+            self.record(dataclasses.replace(explicit, variants=()), VariantResult(outcome, meta, None, difference),
                         compared_with="numpy")
         for position, report in enumerate(meta["variants"]):
-            found = verdict(outcome, position)
+            found = variant_result(outcome, position)
             if found.failure is not None and is_known_limitation(found.failure):
                 self.snapshot.unsupported += 1
             elif found.difference is not None and \
@@ -397,14 +397,14 @@ class TirCampaign:
                     self.variant_finding(single, found)
             self.observe(explicit, report)
 
-    def variant_finding(self, case: TirCase, found: Verdict) -> None:
+    def variant_finding(self, case: TirCase, found: VariantResult) -> None:
         """Record a variant's finding; the first few of each kind are confirmed alone and shrunk."""
         report = variant_report(case, found)
         if not self.examines(f"{found.key()}/{component(report)}/{culprit(report, with_passes=False)}"):
             self.record(case, found)
             return
         with timed(self, "shrink_seconds"):  # counted against minimize_share
-            confirmed = verdict(self.execute(case), 0)
+            confirmed = variant_result(self.execute(case), 0)
             if confirmed.key() != found.key():
                 self.record(case, found, details={"reproduced": False})
             else:
@@ -421,22 +421,23 @@ class TirCampaign:
         earlier case has corrupted their heap. When no part fails alone, the case is rerun
         whole: recorded unblamed when it fails again, unreproduced when not.
         """
-        found = verdict(outcome, 0)
+        found = variant_result(outcome, 0)
         if not self.examines(repr(found.key())):
             self.record(case, found)
             return
         with timed(self, "shrink_seconds"):  # counted against minimize_share
             reference = self.execute(dataclasses.replace(case, variants=()))
-            blamed = dataclasses.replace(case, variants=()) if verdict(reference, 0).key() == found.key() else None
+            reference_shows = variant_result(reference, 0).key() == found.key()
+            blamed = dataclasses.replace(case, variants=()) if reference_shows else None
             log = self.worker.log_dir / "schedule-steps.log"
             for variant in case.variants if blamed is None else ():
                 alone = dataclasses.replace(case, variants=(variant,), step_log=str(log))
-                if verdict(self.execute(alone), 0).key() == found.key():
+                if variant_result(self.execute(alone), 0).key() == found.key():
                     trace = variant.trace if variant.trace is not None else trace_from_log(log.read_text())
                     blamed = dataclasses.replace(case, variants=(Variant(variant.pipeline, tuple(trace)),))
                     break
             if blamed is None:
-                reproduced = verdict(self.execute(case), 0).key() == found.key()
+                reproduced = variant_result(self.execute(case), 0).key() == found.key()
                 self.record(case, found, details={} if reproduced else {"reproduced": False})
                 return
             if reference.status is not Status.OK:  # rerun building nothing, for the script, mutations and inputs
@@ -476,8 +477,8 @@ class TirCampaign:
         self.minimized[kind] = self.minimized.get(kind, 0) + 1
         return self.minimized[kind] <= self.options.minimize_per_signature
 
-    def shrink(self, case: TirCase, found: Verdict) -> tuple[TirCase, Verdict]:
-        """The smallest single-variant case found that still shows the same bug, and its verdict.
+    def shrink(self, case: TirCase, found: VariantResult) -> tuple[TirCase, VariantResult]:
+        """The smallest single-variant case found that still shows the same bug, and its result.
 
         Tries the default pipeline, then no schedule, then delta debugging over the
         schedule steps, the IR mutations and the optional passes, then puts back each
@@ -498,7 +499,7 @@ class TirCampaign:
                 return False
             budget[0] -= 1
             self.snapshot.minimize_runs += 1
-            result = verdict(self.execute(candidate), 0)
+            result = variant_result(self.execute(candidate), 0)
             if result.key() == target:
                 best[:] = [candidate, result]
             return result.key() == target
@@ -519,7 +520,7 @@ class TirCampaign:
 
     # ------------------------------------------------------------ recording
 
-    def record(self, case: TirCase, found: Verdict, *, script: str | None = None,
+    def record(self, case: TirCase, found: VariantResult, *, script: str | None = None,
                compared_with: str = "reference", shrunk: bool = False, details: Mapping[str, Any] = {}) -> None:
         """Store a finding: ``case`` has the one variant to blame, or none for the reference."""
         report = variant_report(case, found)
@@ -629,7 +630,7 @@ def case_kind(case: TirCase) -> str:
     return relax_pipelines.SOURCE if case.seed_spec["source"] == relax_pipelines.SOURCE else "tir"
 
 
-def variant_report(case: TirCase, found: Verdict) -> dict | None:
+def variant_report(case: TirCase, found: VariantResult) -> dict | None:
     """The one variant of ``case`` as recorded: schedule, pipeline and the passes that changed the IR."""
     if len(case.variants) != 1:
         return None
@@ -762,7 +763,7 @@ def resume_tir_campaign(run_dir: Path, *, time_budget: float | None = None, max_
         return TirCampaign(store, store.config["seed"], options).run(time_budget, max_tests, on_progress)
 
 
-def replay(run_dir: Path, finding_id: int, backend: str | None = None) -> Verdict:
+def replay(run_dir: Path, finding_id: int, backend: str | None = None) -> VariantResult:
     """Rebuild and rerun a stored TIR finding in an isolated worker; how it fares now."""
     with RunStore.open(run_dir) as store:
         stored = next(f for f in store.findings() if f.id == finding_id)
@@ -777,6 +778,6 @@ def replay(run_dir: Path, finding_id: int, backend: str | None = None) -> Verdic
     finally:
         worker.close()
     if record["compared_with"] == "numpy":
-        return Verdict(outcome, None, None,
+        return VariantResult(outcome, None, None,
                        first_difference(_arrays(outcome.outputs, "numpy"), _arrays(outcome.outputs, "reference")))
-    return verdict(outcome, 0)
+    return variant_result(outcome, 0)
