@@ -5,8 +5,13 @@ Runtime graph transformers that modified a graph (of those its log shows applied
 backend's level), the TVM passes that changed a module, the Inductor counters that moved;
 the share of graphs in which at least one optimizing rewrite fired (cast insertion and
 removal, constant folding and constant sharing do not count, nor TVM's lowering passes); and
-the distribution of tensor sizes. Every field of GeneratorOptions with a plain default is a
-flag (``--nodes``, ``--max-elements``, ...). Prints JSON.
+the distribution of tensor sizes. Graphs are drawn as a default campaign (``tcfuzz fuzz``)
+draws them: its control-flow, dynamic and pattern shares (fuzzer.cli.CAMPAIGN_SHARES) and
+shape profiles (CAMPAIGN_PROFILES), with random inputs; it does not learn the campaign's
+avoided (operator, dtype) pairs from the support tables. Every field of GeneratorOptions with
+a plain default is a flag (``--nodes``, ``--max-elements``, ``--pattern-share``, ...). ONNX
+Runtime's results also split the graphs by what was inserted: a pattern, a near-miss of one,
+or none. Prints JSON.
 Usage: python bench/optimizer_reach.py [--n 2000] [--slow-n 50] [--backends ort-all,tvm,inductor]
 """
 
@@ -29,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzzer.execution.backends import load_backend  # noqa: E402
 from fuzzer.execution.backends.onnxruntime import OnnxRuntime  # noqa: E402
-from fuzzer.generation.generator import GeneratorOptions, generate_case  # noqa: E402
+from fuzzer.cli import CAMPAIGN_SHARES  # noqa: E402
+from fuzzer.generation.generator import GeneratorOptions, generated, make_case  # noqa: E402
+from fuzzer.generation.profiles import CAMPAIGN_PROFILES  # noqa: E402
 from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402
 
 # Rewrites that do not optimize: cast insertion and removal, constant folding and sharing.
@@ -48,30 +55,42 @@ def optimizing(effect: str) -> bool:
         is not None
 
 
-def fresh_cases(count: int, options: GeneratorOptions) -> list:
-    cases, seed = [], 0
+# What a default campaign draws unless told otherwise (``tcfuzz fuzz`` with no generator flags).
+CAMPAIGN_OPTIONS = {**CAMPAIGN_SHARES, "shape_profiles": CAMPAIGN_PROFILES}
+
+
+def fresh_cases(count: int, options: GeneratorOptions) -> tuple[list, list[str]]:
+    """``count`` cases, and for each what was inserted: "pattern", "near-miss" or "none"."""
+    cases, kinds, seed = [], [], 0
     while len(cases) < count:
         try:
-            cases.append(generate_case(seed, options, seed))
+            made = generated(seed, options)
+            cases.append(make_case(made.graph, seed, options.opset, seed, options.input_budget))
+            kinds.append("none" if not made.patterns else "near-miss" if "~" in made.patterns[0] else "pattern")
         except Unsatisfiable:
             pass
         seed += 1
-    return cases
+    return cases, kinds
 
 
-def reach(name: str, cases: list) -> dict:
-    """One backend's effects over ``cases``."""
+def reach(name: str, cases: list, kinds: list[str]) -> dict:
+    """One backend's effects over ``cases`` (``kinds``: what each has inserted)."""
     backend = load_backend(name)()
     backend.setup()
     if isinstance(backend, OnnxRuntime):
         backend.effects_share = 1.0
     fired, statuses, optimized, applied = Counter(), Counter(), 0, set()
+    compiled, by_kind = 0, {kind: Counter() for kind in ("pattern", "near-miss", "none")}
     started = time.perf_counter()
-    for case in cases:
+    for case, kind in zip(cases, kinds):
         outcome = backend.execute(case, lambda stage: None)
         statuses[outcome.status.value] += 1
         fired.update(outcome.effects)
-        optimized += any(optimizing(effect) for effect in outcome.effects)
+        hit = any(optimizing(effect) for effect in outcome.effects)
+        optimized += hit
+        built = outcome.status.value == "ok" or outcome.stage.value not in ("prepare", "compile")
+        compiled += built
+        by_kind[kind].update(graphs=1, compiled=built, optimized=hit)
         applied.update(getattr(backend, "applied", ()))
     result = {
         "backend": name, "graphs": len(cases), "statuses": dict(statuses),
@@ -80,6 +99,11 @@ def reach(name: str, cases: list) -> dict:
         "distinct_optimizing_effects": sum(optimizing(effect) for effect in fired),
         "graphs_with_optimizing_rewrite": optimized,
         "optimizing_share": round(optimized / len(cases), 3),
+        # graphs the compiler accepted (a graph whose kernels it lacks is never optimized)
+        "graphs_compiled": compiled,
+        "optimizing_share_of_compiled": round(optimized / max(compiled, 1), 3),
+        "by_insertion": {kind: {**counts, "optimizing_share": round(counts["optimized"] / max(counts["graphs"], 1), 3)}
+                         for kind, counts in by_kind.items()},
         "effects": dict(fired.most_common()),
     }
     if isinstance(backend, OnnxRuntime):
@@ -108,7 +132,7 @@ def weighted(text: str) -> tuple[tuple[str, float], ...]:
 
 def generator_flags(parser: argparse.ArgumentParser) -> list[str]:
     """A flag for every GeneratorOptions field with a plain (bool, int, float, str) default or
-    a weighted choice (``--shape-profiles small=0.5,large=0.5``)."""
+    a weighted choice (``--shape-profiles small=0.5,large=0.5``); its default is the campaign's."""
     names = []
     for field in dataclasses.fields(GeneratorOptions):
         default = field.default
@@ -116,8 +140,9 @@ def generator_flags(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(default, (bool, int, float, str)) or pairs:
             kind = (lambda text: text.lower() in ("1", "true", "yes")) if isinstance(default, bool) else \
                 weighted if pairs else type(default)
+            shown = CAMPAIGN_OPTIONS.get(field.name, default)
             parser.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
-                                help=f"GeneratorOptions.{field.name} (default {default!r})")
+                                help=f"GeneratorOptions.{field.name} (default {shown!r})")
             names.append(field.name)
     return names
 
@@ -130,14 +155,14 @@ def main() -> None:
     options_fields = generator_flags(parser)
     args = parser.parse_args()
     chosen = {name: getattr(args, name) for name in options_fields if getattr(args, name) is not None}
-    options = GeneratorOptions(**{"input_budget": None, **chosen})
+    options = GeneratorOptions(**{"input_budget": None, **CAMPAIGN_OPTIONS, **chosen})
     names = args.backends.split(",")
     counts = {name: args.slow_n if load_backend(name).timeout_factor > 1 else args.n for name in names}
-    cases = fresh_cases(max(counts.values()), options)
+    cases, kinds = fresh_cases(max(counts.values()), options)
     with contextlib.redirect_stdout(sys.stderr):  # what compilers print stays out of the JSON
-        results = [reach(name, cases[:counts[name]]) for name in names]
+        results = [reach(name, cases[:counts[name]], kinds[:counts[name]]) for name in names]
     print(json.dumps({"benchmark": "optimizer reach (rewrites that fired over fresh default graphs)",
-                      "generator_options": chosen,
+                      "generator_options": {**CAMPAIGN_OPTIONS, **chosen},
                       "results": results, "tensor_sizes": tensor_sizes(cases)}, indent=2))
 
 

@@ -124,6 +124,9 @@ class GraphBuilder:
     profile: ShapeProfile = SMALL  # the extents of fresh tensors
     patterns: list[str] = field(default_factory=list)  # patterns inserted, "name" or "name~near-miss"
     extra_outputs: list[str] = field(default_factory=list)  # intermediate values that must be graph outputs
+    # Patterns' intermediate values: never drawn as graph outputs (an optimizer fuses no node whose
+    # result is a graph output), unless a near-miss makes one an extra output on purpose.
+    kept_inside: set[str] = field(default_factory=set)
 
     def random_type(self, dtypes: frozenset[DType], ranks: tuple[int, int]) -> TensorType:
         rng, options = self.rng, self.options
@@ -302,6 +305,7 @@ class GraphBuilder:
         self.values.update((n, types[n]) for n in [*(i.name for i in (*instance.inputs, *instance.weights)),
                                                     *(o for node in instance.nodes for o in node.outputs)])
         self.extra_outputs += instance.extra
+        self.kept_inside.update(o for node in instance.nodes[:-1] for o in node.outputs)
         self.patterns.append(instance.pattern + (f"~{instance.miss}" if instance.miss else ""))
         self.flops += flops
 
@@ -360,7 +364,7 @@ class GraphBuilder:
         consumed = {name for node in self.nodes for name in node.inputs}
         produced = [name for node in self.nodes for name in node.outputs]
         outputs = [name for name in produced if name not in consumed or name in self.extra_outputs
-                   or self.rng.random() < self.options.output_share]
+                   or (name not in self.kept_inside and self.rng.random() < self.options.output_share)]
         return Graph(tuple(self.inputs), tuple(self.weights), tuple(self.nodes), tuple(outputs))
 
 

@@ -35,9 +35,11 @@ def assert_valid(graph) -> None:
     assert [np.shape(o) for o in outputs] == [graph.types[name].shape for name in graph.outputs]
 
 
-def built(pattern: Pattern, near_miss: bool, profile: str, seed: int):
-    """A graph holding one instance of ``pattern`` alone, or None when its sizes do not fit."""
-    options = GeneratorOptions(input_budget=None, near_miss_share=float(near_miss)).profiled(PROFILES[profile])
+def built(pattern: Pattern, near_miss: bool, profile: str, seed: int, output_share: float = 0.2):
+    """A graph holding one instance of ``pattern`` alone, or None when its sizes do not fit;
+    ``output_share``: the chance that each intermediate value is also a graph output."""
+    options = GeneratorOptions(input_budget=None, near_miss_share=float(near_miss),
+                               output_share=output_share).profiled(PROFILES[profile])
     builder = GraphBuilder(random.Random(seed), options, profile=PROFILES[profile])
     for _ in range(20):
         try:
@@ -109,3 +111,42 @@ def test_the_mutator_inserts_a_valid_pattern():
         mutants.append(mutant)
     assert mutants and all(len(m.nodes) > len(host.nodes) for m in mutants)
     assert_valid(mutants[0])
+
+
+# Templates aimed at ONNX Runtime's CPU fusions, and the graph transformer each must make fire
+# (verified: one instance alone in a graph, ORT_ENABLE_ALL, the transformer's INFO log line).
+ORT_TARGETS = {
+    "layernorm_decomposition": "LayerNormFusionL1", "rms_norm": "SimplifiedLayerNormFusion",
+    "bias_gelu": "BiasGeluFusion", "tanh_gelu": "FastGeluFusion", "matmul_transposed_operand": "MatmulTransposeFusion",
+    "gather_each_index": "GatherSliceToSplitFusion", "dynamic_quantized_matmul": "DynamicQuantizeMatMulFusion",
+    "integer_matmul_rescale": "MatMulIntegerToFloatFusion", "conv_residual_relu": "ConvAddActivationFusion",
+    "relu_quantize": "Level2_RuleBasedTransformer", "bias_skip_layernorm": "BiasSkipLayerNormFusion",
+    "transpose_quantize": "QDQPropagationTransformer",
+}
+BY_NAME = {p.name: p for p in PATTERNS}
+
+
+@pytest.mark.parametrize("name", sorted(ORT_TARGETS))
+def test_each_ort_template_exports_a_valid_model_at_the_campaign_opset(name):
+    pattern = BY_NAME[name]
+    assert available(pattern, OPTIONS.opset, None) and f"ort:{ORT_TARGETS[name]}" in pattern.targets
+    made = built(pattern, False, "small", 0)
+    assert made is not None and made[1].miss is None
+    onnx.checker.check_model(to_onnx(made[0]), full_check=True)
+
+
+def test_ort_templates_make_their_transformers_fire():
+    """Each instance, its intermediate values consumed only inside it (ORT fuses no node whose
+    result is also a graph output), makes its transformer fire when this ORT version has it."""
+    pytest.importorskip("onnxruntime")
+    from fuzzer.execution.backends import load_backend
+
+    backend = load_backend("ort-all")()
+    backend.setup()
+    for name in ("rms_norm", "tanh_gelu", "matmul_transposed_operand", "dynamic_quantized_matmul",
+                 "conv_residual_relu", "relu_quantize", "bias_skip_layernorm", "gather_each_index"):
+        for seed in range(2):
+            graph = built(BY_NAME[name], False, "small", seed, output_share=0.0)[0]
+            backend.session(to_onnx(graph).SerializeToString(), capture=True)
+            if ORT_TARGETS[name] in backend.applied:  # a transformer this ONNX Runtime version has
+                assert ORT_TARGETS[name] in backend.fired, f"{name} (seed {seed}): only {backend.fired} fired"

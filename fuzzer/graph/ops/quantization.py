@@ -235,6 +235,7 @@ def qlinear_conv(xs, attrs):
 SPECS = [
     OpSpec("QuantizeLinear", Family.QUANTIZATION, FLOAT32, infer_quantize, quantize_linear, propose_quantize,
            steering=(0,)),
+    # since 19: onnx.reference implements DequantizeLinear from opset 19 only.
     OpSpec("DequantizeLinear", Family.QUANTIZATION, QUANTIZED, infer_dequantize, dequantize_linear,
            propose_dequantize, since=19, steering=(0,)),
     OpSpec("DynamicQuantizeLinear", Family.QUANTIZATION, FLOAT32, infer_dynamic_quantize, dynamic_quantize_linear),
