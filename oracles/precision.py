@@ -79,7 +79,9 @@ def promote_to_float64(graph: Graph) -> Graph:
     Float inputs and weights become float64 (weights keep their values exactly), float
     targets of dtype attributes (``OpSpec.dtype_attr``: Cast, Range, ...) become float64,
     ``CastLike`` follows its promoted second input, and every node's output types are
-    inferred again. Raises
+    inferred again. A node whose operator types its floats float32 only (``OpSpec.float32_only``:
+    quantization) keeps its declared types between casts: Casts down to float32 before it and
+    up to float64 after it, whose values are named ``NAME@f32``. Raises
     :class:`PromotionError` if a shape rule refuses float64 or gives other shapes.
     """
     inputs = tuple(Input(i.name, i.type.with_dtype(_promoted(i.type.dtype))) for i in graph.inputs)
@@ -89,6 +91,9 @@ def promote_to_float64(graph: Graph) -> Graph:
     types.update((w.name, w.type) for w in weights)
     nodes = []
     for index, node in enumerate(graph.nodes):
+        if get_spec(node.op).float32_only:
+            nodes += _between_casts(node, graph.types, types)
+            continue
         attrs = node.attr
         dtype_attr = get_spec(node.op).dtype_attr
         if dtype_attr is not None:
@@ -107,6 +112,26 @@ def promote_to_float64(graph: Graph) -> Graph:
         nodes.append(Node(node.op, node.inputs, node.outputs, inferred, tuple(attrs.items())))
         types.update(zip(node.outputs, inferred))
     return Graph(inputs, weights, tuple(nodes), graph.outputs)
+
+
+def _between_casts(node: Node, declared: Mapping[str, TensorType], types: dict[str, TensorType]) -> list[Node]:
+    """``node`` at its declared types, its promoted float inputs cast down before it and its
+    float outputs cast up after it (``types``, the promoted graph's so far, gains them all)."""
+    def cast(source: str, target: str, dtype: DType) -> Node:
+        cast_type = types[source].with_dtype(dtype)
+        types[target] = cast_type
+        return Node("Cast", (source,), (target,), (cast_type,), (("to", dtype.value),))
+
+    downcast = {name: f"{name}@f32" for name in dict.fromkeys(node.inputs)
+                if name and types[name] != declared[name]}
+    before = [cast(name, narrow, declared[name].dtype) for name, narrow in downcast.items()
+              if narrow not in types]
+    inputs = tuple(downcast.get(name, name) for name in node.inputs)
+    outputs = tuple(f"{name}@f32" if declared[name].dtype.is_float else name for name in node.outputs)
+    types.update(zip(outputs, node.output_types))
+    after = [cast(narrow, name, _promoted(declared[name].dtype)) for name, narrow in zip(node.outputs, outputs)
+             if narrow != name]
+    return [*before, Node(node.op, inputs, outputs, node.output_types, tuple(node.attr.items())), *after]
 
 
 # ---------------------------------------------------------------- pure numeric helpers
@@ -234,7 +259,7 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
     from fuzzer.graph.values import to_numpy, to_torch, torch_dtype
 
     promoted = promote_to_float64(graph)
-    declared = graph.types
+    declared = {**promoted.types, **graph.types}  # the casts promotion adds keep their own types
 
     def feeds(target: Graph) -> dict[str, Any]:
         found = {i.name: to_torch(np.asarray(inputs[i.name]).astype(i.type.dtype.numpy)) for i in target.inputs}

@@ -98,3 +98,18 @@ def test_prelu_keeps_zero_whatever_the_slope():
     inputs = {"x": np.float32([0.0, -1.0]), "slope": np.float32([np.nan, 0.5])}
     assert np.array_equal(evaluate_reference(graph, inputs)["y"], [0.0, -0.5])
     assert verdict(graph, inputs, {"onnx": {"y": [0.0, -0.5]}}).findings == []
+
+
+def test_quantized_graphs_are_judged_and_a_flip_on_a_rounding_tie_blames_no_backend():
+    """x * 1.25 quantized at scale 1: 2 * 1.25 = 2.5 is a tie (to even: 2). One ulp of the
+    product either way rounds to 2 or 3, so a backend that gets 3 there is not to blame; one
+    that is off by one where the product is 1.25 is."""
+    b = Builder()
+    product = b.node("Mul", b.input("x", DType.float32, (2,)), b.weight("k", np.float32([1.25, 1.25])))
+    b.node("QuantizeLinear", product, b.weight("s", np.float32(1.0)), b.weight("z", np.uint8(10)), outputs=("y",))
+    graph = b.graph("y")
+    x = np.float32([2.0, 1.0])
+    assert evaluate_reference(graph, {"x": x})["y"].tolist() == [12, 11]
+    result = verdict(graph, {"x": x}, {"tie": {"y": np.uint8([13, 11])}, "wrong": {"y": np.uint8([12, 12])},
+                                       "honest": {"y": np.uint8([12, 11])}})
+    assert blamed(result) == {"wrong"}

@@ -234,17 +234,18 @@ def qlinear_conv(xs, attrs):
 
 SPECS = [
     OpSpec("QuantizeLinear", Family.QUANTIZATION, FLOAT32, infer_quantize, quantize_linear, propose_quantize,
-           steering=(0,)),
+           steering=(0,), float32_only=True),
     # since 19: onnx.reference implements DequantizeLinear from opset 19 only.
     OpSpec("DequantizeLinear", Family.QUANTIZATION, QUANTIZED, infer_dequantize, dequantize_linear,
-           propose_dequantize, since=19, steering=(0,)),
-    OpSpec("DynamicQuantizeLinear", Family.QUANTIZATION, FLOAT32, infer_dynamic_quantize, dynamic_quantize_linear),
+           propose_dequantize, since=19, steering=(0,), float32_only=True),
+    OpSpec("DynamicQuantizeLinear", Family.QUANTIZATION, FLOAT32, infer_dynamic_quantize, dynamic_quantize_linear,
+           float32_only=True),
     OpSpec("MatMulInteger", Family.QUANTIZATION, QUANTIZED, infer_matmul_integer, matmul_integer,
            propose_matmul_integer, ranks=(1, 4), steering=(0, 1)),
     OpSpec("QLinearMatMul", Family.QUANTIZATION, QUANTIZED, infer_qlinear_matmul, qlinear_matmul,
-           propose_qlinear_matmul, ranks=(2, 4), steering=(0, 3)),
+           propose_qlinear_matmul, ranks=(2, 4), steering=(0, 3), float32_only=True),
     OpSpec("ConvInteger", Family.QUANTIZATION, QUANTIZED, infer_conv_integer, conv_integer, propose_conv_integer,
            ranks=(3, 4), steering=(0, 1)),
     OpSpec("QLinearConv", Family.QUANTIZATION, QUANTIZED, infer_qlinear_conv, qlinear_conv, propose_qlinear_conv,
-           ranks=(3, 4), steering=(0, 3)),
+           ranks=(3, 4), steering=(0, 3), float32_only=True),
 ]

@@ -262,6 +262,9 @@ class OpSpec:
     zero_sign: bool = False  # maps a zero of either sign to an infinity of that sign (Div, Reciprocal)
     integer_arithmetic: bool = False  # computes integer results arithmetically: they may overflow the dtype
     float32_constants: bool = False  # its ONNX form carries float32 constants (attributes, function bodies)
+    # ONNX types its float operands and results float32 only (quantization's scales): the float64
+    # judge runs it at its declared types, between casts (oracles.precision.promote_to_float64).
+    float32_only: bool = False
     commutative: bool = False  # swapping its two operands keeps the result
     largest_first: bool = False  # the reference evaluator needs the first operand at the result's shape
     fixed_input_types: bool = False  # proposals hold invariants shape inference misses: mutants keep its input types
