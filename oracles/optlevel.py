@@ -11,10 +11,10 @@ that depend on rounding (judged against the same tight tolerances).
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from fuzzer.graph.ir import DType, Graph, TensorType
-from fuzzer.execution.backends import builtin_backends
+from fuzzer.execution.backends import builtin_backends, load_backend
 from fuzzer.execution.outcome import Outcome
 from oracles.compare import comparison_finding, declared_type_finding, reference_usable
 from oracles.finding import Finding, FindingKind, Verdict
@@ -22,9 +22,14 @@ from oracles.guards import Context, pair_differences
 from oracles.precision import REFERENCE
 from oracles.tolerance import Tolerance, TolerancePolicy, along_paths
 
-# (optimizations off, optimizations on): the same compiler, frontend and device.
-OPT_PAIRS: frozenset[tuple[str, str]] = frozenset(
-    (backend.baseline, name) for name, backend in builtin_backends().items() if backend.baseline)
+def opt_pairs(backends: Iterable[type]) -> frozenset[tuple[str, str]]:
+    """(optimizations off, optimizations on) of ``backends`` (backend classes, plugins too),
+    as their outcomes name them: each that names a ``baseline``, with it."""
+    return frozenset((load_backend(backend.baseline).name, backend.name) for backend in backends if backend.baseline)
+
+
+# The built-in backends' pairs: the same compiler, frontend and device.
+OPT_PAIRS: frozenset[tuple[str, str]] = opt_pairs(builtin_backends().values())
 
 OPT_TOLERANCES: Mapping[DType, Tolerance] = MappingProxyType({
     DType.float64: Tolerance(rtol=1e-12, atol=1e-14),

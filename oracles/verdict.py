@@ -72,17 +72,19 @@ def slowdowns(case: TestCase, outcomes: Sequence[Outcome], policy: performance.P
 
 
 def judge_case(case: TestCase, outcomes: Sequence[Outcome], policy: TolerancePolicy = DEFAULT_POLICY,
-               fallback_reference: str | None = None) -> Verdict:
+               fallback_reference: str | None = None,
+               pairs: frozenset[tuple[str, str]] = optlevel.OPT_PAIRS) -> Verdict:
     """The campaign's verdict on one test: :func:`judge` with ``policy`` widened along the
-    graph's paths, then the optimization-level findings of backends it did not already
-    name; the suppressions of both."""
+    graph's paths, then the optimization-level findings (of ``pairs``: the run's backends'
+    :func:`~oracles.optlevel.opt_pairs`) of backends it did not already name; the
+    suppressions of both."""
     expected = case.output_types()
     paths = along_paths(case.graph, policy) if case.graph is not None else policy
     verdict = blame_oracle.judge(expected, outcomes, paths, case.graph, fallback_reference=fallback_reference)
-    pairs = optlevel.opt_level(expected, outcomes, case.graph)
+    levels = optlevel.opt_level(expected, outcomes, case.graph, pairs=pairs)
     blamed = {f.backends for f in verdict.findings}
-    return Verdict(sign(verdict.findings + [f for f in pairs.findings if f.backends not in blamed]),
-                   verdict.suppressions + pairs.suppressions)
+    return Verdict(sign(verdict.findings + [f for f in levels.findings if f.backends not in blamed]),
+                   verdict.suppressions + levels.suppressions)
 
 
 def judge_rewrite(case: TestCase, rewrite: str, outcomes: Sequence[Outcome], rewritten: Sequence[Outcome],

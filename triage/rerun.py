@@ -26,6 +26,7 @@ from fuzzer.execution.isolation import Limits, WorkerGroup, collect_all
 from fuzzer.graph.case import TestCase
 from fuzzer.execution.outcome import Outcome
 from oracles.performance import PerfPolicy
+from oracles.optlevel import opt_pairs
 from oracles.verdict import judge_case, judge_rewrite, slowdowns
 from oracles.finding import Finding
 from oracles.metamorphic import NotApplicable, rewrite_case
@@ -78,6 +79,7 @@ class Evaluator:
         self.fallback_reference = fallback_reference
         self.rewrites = rewrites  # also judge each case against its campaign rewrite
         self.names = {spec: load_backend(spec).name for spec in self.backends}  # as outcomes name them
+        self.opt_pairs = opt_pairs(load_backend(spec) for spec in self.backends)
         self.group = WorkerGroup(self.backends, limits, log_dir or Path(tempfile.mkdtemp(prefix="tcfuzz-rerun-")),
                                  pythons=dict(pythons or {}))
 
@@ -117,7 +119,7 @@ class Evaluator:
 
     def judge(self, case: TestCase, outcomes: Sequence[Outcome]) -> list[Finding]:
         """The campaign's verdict, and the slowdowns of the timed pairs among the backends."""
-        return judge_case(case, outcomes, self.policy, self.fallback_reference).findings + \
+        return judge_case(case, outcomes, self.policy, self.fallback_reference, self.opt_pairs).findings + \
             slowdowns(case, outcomes, self.perf_policy)
 
     def evaluate(self, case: TestCase) -> list[Finding]:

@@ -41,6 +41,7 @@ from fuzzer.campaign.shares import CpuMeter, FairShare, Source, idle_seconds
 from fuzzer.execution.isolation import BatchCancelled, Limits, WorkerGroup, log_name
 from fuzzer.graph.case import TestCase
 from fuzzer.execution.outcome import Outcome, Stage, Status
+from oracles.optlevel import opt_pairs
 from oracles.verdict import judge_case, judge_rewrite
 from oracles.verdict import determinism
 from oracles.finding import Finding
@@ -102,6 +103,7 @@ class Campaign:
         resumed = store.progress()
         self.snapshot = Snapshot(tests=resumed.tests, valid=resumed.valid)
         self._specs = {load_backend(spec).name: spec for spec in config.backends}
+        self.opt_pairs = opt_pairs(load_backend(spec) for spec in config.backends)
         self.lanes = plan_lanes(config)
         total_weight = sum(lane.weight for lane in self.lanes)
         self._lane_cpu_before = store.get_meta("lane_seconds", {})
@@ -410,7 +412,7 @@ class Campaign:
     def _judge(self, case: TestCase, outcomes: list[Outcome]) -> None:
         """The campaign's verdict (:func:`oracles.blame.judge_case`); guards' suppressions and
         each backend's outcomes by status are counted."""
-        verdict = judge_case(case, outcomes, self.policy, self.config.reference)
+        verdict = judge_case(case, outcomes, self.policy, self.config.reference, self.opt_pairs)
         with self._lock:
             self.snapshot.suppressed.update(s.guard for s in verdict.suppressions)
             for outcome in outcomes:

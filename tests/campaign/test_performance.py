@@ -14,7 +14,7 @@ from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.campaign.performance import timed_pairs, timed_tests
 from fuzzer.execution.backends import UnknownBackend, load_backend
 from fuzzer.store import RunStore
-from oracles.optlevel import OPT_PAIRS
+from oracles.optlevel import OPT_PAIRS, opt_pairs
 from oracles.performance import (PENALTY, PerfPolicy, TimedTest, is_slowdown, relative_error, score_curves,
                                  speedup_score)
 from reports.html import render_html
@@ -87,6 +87,11 @@ def test_optimization_pairs_are_the_backends_own_baselines():
     for baseline, optimized in OPT_PAIRS:
         assert load_backend(baseline).compiler_name() == load_backend(optimized).compiler_name()
         assert not load_backend(baseline).optimizing and load_backend(optimized).optimizing
+
+
+def test_a_plugin_backend_with_a_baseline_is_judged_against_it_at_every_optimization_level():
+    planted = load_backend("tests.perf_backends:PlantedSlow")
+    assert opt_pairs([planted, load_backend("ort-all")]) == {("planted-base", "planted-slow"), ("ort-none", "ort-all")}
 
 
 def test_a_lane_times_the_pairs_whose_two_sides_it_runs():
