@@ -23,7 +23,7 @@ from fuzzer.graph.export_onnx import to_onnx, to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
 from fuzzer.graph.ops import get_spec
 from fuzzer.store import RunStore
-from oracles.precision import REFERENCE, evaluate_reference
+from oracles.precision import REFERENCE, evaluate_reference, promote_to_float64
 from oracles.tolerance import DEFAULT_POLICY, along_paths
 from oracles.verdict import judge
 from triage.culprit import find_culprit
@@ -85,6 +85,16 @@ def verdict(graph: Graph, inputs: dict[str, np.ndarray], backends: dict[str, dic
     outcomes = [Outcome(b, Status.OK, Stage.RUN, {n: np.asarray(v, dtype=expected[n].dtype.numpy)
                                                   for n, v in outs.items()}) for b, outs in backends.items()]
     return judge(expected, outcomes + [reference], along_paths(graph, DEFAULT_POLICY), graph)
+
+
+def assert_judged_in_float64(graph: Graph, seed: int) -> None:
+    """Promotion leaves no float32 result in ``graph``, and the float64 judge evaluates it."""
+    from fuzzer.graph.values import random_inputs
+
+    for node in promote_to_float64(graph).nodes:
+        assert all(t.dtype is not DType.float32 for t in node.output_types), f"{node}"
+    values = evaluate_reference(graph, random_inputs(graph, seed))
+    assert all(name in values for name in graph.outputs)
 
 
 def declared(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

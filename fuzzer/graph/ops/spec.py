@@ -45,6 +45,7 @@ class Family(enum.Enum):
     RECURRENT = "recurrent"
     SAMPLING = "sampling"
     LOSS = "loss"
+    SEQUENCE = "sequence"
     CONSTANTS = "constants"  # Constant, and the operators whose output extents follow constant inputs
     CONTROL = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 
