@@ -19,7 +19,9 @@ class GraphModule(torch.nn.Module):
     ``forward`` is generated Python source with lowerings and attributes as globals, so
     that torch.compile and torch.export trace it without walking the IR's containers.
     Lowerings make their tensors on their inputs' device; the result of an operator without
-    inputs (Range) is moved to the device of the graph's first input or weight.
+    inputs (Range) is moved to the device of the graph's first input or weight. The results
+    of operators computed from their attributes in numpy (``OpSpec.constant_result``) are
+    buffers, as weights are.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -27,6 +29,11 @@ class GraphModule(torch.nn.Module):
         self.graph = graph
         for index, weight in enumerate(graph.weights):
             self.register_buffer(f"weight{index}", to_torch(weight.array))
+        for index, node in enumerate(graph.nodes):
+            if get_spec(node.op).constant_result:
+                result = get_spec(node.op).torch([], node.attr)
+                for k, value in enumerate(result if isinstance(result, (tuple, list)) else [result]):
+                    self.register_buffer(f"constant{index}_{k}", value)
         self.forward = types.MethodType(straight_line_forward(graph), self)
 
 
@@ -37,6 +44,9 @@ def straight_line_forward(graph: Graph):
     namespace: dict[str, object] = {}
     lines = [f"def forward(self, {', '.join(names[i.name] for i in graph.inputs)}):"]
     for index, node in enumerate(graph.nodes):
+        if get_spec(node.op).constant_result:  # computed once, in __init__
+            names.update((name, f"self.constant{index}_{k}") for k, name in enumerate(node.outputs))
+            continue
         namespace[f"op{index}"] = get_spec(node.op).torch
         namespace[f"attrs{index}"] = dict(node.attrs)
         outputs = [f"value{index}_{k}" for k in range(len(node.outputs))]

@@ -258,3 +258,22 @@ def test_tfidf_output_dtype_is_the_irs_alone():
     assert get_spec("TfIdfVectorizer").infer((x,), {**attrs, "output_dtype": "float64"})[0].dtype is DType.float64
     with pytest.raises(ShapeError, match="do not split"):
         get_spec("TfIdfVectorizer").infer((x,), {**attrs, "ngram_counts": (0, 3)})
+
+
+@pytest.mark.parametrize("op", sorted(s.name for s in all_specs() if s.constant_result))
+def test_constant_result_operators_are_buffers_that_torch_compile_traces(op):
+    """NonZero, Unique, NonMaxSuppression and MelWeightMatrix compute in numpy from their
+    attributes: the module holds their results, so Dynamo traces the graph in one piece."""
+    from fuzzer.graph.export_torch import to_module
+    from fuzzer.graph.values import random_inputs, to_torch
+
+    graph = generate_graph(0, options(op, nodes=2))
+    module = to_module(graph)
+    assert any(name.startswith("constant") for name, _ in module.named_buffers())
+    inputs = random_inputs(graph, 0)
+    arguments = [to_torch(inputs[i.name]) for i in graph.inputs]
+    torch._dynamo.reset()
+    compiled = torch.compile(module, backend="aot_eager", fullgraph=True)
+    with torch.no_grad():
+        for got, want in zip(compiled(*arguments), module(*arguments)):
+            assert torch.equal(got, want) or torch.allclose(got, want, equal_nan=True)

@@ -132,8 +132,9 @@ class Backend:
     def execute_batch(self, cases: Sequence[Any], report_stage: ReportStage) -> Iterator[tuple[int, Outcome]]:
         """Outcomes of several cases, each yielded as soon as it is known.
 
-        Case by case by default; a backend whose compiles are expensive (Inductor) packs
-        the batch into one program instead, reporting whole-batch stages with ``"*"``.
+        Case by case by default; a backend whose compiles carry a large fixed cost
+        (torch.compile with aot-eager) packs the batch into one program instead, reporting
+        whole-batch stages with ``"*"``.
         """
         for position, case in enumerate(cases):
             yield position, self.execute(case, lambda stage, p=position: report_stage(p, stage))

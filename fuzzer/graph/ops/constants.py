@@ -286,10 +286,10 @@ SPECS = [
     # Unique's float values follow the float64 judge through the dtype attribute; NonZero's
     # int64 indices need not.
     OpSpec("NonZero", Family.CONSTANTS, NON_ZERO_DTYPES, infer_non_zero, torch_non_zero, propose_non_zero,
-           onnx=lower_non_zero, exact=True, onnx_form=HELD_INPUTS),
+           onnx=lower_non_zero, exact=True, onnx_form=HELD_INPUTS, constant_result=True),
     OpSpec("Unique", Family.CONSTANTS, UNIQUE_DTYPES, infer_unique, torch_unique, propose_unique, onnx=lower_unique,
-           exact=True, dtype_attr=("dtype", None), onnx_form=HELD_INPUTS),
+           exact=True, dtype_attr=("dtype", None), onnx_form=HELD_INPUTS, constant_result=True),
     # The reference evaluator fails without max_output_boxes_per_class (ONNX's default 0 selects nothing).
     OpSpec("NonMaxSuppression", Family.CONSTANTS, frozenset({DType.float32}), infer_nms, torch_nms, propose_nms,
-           onnx=lower_nms, exact=True, onnx_form=HELD_INPUTS),
+           onnx=lower_nms, exact=True, onnx_form=HELD_INPUTS, constant_result=True),
 ]

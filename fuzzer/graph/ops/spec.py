@@ -266,6 +266,9 @@ class OpSpec:
     # ONNX types its float operands and results float32 only (quantization's scales): the float64
     # judge runs it at its declared types, between casts (oracles.precision.promote_to_float64).
     float32_only: bool = False
+    # Its result follows from its attributes alone, computed in numpy: a torch module holds it as
+    # a constant, as an ONNX compiler folds it (torch.compile cannot trace the numpy).
+    constant_result: bool = False
     commutative: bool = False  # swapping its two operands keeps the result
     largest_first: bool = False  # the reference evaluator needs the first operand at the result's shape
     fixed_input_types: bool = False  # proposals hold invariants shape inference misses: mutants keep its input types

@@ -228,7 +228,7 @@ SPECS = [
            since=17, onnx_form=OnnxForm(constant_inputs={1: "frame_step", 3: "frame_length"},
                                         scalar_inputs=frozenset({"frame_step", "frame_length"}))),
     OpSpec("MelWeightMatrix", Family.SPECTRAL, SPECTRAL_DTYPES, infer_mel, mel_weight_matrix, propose_mel,
-           ranks=(0, 4), onnx=lower_mel, since=17, dtype_attr=("output_datatype", "float32"),
+           ranks=(0, 4), onnx=lower_mel, since=17, dtype_attr=("output_datatype", "float32"), constant_result=True,
            onnx_form=OnnxForm(constant_inputs=dict(enumerate(MEL_INPUTS)), scalar_inputs=frozenset(MEL_INPUTS),
                               data_input=False)),
 ]
