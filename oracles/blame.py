@@ -35,6 +35,7 @@ from oracles.compare import (FAILURES, agree_everywhere, agreement_classes, comp
 from oracles.differential import differential
 from oracles.finding import Finding, FindingKind, Suppression, Verdict
 from oracles.guards import GUARDS, Context, Guard, apply_guards
+from oracles.judge_defects import defective_judges
 from oracles.precision import REFERENCE
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy
 
@@ -52,6 +53,8 @@ def judge(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
     reference = next((o for o in outcomes if o.backend == reference_backend), None)
     others = [o for o in outcomes if o.backend != reference_backend]
     if not reference_usable(reference, expected):
+        if graph is not None:  # a judge whose known defect the graph shows gets no vote
+            others = [o for o in others if o.backend not in defective_judges(graph)]
         findings = [replace(f, details={**f.details, "reference": "unavailable"})
                     for f in differential(expected, others, policy, fallback_reference)]
         if reference is not None and reference.status in FAILURES:

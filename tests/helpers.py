@@ -121,7 +121,7 @@ def spec_requantized(accumulated: np.ndarray, ratio, y_zero_point) -> tuple[np.n
 
 class QLinearMatMul(OpRun):
     """onnx.reference's QLinearMatMul rounds after adding the zero point (a known judge defect,
-    triage.judge_defects); the operator tests check against ONNX's formula instead."""
+    oracles.judge_defects); the operator tests check against ONNX's formula instead."""
 
     def _run(self, a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
         product = np.matmul(a.astype(np.int64) - a_zero_point, b.astype(np.int64) - b_zero_point)

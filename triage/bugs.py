@@ -35,7 +35,7 @@ from oracles.bug_keys import (FAILURE_KINDS, MISCOMPILE_KEY, TYPE_KINDS, backend
                               error_headline, join_subsumed_culprits)
 from oracles.signature import failure_cause
 from triage.db import SignatureRecord, Status, load_baseline, signature_records
-from triage.judge_defects import known_defect
+from oracles.judge_defects import known_defect
 
 KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
               "nondeterminism", "metamorphic", "slowdown")  # triage order: what takes a compiler down first
@@ -95,7 +95,7 @@ class Bug:
     report: str | None = None
     reproducibility: float | None = None
     triage_error: str | None = None
-    known_defect: str | None = None  # a reference issue that is a known judge defect (triage.judge_defects)
+    known_defect: str | None = None  # a reference issue that is a known judge defect (oracles.judge_defects)
     first_test: int = 0
     # regression range (triage.bisect.Regression.to_dict): "text", "introduced", "fixed", "tried"
     regression: dict | None = field(default=None, compare=False)

@@ -272,3 +272,26 @@ def test_opt_level_skips_pairs_that_did_not_both_run():
     crash = Outcome("ort-all", Status.CRASH, Stage.RUN)
     assert opt_level(EXPECTED, [ok("ort-none", y=TRUTH.astype(np.float32)), crash]).findings == []
     assert opt_level(EXPECTED, [ok("tvm", y=wrong())]).findings == []
+
+
+def test_without_the_float64_judge_a_judge_with_a_known_defect_on_the_graph_has_no_vote():
+    """torch and onnx.reference alone (ref-f64 declined, ORT too): on a QLinearMatMul tie the
+    reference's known defect would win the tie-break and blame torch, which follows ONNX."""
+    from oracles.blame import judge
+
+    one = np.asarray(1.0, np.float32)
+    weights = (Weight.from_array("as", one), Weight.from_array("az", np.asarray(0, np.uint8)),
+               Weight.from_array("b", np.array([[1]], np.uint8)), Weight.from_array("bs", np.asarray(0.5, np.float32)),
+               Weight.from_array("bz", np.asarray(0, np.uint8)), Weight.from_array("ys", one),
+               Weight.from_array("yz", np.asarray(1, np.uint8)))
+    types = (TensorType(DType.uint8, (1, 1)),) + tuple(w.type for w in weights)
+    node = Node("QLinearMatMul", ("x",) + tuple(w.name for w in weights), ("y",),
+                get_spec("QLinearMatMul").infer(types, {}))
+    graph = Graph((Input("x", types[0]),), weights, (node,), ("y",))
+    expected = {"y": graph.types["y"]}
+    outcomes = [Outcome("torch", Status.OK, Stage.RUN, {"y": np.array([[3]], np.uint8)}),
+                Outcome("onnx-ref", Status.OK, Stage.RUN, {"y": np.array([[2]], np.uint8)}),
+                Outcome(REFERENCE, Status.UNSUPPORTED, Stage.PREPARE, message="declined")]
+    assert judge(expected, outcomes, graph=graph, fallback_reference="onnx-ref").findings == []
+    blamed = judge(expected, outcomes, fallback_reference="onnx-ref").findings  # no graph: no defect known
+    assert [f.backends for f in blamed] == [("torch",)]

@@ -75,7 +75,7 @@ def test_onnx_runtime_and_the_reference_evaluator_round_a_qlinear_matmul_tie_apa
     from onnx.reference import ReferenceEvaluator
 
     from fuzzer.graph.export_onnx import to_onnx_bytes
-    from triage.judge_defects import known_defect
+    from oracles.judge_defects import known_defect
 
     a, weights = qlinear_matmul_tie(1)
     types = (TensorType(DType.uint8, (1, 1)),) + tuple(w.type for w in weights)

@@ -162,7 +162,7 @@ def requantize(accumulated, x_scale, w_scale, y_scale, y_zero):
     """ONNX's requantization: the float32 scale ratio applied in float64, rounded half to
     even, then the zero point added (QLinearMatMul's formula ``saturate(round(x / y_scale) +
     y_zero_point)``). onnx.reference adds the zero point before rounding, which moves ties by
-    one for odd zero points: a known judge defect (triage.judge_defects)."""
+    one for odd zero points: a known judge defect (oracles.judge_defects)."""
     ratio = (x_scale * w_scale / y_scale).to(torch.float64)
     return quantize(accumulated * ratio, 1.0, y_zero.to(torch.float64), dtype_of(y_zero))
 

@@ -1,13 +1,17 @@
 """Known defects of the judges (``Backend.role == "judge"``), kept as data with their evidence.
 
 A reference issue whose reduced graph holds the operator at a listed dtype is that known
-defect: reported as known (never as new), with the defect named. An entry is removed when
-the judge's release that fixes it is the oldest one tcfuzz supports.
+defect: reported as known (never as new), with the defect named; and where no float64
+reference judges a test, a judge whose known defect the graph shows has no vote
+(:func:`defective_judges`). An entry is removed when the judge's release that fixes it is
+the oldest one tcfuzz supports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from fuzzer.graph.ir import Graph
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,13 @@ KNOWN_DEFECTS = (
         "gives 53, the reference 52 (tests/unit/test_ops_numeric.py)")
       for op, stem in (("QLinearMatMul", "matmul"), ("QLinearConv", "conv"))),
 )
+
+
+def defective_judges(graph: Graph) -> frozenset[str]:
+    """The judges with a known defect on one of ``graph``'s nodes (at its output dtype)."""
+    types = graph.types
+    return frozenset(d.judge for d in KNOWN_DEFECTS for node in graph.nodes
+                     if node.op == d.op and types[node.outputs[0]].dtype.value in d.dtypes)
 
 
 def known_defect(judge: str, ops: tuple[str, ...], dtype: str) -> JudgeDefect | None:
