@@ -34,6 +34,7 @@ from fuzzer.execution.support import Feature, SupportTable, features
 from fuzzer.execution.backends import load_backend
 from fuzzer.execution.case_builder import CaseBuilder, CaseJob, PendingCases
 from fuzzer.campaign.config import CampaignConfig, Lane, Snapshot, plan_lanes, seed_for_test
+from fuzzer.generation.generator import GeneratorOptions
 from fuzzer.campaign.performance import PerfTimer, record_timed_tests
 from fuzzer.campaign.coverage import CoverageMap, CoveragePoint, EffectTally, Scheduler, fingerprint, record_coverage
 from fuzzer.campaign.distributed import RayWorkerGroup
@@ -105,6 +106,7 @@ class Campaign:
         self._specs = {load_backend(spec).name: spec for spec in config.backends}
         self.opt_pairs = opt_pairs(load_backend(spec) for spec in config.backends)
         self.lanes = plan_lanes(config)
+        self.lane_options = {lane.name: self._lane_options(lane) for lane in self.lanes}
         total_weight = sum(lane.weight for lane in self.lanes)
         self._lane_cpu_before = store.get_meta("lane_seconds", {})
         self.snapshot.lanes = {lane.name: (self._lane_cpu_before.get(lane.name, 0.0), lane.weight / total_weight)
@@ -220,10 +222,10 @@ class Campaign:
     def _run_every_test(self, name: str, group: WorkerGroup, builder: CaseBuilder, perf: PerfTimer | None) -> None:
         """A fast lane: the next tests in order, each counted; the builder makes the next
         batch's cases while this batch runs."""
-        pending = self._build(builder, self._claim(group.batch_size))
+        pending = self._build(builder, self._claim(group.batch_size), name)
         while pending.indices:
             self._wait_turn(name)
-            current, pending = pending, self._build(builder, self._claim(group.batch_size))
+            current, pending = pending, self._build(builder, self._claim(group.batch_size), name)
             for index, valid in zip(current.indices, self._test_batch(group, current, perf=perf)):
                 self._finish(index, valid)
 
@@ -246,7 +248,7 @@ class Campaign:
                 return
             started = time.monotonic()
             try:
-                self._test_batch(group, self._build(builder, due), slow=True, perf=perf)
+                self._test_batch(group, self._build(builder, due, name), slow=True, perf=perf)
             except BatchCancelled:
                 return
             done, per_test = due[-1], (time.monotonic() - started) / len(due)
@@ -296,7 +298,17 @@ class Campaign:
                 self.versions.update(reported)
                 self.store.set_meta("versions", self.versions)
 
-    def _build(self, builder: CaseBuilder, indices: list[int]) -> PendingBatch:
+    def _lane_options(self, lane: Lane) -> GeneratorOptions:
+        """The campaign's generator options, also avoiding what more than half of ``lane``'s
+        targets (its backends but the judges) declined in the support tables it started with:
+        a lane's tests are for its compilers (on the default backends, ONNX Runtime declined
+        45% of the fast lane's tests, most for bfloat16 kernels it lacks)."""
+        options = self.config.generator_options
+        classes = [load_backend(spec) for spec in lane.backends]
+        targets = {c.name: self.support[c.name] for c in classes if c.role != "judge" and not c.is_reference}
+        return replace(options, avoid=options.avoid | frozenset(learned_avoidance(targets))) if targets else options
+
+    def _build(self, builder: CaseBuilder, indices: list[int], lane: str) -> PendingBatch:
         """Tests ``indices``, their cases made by the lane's ``builder``: each test's mutant
         if the scheduler plans one, else a fresh graph from its seed."""
         jobs, origins = [], []
@@ -307,7 +319,13 @@ class Campaign:
             graph, origin = planned if planned is not None else (None, None)
             jobs.append(CaseJob(index, seed, graph))
             origins.append(f"{origin} (test {index})" if origin else f"test {index}")
-        return PendingBatch(indices, origins, builder.submit(jobs, self.config.generator_options) if jobs else None)
+        if not jobs:
+            return PendingBatch(indices, origins, None)
+        # Every RECHECK_EVERY-th batch avoids only the campaign's features, so that the lane's
+        # compilers still see, and can unlearn, a feature its support tables pinned wrongly.
+        recheck = any(index % RECHECK_EVERY == 0 for index in indices)
+        options = self.config.generator_options if recheck else self.lane_options[lane]
+        return PendingBatch(indices, origins, builder.submit(jobs, options))
 
     def _time_spent(self) -> bool:
         budget = self.config.time_budget

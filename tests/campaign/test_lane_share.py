@@ -199,3 +199,25 @@ def test_status_and_reports_show_tests_and_time_per_backend(tmp_path):
     text = console.export_text()
     assert re.search(r"ort-none\s+│\s+\d+ / \d+ / \d+ s", text) and re.search(r"faulty\s+│\s+\d+% \(33%\)", text)
     assert "CPU by lane (weight) fast " in plain_line(snapshot)
+
+
+def test_each_lane_avoids_what_most_of_its_compilers_decline_and_rechecks_it_now_and_then(tmp_path):
+    config = CampaignConfig(backends=("ort-none", "ort-all", "torch", "ref-f64"), seed=1, max_tests=32)
+    with start_run(config, tmp_path / "run") as store:
+        campaign = Campaign(config, store)
+        for name in ("ort-none", "ort-all"):  # two of the lane's three targets; the judge does not count
+            campaign.support[name].unsupported = {("Add", "bfloat16")}
+        campaign.support["ref-f64"].unsupported = {("Mul", "float16")}
+        (lane,) = campaign.lanes
+        options = campaign._lane_options(lane)
+        assert ("Add", "bfloat16") in options.avoid and ("Mul", "float16") not in options.avoid
+        campaign.lane_options[lane.name] = options
+        submitted = []
+
+        class Builder:  # records the options each batch is built with
+            def submit(self, jobs, options):
+                submitted.append(options)
+
+        campaign._build(Builder(), [1, 2], "fast")
+        campaign._build(Builder(), [16, 17], "fast")  # holds test 16: a recheck batch
+        assert submitted == [options, config.generator_options]
