@@ -319,7 +319,7 @@ class TirTriage(Triage):
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
 
 
-def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 300.0,
+def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 60.0,
                baseline: Iterable[str] = (), on_progress: Progress | None = None,
                total_time: float | None = None, judges_as_targets: bool = False) -> TriageSummary:
     """Triage the run in ``run_dir``: one representative signature per cluster, in triage
