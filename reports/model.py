@@ -18,12 +18,11 @@ from fuzzer.campaign.config import Throughput
 from fuzzer.campaign.coverage import coverage_series, effect_rows
 from fuzzer.campaign.performance import timed_tests
 from oracles.performance import score_curves
-from triage.bugs import FAILING_STATUSES as FAILING_BUG_STATUSES
+from triage.bugs import FAILING_STATUSES
+from triage.bugs import STATUS_ORDER as STATUSES
 from triage.bugs import Bug, run_bugs
 from triage.db import SignatureRecord, signature_records
 
-STATUSES = ("new", "flaky", "known", "fixed")  # most urgent first
-FAILING_STATUSES = frozenset({"new", "flaky"})
 FAILURE_KINDS = frozenset({"crash", "hang", "oom", "error"})
 RUNNING_WITHIN_SECONDS = 10.0  # a campaign records a stats point every 2 s while it runs
 
@@ -120,7 +119,7 @@ class RunSummary(Throughput):
 
     def failing_bugs(self) -> tuple[Bug, ...]:
         """Compiler bugs that should fail a CI job: new and flaky ones, and those triage failed on."""
-        return tuple(bug for bug in self.compiler_bugs() if bug.status in FAILING_BUG_STATUSES)
+        return tuple(bug for bug in self.compiler_bugs() if bug.status in FAILING_STATUSES)
 
     @property
     def findings(self) -> int:
@@ -139,7 +138,7 @@ class RunSummary(Throughput):
         return {status: counts[status] for status in STATUSES if counts[status]}
 
     def failing(self) -> tuple[SignatureRow, ...]:
-        """Signatures that should fail a CI job: new ones and flaky ones."""
+        """Signatures that should fail a CI job: new ones, flaky ones and those whose triage failed."""
         return tuple(row for row in self.signatures if row.status in FAILING_STATUSES)
 
     def to_dict(self) -> dict[str, Any]:

@@ -261,17 +261,25 @@ def test_markdown_and_html_say_what_is_missing(summary, tmp_path):
     assert "no coverage recorded" in page and "Not triaged" in page
 
 
-def test_triaged_run_shows_statuses_and_links_to_repro_and_report(run_dir, tmp_path):
-    triaged_dir = tmp_path / "triaged"
-    shutil.copytree(run_dir, triaged_dir)
-    with RunStore.open(triaged_dir) as store:
+def with_first_bug_triaged(run_dir: Path, copy: Path, **fields) -> str:
+    """A copy of ``run_dir`` at ``copy`` whose first bug's representative signature has
+    ``fields`` (triage's record); that signature."""
+    shutil.copytree(run_dir, copy)
+    with RunStore.open(copy) as store:
         signature = summarize(store).bugs[0].representative
         sync_signatures(store, baseline=())
-        repro = Path("triage/first/repro.py")
-        (triaged_dir / repro.parent).mkdir(parents=True)
-        (triaged_dir / repro).write_text("# repro\n")
-        (triaged_dir / repro.with_name("report.md")).write_text("# report\n")
-        update_signature(store, signature, repro_path=str(repro), reproducibility=0.6, status=Status.FLAKY)
+        update_signature(store, signature, **fields)
+    return signature
+
+
+def test_triaged_run_shows_statuses_and_links_to_repro_and_report(run_dir, tmp_path):
+    triaged_dir = tmp_path / "triaged"
+    repro = Path("triage/first/repro.py")
+    signature = with_first_bug_triaged(run_dir, triaged_dir, repro_path=str(repro), reproducibility=0.6,
+                                       status=Status.FLAKY)
+    (triaged_dir / repro.parent).mkdir(parents=True)
+    (triaged_dir / repro).write_text("# repro\n")
+    (triaged_dir / repro.with_name("report.md")).write_text("# report\n")
     with RunStore.open(triaged_dir, read_only=True) as store:
         summary = summarize(store)
     assert summary.triaged
@@ -296,6 +304,17 @@ def test_triaged_run_shows_statuses_and_links_to_repro_and_report(run_dir, tmp_p
     assert flaky["level"] == "warning"
     assert flaky["locations"][0]["physicalLocation"]["artifactLocation"] == {
         "uri": "triage/first/repro.py", "uriBaseId": "%SRCROOT%"}
+
+
+def test_a_signature_whose_triage_failed_is_reported_and_fails_ci(run_dir, tmp_path):
+    """A real campaign's triage left two signatures triage-failed, and `tcfuzz report` crashed."""
+    failed_dir = tmp_path / "failed"
+    signature = with_first_bug_triaged(run_dir, failed_dir, status=Status.TRIAGE_FAILED)
+    with RunStore.open(failed_dir, read_only=True) as store:
+        summary = summarize(store)
+    assert summary.by_status()["triage-failed"] == 1
+    assert signature in {row.signature for row in summary.failing()}
+    assert tcfuzz("report", str(failed_dir)).returncode == 0
 
 
 def test_report_command_writes_the_chosen_formats(run_dir, tmp_path):
