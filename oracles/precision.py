@@ -76,8 +76,8 @@ def _promoted(dtype: DType) -> DType:
 def promote_to_float64(graph: Graph) -> Graph:
     """``graph`` with every floating value in float64; integer and bool values unchanged.
 
-    Float inputs and weights become float64 (weights keep their values exactly), float
-    targets of dtype attributes (``OpSpec.dtype_attr``: Cast, Range, ...) become float64,
+    Float inputs and weights become float64 (weights keep their values exactly), control-flow
+    bodies are promoted alike, float targets of dtype attributes (``OpSpec.dtype_attr``: Cast, Range, ...) become float64,
     ``CastLike`` follows its promoted second input, and every node's output types are
     inferred again. A node whose operator types its floats float32 only (``OpSpec.float32_only``:
     quantization) keeps its declared types between casts: Casts down to float32 before it and
@@ -94,7 +94,8 @@ def promote_to_float64(graph: Graph) -> Graph:
         if get_spec(node.op).float32_only:
             nodes += _between_casts(node, graph.types, types)
             continue
-        attrs = node.attr
+        attrs = {key: promote_to_float64(value) if isinstance(value, Graph) else value  # control-flow bodies
+                 for key, value in node.attr.items()}
         dtype_attr = get_spec(node.op).dtype_attr
         if dtype_attr is not None:
             key, default = dtype_attr

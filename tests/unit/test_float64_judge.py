@@ -113,3 +113,17 @@ def test_quantized_graphs_are_judged_and_a_flip_on_a_rounding_tie_blames_no_back
     result = verdict(graph, {"x": x}, {"tie": {"y": np.uint8([13, 11])}, "wrong": {"y": np.uint8([12, 12])},
                                        "honest": {"y": np.uint8([12, 11])}})
     assert blamed(result) == {"wrong"}
+
+
+def test_control_flow_bodies_are_judged_in_float64():
+    """A Loop adding 0.1 (float32's 0.1) three times: the judge's body runs in float64, where
+    the sum is exact to float64; at float32 it would be 0.3000000119."""
+    from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight
+
+    x = TensorType(DType.float32, (1,))
+    body = Graph((Input("i", TensorType(DType.int64, ())), Input("v", x)),
+                 (Weight.from_array("tenth", np.float32([0.1])),), (Node("Add", ("v", "tenth"), ("s",), (x,)),), ("s",))
+    graph = Graph((Input("x", x),), (), (Node("Loop", ("x",), ("y",), (x,), (("body", body), ("trip_count", 3))),),
+                  ("y",))
+    judged = evaluate_reference(graph, {"x": np.float32([0.0])})["y"]
+    assert judged.dtype == np.float64 and judged[0] == 3 * float(np.float32(0.1))
