@@ -77,12 +77,12 @@ def promote_to_float64(graph: Graph) -> Graph:
     """``graph`` with every floating value in float64; integer and bool values unchanged.
 
     Float inputs and weights become float64 (weights keep their values exactly), control-flow
-    bodies are promoted alike, float targets of dtype attributes (``OpSpec.dtype_attr``: Cast, Range, ...) become float64,
-    ``CastLike`` follows its promoted second input, and every node's output types are
-    inferred again. A node whose operator types its floats float32 only (``OpSpec.float32_only``:
-    quantization) keeps its declared types between casts: Casts down to float32 before it and
-    up to float64 after it, whose values are named ``NAME@f32``. Raises
-    :class:`PromotionError` if a shape rule refuses float64 or gives other shapes.
+    bodies are promoted alike, float targets of dtype attributes (``OpSpec.dtype_attr``: Cast,
+    Range, ...) become float64, ``CastLike`` follows its promoted second input, and every
+    node's output types are inferred again. A node whose operator types its floats float32
+    only (``OpSpec.float32_only``: quantization) keeps its declared types between casts: Casts
+    down to float32 before it and up to float64 after it, whose values are named ``NAME@f32``.
+    Raises :class:`PromotionError` if a shape rule refuses float64 or gives other shapes.
     """
     inputs = tuple(Input(i.name, i.type.with_dtype(_promoted(i.type.dtype))) for i in graph.inputs)
     weights = tuple(Weight.from_array(w.name, w.array.astype(np.float64)) if w.type.dtype.is_float else w
