@@ -22,9 +22,12 @@ evaluated in float64 with every floating value rounded to its declared dtype aft
 node, and (for float16 and bfloat16) every operation inside a node rounded to the dtype of
 the node's output (correctly rounded emulation), and :data:`PERTURBED_RUNS` more times with the result of
 every inexact node (``OpSpec.exact`` false) also multiplied by ``1 + d``, ``|d|`` up to
-:data:`PERTURBATION` of its declared dtype. An element whose spread is a sizeable part of its
-tolerance depends on rounding (catastrophic cancellation, a comparison or a floor on a
-boundary, an overflow): no backend can be blamed for it.
+:data:`PERTURBATION` of its declared dtype; a sum (``OpSpec.accumulates``: Conv, MatMul,
+ReduceSum) moves by ``d`` times the sum of its terms' magnitudes instead, since the order of
+its additions, which every implementation chooses, rounds that much on a cancelling sum.
+An element whose spread is a sizeable part of its tolerance depends on rounding (catastrophic
+cancellation, a comparison or a floor on a boundary, an overflow): no backend can be blamed for
+it.
 
 Values beyond the declared dtype's range: the reference keeps them in float64, it never
 rounds an intermediate to Inf. The emulation does, for node results and for intermediates
@@ -241,6 +244,23 @@ def _evaluate(graph: Graph, feeds: Mapping[str, Any], after=None, judged: bool =
     return values
 
 
+def _sum_magnitudes(graph: Graph, values: Mapping[str, Any]) -> dict[int, list[Any]]:
+    """For each accumulating node of ``graph`` (``OpSpec.accumulates``), by index: the sum of its
+    terms' magnitudes per result, its lowering on the absolute values of its float inputs
+    (read from ``values``) and float attributes."""
+    magnitudes = {}
+    for index, node in enumerate(graph.nodes):
+        spec = get_spec(node.op)
+        if not spec.accumulates:
+            continue
+        operands = [values[name] for name in node.inputs]
+        operands = [x.abs() if x is not None and x.is_floating_point() else x for x in operands]
+        attrs = {key: abs(value) if isinstance(value, float) else value for key, value in node.attr.items()}
+        result = spec.torch(operands, attrs)
+        magnitudes[index] = [r.abs() for r in (result if isinstance(result, (tuple, list)) else [result])]
+    return magnitudes
+
+
 def _graph_seed(graph: Graph, inputs: Mapping[str, np.ndarray]) -> int:
     digest = hashlib.sha256(graph.content_hash.encode())
     for name in sorted(inputs):
@@ -269,18 +289,20 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
 
     with torch.no_grad():
         reference = _evaluate(promoted, feeds(promoted))
+        magnitudes = _sum_magnitudes(promoted, reference)
         generator = torch.Generator().manual_seed(_graph_seed(graph, inputs))
 
         def emulate(perturb: bool):
             def after(index: int, node: Node, results: list[Any]) -> list[Any]:
                 rounded = []
-                for name, result in zip(node.outputs, results):
+                scales = magnitudes.get(index, results)
+                for name, result, scale in zip(node.outputs, results, scales):
                     dtype = declared[name].dtype
                     if dtype.is_float:
                         if perturb and not get_spec(node.op).exact:
                             noise = torch.empty(result.shape, dtype=torch.float64)
                             noise.uniform_(-PERTURBATION[dtype], PERTURBATION[dtype], generator=generator)
-                            result = result * (1 + noise)
+                            result = result * (1 + noise) if scale is result else result + noise * scale
                         result = result.to(torch_dtype(dtype)).to(torch.float64)
                     rounded.append(result)
                 return rounded

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fuzzer.execution.outcome import Outcome, Stage, Status
 from fuzzer.graph.ir import DType, Graph, TensorType
 from fuzzer.graph.ops import registry
 from oracles.blame import reference_for_comparison
 from oracles.finding import Suppression
+from oracles.optlevel import opt_level
+from oracles.precision import REFERENCE, evaluate_reference
 from oracles.rules import RULES, node_flags
-from tests.helpers import Builder, blamed, declared, verdict
+from tests.helpers import Builder, blamed, declared, ok, verdict
 
 
 def guards_of(result) -> set[str]:
@@ -89,6 +92,34 @@ def test_ill_conditioning_does_not_hide_an_error_on_a_well_conditioned_element()
     result = verdict(graph, {"x": x}, {"a": {"y": honest}, "b": {"y": broken}})
     assert blamed(result) == {"b"}
     assert result.findings[0].details["mismatched"] == 1
+
+
+# --- the order of a sum -------------------------------------------------------------------
+
+
+def cancelling_matmul() -> Graph:
+    """y = x @ w with x all ones: column 0 sums 1e8 - 1e8 + 1 + 1, which float32 gets right
+    only when the large terms meet first; column 1 sums four ones."""
+    b = Builder()
+    w = b.weight("w", np.float32([[1e8, 1], [-1e8, 1], [1, 1], [1, 1]]))
+    b.node("MatMul", b.input("x", DType.float32, (1, 4)), w, outputs=("y",))
+    return b.graph("y")
+
+
+def test_summation_order_is_rounding_not_an_optimizer_bug():
+    graph = cancelling_matmul()
+    inputs = {"x": np.ones((1, 4), dtype=np.float32)}
+    reference = Outcome(REFERENCE, Status.OK, Stage.RUN, evaluate_reference(graph, inputs))
+    pairs = frozenset({("plain", "optimized")})
+
+    def judged(optimized: list[float]):
+        outcomes = [ok("plain", y=np.float32([[2, 4]])), ok("optimized", y=np.float32([optimized])), reference]
+        return opt_level({"y": graph.types["y"]}, outcomes, graph, pairs=pairs)
+
+    reordered = judged([0, 4])  # ((1e8 + 1) + 1) - 1e8 in float32
+    assert reordered.findings == [] and guards_of(reordered) == {"ill-conditioned"}
+    assert blamed(judged([-1e8 + 2, 4])) == {"optimized"}  # a term left out: a miscompile
+    assert blamed(judged([2, 5])) == {"optimized"}  # the well-conditioned column is judged tightly
 
 
 # --- float16 overflow --------------------------------------------------------------------

@@ -400,17 +400,17 @@ def propose_det(rng: random.Random, anchor: TensorType) -> Proposal:
 
 SPECS = [
     OpSpec("MatMul", Family.LINALG, MATMUL_DTYPES, infer_matmul, lambda xs, a: torch.matmul(*xs),
-           propose_matmul, ranks=(1, 4), integer_arithmetic=True),
+           propose_matmul, ranks=(1, 4), integer_arithmetic=True, accumulates=True),
     OpSpec("Gemm", Family.LINALG, MATMUL_DTYPES, infer_gemm, gemm, propose_gemm, ranks=(2, 2), integer_arithmetic=True,
-           float32_constants=True,
+           float32_constants=True, accumulates=True,
            onnx_form=OnnxForm(defaults={"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0})),
-    OpSpec("Conv", Family.LINALG, CONV_DTYPES, infer_conv, conv, propose_conv, ranks=(3, 4),
+    OpSpec("Conv", Family.LINALG, CONV_DTYPES, infer_conv, conv, propose_conv, ranks=(3, 4), accumulates=True,
            onnx_form=OnnxForm(window=("strides", "dilations", "group"))),
     OpSpec("ConvTranspose", Family.LINALG, CONV_DTYPES, infer_conv_transpose, conv_transpose,
-           propose_conv_transpose, ranks=(3, 4),
+           propose_conv_transpose, ranks=(3, 4), accumulates=True,
            onnx_form=OnnxForm(window=("strides", "dilations", "group", "pads", "output_padding"))),
     OpSpec("Einsum", Family.LINALG, EINSUM_DTYPES, infer_einsum, einsum,
-           propose_einsum, ranks=(1, 4), integer_arithmetic=True),
+           propose_einsum, ranks=(1, 4), integer_arithmetic=True, accumulates=True),
     # float16 Det: torch has no half-precision kernel for it.
     OpSpec("Det", Family.LINALG, frozenset({DType.float32, DType.float64}), infer_det,
            lambda xs, a: torch.linalg.det(xs[0]), propose_det, ranks=(2, 4)),

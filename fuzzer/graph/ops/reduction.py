@@ -137,12 +137,13 @@ class Reduction:
 
 REDUCE_FORM = constant_input("axes", defaults={"axes": (), "keepdims": 1})
 ARITHMETIC = {"integer_arithmetic": True}
+SUMS = {"accumulates": True}
 SELECTS = {"exact": True, "min_max": True}
 
 
 REDUCTIONS = [
-    Reduction("ReduceSum", REDUCE_DTYPES, summed, facts=ARITHMETIC),
-    Reduction("ReduceMean", REDUCE_DTYPES, mean),
+    Reduction("ReduceSum", REDUCE_DTYPES, summed, facts=ARITHMETIC | SUMS),
+    Reduction("ReduceMean", REDUCE_DTYPES, mean, facts=SUMS),
     Reduction("ReduceMax", ORDERED_DTYPES, lambda x, axes, keep: x.amax(axes, keep), facts=SELECTS),
     Reduction("ReduceMin", ORDERED_DTYPES, lambda x, axes, keep: x.amin(axes, keep), facts=SELECTS),
     Reduction("ReduceProd", REDUCE_DTYPES, product, facts=ARITHMETIC),
@@ -258,7 +259,7 @@ SPECS = [
            propose_arg_reduce, ranks=(1, 4), ties=True, onnx_form=ARG_FORM),
     # float16 and bfloat16 CumSum arrive in opset 14.
     OpSpec("CumSum", Family.REDUCTION, REDUCE_DTYPES, infer_cumsum, cumsum, propose_cumsum, ranks=(1, 4),
-           onnx=lower_cumsum, since=14, integer_arithmetic=True,
+           onnx=lower_cumsum, since=14, integer_arithmetic=True, accumulates=True,
            onnx_form=constant_input("axis", scalar=True, defaults={"exclusive": 0, "reverse": 0})),
     OpSpec("TopK", Family.REDUCTION, TOPK_DTYPES, infer_topk, topk, propose_topk, ranks=(1, 4),
            onnx=lower_topk, exact=True, ties=True,

@@ -263,6 +263,10 @@ class OpSpec:
     zero_sign: bool = False  # maps a zero of either sign to an infinity of that sign (Div, Reciprocal)
     integer_arithmetic: bool = False  # computes integer results arithmetically: they may overflow the dtype
     float32_constants: bool = False  # its ONNX form carries float32 constants (attributes, function bodies)
+    # Its float results are sums of products, linear in each float operand (Conv, MatMul, ReduceSum):
+    # the summation order, which implementations choose freely, moves a result by up to a few ULPs
+    # of the sum of its terms' magnitudes, which the lowering gives on absolute operands.
+    accumulates: bool = False
     # ONNX types its float operands and results float32 only (quantization's scales): the float64
     # judge runs it at its declared types, between casts (oracles.precision.promote_to_float64).
     float32_only: bool = False
@@ -341,6 +345,8 @@ def check_spec(spec: OpSpec, family: Family) -> None:
     if spec.min_max and spec.integer_arithmetic:
         fail("min_max and integer_arithmetic contradict: a minimum or maximum returns an input value, "
              "it cannot overflow")
+    if spec.exact and spec.accumulates:
+        fail("exact and accumulates contradict: a sum's rounding depends on its order")
     if spec.exact and spec.float32_constants:
         fail("exact and float32_constants contradict: a result that depends on rounded constants is not exact")
     if spec.domain is not None and spec.domain.nonzero and spec.domain.kind is not DomainKind.VALUES:
