@@ -454,9 +454,21 @@ def resize_skipping_zero_taps(xs, attrs):
             {"scales": (1.0, 1.0, attrs["scales"][axis], 1.0)}
         identity = torch.eye(size, dtype=x.dtype, device=x.device).reshape(size, 1, size, 1)
         weights = torch_resize([identity], {**attrs, **one_axis})[:, 0, :, 0]  # [input, output] positions
-        taps = x.movedim(axis, -1).unsqueeze(-1) * weights
-        x = torch.where(weights != 0, taps, 0).sum(-2).movedim(-1, axis)
+        x = _weighted_taps(x.movedim(axis, -1), weights).movedim(-1, axis)
     return x
+
+
+def _weighted_taps(x, weights):
+    """``x @ weights`` over the last axis of ``x``, summing only the taps of nonzero weight (at
+    most a few per output position: the work and memory stay those of the output)."""
+    nonzero = weights != 0
+    taps = int(nonzero.sum(0).max())
+    positions = torch.argsort(nonzero.to(torch.int8), dim=0, descending=True, stable=True)[:taps]  # [taps, out]
+    tap_weights = torch.gather(weights, 0, positions)
+    result = torch.zeros((*x.shape[:-1], weights.shape[1]), dtype=x.dtype, device=x.device)
+    for position, weight in zip(positions, tap_weights):
+        result = result + torch.where(weight != 0, x[..., position] * weight, 0)
+    return result
 
 
 # ---------------------------------------------------------------- ReverseSequence
