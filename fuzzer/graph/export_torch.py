@@ -21,7 +21,8 @@ class GraphModule(torch.nn.Module):
     Lowerings make their tensors on their inputs' device; the result of an operator without
     inputs (Range) is moved to the device of the graph's first input or weight. The results
     of operators computed from their attributes in numpy (``OpSpec.constant_result``) are
-    buffers, as weights are.
+    buffers, as weights are, and control-flow bodies are submodules, which their operators'
+    lowerings receive in place of the body graphs.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -34,10 +35,14 @@ class GraphModule(torch.nn.Module):
                 result = get_spec(node.op).torch([], node.attr)
                 for k, value in enumerate(result if isinstance(result, (tuple, list)) else [result]):
                     self.register_buffer(f"constant{index}_{k}", value)
-        self.forward = types.MethodType(straight_line_forward(graph), self)
+        # Control-flow bodies as submodules, built before any tracing (torch.cond traces their forward).
+        self.bodies = torch.nn.ModuleDict({f"{index}_{key}": to_module(value)
+                                           for index, node in enumerate(graph.nodes)
+                                           for key, value in node.attr.items() if isinstance(value, Graph)})
+        self.forward = types.MethodType(straight_line_forward(graph, self.bodies), self)
 
 
-def straight_line_forward(graph: Graph):
+def straight_line_forward(graph: Graph, bodies: torch.nn.ModuleDict):
     names = {i.name: f"input{k}" for k, i in enumerate(graph.inputs)}
     names.update((w.name, f"self.weight{k}") for k, w in enumerate(graph.weights))
     placement = next(iter(names.values()), None)
@@ -48,7 +53,8 @@ def straight_line_forward(graph: Graph):
             names.update((name, f"self.constant{index}_{k}") for k, name in enumerate(node.outputs))
             continue
         namespace[f"op{index}"] = get_spec(node.op).torch
-        namespace[f"attrs{index}"] = dict(node.attrs)
+        namespace[f"attrs{index}"] = {key: bodies[f"{index}_{key}"] if isinstance(value, Graph) else value
+                                      for key, value in node.attrs}
         outputs = [f"value{index}_{k}" for k in range(len(node.outputs))]
         names.update(zip(node.outputs, outputs))
         arguments = ", ".join(names[name] for name in node.inputs)

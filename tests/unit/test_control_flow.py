@@ -65,3 +65,28 @@ def test_loop_runs_its_body_trip_count_times():
                  (Node("Exp", ("v",), ("e",), (x,)), Node("Neg", ("v",), ("n",), (x,))), ("n",))
     result = get_spec("Loop").torch([torch.ones(3)], {"body": body, "trip_count": 3})
     np.testing.assert_array_equal(result[0].numpy(), -np.ones(3, np.float32))
+
+
+def test_a_saved_torch_program_keeps_both_branches_of_an_if():
+    """torch.export cannot branch on a tensor's value: a repro's saved program holds a torch.cond,
+    which takes the branch the condition picks at run time."""
+    import io
+
+    import torch
+
+    from fuzzer.execution.backends.torch_eager import exported_program_bytes
+    from fuzzer.graph.export_torch import to_module
+
+    x = TensorType(F32, (3,))
+    then_branch = Graph((Input("b0", x),), (), (Node("Relu", ("b0",), ("r",), (x,)),), ("r",))
+    else_branch = Graph((Input("b0", x),), (), (Node("Neg", ("b0",), ("r",), (x,)),), ("r",))
+    graph = Graph((Input("c", TensorType(DType.bool, ())), Input("x", x)), (),
+                  (Node("If", ("c", "x"), ("y",), (x,), (("else_branch", else_branch), ("then_branch", then_branch))),),
+                  ("y",))
+    values = torch.tensor([-1.0, 0.5, 2.0])
+    saved = exported_program_bytes(torch, to_module(graph), [torch.tensor(True), values])
+    program = torch.export.load(io.BytesIO(saved)).module()
+    for condition in (True, False):
+        [expected] = to_module(graph)(torch.tensor(condition), values)
+        [actual] = program(torch.tensor(condition), values)
+        assert torch.equal(actual, expected)

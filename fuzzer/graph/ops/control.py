@@ -84,7 +84,15 @@ def lower_if(builder: OnnxBuilder, node: Node) -> None:
 
 
 def torch_if(xs, attrs):
-    return run_body(attrs["then_branch" if bool(xs[0]) else "else_branch"], xs[1:])
+    """The branch the condition picks; under torch.export (a repro's saved program), which cannot
+    branch on a tensor's value, both branches as a ``torch.cond`` (their results copied: a branch
+    may return its input, which ``torch.cond`` refuses). torch.compile still declines an If."""
+    if not torch.compiler.is_exporting():
+        return run_body(attrs["then_branch" if bool(xs[0]) else "else_branch"], xs[1:])
+
+    def branch(key: str) -> Callable[..., tuple[Any, ...]]:
+        return lambda *operands: tuple(value.clone() for value in run_body(attrs[key], list(operands)))
+    return torch.cond(xs[0], branch("then_branch"), branch("else_branch"), tuple(xs[1:]))
 
 
 # ---------------------------------------------------------------- Loop
@@ -166,11 +174,12 @@ def body_types(body: Any, inputs: tuple[TensorType, ...]) -> tuple[TensorType, .
     return tuple(body.types[name] for name in body.outputs)
 
 
-def run_body(body: Graph, inputs: list[Any]) -> tuple[Any, ...]:
-    """The body's outputs through its torch lowering, on the inputs' device; inputs are cast to
-    the declared dtypes (the input search runs floats in float64)."""
-    module = BODIES.runner()(body, inputs[0].device)
-    return tuple(module(*(x.to(torch_dtype(i.type.dtype)) for x, i in zip(inputs, body.inputs))))
+def run_body(body: Any, inputs: list[Any]) -> tuple[Any, ...]:
+    """The outputs of ``body`` (a graph, or the module a graph module built for it) through its
+    torch lowering, on the inputs' device; inputs are cast to the declared dtypes (the input
+    search runs floats in float64)."""
+    module = BODIES.runner()(body, inputs[0].device) if isinstance(body, Graph) else body
+    return tuple(module(*(x.to(torch_dtype(i.type.dtype)) for x, i in zip(inputs, module.graph.inputs))))
 
 
 CONTROL_DTYPES = FLOATS - {DType.bfloat16}

@@ -76,7 +76,8 @@ class _Deferred:
         self.module, self.attr = module, attr
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(self.module), self.attr)(*args, **kwargs)
+        module = sys.modules.get(self.module) or importlib.import_module(self.module)  # no import call once
+        return getattr(module, self.attr)(*args, **kwargs)  # loaded: tracers (torch.cond's) skip imports
 
 
 torch = LazyModule("torch")
