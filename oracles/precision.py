@@ -50,6 +50,7 @@ import numpy as np
 
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
+from fuzzer.graph.ops.spec import as_results
 from fuzzer.graph.rejected import ShapeError
 from oracles.probes import (declared_probe, flags_probe, probed_values, reference_output_names, spread_probe,
                             value_probe)
@@ -237,7 +238,7 @@ def _evaluate(graph: Graph, feeds: Mapping[str, Any], after=None, judged: bool =
         lowering = spec.reference if judged and spec.reference is not None else spec.torch
         with _steps_rounded_to(declared[node.outputs[0]].dtype) if declared is not None else nullcontext():
             result = lowering([values[name] for name in node.inputs], node.attr)
-        results = list(result) if isinstance(result, (tuple, list)) else [result]
+        results = list(as_results(result))
         if after is not None:
             results = after(index, node, results)
         values.update(zip(node.outputs, results))
@@ -256,8 +257,7 @@ def _sum_magnitudes(graph: Graph, values: Mapping[str, Any]) -> dict[int, list[A
         operands = [values[name] for name in node.inputs]
         operands = [x.abs() if x is not None and x.is_floating_point() else x for x in operands]
         attrs = {key: abs(value) if isinstance(value, float) else value for key, value in node.attr.items()}
-        result = spec.torch(operands, attrs)
-        magnitudes[index] = [r.abs() for r in (result if isinstance(result, (tuple, list)) else [result])]
+        magnitudes[index] = [r.abs() for r in as_results(spec.torch(operands, attrs))]
     return magnitudes
 
 

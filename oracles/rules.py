@@ -20,6 +20,7 @@ import numpy as np
 
 from fuzzer.graph.ir import DType, Graph, Node, TensorType
 from fuzzer.graph.ops import get_spec, group, operators
+from fuzzer.graph.ops.spec import as_results
 
 SKIPPED: Counter[str] = Counter()  # rule evaluations and tie probes that raised, by rule (``tie:OP``)
 
@@ -49,9 +50,7 @@ def _wide_result(node: Node, values: Values) -> np.ndarray:
     import torch
 
     inputs = [torch.from_numpy(np.asarray(values[name]).astype(np.float64)) for name in node.inputs]
-    result = get_spec(node.op).torch(inputs, node.attr)
-    result = result[0] if isinstance(result, (tuple, list)) else result
-    return result.detach().numpy()
+    return as_results(get_spec(node.op).torch(inputs, node.attr))[0].detach().numpy()
 
 
 def _integer_overflow(node: Node, values: Values, types: Types) -> int:

@@ -29,7 +29,7 @@ import torch
 import fuzzer.graph.export_torch  # noqa: F401 - installs how control-flow lowerings run their bodies
 from fuzzer.graph.ir import FLOATS, DType, Graph, TensorType
 from fuzzer.graph.ops import all_specs, get_spec
-from fuzzer.graph.ops.spec import DomainKind, OpSpec
+from fuzzer.graph.ops.spec import DomainKind, OpSpec, as_results
 from fuzzer.graph.values import INTEGER_RANGES, random_inputs, to_torch
 
 Tensor = torch.Tensor
@@ -210,7 +210,7 @@ class Evaluator:
             if step.rule is not None and step.rule(arguments, step.attrs, 0.0)[1].any():
                 yield Problem(f"{where} reads values outside its domain", reachable, index)
             try:
-                results = as_tuple(step.lowering(arguments, step.attrs))
+                results = as_results(step.lowering(arguments, step.attrs))
             except Exception as error:  # noqa: BLE001 - e.g. a kernel torch lacks for float16
                 yield Problem(f"node {index} ({step.op}) does not run in torch ({type(error).__name__})", False, index)
                 return
@@ -236,7 +236,7 @@ class Evaluator:
                 if outside.any():
                     terms += [target - x for x, target in zip(arguments, moved) if target is not x]
                     arguments = [x if target is x else x + (target - x).detach() for x, target in zip(arguments, moved)]
-            results = [widen(r) for r in as_tuple(self.differentiable(index, step, arguments))]
+            results = [widen(r) for r in as_results(self.differentiable(index, step, arguments))]
             if step.straight_through and arguments[0].requires_grad:
                 results = [arguments[0] + (results[0] - arguments[0]).detach()]
             terms += [magnitude_excess(r, t.dtype) for r, t in zip(results, step.output_types)
@@ -259,10 +259,6 @@ class Evaluator:
 
 def widen(tensor: Tensor) -> Tensor:
     return tensor.double() if tensor.is_floating_point() else tensor
-
-
-def as_tuple(result: Any) -> tuple[Tensor, ...]:
-    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 
 def too_large(tensor: Tensor, dtype: DType, headroom: float) -> bool:

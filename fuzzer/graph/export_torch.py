@@ -10,6 +10,7 @@ import torch
 from fuzzer.graph.ir import Graph
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.ops.control import BODIES
+from fuzzer.graph.ops.spec import as_results
 from fuzzer.graph.values import to_torch
 
 
@@ -33,7 +34,7 @@ class GraphModule(torch.nn.Module):
         for index, node in enumerate(graph.nodes):
             if get_spec(node.op).constant_result:
                 result = get_spec(node.op).torch([], node.attr)
-                for k, value in enumerate(result if isinstance(result, (tuple, list)) else [result]):
+                for k, value in enumerate(as_results(result)):
                     self.register_buffer(f"constant{index}_{k}", value)
         # Control-flow bodies as submodules, built before any tracing (torch.cond traces their forward).
         self.bodies = torch.nn.ModuleDict({f"{index}_{key}": to_module(value)

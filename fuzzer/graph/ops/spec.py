@@ -113,6 +113,11 @@ Pinned = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[float, floa
 TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
 
 
+def as_results(result: Any) -> tuple[Any, ...]:
+    """A lowering's result as a tuple: lowerings return one tensor, or a tuple or list of them."""
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
 # (body, opset, name, outer_names=None, loop_condition=None) -> onnx.GraphProto; see export_onnx.subgraph
 SubgraphExporter = Callable[..., Any]
 
