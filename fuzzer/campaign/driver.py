@@ -304,8 +304,7 @@ class Campaign:
         a lane's tests are for its compilers (on the default backends, ONNX Runtime declined
         45% of the fast lane's tests, most for bfloat16 kernels it lacks)."""
         options = self.config.generator_options
-        classes = [load_backend(spec) for spec in lane.backends]
-        targets = {c.name: self.support[c.name] for c in classes if c.role != "judge" and not c.is_reference}
+        targets = {c.name: self.support[c.name] for c in map(load_backend, lane.backends) if c.role != "judge"}
         return replace(options, avoid=options.avoid | frozenset(learned_avoidance(targets))) if targets else options
 
     def _build(self, builder: CaseBuilder, indices: list[int], lane: str) -> PendingBatch:
