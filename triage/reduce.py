@@ -185,6 +185,33 @@ def without_nodes(case: TestCase, dropped: set[str], values: Mapping[str, np.nda
     return rebuilt(case, build)
 
 
+def with_branch_inlined(case: TestCase, index: int, branch: str) -> TestCase | None:
+    """``case`` with the If node at ``index`` replaced by the nodes of its ``branch`` (its
+    values renamed apart), whichever branch the condition picks: an error inside a body is
+    the error of the body's operator, not of If."""
+    graph = case.graph
+    node = graph.nodes[index]
+    body = node.attr[branch]
+    prefix = f"{node.outputs[0]}.{branch}."
+
+    def build():
+        renamed = {i.name: outer for i, outer in zip(body.inputs, node.inputs[1:])}
+        renamed.update((w.name, prefix + w.name) for w in body.weights)
+        weights = (*graph.weights, *(Weight.from_array(prefix + w.name, w.array) for w in body.weights))
+        inlined = []
+        for inner in body.nodes:
+            outputs = tuple(prefix + name for name in inner.outputs)
+            inlined.append(replace(inner, inputs=tuple(renamed.get(name, name) for name in inner.inputs),
+                                   outputs=outputs))
+            renamed.update(zip(inner.outputs, outputs))
+        alias = {outer: renamed.get(name, name) for outer, name in zip(node.outputs, body.outputs)}
+        after = [replace(n, inputs=tuple(alias.get(name, name) for name in n.inputs)) for n in graph.nodes[index + 1:]]
+        outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
+        return Graph(graph.inputs, weights, (*graph.nodes[:index], *inlined, *after), outputs), case.inputs
+
+    return rebuilt(case, build)
+
+
 def with_sources(case: TestCase, change: Callable[[TensorType, np.ndarray], tuple[TensorType, np.ndarray] | None],
                  names: set[str] | None = None) -> TestCase | None:
     """``case`` with inputs and weights (those in ``names``, or all) changed by ``change``
@@ -282,8 +309,8 @@ def simpler_attributes(node: Node, anchor: TensorType, tries: int = 24) -> list[
 class Reducer:
     """Shrinks one case while :meth:`reproduces` holds; stops at a fixpoint or the deadline."""
 
-    PASSES = ("drop_outputs", "remove_nodes", "shrink_extents", "narrow_dtypes", "simplify_attributes",
-              "simplify_values")
+    PASSES = ("drop_outputs", "remove_nodes", "inline_branches", "shrink_extents", "narrow_dtypes",
+              "simplify_attributes", "simplify_values")
 
     def __init__(self, case: TestCase, target: Target, evaluator: Evaluator, deadline: float,
                  on_accept: Callable[[Reducer], None] = lambda reducer: None) -> None:
@@ -380,6 +407,18 @@ class Reducer:
 
         return self.ddmin(lambda: [node.outputs[0] for node in self.case.graph.nodes],
                           lambda chunk: without(chunk, True), lambda chunk: without(chunk, False))
+
+    def inline_branches(self) -> bool:
+        """Replace an If by either of its branches (the first that still shows the finding)."""
+        progress = False
+        while not self.out_of_time:
+            candidates = [with_branch_inlined(self.case, index, branch)
+                          for index, node in enumerate(self.case.graph.nodes) if node.op == "If"
+                          for branch in ("then_branch", "else_branch")]
+            if not self.first_reproducing(candidates):
+                break
+            progress = True
+        return progress
 
     def shrink_extents(self) -> bool:
         progress = False

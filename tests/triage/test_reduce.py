@@ -15,7 +15,7 @@ from fuzzer.graph.ir import DType
 from tests.planted_backends import BACKENDS, planted_graph, record_findings
 from tests.helpers import Builder
 from triage.reduce import (Reduction, ReductionUnsupported, judging_backends, load_reduction, reduce_finding,
-                           without_nodes, without_outputs)
+                           with_branch_inlined, without_nodes, without_outputs)
 from triage.reproducibility import measure_finding
 from triage.rerun import stored_case
 
@@ -119,3 +119,31 @@ def test_a_failure_is_judged_again_by_its_backend_and_the_judges_only():
     assert judging_backends(config, mismatch) == ["ref-f64", "onnx-ref", "ort-all", "torch"]
     metamorphic = StoredFinding(0, 0, "metamorphic", ("ort-all",), "compare", "", "", {}, 0, "", 0.0, {})
     assert len(judging_backends(config, metamorphic)) == 5
+
+
+def test_an_if_is_replaced_by_either_branch_with_its_values_renamed_apart():
+    """A branch reads the If's data input and has values named as the outer graph's: inlined,
+    each computes what the If computes when the condition picks it."""
+    from fuzzer.graph.case import TestCase
+    from fuzzer.graph.export_onnx import to_onnx_bytes
+    from fuzzer.graph.export_torch import to_module
+    from fuzzer.graph.ir import Graph, Input, Node, TensorType
+    from fuzzer.graph.values import to_numpy, to_torch
+
+    def evaluated(graph: Graph, feed) -> np.ndarray:
+        return to_numpy(to_module(graph)(*(to_torch(feed[i.name]) for i in graph.inputs))[0])
+
+    x = TensorType(DType.float32, (3,))
+    then_branch = Graph((Input("b", x),), (), (Node("Relu", ("b",), ("y",), (x,)),), ("y",))
+    else_branch = Graph((Input("b", x),), (), (Node("Neg", ("b",), ("y",), (x,)),), ("y",))
+    graph = Graph((Input("c", TensorType(DType.bool, ())), Input("x", x)), (),
+                  (Node("If", ("c", "x"), ("y",), (x,), (("else_branch", else_branch), ("then_branch", then_branch))),
+                   Node("Exp", ("y",), ("z",), (x,))), ("z",))
+    values = {"x": np.float32([-1, 0.5, 2])}
+    for condition, branch in ((True, "then_branch"), (False, "else_branch")):
+        feed = {"c": np.array(condition), **values}
+        case = TestCase(graph, feed, to_onnx_bytes(graph, 17), 17, 0, 0)
+        inlined = with_branch_inlined(case, 0, branch)
+        assert [node.op for node in inlined.graph.nodes] == ["Relu" if condition else "Neg", "Exp"]
+        assert [i.name for i in inlined.graph.inputs] == ["x"]  # the condition is no longer read
+        np.testing.assert_array_equal(evaluated(inlined.graph, inlined.inputs), evaluated(graph, feed))
