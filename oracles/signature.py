@@ -27,12 +27,14 @@ _FAILURE_KINDS = frozenset({FindingKind.CRASH, FindingKind.HANG, FindingKind.OOM
 # value names (v3, x0, w1), Relax variables (lv, lv12, gv), quoted node and tensor names
 # ('n3', "node_12"; never a dtype such as "float16") and TIR buffers (T_add). An IR operator
 # named in a message (TVM's `unknown intrinsic ... name="tirx.asin"`) is one lowering gap
-# whatever the operator: one bug, not one per math function.
+# whatever the operator: one bug, not one per math function. So is a dtype's width (a float32
+# constant mixed into float16 or float64 arithmetic), as the dtype class keys findings.
 VOLATILE = (
     (re.compile(r"(?<![\w.])(?:~|\.{1,2})?/[^\s'\"`:,;()\[\]{}]+|\b[a-z]:\\[^\s'\"`]+"), "<path>"),
     (re.compile(r"(['\"`])te?mp[^'\"`]*\1"), "<tmp>"),
     (re.compile(r"\b(?:lv|gv|alloc|storage)\d*\b|\b[vxwn]\d+\b"), "<name>"),
     (re.compile(r"(['\"`])(?!(?:u?int|float|bfloat|complex)\d)[a-z_][a-z_]*\d+[a-z0-9_]*\1"), r"\1<name>\1"),
+    (re.compile(r"\b(b?float|u?int)(?:8|16|32|64)\b"), r"\1<n>"),
     (re.compile(r"\bt_[a-z]+(?:_[a-z]+)*(?:_\d+)?\b"), "<buffer>"),
     (re.compile(r'(?<=name=)"[a-z_]+(?:\.[a-z0-9_]+)+"'), '"<op>"'),
     (re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b"), "<hex>"),

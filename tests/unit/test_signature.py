@@ -9,7 +9,7 @@ from fuzzer.execution.outcome import Stage
 from oracles.finding import Finding, FindingKind
 from oracles.verdict import failure_finding
 from tests.helpers import Builder
-from oracles.signature import signature, top_frames
+from oracles.signature import normalize_message, signature, top_frames
 from triage.grouping import group_signatures
 
 PYTHON_TRACEBACK = '''Traceback (most recent call last):
@@ -129,3 +129,12 @@ def test_grouping_joins_same_frames_with_different_messages():
     assert first != second
     assert group_signatures([first, second]) == [[first, second]]
     assert group_signatures([]) == []
+
+
+def test_a_dtype_width_in_a_message_is_one_bug_whatever_the_width():
+    """TVM's LRN mixes a float32 constant into float16 and into float64 arithmetic: one bug."""
+    message = ("TypeError: Binary operators must have the same datatype for both operands. However, "
+               "R.multiply(lv9, R.const({c}, \"float32\")) uses datatype T.{dtype} on the LHS")
+    assert normalize_message(message.format(c=0.5, dtype="float16")) == \
+        normalize_message(message.format(c=1e-4, dtype="float64"))
+    assert normalize_message("expected int64, got bool") != normalize_message("expected float32, got bool")
