@@ -37,6 +37,7 @@ VOLATILE = (
     (re.compile(r"\b(b?float|u?int)(?:8|16|32|64)\b"), r"\1<n>"),
     (re.compile(r"\bt_[a-z]+(?:_[a-z]+)*(?:_\d+)?\b"), "<buffer>"),
     (re.compile(r'(?<=name=)"[a-z_]+(?:\.[a-z0-9_]+)+"'), '"<op>"'),
+    (re.compile(r"(?<!\w)\d+\.\d+(?:e[-+]?\d+)?"), "<n>"),  # a decimal's digits are no address
     (re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b"), "<hex>"),
     (re.compile(r"_\d+\b"), "_<n>"),
     (re.compile(r"(?<!\w)\d+(?:\.\d+)?(?:e[-+]?\d+)?"), "<n>"),

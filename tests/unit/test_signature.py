@@ -136,5 +136,5 @@ def test_a_dtype_width_in_a_message_is_one_bug_whatever_the_width():
     message = ("TypeError: Binary operators must have the same datatype for both operands. However, "
                "R.multiply(lv9, R.const({c}, \"float32\")) uses datatype T.{dtype} on the LHS")
     assert normalize_message(message.format(c=0.5, dtype="float16")) == \
-        normalize_message(message.format(c=1e-4, dtype="float64"))
+        normalize_message(message.format(c=9.9999997473787516e-05, dtype="float64"))
     assert normalize_message("expected int64, got bool") != normalize_message("expected float32, got bool")
