@@ -35,6 +35,7 @@ VOLATILE = (
     (re.compile(r"\b(?:lv|gv|alloc|storage)\d*\b|\b[vxwn]\d+\b"), "<name>"),
     (re.compile(r"(['\"`])(?!(?:u?int|float|bfloat|complex)\d)[a-z_][a-z_]*\d+[a-z0-9_]*\1"), r"\1<name>\1"),
     (re.compile(r"\b(b?float|u?int)(?:8|16|32|64)\b"), r"\1<n>"),
+    (re.compile(r"(?<=tensor\()\([^()]*\)"), "<shape>"),  # R.Tensor((num_nonzero, 4), ...): symbolic extents too
     (re.compile(r"\bt_[a-z]+(?:_[a-z]+)*(?:_\d+)?\b"), "<buffer>"),
     (re.compile(r'(?<=name=)"[a-z_]+(?:\.[a-z0-9_]+)+"'), '"<op>"'),
     (re.compile(r"(?<!\w)\d+\.\d+(?:e[-+]?\d+)?"), "<n>"),  # a decimal's digits are no address

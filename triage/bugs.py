@@ -9,10 +9,11 @@ every configuration that shows it. Two keys join signatures into bugs:
   disagreements the output's dtype class and error class. Triage works on one
   representative signature per cluster.
 * the **root-cause fingerprint**, known once the representative is reduced: the compiler,
-  kind, dtype class, headline (failures) and the reduced graph's operator sequence. A
-  failure whose reduced graph already diverges in shape or dtype before the failing node
-  (an error downstream of a shape bug) takes the fingerprint of that divergence, so
-  consequences join their cause. Clusters with one fingerprint are one bug.
+  kind, dtype class, headline (failures) and the reduced graph's operator sequence (an
+  operator named by the kernel it shares with its kin, ``OpSpec.kernel``). A failure whose
+  reduced graph already diverges in shape or dtype before the failing node (an error
+  downstream of a shape bug) takes the fingerprint of that divergence, so consequences join
+  their cause. Clusters with one fingerprint are one bug.
 
 TIR findings are keyed by ``fuzzer.tir.campaign.tir_root_cause`` (a mismatch by its shrunk
 culprit, a failure by the TVM function that raised and its headline).
@@ -31,6 +32,7 @@ from typing import Iterable, Mapping, Sequence
 
 from fuzzer.store import DATABASE_NAME, RunStore, StoredFinding, StoreError
 from fuzzer.execution.backends import UnknownBackend
+from fuzzer.graph.ops import get_spec
 from oracles.bug_keys import (FAILURE_KINDS, MISCOMPILE_KEY, TYPE_KINDS, backend_facts, cluster_key, dtype_class,
                               error_headline, join_subsumed_culprits)
 from oracles.signature import failure_cause
@@ -65,7 +67,15 @@ def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges
         tail = []
     else:
         tail = [dtype_class(str(finding.details.get("dtype", "")))]
-    return "/".join([role, facts.compiler, finding.kind, *tail, "@" + "+".join(ops)])
+    return "/".join([role, facts.compiler, finding.kind, *tail, "@" + "+".join(map(kernel_of, ops))])
+
+
+def kernel_of(op: str) -> str:
+    """The implementation that an operator shares with its kin (``OpSpec.kernel``), or the operator."""
+    try:
+        return get_spec(op).kernel or op
+    except KeyError:  # an operator of another tcfuzz release
+        return op
 
 
 def bug_id(fingerprint: str) -> str:

@@ -11,15 +11,19 @@ culprit (``triage.culprit``) and repro (a verified standalone script plus ``repo
 so triage is idempotent and resumes where it stopped; a reduction that ran out of time is
 continued by the next triage, and the later steps wait for it to finish. An exception in a
 step marks that signature ``triage-failed`` with the one-line error, and triage goes on.
-Workers stay warm across steps and clusters (one evaluator per set of backends).
+Clusters are triaged :data:`DEFAULT_JOBS` at a time, each job with its own workers, which
+stay warm across steps and clusters (one evaluator per set of backends).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -49,7 +53,8 @@ REPLAYABLE_KINDS = frozenset({"crash", "hang", "oom", "error", "mismatch", "shap
                               "opt_mismatch", "slowdown"})  # what the per-test oracles (and timed pairs) judge again
 TRIAGE_DIRECTORY = "triage"
 Progress = Callable[[int, int, str, str], None]  # (cluster number, clusters, step, signature)
-WARM_EVALUATORS = 3  # sets of warm workers kept between clusters
+WARM_EVALUATORS = 3  # sets of warm workers kept between clusters, per job
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)  # clusters triaged at once: the work is in worker processes
 
 
 @dataclass
@@ -321,10 +326,11 @@ class TirTriage(Triage):
 
 def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 60.0,
                baseline: Iterable[str] = (), on_progress: Progress | None = None,
-               total_time: float | None = None, judges_as_targets: bool = False) -> TriageSummary:
+               total_time: float | None = None, judges_as_targets: bool = False,
+               jobs: int = DEFAULT_JOBS) -> TriageSummary:
     """Triage the run in ``run_dir``: one representative signature per cluster, in triage
-    order; skip what is done. A TIR run's bugs get their verified scripts (the campaign
-    shrank them already).
+    order, ``jobs`` clusters at a time (each job with warm workers of its own); skip what is
+    done. A TIR run's bugs get their verified scripts (the campaign shrank them already).
 
     ``time_budget`` is the reduction time per signature; ``baseline`` the known signatures;
     ``total_time`` stops starting new clusters once spent (the rest waits for the next triage).
@@ -339,23 +345,38 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
                            specs=specs)
         configurations = {representative_signature(members, specs): sorted({b for f in members for b in f.backends})
                           for members in grouped.values()}
-        triage = (TirTriage if tir else Triage)(store, reruns, time_budget, specs, configurations)
-        try:
-            for number, members in enumerate(grouped.values(), 1):
+        queue = list(enumerate(grouped.values(), 1))
+        lock = threading.Lock()
+
+        def next_cluster() -> tuple[int, list] | None:
+            with lock:
+                if not queue:
+                    return None
                 if total_time is not None and time.monotonic() - started >= total_time:
-                    summary.out_of_time = len(grouped) - number + 1
-                    break
-                record = records[representative_signature(members, specs)]
-                stored = find_stored(store, record.representative)
+                    summary.out_of_time = len(queue)
+                    return None
+                return queue.pop(0)
 
-                def announce(step: str, number=number, signature=record.signature) -> None:
-                    if on_progress is not None:
-                        on_progress(number, len(grouped), step, signature)
+        def job() -> None:
+            triage = (TirTriage if tir else Triage)(store, reruns, time_budget, specs, configurations)
+            try:
+                while (item := next_cluster()) is not None:
+                    number, members = item
+                    record = records[representative_signature(members, specs)]
 
-                record, steps = triage.run_steps(record, stored, announce)
-                summary.steps_run += steps
-        finally:
-            triage.close()
+                    def announce(step: str, number=number, signature=record.signature) -> None:
+                        if on_progress is not None:
+                            on_progress(number, len(grouped), step, signature)
+
+                    _, steps = triage.run_steps(record, find_stored(store, record.representative), announce)
+                    with lock:
+                        summary.steps_run += steps
+            finally:
+                triage.close()
+
+        with ThreadPoolExecutor(max(1, min(jobs, len(queue)))) as pool:
+            for running in [pool.submit(job) for _ in range(max(1, min(jobs, len(queue))))]:
+                running.result()
         summary.records = signature_records(store)
     summary.seconds = time.monotonic() - started
     return summary

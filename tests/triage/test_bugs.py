@@ -157,3 +157,13 @@ def test_a_reduced_bug_is_known_by_its_root_cause_only():
 
 def bug_fingerprint(found, records):
     return build_bugs([found], records)[0].fingerprints[0]
+
+
+def test_operators_that_share_a_kernel_are_one_bug():
+    """ONNX Runtime computes every float64 cosine-sum window in float32: one bug, not one per window."""
+    hamming, blackman = (finding(n, "ort-none", "mismatch", dtype="float64", error_class="magnitude")
+                         for n in (1, 2))
+    records = {hamming.signature: record(hamming.signature, {"reduction": {"done": True, "ops": ["HammingWindow"]}}),
+               blackman.signature: record(blackman.signature, {"reduction": {"done": True, "ops": ["BlackmanWindow"]}})}
+    (bug,) = build_bugs([hamming, blackman], records)
+    assert bug.findings == 2 and bug.fingerprints[0].endswith("@cosine-sum window")

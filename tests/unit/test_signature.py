@@ -138,3 +138,5 @@ def test_a_dtype_width_in_a_message_is_one_bug_whatever_the_width():
     assert normalize_message(message.format(c=0.5, dtype="float16")) == \
         normalize_message(message.format(c=9.9999997473787516e-05, dtype="float64"))
     assert normalize_message("expected int64, got bool") != normalize_message("expected float32, got bool")
+    shaped = "uses datatype T.float32 on the LHS (Type of R.Tensor({}, dtype=\"float32\"))"
+    assert normalize_message(shaped.format("(num_nonzero, 4, 6, 2)")) == normalize_message(shaped.format("(7, 2)"))

@@ -50,7 +50,7 @@ def window(name: str, cosines: tuple[float, ...]) -> OpSpec:
         result = sum(c * torch.cos(2 * math.pi * k * n / period) for k, c in enumerate(cosines))
         return result.to(torch_dtype(DType(attrs["output_datatype"])))
     return OpSpec(name, Family.SIGNAL, WINDOW_DTYPES, infer_window, lowering, propose_window, onnx=lower_window,
-                  since=17, dtype_attr=("output_datatype", "float32"),
+                  since=17, dtype_attr=("output_datatype", "float32"), kernel="cosine-sum window",
                   onnx_form=OnnxForm(constant_inputs={0: "size"}, scalar_inputs=frozenset({"size"}), data_input=False))
 
 

@@ -280,6 +280,9 @@ class OpSpec:
     # a constant, as an ONNX compiler folds it (torch.compile cannot trace the numpy).
     constant_result: bool = False
     commutative: bool = False  # swapping its two operands keeps the result
+    # The implementation compilers share between it and its kin (HannWindow, HammingWindow and
+    # BlackmanWindow are one cosine-sum kernel): a bug in one is one bug, named by the kernel.
+    kernel: str = ""
     largest_first: bool = False  # the reference evaluator needs the first operand at the result's shape
     fixed_input_types: bool = False  # proposals hold invariants shape inference misses: mutants keep its input types
     straight_through: bool = False  # piecewise constant along the identity: the input search passes gradients
