@@ -18,9 +18,11 @@ stay warm across steps and clusters (one evaluator per set of backends).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -310,18 +312,68 @@ class TirTriage(Triage):
         return {"repro": TirTriage.repro}
 
     def repro(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
-        from fuzzer.tir.repro import write_repro as write_tir_repro
-
         directory = self.directory / slug(record.signature)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "repro.py"
-        try:
-            write_tir_repro(self.store.run_dir, stored.id, path)
-        except (ValueError, KeyError, TypeError) as error:  # no script can rebuild this finding
-            return add_note(self.store, record, "repro", {"skipped": f"{type(error).__name__}: {error}"[:300]})
+        if stored.kind in FAILURE_KINDS - {FindingKind.ERROR}:  # the rebuild may crash, hang or exhaust memory
+            memory_mb = int((self.store.config.get("options") or {}).get("memory_mb") or TIR_REPRO_MEMORY_MB)
+            problem = write_tir_repro_isolated(self.store.run_dir, stored.id, path, memory_mb)
+        else:
+            problem = write_tir_repro_here(self.store.run_dir, stored.id, path)
+        if problem:
+            return add_note(self.store, record, "repro", {"skipped": problem[:300]})
         verified = verify_repro(path, crash_reproduces=stored.kind is FindingKind.CRASH)
         update_signature(self.store, record.signature, repro_path=str(path.relative_to(self.store.run_dir)))
         return add_note(self.store, record, "repro", {"path": str(path), "verified": verified})
+
+
+TIR_REPRO_WRITE_TIMEOUT = 120.0  # seconds to rebuild a TIR finding's module and write its script
+TIR_REPRO_MEMORY_MB = 4096  # when the run does not say (a TIR run's options.memory_mb)
+
+
+def write_tir_repro_isolated(run_dir: Path, finding_id: int, path: Path, memory_mb: int) -> str:
+    """Write a TIR finding's script in a child process (:func:`isolated`): the script rebuilds
+    the finding's module with TVM, which may crash, hang or exhaust memory on the very case the
+    finding is about (a Relax import that hangs took 14 GB in the triage process)."""
+    return isolated(write_tir_repro_here, (run_dir, finding_id, path), memory_mb, TIR_REPRO_WRITE_TIMEOUT)
+
+
+def write_tir_repro_here(run_dir: Path, finding_id: int, path: Path) -> str:
+    """Write a TIR finding's script in this process: "" when written, else why no script can
+    rebuild the finding."""
+    from fuzzer.tir.repro import write_repro
+
+    try:
+        write_repro(run_dir, finding_id, path)
+    except (ValueError, KeyError, TypeError, MemoryError) as error:
+        return f"{type(error).__name__}: {error}"
+    return ""
+
+
+def isolated(function: Callable[..., str], args: tuple, memory_mb: int, timeout: float) -> str:
+    """``function(*args)`` (which returns what went wrong, "" for nothing) in a spawned child
+    limited to ``memory_mb`` of address space and ``timeout`` seconds: its answer, or why the
+    child gave none."""
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="tcfuzz-isolated-") as directory:
+        answer_path = Path(directory) / "answer"
+        child = context.Process(target=_isolated_child, args=(function, args, memory_mb, answer_path))
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            return f"gave no answer within {timeout:.0f} s"
+        if answer_path.exists():
+            return answer_path.read_text()
+        return f"exited with {child.exitcode} (over {memory_mb} MB of memory, or a crash)"
+
+
+def _isolated_child(function: Callable[..., str], args: tuple, memory_mb: int, answer_path: Path) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+    answer_path.write_text(function(*args))
 
 
 def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float = 60.0,

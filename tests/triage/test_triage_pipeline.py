@@ -4,6 +4,7 @@ triage, repro, replay and reduce commands with their exit codes."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -11,7 +12,7 @@ from fuzzer.store import RunStore
 from fuzzer.cli import main
 from tests.quality.planted_ort import focused_campaign
 from triage.db import Status, load_baseline, signature_records, sync_signatures, update_signature
-from triage.pipeline import STEPS, replay_run, slug, triage_run
+from triage.pipeline import STEPS, isolated, replay_run, slug, triage_run
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,24 @@ def test_usage_errors_are_one_line_with_exit_2(argv, message, run, capsys):
     assert main([str(run) if a == "RUN" else a for a in argv]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def answers(text: str) -> str:
+    return text
+
+
+def allocates(megabytes: int) -> str:
+    return str(len(bytearray(megabytes << 20)))
+
+
+def sleeps(seconds: float) -> str:
+    time.sleep(seconds)
+    return ""
+
+
+def test_isolated_work_cannot_take_triage_down():
+    """Rebuilding a TIR finding's module can hang or exhaust memory on the very case it is
+    about: in a child process, triage gets a line saying so instead."""
+    assert isolated(answers, ("no script: a scheduling failure",), 2048, 60) == "no script: a scheduling failure"
+    assert "over 1024 MB of memory" in isolated(allocates, (3072,), 1024, 60)
+    assert "no answer within 1 s" in isolated(sleeps, (60,), 2048, 1)
