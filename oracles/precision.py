@@ -295,14 +295,16 @@ def evaluate_reference(graph: Graph, inputs: Mapping[str, np.ndarray],
         def emulate(perturb: bool):
             def after(index: int, node: Node, results: list[Any]) -> list[Any]:
                 rounded = []
-                scales = magnitudes.get(index, results)
-                for name, result, scale in zip(node.outputs, results, scales):
+                for k, (name, result) in enumerate(zip(node.outputs, results)):
                     dtype = declared[name].dtype
                     if dtype.is_float:
                         if perturb and not get_spec(node.op).exact:
                             noise = torch.empty(result.shape, dtype=torch.float64)
                             noise.uniform_(-PERTURBATION[dtype], PERTURBATION[dtype], generator=generator)
-                            result = result * (1 + noise) if scale is result else result + noise * scale
+                            if index in magnitudes:  # a sum: moved by its terms' magnitudes
+                                result = result + noise * magnitudes[index][k]
+                            else:
+                                result = result * (1 + noise)
                         result = result.to(torch_dtype(dtype)).to(torch.float64)
                     rounded.append(result)
                 return rounded

@@ -315,9 +315,12 @@ class TirTriage(Triage):
         directory = self.directory / slug(record.signature)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "repro.py"
-        if stored.kind in FAILURE_KINDS - {FindingKind.ERROR}:  # the rebuild may crash, hang or exhaust memory
+        # Rebuilding the module of a crash, hang or out-of-memory finding may do the same again
+        # (a Relax import that hangs took 14 GB in the triage process): in a child process.
+        if stored.kind in FAILURE_KINDS - {FindingKind.ERROR}:
             memory_mb = int((self.store.config.get("options") or {}).get("memory_mb") or TIR_REPRO_MEMORY_MB)
-            problem = write_tir_repro_isolated(self.store.run_dir, stored.id, path, memory_mb)
+            problem = isolated(write_tir_repro_here, (self.store.run_dir, stored.id, path), memory_mb,
+                               TIR_REPRO_WRITE_TIMEOUT)
         else:
             problem = write_tir_repro_here(self.store.run_dir, stored.id, path)
         if problem:
@@ -329,13 +332,6 @@ class TirTriage(Triage):
 
 TIR_REPRO_WRITE_TIMEOUT = 120.0  # seconds to rebuild a TIR finding's module and write its script
 TIR_REPRO_MEMORY_MB = 4096  # when the run does not say (a TIR run's options.memory_mb)
-
-
-def write_tir_repro_isolated(run_dir: Path, finding_id: int, path: Path, memory_mb: int) -> str:
-    """Write a TIR finding's script in a child process (:func:`isolated`): the script rebuilds
-    the finding's module with TVM, which may crash, hang or exhaust memory on the very case the
-    finding is about (a Relax import that hangs took 14 GB in the triage process)."""
-    return isolated(write_tir_repro_here, (run_dir, finding_id, path), memory_mb, TIR_REPRO_WRITE_TIMEOUT)
 
 
 def write_tir_repro_here(run_dir: Path, finding_id: int, path: Path) -> str:
@@ -426,8 +422,9 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
             finally:
                 triage.close()
 
-        with ThreadPoolExecutor(max(1, min(jobs, len(queue)))) as pool:
-            for running in [pool.submit(job) for _ in range(max(1, min(jobs, len(queue))))]:
+        workers = max(1, min(jobs, len(queue)))
+        with ThreadPoolExecutor(workers) as pool:
+            for running in [pool.submit(job) for _ in range(workers)]:
                 running.result()
         summary.records = signature_records(store)
     summary.seconds = time.monotonic() - started

@@ -408,32 +408,30 @@ class Reducer:
         return self.ddmin(lambda: [node.outputs[0] for node in self.case.graph.nodes],
                           lambda chunk: without(chunk, True), lambda chunk: without(chunk, False))
 
-    def inline_branches(self) -> bool:
-        """Replace an If by either of its branches (the first that still shows the finding)."""
+    def until_no_candidate_reproduces(self, candidates: Callable[[], list[TestCase | None]]) -> bool:
+        """Take the first reproducing candidate of ``candidates()`` (made from the current case)
+        again and again; whether any was taken."""
         progress = False
-        while not self.out_of_time:
-            candidates = [with_branch_inlined(self.case, index, branch)
-                          for index, node in enumerate(self.case.graph.nodes) if node.op == "If"
-                          for branch in ("then_branch", "else_branch")]
-            if not self.first_reproducing(candidates):
-                break
+        while not self.out_of_time and self.first_reproducing(candidates()):
             progress = True
         return progress
 
+    def inline_branches(self) -> bool:
+        """Replace an If by either of its branches (the first that still shows the finding)."""
+        return self.until_no_candidate_reproduces(lambda: [
+            with_branch_inlined(self.case, index, branch)
+            for index, node in enumerate(self.case.graph.nodes) if node.op == "If"
+            for branch in ("then_branch", "else_branch")])
+
     def shrink_extents(self) -> bool:
-        progress = False
-        while not self.out_of_time:
+        def candidates() -> list[TestCase | None]:
             graph = self.case.graph
             sources = [(s.name, s.type) for s in (*graph.inputs, *graph.weights)]
             extents = sorted({d for _, t in sources for d in t.shape if d > 1}, reverse=True)
-            candidates = [with_sources(self.case, extent_changer(d, new))
-                          for d in extents for new in sorted({1, d // 2})]
-            candidates += [with_sources(self.case, extent_changer(d, 1, axis), {name})
-                           for name, t in sources for axis, d in enumerate(t.shape) if d > 1]
-            if not self.first_reproducing(candidates):
-                break
-            progress = True
-        return progress
+            return [with_sources(self.case, extent_changer(d, new)) for d in extents for new in sorted({1, d // 2})] + \
+                [with_sources(self.case, extent_changer(d, 1, axis), {name})
+                 for name, t in sources for axis, d in enumerate(t.shape) if d > 1]
+        return self.until_no_candidate_reproduces(candidates)
 
     def narrow_dtypes(self) -> bool:
         graph = self.case.graph
