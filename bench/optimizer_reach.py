@@ -6,13 +6,15 @@ backend's level), the TVM passes that changed a module, the Inductor counters th
 the share of graphs in which at least one optimizing rewrite fired (cast insertion and
 removal, constant folding and constant sharing do not count, nor TVM's lowering passes); and
 the distribution of tensor sizes. Graphs are drawn as a default campaign (``tcfuzz fuzz``)
-draws them: its control-flow, dynamic and pattern shares (fuzzer.cli.CAMPAIGN_SHARES) and
-shape profiles (CAMPAIGN_PROFILES), with random inputs; it does not learn the campaign's
-avoided (operator, dtype) pairs from the support tables. Every field of GeneratorOptions with
+draws them: its control-flow, dynamic and pattern shares and pattern count (fuzzer.cli.CAMPAIGN_DRAWS) and
+shape profiles (CAMPAIGN_PROFILES), with random inputs. Like a campaign's lane, each backend
+first learns which (operator, dtype) pairs it declines (a support table, over ``--learn``
+graphs of other seeds; ``--learn 0`` skips this), and its graphs avoid them; the results
+also count the declined graphs of an unlearned draw. Every field of GeneratorOptions with
 a plain default is a flag (``--nodes``, ``--max-elements``, ``--pattern-share``, ...). ONNX
 Runtime's results also split the graphs by what was inserted: a pattern, a near-miss of one,
 or none. Prints JSON.
-Usage: python bench/optimizer_reach.py [--n 2000] [--slow-n 50] [--backends ort-all,tvm,inductor]
+Usage: python bench/optimizer_reach.py [--n 2000] [--slow-n 50] [--learn 5000] [--backends ort-all,tvm,inductor]
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fuzzer.campaign.driver import learned_avoidance  # noqa: E402
 from fuzzer.execution.backends import load_backend  # noqa: E402
+from fuzzer.execution.outcome import Status  # noqa: E402
+from fuzzer.execution.support import SupportTable, features  # noqa: E402
 from fuzzer.execution.backends.onnxruntime import OnnxRuntime  # noqa: E402
-from fuzzer.cli import CAMPAIGN_SHARES  # noqa: E402
+from fuzzer.cli import CAMPAIGN_DRAWS  # noqa: E402
 from fuzzer.generation.generator import GeneratorOptions, generated, make_case  # noqa: E402
 from fuzzer.generation.profiles import CAMPAIGN_PROFILES  # noqa: E402
 from fuzzer.graph.rejected import Unsatisfiable  # noqa: E402
@@ -56,12 +61,15 @@ def optimizing(effect: str) -> bool:
 
 
 # What a default campaign draws unless told otherwise (``tcfuzz fuzz`` with no generator flags).
-CAMPAIGN_OPTIONS = {**CAMPAIGN_SHARES, "shape_profiles": CAMPAIGN_PROFILES}
+CAMPAIGN_OPTIONS = {**CAMPAIGN_DRAWS, "shape_profiles": CAMPAIGN_PROFILES}
 
 
-def fresh_cases(count: int, options: GeneratorOptions) -> tuple[list, list[str]]:
+LEARNING_SEEDS = 10**6  # the support tables are learned on graphs of seeds from here on
+
+
+def fresh_cases(count: int, options: GeneratorOptions, first_seed: int = 0) -> tuple[list, list[str]]:
     """``count`` cases, and for each what was inserted: "pattern", "near-miss" or "none"."""
-    cases, kinds, seed = [], [], 0
+    cases, kinds, seed = [], [], first_seed
     while len(cases) < count:
         try:
             made = generated(seed, options)
@@ -73,12 +81,28 @@ def fresh_cases(count: int, options: GeneratorOptions) -> tuple[list, list[str]]
     return cases, kinds
 
 
-def reach(name: str, cases: list, kinds: list[str]) -> dict:
-    """One backend's effects over ``cases`` (``kinds``: what each has inserted)."""
+def learned_options(backend, options: GeneratorOptions, graphs: int) -> tuple[GeneratorOptions, int]:
+    """``options`` avoiding the pairs ``backend`` declined over ``graphs`` learning graphs (as a
+    campaign's support table learns them), and how many of those graphs it declined."""
+    table = SupportTable(backend.name, {}, Path("unsaved"))
+    declined = 0
+    for case in fresh_cases(graphs, options, LEARNING_SEEDS)[0]:
+        outcome = backend.execute(case, lambda stage: None)
+        declined += outcome.status is Status.UNSUPPORTED
+        table.learn(features(case.graph), outcome.status is Status.UNSUPPORTED)
+    avoided = frozenset(learned_avoidance({backend.name: table}))
+    return dataclasses.replace(options, avoid=options.avoid | avoided), declined
+
+
+def reach(name: str, count: int, options: GeneratorOptions, learn: int) -> dict:
+    """One backend's effects over ``count`` fresh graphs, drawn avoiding what it declined over
+    ``learn`` learning graphs."""
     backend = load_backend(name)()
     backend.setup()
     if isinstance(backend, OnnxRuntime):
         backend.effects_share = 1.0
+    options, declined_unlearned = learned_options(backend, options, learn) if learn else (options, None)
+    cases, kinds = fresh_cases(count, options)
     fired, statuses, optimized, applied = Counter(), Counter(), 0, set()
     compiled, by_kind = 0, {kind: Counter() for kind in ("pattern", "near-miss", "none")}
     started = time.perf_counter()
@@ -94,6 +118,8 @@ def reach(name: str, cases: list, kinds: list[str]) -> dict:
         applied.update(getattr(backend, "applied", ()))
     result = {
         "backend": name, "graphs": len(cases), "statuses": dict(statuses),
+        "learning_graphs": learn, "learning_graphs_declined": declined_unlearned,
+        "pairs_avoided": len(options.avoid),
         "seconds": round(time.perf_counter() - started, 1),
         "distinct_effects": len(fired),
         "distinct_optimizing_effects": sum(optimizing(effect) for effect in fired),
@@ -152,18 +178,23 @@ def main() -> None:
     parser.add_argument("--backends", default="ort-all,tvm,inductor")
     parser.add_argument("--n", type=int, default=2000, help="graphs per fast backend (ONNX Runtime)")
     parser.add_argument("--slow-n", type=int, default=50, help="graphs per slow backend (TVM, Inductor)")
+    parser.add_argument("--learn", type=int, default=5000,
+                        help="graphs over which each backend's support table is learned first (fast backends; "
+                             "slow ones use --slow-n of them)")
     options_fields = generator_flags(parser)
     args = parser.parse_args()
     chosen = {name: getattr(args, name) for name in options_fields if getattr(args, name) is not None}
     options = GeneratorOptions(**{"input_budget": None, **CAMPAIGN_OPTIONS, **chosen})
     names = args.backends.split(",")
-    counts = {name: args.slow_n if load_backend(name).timeout_factor > 1 else args.n for name in names}
-    cases, kinds = fresh_cases(max(counts.values()), options)
+    slow = {name for name in names if load_backend(name).timeout_factor > 1}
+    counts = {name: args.slow_n if name in slow else args.n for name in names}
     with contextlib.redirect_stdout(sys.stderr):  # what compilers print stays out of the JSON
-        results = [reach(name, cases[:counts[name]], kinds[:counts[name]]) for name in names]
+        results = [reach(name, counts[name], options, min(args.learn, args.slow_n) if name in slow else args.learn)
+                   for name in names]
     print(json.dumps({"benchmark": "optimizer reach (rewrites that fired over fresh default graphs)",
                       "generator_options": {**CAMPAIGN_OPTIONS, **chosen},
-                      "results": results, "tensor_sizes": tensor_sizes(cases)}, indent=2))
+                      "results": results, "tensor_sizes": tensor_sizes(fresh_cases(max(counts.values()), options)[0])},
+                     indent=2))
 
 
 if __name__ == "__main__":

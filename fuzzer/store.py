@@ -88,6 +88,9 @@ class StoreError(Exception):
 
 @dataclass(frozen=True)
 class StoredFinding:
+    """A finding as the store keeps it: ``details`` is the oracle's JSON evidence, and the
+    properties below read the parts of it that triage relies on, typed."""
+
     id: int
     test_index: int
     kind: FindingKind
@@ -105,6 +108,31 @@ class StoredFinding:
     def on_rewrite(self) -> bool:
         """Whether it was found on a metamorphic rewrite (the store keeps the original case too)."""
         return ORIGINAL_GRAPH in self.artifacts
+
+    @property
+    def compared_with(self) -> str:
+        """The backend a value or type disagreement was judged against ("" for failures)."""
+        return str(self.details.get("compared_with") or "")
+
+    @property
+    def baseline(self) -> str:
+        """The configuration a slowdown was timed against ("" for other kinds)."""
+        return str(self.details.get("baseline") or "")
+
+    @property
+    def message(self) -> str:
+        """A failure's error message ("" for disagreements)."""
+        return str(self.details.get("message") or "")
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the output that names a disagreement ("" for failures)."""
+        return str(self.details.get("dtype") or "")
+
+    @property
+    def root_cause(self) -> str:
+        """A TIR finding's root-cause key, else its signature."""
+        return str(self.details.get("root_cause") or self.signature)
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,11 @@ def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges
     if origin.get("kind") in TYPE_KINDS:  # a consequence: the bug is the type divergence upstream
         return "/".join([role, facts.compiler, origin["kind"], "@" + "+".join(origin["ops"])])
     if finding.kind in FAILURE_KINDS:
-        tail = [failure_cause(finding.details), error_headline(str(finding.details.get("message", "")))]
+        tail = [failure_cause(finding.details), error_headline(finding.message)]
     elif finding.kind in TYPE_KINDS:
         tail = []
     else:
-        tail = [dtype_class(str(finding.details.get("dtype", "")))]
+        tail = [dtype_class(finding.dtype)]
     return "/".join([role, facts.compiler, finding.kind, *tail, "@" + "+".join(map(kernel_of, ops))])
 
 
@@ -230,7 +230,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         culprit = "shrunk to " + miscompile["culprit"]
     triage_error = (notes.get("failed") or {}).get("error")
     reduced_ops = tuple(origin.get("ops") or (notes.get("reduction") or {}).get("ops") or ())
-    defect = (known_defect(stored.backends[0], reduced_ops, str(stored.details.get("dtype", "")))
+    defect = (known_defect(stored.backends[0], reduced_ops, stored.dtype)
               if category == "reference-issue" else None)
     if defect is not None:
         known = known | {fingerprint}

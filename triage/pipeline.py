@@ -95,10 +95,10 @@ def repro_source(store: RunStore, stored: StoredFinding, case: TestCase) -> str:
     """The standalone script for ``stored`` on ``case``, judged as the run judged it."""
     specs = backend_specs(store.config)
     if stored.kind is FindingKind.SLOWDOWN:
-        baseline = stored.details["baseline"]
+        baseline = stored.baseline
         return write_perf_repro(case, specs[stored.backends[0]], specs.get(baseline, baseline), stored,
                                 campaign_config(store.config).perf_policy)
-    reference = stored.details.get("compared_with")
+    reference = stored.compared_with or None
     policy = OPT_POLICY if stored.kind is FindingKind.OPT_MISMATCH else run_policy(store.config)
     campaign = campaign_config(store.config)
     return write_repro(case, specs[stored.backends[0]], specs.get(reference, reference), stored, policy,

@@ -484,7 +484,7 @@ def judging_backends(config: CampaignConfig, stored: StoredFinding) -> list[str]
     lane = list(sampled if slow_blamed else every_test)
     if stored.kind not in NARROW_KINDS:
         return lane
-    needed = {*stored.backends, str(stored.details.get("compared_with", "")), config.reference}
+    needed = {*stored.backends, stored.compared_with, config.reference}
     return [spec for spec in lane if (backend := load_backend(spec)).name in needed or backend.role == "judge"]
 
 
@@ -564,7 +564,7 @@ def reduce_finding(store: RunStore, finding_id: int, *, evaluator: Evaluator | N
     row = _load_row(store, finding_id)
     if previous is not None:
         target = Target(stored.kind, stored.backends, row["signature"], row["operator"],
-                        str(stored.details.get("compared_with", "")))
+                        stored.compared_with)
         case, nodes_before, tests_before, seconds_before = (previous.case, previous.nodes_before, previous.tests,
                                                             previous.seconds)
     else:

@@ -39,7 +39,8 @@ class CampaignConfig:
     control_flow: float = 0.0  # share of graphs with an If, Loop or Scan node
     dynamic: float = 0.0  # share of graphs with a symbolic leading dimension, each run at several sizes
     shape_profiles: dict[str, float] | None = None  # profile -> weight (fuzzer.generation.profiles); None: small
-    pattern_share: float = 0.0  # share of graphs with an optimizer pattern or a near-miss of one
+    pattern_share: float = 0.0  # share of graphs with optimizer patterns or near-misses of them
+    max_patterns: int = 1  # a graph with patterns holds 1..max_patterns of them
     ops: tuple[str, ...] = ()  # the operators graphs are made of; (): every one
     dtypes: tuple[str, ...] = ()  # dtypes of fresh inputs and anchors; (): every one
     pythons: dict[str, str] | None = None  # backend -> Python executable of another environment
@@ -70,7 +71,7 @@ class CampaignConfig:
                                 input_budget=self.input_budget, control_flow=self.control_flow,
                                 dynamic=self.dynamic, ops=frozenset(self.ops) or None,
                                 dtypes=frozenset(DType(d) for d in self.dtypes) or DEFAULT_DTYPES,
-                                pattern_share=self.pattern_share,
+                                pattern_share=self.pattern_share, max_patterns=self.max_patterns,
                                 **({"shape_profiles": self.shape_profiles} if self.shape_profiles else {}))
 
 

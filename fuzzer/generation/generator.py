@@ -69,11 +69,14 @@ class GeneratorOptions:
     shape_profiles: tuple[tuple[str, float], ...] = (("small", 1.0),)
     pattern_share: float = 0.0  # share of graphs with a pattern of fuzzer.generation.patterns
     near_miss_share: float = 0.5  # share of inserted patterns that are one edit away from matching
+    max_patterns: int = 1  # a graph with patterns holds 1..max_patterns of them (fusions that meet)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape_profiles", checked_weights(self.shape_profiles))
         if self.nodes < 1:
             raise ValueError(f"nodes must be at least 1, got {self.nodes}")
+        if self.max_patterns < 1:
+            raise ValueError(f"max_patterns must be at least 1, got {self.max_patterns}")
         unknown = set(self.dtypes) - ALL_DTYPES
         if unknown or not self.dtypes:
             raise ValueError(f"dtypes must be a non-empty subset of {sorted(d.value for d in ALL_DTYPES)}")
@@ -405,18 +408,21 @@ def generate_graph(seed: int, options: GeneratorOptions = GeneratorOptions()) ->
 
 def generated(seed: int, options: GeneratorOptions = GeneratorOptions()) -> Generated:
     """:func:`generate_graph`'s graph with its profile and patterns. A graph draws its
-    profile first, then (with ``pattern_share``) the node count at which a pattern goes in."""
+    profile first, then (with ``pattern_share``) the node counts at which patterns go in."""
     rng = random.Random(seed)
     profile = draw_profile(rng, options.shape_profiles)
     options = options.profiled(profile)
     specs = options.specs()
     builder = GraphBuilder(rng, options, profile=profile)
     size = options.nodes if options.exact_size or rng.random() < 0.5 else rng.randint(1, options.nodes)
-    pattern_at = rng.randrange(size) if options.pattern_share and rng.random() < options.pattern_share else None
+    pattern_at = []
+    if options.pattern_share and rng.random() < options.pattern_share:
+        count = rng.randint(1, options.max_patterns) if options.max_patterns > 1 else 1
+        pattern_at = sorted(rng.randrange(size) for _ in range(count))
     attempts = 0
     while len(builder.nodes) < size and attempts < options.nodes * options.attempts_per_node:
-        if pattern_at is not None and len(builder.nodes) >= pattern_at:
-            pattern_at = None
+        if pattern_at and len(builder.nodes) >= pattern_at[0]:
+            pattern_at.pop(0)
             with contextlib.suppress(Unsatisfiable):
                 builder.add_pattern()
             continue

@@ -313,7 +313,7 @@ class TirCampaign:
         for stored in store.findings():
             self.snapshot.findings[stored.kind] += 1
             self.snapshot.signatures.add(stored.signature)
-            self.add_likely_bug(stored.details.get("root_cause", stored.signature))
+            self.add_likely_bug(stored.root_cause)
         self.corpus: list[dict] = store.get_meta("tir_corpus", [])
         self.features: set[str] = set(store.get_meta("tir_features", []))
         self.minimized: dict[str, int] = {}
