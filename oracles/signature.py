@@ -29,13 +29,17 @@ _FAILURE_KINDS = frozenset({FindingKind.CRASH, FindingKind.HANG, FindingKind.OOM
 # named in a message (TVM's `unknown intrinsic ... name="tirx.asin"`) is one lowering gap
 # whatever the operator: one bug, not one per math function. So is a dtype's width (a float32
 # constant mixed into float16 or float64 arithmetic), as the dtype class keys findings.
-VOLATILE = (
+_IDENTIFIERS = (
     (re.compile(r"(?<![\w.])(?:~|\.{1,2})?/[^\s'\"`:,;()\[\]{}]+|\b[a-z]:\\[^\s'\"`]+"), "<path>"),
     (re.compile(r"(['\"`])te?mp[^'\"`]*\1"), "<tmp>"),
     (re.compile(r"\b(?:lv|gv|alloc|storage)\d*\b|\b[vxwn]\d+\b"), "<name>"),
+    (re.compile(r"\br\.const\([^()]*\)"), "<name>"),  # a Relax constant operand is a variable's kin
     (re.compile(r"(['\"`])(?!(?:u?int|float|bfloat|complex)\d)[a-z_][a-z_]*\d+[a-z0-9_]*\1"), r"\1<name>\1"),
     (re.compile(r"\b(b?float|u?int)(?:8|16|32|64)\b"), r"\1<n>"),
     (re.compile(r"(?<=tensor\()\([^()]*\)"), "<shape>"),  # R.Tensor((num_nonzero, 4), ...): symbolic extents too
+)
+# Also applied to stack frames' names (see _frame_key).
+_GENERIC = (
     (re.compile(r"\bt_[a-z]+(?:_[a-z]+)*(?:_\d+)?\b"), "<buffer>"),
     (re.compile(r'(?<=name=)"[a-z_]+(?:\.[a-z0-9_]+)+"'), '"<op>"'),
     (re.compile(r"(?<!\w)\d+\.\d+(?:e[-+]?\d+)?"), "<n>"),  # a decimal's digits are no address
@@ -44,6 +48,7 @@ VOLATILE = (
     (re.compile(r"(?<!\w)\d+(?:\.\d+)?(?:e[-+]?\d+)?"), "<n>"),
     (re.compile(r"\s+"), " "),
 )
+VOLATILE = _IDENTIFIERS + _GENERIC
 
 
 def headline(text: str) -> str:
@@ -107,7 +112,7 @@ def _frame_key(path: str, function: str) -> str:
     words = function.split("(", 1)[0].split()  # a C++ frame: "tvm::Type tvm::relax::Infer(const Call&)"
     function = words[-1] if words else function.strip()
     text = _GENERATED_NAME.sub("<generated>", f"{function}:{path.rsplit('/', 1)[-1]}".lower())
-    for pattern, placeholder in VOLATILE[6:]:  # addresses and numbers; paths are already gone
+    for pattern, placeholder in _GENERIC:  # addresses and numbers; paths are already gone
         text = pattern.sub(placeholder, text)
     return text.replace("/", "")
 

@@ -504,6 +504,16 @@ def test_normalize_message_keeps_identifiers_with_digits():
         "unsupported conv2d on float<n> with axis=<n>")
 
 
+def test_a_relax_constant_operand_normalizes_like_a_variable():
+    """TVM's float32-constant-in-float16 mix fails on R.multiply(lv1, R.const(-0.5, "float16"))
+    when the constant is a graph weight and on R.multiply(lv23, lv1) when it is computed: one bug."""
+    with_constant = normalize_message('TypeError: However, R.multiply(lv1, R.const(-0.5, "float16")) uses '
+                                      'datatype T.float32 on the LHS (Type of R.Tensor((), dtype="float32"))')
+    with_variable = normalize_message('TypeError: However, R.multiply(lv23, lv1) uses datatype T.float32 '
+                                      'on the LHS (Type of R.Tensor((2, 6, 2), dtype="float32"))')
+    assert with_constant == with_variable
+
+
 def test_normalize_message_uses_the_error_line_of_a_traceback():
     text = 'Traceback (most recent call last):\n  File "/x/y.py", line 3, in f\nValueError: no 7'
     assert normalize_message(text) == "valueerror: no <n>"
