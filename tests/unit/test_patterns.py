@@ -113,6 +113,17 @@ def test_the_mutator_inserts_a_valid_pattern():
     assert_valid(mutants[0])
 
 
+def test_a_graph_holds_up_to_max_patterns_deterministically():
+    options = GeneratorOptions(pattern_share=1.0, max_patterns=3, input_budget=None)
+    made = [generated(seed, options) for seed in range(30)]
+    counts = [len(m.patterns) for m in made]
+    assert max(counts) > 1 and all(count <= 3 for count in counts)
+    assert [generated(seed, options) for seed in range(5)] == made[:5]
+    for m in made[:10]:
+        assert_valid(m.graph)
+    with pytest.raises(ValueError, match="max_patterns"):
+        GeneratorOptions(max_patterns=0)
+
 # Templates aimed at ONNX Runtime's CPU fusions, and the graph transformer each must make fire
 # (verified: one instance alone in a graph, ORT_ENABLE_ALL, the transformer's INFO log line).
 ORT_TARGETS = {
@@ -150,3 +161,21 @@ def test_ort_templates_make_their_transformers_fire():
             backend.session(to_onnx(graph).SerializeToString(), capture=True)
             if ORT_TARGETS[name] in backend.applied:  # a transformer this ONNX Runtime version has
                 assert ORT_TARGETS[name] in backend.fired, f"{name} (seed {seed}): only {backend.fired} fired"
+
+
+# Eliminations that ONNX Runtime's level-1 rule-based transformer applies (one log line for all
+# its rules); each reads a computed value, as ORT removes no node that reads a graph input.
+RULE_BASED = ("expand_identity", "noop_arithmetic", "identity_dropout", "reciprocal_mul", "relu_clip")
+
+
+def test_elimination_templates_make_the_rule_based_transformer_fire():
+    pytest.importorskip("onnxruntime")
+    from fuzzer.execution.backends import load_backend
+
+    backend = load_backend("ort-all")()
+    backend.setup()
+    for name in RULE_BASED:
+        assert any(target.startswith("ort:") for target in BY_NAME[name].targets)
+        graph = built(BY_NAME[name], False, "small", 0, output_share=0.0)[0]
+        backend.session(to_onnx(graph).SerializeToString(), capture=True)
+        assert "Level1_RuleBasedTransformer" in backend.fired, f"{name}: only {backend.fired} fired"

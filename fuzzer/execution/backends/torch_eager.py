@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Mapping
 
 from fuzzer.execution.backends.base import Backend, Unsupported
 from fuzzer.graph.case import TestCase
 
 TORCH_EXPORT_CODE = ("*/torch/export/*", "*/torch/fx/*")  # what torch.export runs, for coverage
+# torch.export keeps its tracing modes in process-wide stacks: two threads exporting at once
+# (triage's parallel jobs writing scripts) corrupt them ("Trying to pop empty mode stack").
+TORCH_EXPORT_LOCK = threading.Lock()
 
 
 class TorchEager(Backend):
@@ -65,7 +69,8 @@ def exported_program_bytes(torch: Any, module: Any, arguments: list[Any]) -> byt
     import io
 
     buffer = io.BytesIO()
-    torch.export.save(torch.export.export(module, tuple(arguments)), buffer)
+    with TORCH_EXPORT_LOCK:
+        torch.export.save(torch.export.export(module, tuple(arguments)), buffer)
     return buffer.getvalue()
 
 

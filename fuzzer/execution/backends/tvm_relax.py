@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 import numpy as np
 
 from fuzzer.execution.backends.base import Backend, Unsupported
-from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, exported_program_bytes
+from fuzzer.execution.backends.torch_eager import TORCH_EXPORT_CODE, TORCH_EXPORT_LOCK, exported_program_bytes
 from fuzzer.execution.devices import gpu_present
 from fuzzer.graph.case import TestCase
 
@@ -367,7 +367,8 @@ names = parameter_names(module)"""
     def prepare(self, case: TestCase) -> tuple[Any, list[str]]:
         arguments = tuple(self.example_arguments(case))
         try:
-            program = self.torch.export.export(self.export.to_module(case.graph), arguments)
+            with TORCH_EXPORT_LOCK:
+                program = self.torch.export.export(self.export.to_module(case.graph), arguments)
         except Exception as error:  # noqa: BLE001 - torch, not TVM, failed: TVM cannot be tested
             raise Unsupported(f"torch.export cannot export the graph's torch lowering: {error}") from error
         module, user_inputs = import_exported_program(program)
