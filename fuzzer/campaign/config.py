@@ -167,6 +167,7 @@ class Snapshot(Throughput):
     bugs: set[str] = field(default_factory=set)  # cluster keys (triage.bugs): the likely bugs before triage
     suppressed: Counter = field(default_factory=Counter)  # false alarms a guard explained, by guard
     restarts: int = 0
+    restarts_by_backend: Counter = field(default_factory=Counter)  # of the lanes that have ended
     stopping_reason: str = ""
     branches: int = 0  # compiler Python arcs covered (with coverage feedback)
     features: int = 0  # structural and compiler-noted features covered

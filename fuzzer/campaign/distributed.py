@@ -59,8 +59,8 @@ class _GroupActor:
                       declined: Mapping[str, Mapping[int, Outcome]] | None) -> list[list[Outcome]]:
         return self.group.execute_batch(cases, declined)
 
-    def restarts(self) -> int:
-        return self.group.restarts
+    def restarts(self) -> dict[str, int]:
+        return self.group.restarts_by_backend
 
     def close(self) -> None:
         self.group.close()
@@ -116,9 +116,13 @@ class RayWorkerGroup:
 
     @property
     def restarts(self) -> int:
+        return sum(self.restarts_by_backend.values())
+
+    @property
+    def restarts_by_backend(self) -> dict[str, int]:
         import ray
 
-        return ray.get(self._actor.restarts.remote()) if self._actor is not None else 0
+        return ray.get(self._actor.restarts.remote()) if self._actor is not None else {}
 
     def close(self) -> None:
         import ray

@@ -212,6 +212,7 @@ class Campaign:
                 self.shares.stop(lane.name)
             with self._lock:
                 self.snapshot.restarts += group.restarts
+                self.snapshot.restarts_by_backend.update(group.restarts_by_backend)
             group.close()
             builder.close()
             if perf is not None:

@@ -29,7 +29,8 @@ def summary_table(snapshot: Snapshot, title: str = "tcfuzz",
     table.add_row("tests", f"{snapshot.tests:,}")
     table.add_row("tests/s", f"{snapshot.rate:,.1f}")
     table.add_row(RAN_ON_ALL, f"{snapshot.valid_share:.1%}")
-    table.add_row("worker restarts", f"{snapshot.restarts}")
+    by_backend = ", ".join(f"{backend} {count}" for backend, count in snapshot.restarts_by_backend.most_common())
+    table.add_row("worker restarts", f"{snapshot.restarts}" + (f" ({by_backend})" if by_backend else ""))
     if outcomes is None:
         outcomes = getattr(snapshot, "outcomes", None)  # should a Snapshot carry them one day
     if outcomes:

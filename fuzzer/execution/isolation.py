@@ -328,6 +328,11 @@ class WorkerGroup:
     def restarts(self) -> int:
         return sum(worker.restarts for worker in self.workers)
 
+    @property
+    def restarts_by_backend(self) -> dict[str, int]:
+        """Restarts (each after a crash, hang or memory kill) of the workers that had any."""
+        return {worker.backend: worker.restarts for worker in self.workers if worker.restarts}
+
     def versions(self) -> dict[str, str]:
         """Package versions the started workers reported."""
         return {package: version for worker in self.workers for package, version in worker.versions.items()}

@@ -91,6 +91,10 @@ def test_campaign_survives_every_fault_kind(tmp_path):
     # cost one more, depending on the machine's load. The time limit leaves the memory bomb
     # room to reach its limit on a loaded machine (it was once read as a hang at 3 s).
     assert 8 <= snapshot.restarts <= 9
+    # the summary names the backends whose workers were restarted
+    by_backend = snapshot.restarts_by_backend
+    assert sum(by_backend.values()) == snapshot.restarts and set(by_backend) == {
+        f"tests.fault_backends:{fault}" for fault in faults}
 
 
 def test_lanes_share_the_work(tmp_path):

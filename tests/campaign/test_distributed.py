@@ -64,6 +64,7 @@ def test_findings_from_a_ray_cluster_arrive_in_the_drivers_store(ray_head, tmp_p
     # a crash inside a test is a finding (the worker under the actor restarts), never a task retry
     assert ("crash", "fault-segfault") in kinds and ("mismatch", "fault-wrong") in kinds
     assert snapshot.restarts == 3  # tests 1, 5 and 9 trigger the segfault
+    assert snapshot.restarts_by_backend == {"tests.fault_backends:Segfault": 3}
     assert not (tmp_path / "run" / "workers").exists()  # the driver ran no worker itself
 
 
