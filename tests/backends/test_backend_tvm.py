@@ -111,6 +111,32 @@ def test_only_frontend_refusals_and_documented_limitations_are_unsupported():
     assert not backend.is_unsupported(raise_from(frontend, integer_sqrt, relax=relax, np=np))
 
 
+def test_torch_failing_inside_the_torch_frontend_is_a_decline_and_tvm_failing_a_finding(monkeypatch):
+    """torch's verifier or functionalization failing while TVM decomposes a program (a
+    ``torch.cond`` with a constant in a branch) says nothing about TVM; TVM's own errors do."""
+    import os
+
+    import torch
+
+    backend = load_backend("tvm-torch")()
+    backend.setup()
+    case = generate_case(0, GeneratorOptions(ops=frozenset({"Relu"}), dtypes=FLOAT32, input_budget=None))
+    generated: dict = {}  # FX's generated forward: skipped when finding whose code raised
+    exec(compile("def forward():\n    raise RuntimeError('FunctionalTensor on its own')", "<eval_with_key>.1",
+                 "exec"), generated)
+    torch_file = os.path.join(os.path.dirname(torch.__file__), "_subclasses", "functional_tensor.py")
+    frontend = os.path.join(os.path.dirname(tvm_relax.__file__), "tvm", "relax", "frontend", "torch", "x.py")
+
+    def importer_failing_in(filename: str):
+        return lambda program: exec(compile("forward()", filename, "exec"), generated)
+
+    monkeypatch.setattr(tvm_relax, "import_exported_program", importer_failing_in(torch_file))
+    with pytest.raises(tvm_relax.Unsupported, match="torch failed inside TVM's import"):
+        backend.prepare(case)
+    monkeypatch.setattr(tvm_relax, "import_exported_program", importer_failing_in(frontend))
+    with pytest.raises(RuntimeError, match="FunctionalTensor"):
+        backend.prepare(case)
+
 RUNNER = textwrap.dedent("""
     import pickle, sys
     for package in ("fuzzer", "oracles", "corpus", "triage"):
