@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from fuzzer.execution.backends.onnx_reference import OnnxReference
+from fuzzer.execution.outcome import Stage
 
 TRIGGER_EVERY = 4
 
@@ -105,6 +106,44 @@ class SlowOtherAlwaysWrong(SlowAlwaysWrong):
 
     name = "fault-slow-other"
     family = "slow-other"
+
+
+class PackedFault(OnnxReference):
+    """Compiles a batch of several cases as one program (whole-batch stages, as aot-eager
+    does), which misbehaves; each case alone is fine."""
+
+    description = "reference evaluator whose packed batches misbehave"
+    role = "target"
+    family = "faulty"
+    batch_size = 4
+
+    def execute_batch(self, cases, report_stage):
+        if len(cases) > 1:
+            report_stage("*", Stage.COMPILE)
+            self.misbehave()
+        yield from super().execute_batch(cases, report_stage)
+
+    def misbehave(self):
+        raise NotImplementedError
+
+
+class SlowPack(PackedFault):
+    """A packed compile that never ends (Dynamo on a large packed program)."""
+
+    name = "fault-slow-pack"
+
+    def misbehave(self):
+        while True:
+            time.sleep(0.01)
+
+
+class CrashingPack(PackedFault):
+    """A packed compile that segfaults."""
+
+    name = "fault-crashing-pack"
+
+    def misbehave(self):
+        ctypes.string_at(0)
 
 
 class BrokenSetup(OnnxReference):

@@ -176,10 +176,9 @@ class Worker:
                 self._results[self._positions[local]] = outcome
                 return self._advance() if all(p in self._results for p in self._positions) else None
             current, stage = payload.decode().split(":")
-            if current != self._current:  # each case (or a packed batch) gets its own time
+            if current != self._current:  # each case gets its own time; a packed batch one case's
                 self._current = current
-                cases = len(self._positions) if current == protocol.WHOLE_BATCH else 1
-                self._deadline = time.monotonic() + self.timeout * cases
+                self._deadline = time.monotonic() + self.timeout
             self._stage = Stage(stage)
             return None
         now = time.monotonic()
@@ -215,7 +214,9 @@ class Worker:
             return None
         if self._packed_failure is not None:
             fatal, first = self._packed_failure
-            if not any(self._results[p].status in FATAL for p in self._results):
+            # A pack that outlasts one case's time limit says nothing about its cases (Dynamo's
+            # time grows faster than the program it traces); one that crashes only together does.
+            if fatal.status is not Status.HANG and not any(self._results[p].status in FATAL for p in self._results):
                 self._results[first] = replace(fatal, message=f"{fatal.message} (only when compiled "
                                                f"together with the other {len(self._batch) - 1} cases of its batch)")
         return [self._results[p] for p in range(len(self._batch))]

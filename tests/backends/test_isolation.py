@@ -45,6 +45,30 @@ def test_fault_becomes_outcome_and_worker_recovers(tmp_path, backend, status, er
         worker.close()
 
 
+def test_a_packed_batch_that_hangs_falls_back_to_one_case_at_a_time_without_a_finding(tmp_path):
+    """A pack gets one test's time limit, not one per case, and a pack too slow to finish says
+    nothing about any of its cases: each then runs alone and gets its own outcome."""
+    worker = Worker("tests.fault_backends:SlowPack", LIMITS, log_dir=tmp_path)
+    try:
+        worker.submit([case(index) for index in range(4)])
+        outcomes = worker.collect()
+        assert [o.status for o in outcomes] == [Status.OK] * 4
+        assert worker.restarts == 1
+    finally:
+        worker.close()
+
+
+def test_a_crash_only_when_packed_is_blamed_on_the_batch_first_case(tmp_path):
+    worker = Worker("tests.fault_backends:CrashingPack", LIMITS, log_dir=tmp_path)
+    try:
+        worker.submit([case(index) for index in range(4)])
+        outcomes = worker.collect()
+        assert [o.status for o in outcomes] == [Status.CRASH] + [Status.OK] * 3
+        assert "only when compiled together with the other 3 cases" in outcomes[0].message
+    finally:
+        worker.close()
+
+
 def test_wrong_answer_is_blamed_by_the_differential_oracle(tmp_path):
     from oracles.verdict import differential
     from oracles.finding import FindingKind

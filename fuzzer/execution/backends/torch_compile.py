@@ -1,18 +1,24 @@
 """torch.compile: Inductor (static and dynamic shapes) and aot_eager, on CPU or CUDA.
 
-Inductor compiles C++ for every new graph, so a batch of test graphs is packed into one
-module and compiled once; each output is attributed back to the graph it came from.
-A packed compile that fails is retried graph by graph, so every error lands on its own
-test case. Dynamo's caches are reset after each batch so that tests stay independent.
+aot_eager packs a batch of test graphs into one module, compiled once (Dynamo's fixed cost
+per compile); each output is attributed back to the graph it came from. A packed compile
+that fails is retried graph by graph, so every error lands on its own test case (and the
+worker gives a pack one test's time limit). Inductor compiles graph by graph, each worker
+with its own kernel cache. Dynamo's caches are reset after each batch so that tests stay
+independent.
 Inductor's optimizations, for culprit search, are config switches that each turn one off
 (``INDUCTOR_OFF``).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, ClassVar, Collection, Iterator, Mapping, Sequence
 
 from fuzzer.execution.backends.base import Backend, ReportStage, Unsupported
@@ -57,6 +63,10 @@ class TorchCompile(Backend):
 
     def setup(self) -> None:
         os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")  # no reuse across tests
+        # Inductor names a kernel's library by its code's hash in a cache that all processes
+        # share: a worker killed while its C++ compiler wrote one left a truncated library that
+        # another worker then loaded ("InductorError: ImportError: .../main.so").
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = private_cache_dir()
         import torch
         import torch._dynamo
 
@@ -201,6 +211,32 @@ class Inductor(TorchCompile):
     def describe_culprit(cls, name: str) -> tuple[str, str]:
         return "inductor_config", (f"torch._inductor.config.{name} = {INDUCTOR_OFF[name]!r} alone "
                                    "makes the finding vanish")
+
+
+CACHE_PREFIX = "tcfuzz-inductor-"
+
+
+def private_cache_dir(root: Path | None = None) -> str:
+    """A fresh directory for this process's Inductor caches, removed when it exits; the
+    directories of processes that died without removing theirs (killed workers) go first."""
+    root = Path(root or tempfile.gettempdir())
+    for stale in root.glob(f"{CACHE_PREFIX}*"):
+        pid = stale.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-", dir=root)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def switch_off(flag: str) -> None:
