@@ -248,16 +248,19 @@ class Triage:
             return f"did not reproduce in {self.reruns} re-runs"
         return ""
 
-    def run_steps(self, record: SignatureRecord, stored: StoredFinding,
-                  announce: Callable[[str], None]) -> tuple[SignatureRecord, int]:
-        """The pending steps of ``record``; an exception marks it ``triage-failed`` (with the
-        one-line error in its notes) instead of stopping the run. (record, steps run)"""
+    def run_steps(self, record: SignatureRecord, stored: StoredFinding, announce: Callable[[str], None],
+                  deadline: float | None = None) -> tuple[SignatureRecord, int]:
+        """The pending steps of ``record``, none begun after ``deadline`` (``time.monotonic()``;
+        the next triage goes on from the first left); an exception marks it ``triage-failed``
+        (with the one-line error in its notes) instead of stopping the run. (record, steps run)"""
         if record.status is Status.TRIAGE_FAILED:  # tried again: start from its status before
             record = add_note(self.store, record, "failed", None)
             update_signature(self.store, record.signature, status=Status.NEW)
             record = SignatureRecord(**{**asdict(record), "status": Status.NEW})
         steps = 0
         for step in self.pending(record):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             announce(step)
             started = time.monotonic()
             try:
@@ -395,13 +398,14 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
                           for members in grouped.values()}
         queue = list(enumerate(grouped.values(), 1))
         lock = threading.Lock()
+        deadline = started + total_time if total_time is not None else None
+        interrupted = []  # clusters whose steps the deadline cut short
 
         def next_cluster() -> tuple[int, list] | None:
             with lock:
                 if not queue:
                     return None
-                if total_time is not None and time.monotonic() - started >= total_time:
-                    summary.out_of_time = len(queue)
+                if deadline is not None and time.monotonic() >= deadline:
                     return None
                 return queue.pop(0)
 
@@ -416,9 +420,13 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
                         if on_progress is not None:
                             on_progress(number, len(grouped), step, signature)
 
-                    _, steps = triage.run_steps(record, find_stored(store, record.representative), announce)
+                    done, steps = triage.run_steps(record, find_stored(store, record.representative), announce,
+                                                   deadline)
                     with lock:
                         summary.steps_run += steps
+                        if (deadline is not None and time.monotonic() >= deadline
+                                and done.status is not Status.TRIAGE_FAILED and triage.pending(done)):
+                            interrupted.append(number)
             finally:
                 triage.close()
 
@@ -426,6 +434,7 @@ def triage_run(run_dir: Path, *, reruns: int = DEFAULT_RUNS, time_budget: float 
         with ThreadPoolExecutor(workers) as pool:
             for running in [pool.submit(job) for _ in range(workers)]:
                 running.result()
+        summary.out_of_time = len(queue) + len(interrupted)  # clusters not begun, and cut short
         summary.records = signature_records(store)
     summary.seconds = time.monotonic() - started
     return summary

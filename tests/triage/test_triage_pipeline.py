@@ -12,6 +12,7 @@ from fuzzer.store import RunStore
 from fuzzer.cli import main
 from tests.quality.planted_ort import focused_campaign
 from triage.db import Status, load_baseline, signature_records, sync_signatures, update_signature
+from triage import pipeline
 from triage.pipeline import STEPS, isolated, replay_run, slug, triage_run
 
 
@@ -49,10 +50,36 @@ def test_statuses_follow_the_baseline_but_keep_fixed(tmp_path, run):
         update_signature(store, record.signature, status=Status.NEW)
 
 
-def test_triage_is_idempotent_and_writes_a_verified_script(run):
+class SteppedClock:
+    """``time`` for triage.pipeline whose clock a test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def test_triage_stops_between_steps_when_its_time_is_spent_then_goes_on_and_is_idempotent(run):
+    """A budget spent during a cluster's first step (a hang's re-runs can take minutes) begins
+    no further step of it, so `make fuzz` and `tcfuzz ci` keep their time; the next triage goes
+    on from there and writes a verified script; one more does nothing."""
+    clock = SteppedClock()
+    measured = STEPS["reproducibility"]
+
+    def slow_reproducibility(triage, record, stored):
+        done = measured(triage, record, stored)
+        clock.offset += 7200  # two hours pass
+        return done
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "time", clock)
+        patch.setitem(STEPS, "reproducibility", slow_reproducibility)
+        cut = triage_run(run, reruns=1, time_budget=30, total_time=3600)
+    assert cut.steps_run == 1 and cut.out_of_time == 1
     first = triage_run(run, reruns=1, time_budget=30)
     (record,) = first.records
-    assert first.steps_run == len(STEPS) and record.notes["repro"]["verified"]
+    assert first.steps_run == len(STEPS) - 1 and first.out_of_time == 0 and record.notes["repro"]["verified"]
     assert (run / "triage" / slug(record.signature) / "report.md").is_file()
     again = triage_run(run, reruns=1, time_budget=30)
     assert again.steps_run == 0 and again.records == first.records
