@@ -14,6 +14,9 @@ from fuzzer.execution.outcome import Stage, Status
 
 OPTIONS = GeneratorOptions(nodes=3, dtypes=frozenset({DType.float32}))
 LIMITS = Limits(timeout=3.0, memory_mb=350)
+# The memory bomb needs time to touch 350 MiB: on a fresh virtual machine, first touches of
+# memory took up to 2.9 s, and at a 3-s limit it was once read as a hang.
+BOMB_LIMITS = Limits(timeout=10.0, memory_mb=350)
 
 
 def case(index: int):
@@ -28,7 +31,8 @@ def case(index: int):
     ("Exit", Status.CRASH, "WorkerExit", None),
 ])
 def test_fault_becomes_outcome_and_worker_recovers(tmp_path, backend, status, error_type, exit_signal):
-    worker = Worker(f"tests.fault_backends:{backend}", LIMITS, log_dir=tmp_path)
+    worker = Worker(f"tests.fault_backends:{backend}", BOMB_LIMITS if backend == "MemoryBomb" else LIMITS,
+                    log_dir=tmp_path)
     try:
         assert worker.execute(case(0)).status is Status.OK
         fatal = worker.execute(case(1))  # index 1 triggers the fault

@@ -76,7 +76,7 @@ def test_sigkill_loses_no_finding_and_resume_matches_an_unbroken_run(tmp_path):
 def test_campaign_survives_every_fault_kind(tmp_path):
     faults = ["Segfault", "Abort", "Hang", "MemoryBomb"]
     config = CampaignConfig(backends=("onnx-ref", *(f"tests.fault_backends:{f}" for f in faults)),
-                            seed=3, nodes=3, max_tests=6, timeout=6.0, memory_mb=350)
+                            seed=3, nodes=3, max_tests=6, timeout=10.0, memory_mb=350)
     with start_run(config, tmp_path / "run") as store:
         snapshot = Campaign(config, store).run()
         kinds = {(f.kind, f.backends[0]) for f in store.findings()}
@@ -89,7 +89,8 @@ def test_campaign_survives_every_fault_kind(tmp_path):
     # Tests 1 and 5 trigger each of the four faults: 8 restarts. A sampled test's second run
     # (the determinism oracle) can meet the memory bomb's worker still over its limit and
     # cost one more, depending on the machine's load. The time limit leaves the memory bomb
-    # room to reach its limit on a loaded machine (it was once read as a hang at 3 s).
+    # room to reach its limit on a loaded machine or a fresh virtual one (it was once read as a
+    # hang at 3 s; first touches of memory have taken 2.9 s).
     assert 8 <= snapshot.restarts <= 9
     # the summary names the backends whose workers were restarted
     by_backend = snapshot.restarts_by_backend

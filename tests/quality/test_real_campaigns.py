@@ -44,7 +44,7 @@ def test_a_real_campaign_is_triaged_into_fewer_bugs_than_signatures(tmp_path, ca
 def test_every_failure_kind_is_triaged_without_a_harness_error(tmp_path):
     faults = ["Segfault", "Abort", "Hang", "MemoryBomb"]
     config = CampaignConfig(backends=("onnx-ref", *(f"tests.fault_backends:{f}" for f in faults)),
-                            seed=3, nodes=3, max_tests=6, timeout=3.0, memory_mb=350)
+                            seed=3, nodes=3, max_tests=6, timeout=10.0, memory_mb=350)
     with start_run(config, tmp_path / "run") as store:
         Campaign(config, store).run()
     summary = triage_run(tmp_path / "run", reruns=1, time_budget=5)
