@@ -112,27 +112,30 @@ class StoredFinding:
     @property
     def compared_with(self) -> str:
         """The backend a value or type disagreement was judged against ("" for failures)."""
-        return str(self.details.get("compared_with") or "")
+        return self._evidence("compared_with")
 
     @property
     def baseline(self) -> str:
         """The configuration a slowdown was timed against ("" for other kinds)."""
-        return str(self.details.get("baseline") or "")
+        return self._evidence("baseline")
 
     @property
     def message(self) -> str:
         """A failure's error message ("" for disagreements)."""
-        return str(self.details.get("message") or "")
+        return self._evidence("message")
 
     @property
     def dtype(self) -> str:
         """The dtype of the output that names a disagreement ("" for failures)."""
-        return str(self.details.get("dtype") or "")
+        return self._evidence("dtype")
 
     @property
     def root_cause(self) -> str:
         """A TIR finding's root-cause key, else its signature."""
-        return str(self.details.get("root_cause") or self.signature)
+        return self._evidence("root_cause") or self.signature
+
+    def _evidence(self, key: str) -> str:
+        return str(self.details.get(key) or "")
 
 
 @dataclass(frozen=True)

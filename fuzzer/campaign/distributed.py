@@ -59,7 +59,7 @@ class _GroupActor:
                       declined: Mapping[str, Mapping[int, Outcome]] | None) -> list[list[Outcome]]:
         return self.group.execute_batch(cases, declined)
 
-    def restarts(self) -> dict[str, int]:
+    def restarts_by_backend(self) -> dict[str, int]:
         return self.group.restarts_by_backend
 
     def close(self) -> None:
@@ -122,7 +122,7 @@ class RayWorkerGroup:
     def restarts_by_backend(self) -> dict[str, int]:
         import ray
 
-        return ray.get(self._actor.restarts.remote()) if self._actor is not None else {}
+        return ray.get(self._actor.restarts_by_backend.remote()) if self._actor is not None else {}
 
     def close(self) -> None:
         import ray

@@ -327,7 +327,7 @@ class WorkerGroup:
 
     @property
     def restarts(self) -> int:
-        return sum(worker.restarts for worker in self.workers)
+        return sum(self.restarts_by_backend.values())
 
     @property
     def restarts_by_backend(self) -> dict[str, int]:
