@@ -318,6 +318,7 @@ class TirCampaign:
         self.features: set[str] = set(store.get_meta("tir_features", []))
         self.minimized: dict[str, int] = {}
         self.shrink_seconds = 0.0
+        self.planned_seconds = 0.0  # the time budget of this run, when it has one
         self.next_index = resumed.next_index
         self.seconds_before = resumed.seconds
         self.worker = Worker(options.backend, Limits(timeout=options.timeout, memory_mb=options.memory_mb),
@@ -471,11 +472,19 @@ class TirCampaign:
 
     def examines(self, kind: str) -> bool:
         """Whether to spend reruns on a finding of ``kind``: the first few of each kind, while
-        shrinking and blaming have taken at most ``minimize_share`` of the campaign."""
-        if self.shrink_seconds > self.options.minimize_share * max(self.snapshot.seconds - self.seconds_before, 1.0):
+        shrinking and blaming have taken at most ``minimize_share`` of the campaign so far. The
+        first of a kind may draw on the share of the campaign's whole time budget: else, early
+        in a campaign, one shrink holds back the first findings of every other kind, which
+        then have no script."""
+        seen = self.minimized.get(kind, 0)
+        if seen >= self.options.minimize_per_signature:
             return False
-        self.minimized[kind] = self.minimized.get(kind, 0) + 1
-        return self.minimized[kind] <= self.options.minimize_per_signature
+        elapsed = max(self.snapshot.seconds - self.seconds_before, 1.0)
+        allowance = max(elapsed, self.planned_seconds) if seen == 0 else elapsed
+        if self.shrink_seconds > self.options.minimize_share * allowance:
+            return False
+        self.minimized[kind] = seen + 1
+        return True
 
     def shrink(self, case: TirCase, found: VariantResult) -> tuple[TirCase, VariantResult]:
         """The smallest single-variant case found that still shows the same bug, and its result.
@@ -575,6 +584,7 @@ class TirCampaign:
             on_progress: Callable[[TirSnapshot], None]) -> TirSnapshot:
         started = time.monotonic()
         last_report = last_stats = 0.0
+        self.planned_seconds = time_budget or 0.0
         self.worker.start()
         try:
             while True:

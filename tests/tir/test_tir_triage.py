@@ -122,3 +122,21 @@ def test_a_wrong_reference_is_blamed_not_the_variant_that_agrees_with_numpy(tmp_
     assert found[("tvm-tir:default",)]["root_cause"] == "mismatch/reference"
     assert found[("tvm-tir:schedule",)]["third_opinion"] == "both-wrong"  # variant 1: wrong in its own way
     assert found[("tvm-tir:schedule",)]["root_cause"] == "mismatch/fuse"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tvm") is None, reason="apache-tvm is not installed")
+def test_the_first_finding_of_a_kind_is_shrunk_even_early_in_a_campaign(tmp_path) -> None:
+    """Ten seconds into a 600-s campaign, 20 s of shrinking exceed 15% of the time so far: a
+    kind's second finding waits, but the first of a new kind draws on 15% of the 600 s."""
+    with RunStore.create(tmp_path / "run", {"mode": "tir", "seed": 0, "options": {}}) as store:
+        campaign = TirCampaign(store, 0, TirOptions(minimize_share=0.15, minimize_per_signature=2))
+        campaign.planned_seconds, campaign.snapshot.seconds = 600.0, 10.0
+        assert campaign.examines("crash in codegen")
+        campaign.shrink_seconds = 20.0
+        assert not campaign.examines("crash in codegen")
+        assert campaign.examines("unknown intrinsic")
+        campaign.shrink_seconds = 91.0
+        assert not campaign.examines("a third kind")
+        campaign.snapshot.seconds = 700.0
+        assert campaign.examines("a third kind") and campaign.examines("crash in codegen")
+        assert not campaign.examines("crash in codegen")  # two of a kind at most
