@@ -19,9 +19,14 @@ TYPE_KINDS = frozenset({"shape_mismatch", "dtype_mismatch"})  # a wrong type, wh
 MISCOMPILE_KEY = re.compile(r"/(?:mismatch|error/out-of-bounds write)/(?P<culprit>[^/]*)$")
 
 
+# ONNX Runtime wraps the error of a node inside a control-flow body in one such line per level.
+_ORT_WRAPPERS = re.compile(r"(?:non-zero status code returned while running \w+ node\. name:'[^']*' status message: )+")
+
+
 def error_headline(message: str) -> str:
-    """The normalized headline of an error message (IR, tensor and node names removed)."""
-    return normalize_message(message)[:160]
+    """The normalized headline of an error message (IR, tensor and node names removed), at
+    its innermost error: the node that failed inside an If's branch, not the If and it."""
+    return _ORT_WRAPPERS.sub("", normalize_message(message))[:160]
 
 
 def dtype_class(dtype: str) -> str:
@@ -39,6 +44,11 @@ class BackendFacts:
     compiler: str
     role: str  # "target" or "judge"
     optimizing: bool
+    type_checks: tuple[tuple[str, str], ...] = ()  # Backend.type_checks
+
+    def caught_type(self, message: str) -> str | None:
+        """The type kind (shape or dtype mismatch) that ``message``, a run-time check's error, caught."""
+        return next((kind for pattern, kind in self.type_checks if re.search(pattern, message, re.IGNORECASE)), None)
 
 
 def backend_facts(name: str, specs: Mapping[str, str] = {}) -> BackendFacts:
@@ -55,7 +65,7 @@ def _facts(spec: str) -> BackendFacts:
         backend = load_backend(spec)
     except (UnknownBackend, ImportError):
         return BackendFacts(spec, "target", True)
-    return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing)
+    return BackendFacts(backend.compiler_name(), backend.role, backend.optimizing, backend.type_checks)
 
 
 def cluster_key(finding: Finding | Any, judges_as_targets: bool = False,

@@ -103,7 +103,7 @@ def compare_arrays(expected_type: TensorType | None, a: np.ndarray, b: np.ndarra
     if a.dtype != b.dtype or (expected_type and a.dtype != expected_type.dtype.numpy):
         return Comparison(False, FindingKind.DTYPE_MISMATCH, description=(
             f"dtype {a.dtype.name} vs {b.dtype.name}{declared}"))
-    if a.shape != b.shape or (expected_type and a.shape != expected_type.shape):
+    if a.shape != b.shape or (expected_type and not expected_type.admits(a.shape)):
         return Comparison(False, FindingKind.SHAPE_MISMATCH,
                           description=f"shape {list(a.shape)} vs {list(b.shape)}{declared}")
     nan_mismatch, inf_mismatch, value_mismatch = disagreements(a, b, tolerance)
@@ -187,7 +187,7 @@ def worst_output(outputs: Mapping[str, Mapping[str, Any]]) -> str:
 def reference_usable(reference: Outcome | None, expected: Mapping[str, TensorType]) -> bool:
     """Whether the reference ran and returned every declared output with its declared shape."""
     return reference is not None and reference.ok and all(
-        name in reference.outputs and np.shape(reference.outputs[name]) == declared.shape
+        name in reference.outputs and declared.admits(np.shape(reference.outputs[name]))
         for name, declared in expected.items())
 
 
@@ -247,7 +247,7 @@ def declared_type_finding(expected: Mapping[str, TensorType], outcome: Outcome) 
         if array.dtype != declared.dtype.numpy:
             problems[name] = {"kind": FindingKind.DTYPE_MISMATCH, "actual": actual,
                               "error_class": array.dtype.name}
-        elif array.shape != declared.shape:
+        elif not declared.admits(array.shape):
             problems[name] = {"kind": FindingKind.SHAPE_MISMATCH, "actual": actual,
                               "error_class": "rank" if array.ndim != declared.rank else "extent"}
     if not problems:

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx_bytes
-from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ir import Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.case import TestCase
 from fuzzer.execution.outcome import Outcome, Stage
@@ -52,8 +52,8 @@ def _fresh(graph: Graph, base: str, taken: set[str]) -> str:
 def _node(op: str, inputs: Sequence[str], outputs: Sequence[str], types: Mapping[str, TensorType],
           **attrs) -> Node:
     """A node whose output types come from the operator's own shape inference."""
-    inferred = get_spec(op).infer(tuple(types[name] for name in inputs), attrs)
-    return Node(op, tuple(inputs), tuple(outputs), tuple(inferred), tuple(attrs.items()))
+    inferred = infer_outputs(op, tuple(types[name] for name in inputs), attrs, tuple(outputs))
+    return Node(op, tuple(inputs), tuple(outputs), inferred, tuple(attrs.items()))
 
 
 def _accepts(op: str, tensor_type: TensorType, opset: int) -> bool:

@@ -20,7 +20,7 @@ from fuzzer.campaign.driver import Campaign, start_run
 from fuzzer.graph.case import TestCase
 from fuzzer.execution.outcome import Outcome, Stage, Status
 from fuzzer.graph.export_onnx import to_onnx, to_onnx_bytes
-from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight
+from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
 from fuzzer.graph.ops import get_spec
 from fuzzer.store import RunStore
 from oracles.precision import REFERENCE, evaluate_reference, promote_to_float64
@@ -68,9 +68,9 @@ class Builder:
         return name
 
     def node(self, op: str, *inputs: str, outputs: tuple[str, ...] = (), **attrs) -> str:
-        inferred = get_spec(op).infer(tuple(self.types[name] for name in inputs), attrs)
         outputs = outputs or (f"v{len(self.nodes)}",)
-        self.nodes.append(Node(op, inputs, outputs, tuple(inferred), tuple(attrs.items())))
+        inferred = infer_outputs(op, tuple(self.types[name] for name in inputs), attrs, outputs)
+        self.nodes.append(Node(op, inputs, outputs, inferred, tuple(attrs.items())))
         self.types.update(zip(outputs, inferred))
         return outputs[0]
 

@@ -54,13 +54,17 @@ def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges
     notes = notes or {}
     reduction = notes.get("reduction", {})
     ops = reduction.get("ops")
-    if not ops or not (reduction.get("done") or len(ops) == 1):  # one operator: as reduced as it gets
-        return None
     facts = backend_facts(finding.backends[0], specs)
     role = "target" if judges_as_targets else facts.role
     origin = notes.get("origin") or {}
-    if origin.get("kind") in TYPE_KINDS:  # a consequence: the bug is the type divergence upstream
+    if origin.get("kind") in TYPE_KINDS:  # a consequence: the bug is the type divergence upstream,
+        # known even where the reduction ran out of time
         return "/".join([role, facts.compiler, origin["kind"], "@" + "+".join(origin["ops"])])
+    if not ops or not (reduction.get("done") or len(ops) == 1):  # one operator: as reduced as it gets
+        return None
+    if finding.kind in FAILURE_KINDS and (caught := facts.caught_type(finding.message)):
+        # a run-time check that caught a wrong type: the bug that other configurations return
+        return "/".join([role, facts.compiler, caught, "@" + "+".join(map(kernel_of, ops))])
     if finding.kind in FAILURE_KINDS:
         tail = [failure_cause(finding.details), error_headline(finding.message)]
     elif finding.kind in TYPE_KINDS:

@@ -34,6 +34,7 @@ from fuzzer.store import RunStore, StoredFinding
 from fuzzer.execution.backends import load_backend
 from fuzzer.graph.case import TestCase
 from fuzzer.graph.export_onnx import with_explicit_defaults
+from fuzzer.graph.ops import undefined_by_constants
 from oracles.finding import FindingKind
 from oracles.optlevel import OPT_POLICY
 from oracles.tolerance import DEFAULT_POLICY, TolerancePolicy, policy_from_dict
@@ -277,12 +278,15 @@ class Triage:
 
 
 def spec_violation(case: TestCase, run_reference: bool = True) -> str | None:
-    """Why ``case``'s model breaks the ONNX specification (the full checker, strict shape
-    inference, a run on the reference evaluator), or None when it conforms."""
+    """Why ``case``'s model breaks the ONNX specification (constants that leave a result
+    undefined, the full checker, strict shape inference, a run on the reference evaluator),
+    or None when it conforms."""
     import onnx
     import onnx.shape_inference
     from onnx.reference import ReferenceEvaluator
 
+    if case.graph is not None and (undefined := undefined_by_constants(case.graph)):
+        return f"the ONNX specification leaves it undefined: {undefined}"
     model = with_explicit_defaults(onnx.load_from_string(case.model))
     checks = [("onnx.checker", lambda: onnx.checker.check_model(model, full_check=True)),
               ("strict shape inference", lambda: onnx.shape_inference.infer_shapes(model, strict_mode=True))]

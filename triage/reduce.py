@@ -30,7 +30,7 @@ from fuzzer.execution.backends import load_backend
 from fuzzer.campaign.config import CampaignConfig, split_backends
 from fuzzer.graph.export_onnx import to_onnx_bytes
 from fuzzer.graph.ir import DType, Graph, Input, Node, TensorType, Weight, infer_outputs
-from fuzzer.graph.ops import get_spec
+from fuzzer.graph.ops import get_spec, undefined_by_constants
 from fuzzer.graph.rejected import InvalidGraph, Rejected
 from fuzzer.graph.case import TestCase
 from fuzzer.graph.values import random_array
@@ -110,7 +110,8 @@ def retyped(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence[
     typed = []
     for node in nodes:
         try:
-            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
+            inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr, node.outputs,
+                                     node.output_types)
         except Rejected as error:
             raise InvalidGraph(f"{node.op}: {error}") from error
         typed.append(replace(node, output_types=inferred))
@@ -139,7 +140,7 @@ def rebuilt(case: TestCase, build: Callable[[], tuple[Graph, Mapping[str, np.nda
         graph = pruned(graph)
     except Rejected:
         return None
-    if not graph.nodes:
+    if not graph.nodes or undefined_by_constants(graph):  # cut extents renumber negative indices
         return None
     try:
         model = to_onnx_bytes(graph, case.opset)
@@ -160,13 +161,16 @@ def without_nodes(case: TestCase, dropped: set[str], values: Mapping[str, np.nda
     """``case`` without the nodes whose first output is in ``dropped``. With ``bypass``, a
     removed value's readers (and the graph outputs) read instead one of its node's inputs of
     the same type where there is one; other removed values become graph inputs fed with
-    ``values`` (random values where absent)."""
+    ``values`` (random values where absent). A removed value whose extent only the run gave
+    becomes an input of the extent its value has (its bound without one), and the nodes
+    after it are typed again."""
     graph = case.graph
 
     def build():
         alias: dict[str, str] = {}
         feed, inputs, nodes = dict(case.inputs), list(graph.inputs), []
         generator = np.random.default_rng(case.seed)
+        fixed = False  # a value of a run-time extent became an input
         for node in graph.nodes:
             node = replace(node, inputs=tuple(alias.get(name, name) for name in node.inputs))
             if node.outputs[0] not in dropped:
@@ -176,10 +180,16 @@ def without_nodes(case: TestCase, dropped: set[str], values: Mapping[str, np.nda
                 same = [i for i in node.inputs if bypass and i and graph.types[i] == tensor_type]
                 if same:
                     alias[name] = same[0]
-                else:
-                    inputs.append(Input(name, tensor_type))
-                    feed[name] = values[name] if name in values else random_array(generator, tensor_type)
+                    continue
+                if tensor_type.runtime:
+                    fixed = True
+                    tensor_type = tensor_type.with_shape(np.shape(values[name]) if name in values else
+                                                         tensor_type.shape)
+                inputs.append(Input(name, tensor_type))
+                feed[name] = values[name] if name in values else random_array(generator, tensor_type)
         outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
+        if fixed:
+            return retyped(inputs, graph.weights, nodes, outputs), feed
         return Graph(tuple(inputs), graph.weights, tuple(nodes), outputs), feed
 
     return rebuilt(case, build)

@@ -76,6 +76,12 @@ def fragment(backend: str) -> str:
         raise ReproUnsupported(str(error)) from None
 
 
+def declared_dims(tensor_type) -> list:
+    """A declared output shape for a script: None where only the run gives the extent."""
+    runtime = dict(tensor_type.runtime)
+    return [None if axis in runtime else d for axis, d in enumerate(tensor_type.shape)]
+
+
 def _b64(data: bytes) -> str:
     encoded = base64.b64encode(data).decode()
     return "\n".join(encoded[i:i + 100] for i in range(0, len(encoded), 100))
@@ -127,7 +133,7 @@ def write_repro(case: TestCase, backend: str, reference: str | None, finding: An
         "reference": reference if uses_fragment else "onnx.reference (float64)",
         "model": _b64(case.model), "artifact": _b64(artifact_for(backend, case)),
         "inputs": _b64(arrays_to_npz(dict(case.inputs))),
-        "declared": {name: [t.dtype.value, list(t.shape)] for name, t in declared.items()},
+        "declared": {name: [t.dtype.value, declared_dims(t)] for name, t in declared.items()},
         "tolerances": tolerances, "expected_failure": expected_failure, "timeout": timeout,
         "memory_mb": memory_mb, "packages": VERSION_PACKAGES,
         "backend_source": fragment(backend),
@@ -294,6 +300,11 @@ def rounded(value, dtype):
         return np.asarray(value).astype(np.dtype(dtype))
 
 
+def conforms(shape, declared):
+    """Whether an output of ``shape`` has its declared shape (None: an extent that only the run gives)."""
+    return len(shape) == len(declared) and all(d is None or d == s for s, d in zip(shape, declared))
+
+
 def differences(expected, actual, compare_types=True):
     """Each output that disagrees, with why."""
     found = []
@@ -302,7 +313,7 @@ def differences(expected, actual, compare_types=True):
         if compare_types and got.dtype.name != dtype:
             found.append(f"{{name}}: dtype {{got.dtype.name}}, declared {{dtype}}")
             continue
-        if list(got.shape) != list(shape) or np.shape(want) != got.shape:
+        if not conforms(got.shape, shape) or np.shape(want) != got.shape:
             found.append(f"{{name}}: shape {{list(got.shape)}}, expected {{list(np.shape(want))}} (declared {{shape}})")
             continue
         tolerance = Tolerance(*TOLERANCES[name]) if TOLERANCES[name] else None

@@ -24,8 +24,8 @@ import numpy as np
 import onnx
 
 from fuzzer.graph.export_onnx import DEFAULT_OPSET, to_onnx, to_onnx_bytes
-from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight, resized
-from fuzzer.graph.ops import all_specs, get_spec
+from fuzzer.graph.ir import ALL_DTYPES, DType, Graph, Input, Node, TensorType, Weight, name_extents, resized
+from fuzzer.graph.ops import all_specs, get_spec, infer_types
 from fuzzer.graph.ops.control import BODIES
 from fuzzer.graph.ops.spec import ANCHOR, Domain, Family, OpSpec
 from fuzzer.graph.rejected import InvalidGraph, Rejected, Unsatisfiable
@@ -219,7 +219,7 @@ class GraphBuilder:
         types = {**self.values, **{s.name: s.type for s in staged},
                  **{name: t for node in derived for name, t in zip(node.outputs, node.output_types)}}
         input_types = tuple(types[n] for n in names)
-        outputs = tuple(spec.infer(input_types, proposal.attrs))
+        outputs = infer_types(spec, input_types, proposal.attrs)
         if any(not 1 <= t.numel <= options.max_elements for t in outputs):
             raise Unsatisfiable(f"{spec.name} output size is outside the element budget")
         if target is not None and outputs[0] != target.type:
@@ -239,6 +239,7 @@ class GraphBuilder:
         if target is not None:
             output_names = (target.name, *output_names[1:])
             self.inputs.remove(target)
+        outputs = name_extents(outputs, output_names)
         for item in staged:
             (self.inputs if isinstance(item, Input) else self.weights).append(item)
             self.values[item.name] = item.type
@@ -275,8 +276,9 @@ class GraphBuilder:
         for _ in range(PATTERN_ATTEMPTS):
             pattern = self.rng.choice(eligible)
             try:
+                fixed = {name: t for name, t in self.values.items() if not t.runtime}  # patterns bind known extents
                 instance = instantiate(pattern, self.rng, self.profile, options.max_dim, options.max_elements,
-                                       self.values, self.fresh_name, self.rng.random() < options.near_miss_share,
+                                       fixed, self.fresh_name, self.rng.random() < options.near_miss_share,
                                        options.dtypes, options.opset)
                 self.commit(instance)
                 return
@@ -470,7 +472,8 @@ def runs_on_reference(model: onnx.ModelProto, graph: Graph) -> bool:
             outputs = ReferenceEvaluator(model).run(None, random_inputs(graph, 0))
     except Exception:  # noqa: BLE001 - any failure disqualifies these sizes
         return False
-    return [np.shape(o) for o in outputs] == [graph.types[name].shape for name in graph.outputs]
+    return len(outputs) == len(graph.outputs) and all(graph.types[name].admits(np.shape(o))
+                                                      for name, o in zip(graph.outputs, outputs))
 
 
 def concrete_variants(graph: Graph, rng: random.Random, count: int = VARIANTS + 1,

@@ -284,7 +284,7 @@ def typed(pattern: Pattern, miss: Miss | None, dtype: DType, sizes: Mapping[str,
         if input_types and not any(get_spec(op).accepts(t, opset) for t in input_types):
             raise Unsatisfiable(f"pattern {pattern.name}: {op} accepts none of {', '.join(map(str, input_types))}")
         try:
-            types.update(zip(step.outputs.split(), infer_outputs(op, input_types, attrs)))
+            types.update(zip(step.outputs.split(), infer_outputs(op, input_types, attrs, tuple(step.outputs.split()))))
         except ShapeError as error:
             raise Unsatisfiable(f"pattern {pattern.name}: {op} refuses its sizes: {error}") from None
         steps.append((op, attrs))

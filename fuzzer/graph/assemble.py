@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from fuzzer.graph.ir import Graph, Input, Node, Weight, infer_outputs
+from fuzzer.graph.ir import Graph, Input, Node, Weight, infer_outputs, name_extents
 from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 
 
@@ -26,12 +26,13 @@ def assemble(inputs: Sequence[Input], weights: Sequence[Weight], nodes: Sequence
         undefined = [n for n in node.inputs if n not in types]
         if undefined:
             raise Unsatisfiable(f"{node.op} reads {undefined[0]!r}, which nothing defines before it")
+        named = tuple(name or f"{node.outputs[0] or node.op}_out{k}" for k, name in enumerate(node.outputs))
         try:
             inferred = infer_outputs(node.op, tuple(types[n] for n in node.inputs), node.attr)
         except ShapeError as error:
             raise Unsatisfiable(f"{node.op} no longer type-checks: {error}") from None
-        named = tuple(name or f"{node.outputs[0] or node.op}_out{k}" for k, name in enumerate(node.outputs))
         named += tuple(f"{named[0]}_out{k}" for k in range(len(named), len(inferred)))  # optional ones left out
+        inferred = name_extents(inferred, named, node.output_types)
         types.update(zip(named, inferred))
         retyped.append(dataclasses.replace(node, outputs=named, output_types=inferred))
     return Graph(tuple(i for i in inputs if i.name in live), tuple(w for w in weights if w.name in live),

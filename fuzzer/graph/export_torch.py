@@ -7,7 +7,7 @@ import types
 
 import torch
 
-from fuzzer.graph.ir import Graph
+from fuzzer.graph.ir import Graph, Node
 from fuzzer.graph.ops import get_spec
 from fuzzer.graph.ops.control import BODIES
 from fuzzer.graph.ops.spec import as_results
@@ -32,7 +32,7 @@ class GraphModule(torch.nn.Module):
         for index, weight in enumerate(graph.weights):
             self.register_buffer(f"weight{index}", to_torch(weight.array))
         for index, node in enumerate(graph.nodes):
-            if get_spec(node.op).constant_result:
+            if constant_result(node):
                 result = get_spec(node.op).torch([], node.attr)
                 for k, value in enumerate(as_results(result)):
                     self.register_buffer(f"constant{index}_{k}", value)
@@ -43,6 +43,11 @@ class GraphModule(torch.nn.Module):
         self.forward = types.MethodType(straight_line_forward(graph, self.bodies), self)
 
 
+def constant_result(node: Node) -> bool:
+    """Whether ``node`` computes its result from its attributes alone, in numpy."""
+    return get_spec(node.op).constant_result and not node.inputs
+
+
 def straight_line_forward(graph: Graph, bodies: torch.nn.ModuleDict):
     names = {i.name: f"input{k}" for k, i in enumerate(graph.inputs)}
     names.update((w.name, f"self.weight{k}") for k, w in enumerate(graph.weights))
@@ -50,7 +55,7 @@ def straight_line_forward(graph: Graph, bodies: torch.nn.ModuleDict):
     namespace: dict[str, object] = {}
     lines = [f"def forward(self, {', '.join(names[i.name] for i in graph.inputs)}):"]
     for index, node in enumerate(graph.nodes):
-        if get_spec(node.op).constant_result:  # computed once, in __init__
+        if constant_result(node):  # computed once, in __init__
             names.update((name, f"self.constant{index}_{k}") for k, name in enumerate(node.outputs))
             continue
         namespace[f"op{index}"] = get_spec(node.op).torch

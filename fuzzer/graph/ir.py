@@ -1,7 +1,8 @@
 """The tensor-graph IR that every part of tcfuzz speaks.
 
-A :class:`Graph` is immutable and fully typed: every value has a dtype and a concrete
-shape. Constructing a graph validates it (operators known, names defined before use,
+A :class:`Graph` is immutable and fully typed: every value has a dtype and a shape, whose
+extents are concrete or, where only a run gives them, bounded and named
+(:attr:`TensorType.runtime`). Constructing a graph validates it (operators known, names defined before use,
 output types equal to what the operator's shape inference says), so an invalid graph
 cannot exist. Graphs serialize to canonical JSON, and their content hash is the SHA-256
 of that JSON, identical across processes and machines.
@@ -87,12 +88,21 @@ ALL_DTYPES = NUMERIC | {DType.bool}
 
 @dataclass(frozen=True)
 class TensorType:
+    """A dtype and a shape. An axis in ``runtime`` has an extent that only a run gives
+    (NonZero's count, the slices Compress keeps), named by a symbol that every value of
+    that extent shares; ``shape`` holds the most that extent can be (:data:`FRESH` names a
+    new extent until :func:`infer_outputs` names it after the value that introduces it)."""
+
     dtype: DType
     shape: tuple[int, ...]
+    runtime: tuple[tuple[int, str], ...] = ()  # (axis, symbol) pairs, by axis
 
     def __post_init__(self) -> None:
         if not all(isinstance(d, int) and d >= 0 for d in self.shape):
             raise InvalidGraph(f"shape {self.shape} must be a tuple of non-negative ints")
+        axes = [axis for axis, _ in self.runtime]
+        if axes != sorted(set(axes)) or any(not 0 <= axis < len(self.shape) for axis in axes):
+            raise InvalidGraph(f"run-time axes {axes} of shape {self.shape} must be distinct, sorted and in range")
 
     @property
     def rank(self) -> int:
@@ -100,16 +110,36 @@ class TensorType:
 
     @property
     def numel(self) -> int:
+        """The number of elements (the most it can be, with run-time extents)."""
         return math.prod(self.shape)
 
+    @property
+    def static(self) -> TensorType:
+        """This type with every extent at its bound, as if known before the run."""
+        return TensorType(self.dtype, self.shape)
+
+    def admits(self, shape: tuple[int, ...]) -> bool:
+        """Whether an array of ``shape`` has this type's shape: its extents, or for a
+        run-time axis any extent up to the bound."""
+        runtime = dict(self.runtime)
+        return len(shape) == self.rank and all(
+            actual <= bound if axis in runtime else actual == bound
+            for axis, (actual, bound) in enumerate(zip(shape, self.shape)))
+
     def with_shape(self, shape: Iterable[int]) -> TensorType:
+        """This dtype at ``shape``: static (a shape rule names no run-time extent it keeps)."""
         return TensorType(self.dtype, tuple(int(d) for d in shape))
 
     def with_dtype(self, dtype: DType) -> TensorType:
-        return TensorType(dtype, self.shape)
+        return TensorType(dtype, self.shape, self.runtime)
 
     def __str__(self) -> str:
-        return f"{self.dtype.value}[{','.join(map(str, self.shape))}]"
+        runtime = dict(self.runtime)
+        dims = (f"<={d}" if axis in runtime else str(d) for axis, d in enumerate(self.shape))
+        return f"{self.dtype.value}[{','.join(dims)}]"
+
+
+FRESH = ""  # the symbol of a run-time extent that a node introduces, until its output is named
 
 
 @dataclass(frozen=True)
@@ -198,7 +228,8 @@ class Graph:
 
     def to_dict(self) -> dict[str, Any]:
         def type_dict(t: TensorType) -> dict[str, Any]:
-            return {"dtype": t.dtype.value, "shape": list(t.shape)}
+            runtime = {"runtime": [list(pair) for pair in t.runtime]} if t.runtime else {}
+            return {"dtype": t.dtype.value, "shape": list(t.shape), **runtime}
 
         return {
             "inputs": [{"name": i.name, **type_dict(i.type), **({"symbols": [list(s) for s in i.symbols]}
@@ -219,7 +250,7 @@ class Graph:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Graph:
         def type_of(d: Mapping[str, Any]) -> TensorType:
-            return TensorType(DType(d["dtype"]), tuple(d["shape"]))
+            return TensorType(DType(d["dtype"]), tuple(d["shape"]), tuple((a, n) for a, n in d.get("runtime", ())))
 
         try:
             return cls(
@@ -271,7 +302,8 @@ def resized(graph: Graph, sizes: Mapping[str, int]) -> Graph:
     nodes = []
     for index, node in enumerate(graph.nodes):
         try:
-            output_types = infer_outputs(node.op, tuple(types[name] for name in node.inputs), node.attr)
+            output_types = infer_outputs(node.op, tuple(types[name] for name in node.inputs), node.attr,
+                                         node.outputs, node.output_types)
         except ShapeError as error:
             raise InvalidGraph(f"node {index} ({node.op}) cannot follow sizes {dict(sizes)}: {error}") from error
         types.update(zip(node.outputs, output_types))
@@ -311,22 +343,41 @@ def shape_rule(op: str) -> ShapeRule:
     return _shape_rule_lookup(op)
 
 
-def infer_outputs(op: str, input_types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
-    """The output types ``op``'s shape rule gives; KeyError for an unknown operator. Raises
+def infer_outputs(op: str, input_types: tuple[TensorType, ...], attrs: Mapping[str, Any],
+                  outputs: tuple[str, ...] = (), declared: tuple[TensorType, ...] = ()) -> tuple[TensorType, ...]:
+    """The output types ``op``'s shape rule gives, each run-time extent it introduces named
+    (:func:`name_extents`); KeyError for an unknown operator. Raises
     :class:`ShapeError` when the rule refuses the inputs, and when a node edited or read from
     outside does not fit the rule at all: an input or attribute missing (LookupError), or
-    more inputs than the rule unpacks (ValueError). The generator calls ``OpSpec.infer``
-    itself, so that such errors in the nodes it builds surface as the bugs they are."""
+    more inputs than the rule unpacks (ValueError). The generator calls the rule itself, so
+    that such errors in the nodes it builds surface as the bugs they are."""
     rule = shape_rule(op)
     try:
-        return tuple(rule(input_types, attrs))
+        return name_extents(tuple(rule(input_types, attrs)), outputs, declared)
     except (LookupError, ValueError) as error:
         raise ShapeError(f"{op}'s shape rule does not fit the node: {type(error).__name__}: {error}") from error
+
+
+def name_extents(types: tuple[TensorType, ...], outputs: tuple[str, ...],
+                 declared: tuple[TensorType, ...] = ()) -> tuple[TensorType, ...]:
+    """``types`` with each :data:`FRESH` run-time extent named: as ``declared`` (the node's
+    output types) names it at that output and axis, so that renaming a value keeps its
+    extent's name, else ``OUTPUT#AXIS`` after the output that introduces it."""
+    def named(position: int, t: TensorType) -> TensorType:
+        if all(symbol != FRESH for _, symbol in t.runtime):
+            return t
+        known = dict(declared[position].runtime) if position < len(declared) else {}
+        owner = outputs[position] if position < len(outputs) and outputs[position] else "?"
+        return replace(t, runtime=tuple((axis, symbol or known.get(axis) or f"{owner}#{axis}")
+                                        for axis, symbol in t.runtime))
+
+    return tuple(named(position, t) for position, t in enumerate(types))
 
 
 def validate(graph: Graph) -> None:
     """Raise :class:`InvalidGraph` unless ``graph`` obeys every IR rule."""
     defined: dict[str, TensorType] = {}
+    introduced: set[str] = set()  # run-time extents' symbols, each introduced by one node
 
     def define(name: str, tensor_type: TensorType, where: str) -> None:
         if not name:
@@ -339,6 +390,8 @@ def validate(graph: Graph) -> None:
         define(graph_input.name, graph_input.type, f"input {graph_input.name!r}")
         if any(not 0 <= axis < graph_input.type.rank for axis, _ in graph_input.symbols):
             raise InvalidGraph(f"input {graph_input.name!r} names a symbolic axis outside rank {graph_input.type.rank}")
+        if graph_input.type.runtime:
+            raise InvalidGraph(f"input {graph_input.name!r} is {graph_input.type}: a caller feeds fixed extents")
     sizes: dict[str, set[int]] = {}
     for graph_input in graph.inputs:
         for axis, name in graph_input.symbols:
@@ -362,13 +415,18 @@ def validate(graph: Graph) -> None:
             raise InvalidGraph(f"{where} reads {missing[0]!r} before it is defined")
         input_types = tuple(defined[name] for name in node.inputs)
         try:
-            inferred = infer_outputs(node.op, input_types, node.attr)
+            inferred = infer_outputs(node.op, input_types, node.attr, node.outputs, node.output_types)
         except ShapeError as error:
             raise InvalidGraph(f"{where} with inputs {', '.join(map(str, input_types))} "
                                f"and attributes {node.attr}: {error}") from error
         if tuple(inferred) != node.output_types or len(node.outputs) != len(inferred):
             raise InvalidGraph(f"{where} declares outputs {', '.join(map(str, node.output_types))} "
                                f"but its shape rule gives {', '.join(map(str, inferred))}")
+        known = {symbol for t in input_types for _, symbol in t.runtime}
+        for symbol in {symbol for t in node.output_types for _, symbol in t.runtime} - known:
+            if symbol in introduced:
+                raise InvalidGraph(f"{where} introduces run-time extent {symbol!r}, which another node introduced")
+            introduced.add(symbol)
         for name, tensor_type in zip(node.outputs, node.output_types):
             define(name, tensor_type, where)
     if not graph.outputs:

@@ -118,6 +118,11 @@ def convert_node(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray],
         raise ImportRejected(f"{where}: operator {op} has no tcfuzz spec")
     if op in ("Range", "ConstantOfShape"):
         return shape_maker(onnx_node, constants, shape_of, where)
+    if op == "NonZero" and onnx_node.input[0] in constants:  # of a constant: the IR holds it, the count is known
+        array = constants[onnx_node.input[0]]
+        attrs = {"value": tuple(array.reshape(-1).tolist()), "shape": tuple(array.shape),
+                 "dtype": DType.from_numpy(array.dtype).value}
+        return Node("NonZero", (), tuple(onnx_node.output), (), tuple(attrs.items()))
     form = registry()[op].onnx_form
     if form.not_imported:
         raise ImportRejected(f"{where}: {form.not_imported}")
@@ -131,6 +136,8 @@ def convert_node(onnx_node: onnx.NodeProto, constants: Mapping[str, np.ndarray],
     for position, name in sorted(form.constant_inputs.items(), reverse=True):
         if position >= len(operands):
             continue
+        if operands[position] and operands[position] not in constants and name in form.value_inputs:
+            continue  # computed: the IR reads it as an input
         source = operands.pop(position)
         if not source:
             continue

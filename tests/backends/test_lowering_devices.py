@@ -84,6 +84,8 @@ def lowering_failures(op: str, device: str) -> list[str]:
             graph = anchored(generate_graph(seed, options))
         except Unsatisfiable:
             continue
+        if device == "meta" and any(t.runtime for t in graph.types.values()):
+            continue  # an extent that only values give (NonZero of a value): meta tensors have none
         inputs = [to_torch(array) for array in random_inputs(graph, seed).values()]
         where = f"{op} on {device}, seed {seed}"
         try:

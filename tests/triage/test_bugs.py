@@ -86,6 +86,26 @@ def test_a_consequence_joins_the_shape_bug_upstream():
     assert (alone.kind, alone.reduced_ops) == ("shape_mismatch", ("MaxPool",)) and "consequence" in alone.summary
 
 
+def test_consequences_join_their_origin_even_where_reductions_ran_out_of_time():
+    """Two TVM errors after a BatchNormalization that returns float32 for float16: one bug."""
+    errors = [finding(1, "tvm", message=TVM_MESSAGE.format("lv1", "lv2")),
+              finding(2, "tvm-noopt", message="TypeError: relax.nn.batch_norm expects one dtype")]
+    origin = {"kind": "dtype_mismatch", "op": "BatchNormalization", "ops": ["BatchNormalization"]}
+    records = {f.signature: record(f.signature, {"reduction": {"done": False, "ops": ops}, "origin": origin})
+               for f, ops in zip(errors, (["BatchNormalization", "Reciprocal"], ["BatchNormalization"] * 2))}
+    (bug,) = build_bugs(errors, records)
+    assert bug.fingerprints[0] == "target/tvm/dtype_mismatch/@BatchNormalization" and bug.findings == 2
+
+
+def test_an_error_inside_a_control_flow_body_is_keyed_by_the_failing_node():
+    """ONNX Runtime wraps it in the If's status: which operator of the branch failed is not the bug."""
+    wrapped = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running If node. Name:'' "
+               "Status Message: Non-zero status code returned while running {} node. Name:'' Status Message: "
+               "/onnxruntime_src/core/framework/op_kernel_context.h:45 Missing Input: v12")
+    assert error_headline(wrapped.format("Exp")) == error_headline(wrapped.format("Erf"))
+    assert error_headline(wrapped.format("Exp")).endswith("missing input: <name>")
+
+
 def test_reduced_graphs_join_and_split_value_mismatches():
     first, second = (finding(n, "ort-none", "mismatch", dtype="float32", error_class=c)
                      for n, c in ((1, "nan"), (2, "magnitude")))
@@ -167,3 +187,18 @@ def test_operators_that_share_a_kernel_are_one_bug():
                blackman.signature: record(blackman.signature, {"reduction": {"done": True, "ops": ["BlackmanWindow"]}})}
     (bug,) = build_bugs([hamming, blackman], records)
     assert bug.findings == 2 and bug.fingerprints[0].endswith("@cosine-sum window")
+
+
+def test_a_run_time_shape_check_joins_the_wrong_shape_it_caught():
+    """tvm-noopt keeps TVM's kernel argument checks: where other configurations return a wrong
+    extent, it stops with "Invalid lv27.shape[0] on argument". One bug."""
+    checked = finding(1, "tvm-noopt", message="ValueError: Invalid lv27.shape[0] on argument #1 when calling:")
+    wrong = finding(2, "tvm", "shape_mismatch", dtype="int64", error_class="extent")
+    records = {f.signature: record(f.signature, {"reduction": {"done": True, "ops": ["NonMaxSuppression", "Einsum"]}})
+               for f in (checked, wrong)}
+    (bug,) = build_bugs([checked, wrong], records)
+    assert bug.configurations == ("tvm", "tvm-noopt")
+    other = finding(3, "tvm-noopt", message="ValueError: Expect value to be constant int")
+    records[other.signature] = record(other.signature, {"reduction": {"done": True, "ops": ["NonMaxSuppression"]}})
+    assert len(build_bugs([checked, wrong, other], records)) == 2
+

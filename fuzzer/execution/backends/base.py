@@ -42,6 +42,9 @@ class Backend:
     # own defects are reference issues, not compiler bugs.
     role: ClassVar[str] = "target"
     optimizing: ClassVar[bool] = True  # whether this configuration runs the compiler's optimizer
+    # Its run-time checks of argument types, as (regular expression of the error, the type kind it
+    # catches): such an error is the wrong shape or dtype it caught, which other configurations return.
+    type_checks: ClassVar[tuple[tuple[str, str], ...]] = ()
     # The same compiler's configuration with its optimizer off, on the same device and frontend,
     # that the optimization-level and performance oracles compare this one with ("": none).
     baseline: ClassVar[str] = ""

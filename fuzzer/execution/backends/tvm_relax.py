@@ -161,6 +161,8 @@ class TvmRelax(Backend):
     # Relax passes, operators and legalization (relax/transform/legalize_ops), TOPI; each
     # frontend adds its own code.
     coverage_include = ("*/tvm/relax/transform/*", "*/tvm/relax/op/*", "*/tvm/topi/*")
+    # Kernel argument checks (kept in tvm-noopt) of an extent the VM was told.
+    type_checks = ((r"Invalid \S+\.shape\[\d+\] on argument", "shape_mismatch"),)
 
     requires = ("apache-tvm", "onnx")
     family = "tvm"

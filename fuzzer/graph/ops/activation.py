@@ -69,7 +69,7 @@ def activation(name: str, dtypes: frozenset[DType], function: Callable[..., Any]
         return function(xs[0], **{key: attrs.get(key, default) for key, (default, _) in attributes.items()})
 
     return OpSpec(name, Family.ACTIVATION, dtypes, infer, lowering, propose, ranks, onnx, since,
-                  value_range=value_range, pinned=pinned)
+                  value_range=value_range, pinned=pinned, extent_free=True)
 
 
 def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float, float], single: float) -> OpSpec:
@@ -84,8 +84,8 @@ def along_axis(name: str, function: Callable[..., Any], value_range: tuple[float
         normalize_axis(attrs.get("axis", -1), types[0].rank)
         return same_as_first(types, attrs)
 
-    return activation(name, FLOATS, function, infer=infer, ranks=(1, 4), value_range=value_range,
-                      pinned=pinned, axis=(-1, any_axis))
+    return replace(activation(name, FLOATS, function, infer=infer, ranks=(1, 4), value_range=value_range,
+                              pinned=pinned, axis=(-1, any_axis)), extent_free=False)  # not elementwise
 
 
 # ---------------------------------------------------------------- lowerings
@@ -229,7 +229,7 @@ SPECS = [
     replace(activation("LeakyRelu", FLOATS, lambda x, alpha: F.leaky_relu(x, alpha), onnx=bfloat16_via_float32(16),
                        alpha=(f32(0.01), grid(-1, 2))), float32_constants=True),
     OpSpec("PRelu", Family.ACTIVATION, FLOATS | {DType.int32, DType.int64}, prelu_infer, prelu, propose_slope,
-           onnx=bfloat16_via_float32(16), integer_arithmetic=True),
+           onnx=bfloat16_via_float32(16), integer_arithmetic=True, extent_free=True),
     replace(activation("Elu", HALF_AND_UP, lambda x, alpha: F.elu(x, alpha), alpha=(1.0, grid(0, 3))),
             float32_constants=True),
     replace(activation("Selu", HALF_AND_UP, lambda x, alpha, gamma: F.elu(x, alpha) * gamma,
@@ -255,13 +255,14 @@ SPECS = [
     along_axis("LogSoftmax", lambda x, axis: torch.log_softmax(x, axis), (-math.inf, 0.0), 0.0),
     replace(along_axis("Hardmax", hardmax, UNIT_INTERVAL, 1.0), steering=(), exact=True, ties=True),
     OpSpec("Clip", Family.ACTIVATION, NUMERIC, clip_infer, clip, propose_clip, onnx=clip_onnx, exact=True,
-           min_max=True),
+           min_max=True, extent_free=True),
     replace(activation("ThresholdedRelu", HALF_AND_UP, thresholded_relu, alpha=(1.0, grid(-2, 2))),
             float32_constants=True),
     OpSpec("Identity", Family.ACTIVATION, ALL_DTYPES, same_as_first, lambda xs, attrs: xs[0], keeps_values=True,
-           exact=True),
+           exact=True, extent_free=True),
     replace(activation("Shrink", HALF_AND_UP, shrink, bias=(0.0, grid(0, 2)), lambd=(0.5, grid(0, 2))),
             float32_constants=True),
     # Dropout in inference mode (no training_mode input): the identity.
-    OpSpec("Dropout", Family.ACTIVATION, FLOATS, same_as_first, lambda xs, attrs: xs[0], keeps_values=True, exact=True),
+    OpSpec("Dropout", Family.ACTIVATION, FLOATS, same_as_first, lambda xs, attrs: xs[0], keeps_values=True, exact=True,
+           extent_free=True),
 ]

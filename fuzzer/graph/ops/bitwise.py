@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import random
 from typing import Any, Callable
 
@@ -41,3 +42,5 @@ SPECS = [
     OpSpec("BitwiseNot", Family.BITWISE, INTS, same_as_first, lambda xs, attrs: torch.bitwise_not(xs[0]), since=18),
     OpSpec("BitShift", Family.BITWISE, SHIFTABLE, broadcast_types, bit_shift, propose_shift),
 ]
+# Each of these operators works elementwise: it takes values whose extents only the run gives.
+SPECS = [replace(spec, extent_free=True) for spec in SPECS]

@@ -1,13 +1,14 @@
-"""Operators of constants: Constant, and NonZero, Unique and NonMaxSuppression of constant inputs.
+"""Operators of constants: Constant, and NonZero, Unique and NonMaxSuppression, whose output
+extents only their inputs' values give.
 
-NonZero, Unique and NonMaxSuppression have output extents that only their inputs' values
-give. As Range's bounds, their inputs are constants the IR holds in attributes (NonZero's
-and Unique's as Constant's ``value``, ``shape`` and ``dtype``; NonMaxSuppression's boxes,
-scores and thresholds): the nodes have no inputs, the IR knows every extent, and the ONNX
-lowerings pass the constants as initializers. An output extent known only at run time, for
-run-time data, is beyond the IR: every value has a concrete shape.
+In their constant form, as Range's bounds, those inputs are constants the IR holds in
+attributes (NonZero's and Unique's as Constant's ``value``, ``shape`` and ``dtype``;
+NonMaxSuppression's boxes, scores and thresholds): the nodes have no inputs, the IR knows
+every extent, the ONNX lowerings pass the constants as initializers, the anchor only picks a
+dtype and the torch lowerings compute from the attributes alone.
 
-The anchor only picks a dtype. The torch lowerings compute from the attributes alone.
+NonZero also reads a value (its anchor): then its count is a run-time extent
+(``TensorType.runtime``), at most the input's size, which only extent-free operators read on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.graph.ir import ALL_DTYPES, DType, Node, TensorType
+from fuzzer.graph.ir import ALL_DTYPES, FRESH, DType, Node, TensorType
 from fuzzer.graph.ops.spec import Family, OnnxBuilder, OnnxForm, OpSpec, Proposal, torch
 from fuzzer.graph.rejected import ShapeError, Unsatisfiable
 from fuzzer.graph.values import torch_dtype
@@ -83,9 +84,15 @@ def small_values(rng: random.Random, dtype: DType, count: int) -> tuple[float | 
     return tuple(rng.randint(low, 3) / (2 if dtype.is_float else 1) for _ in range(count))
 
 
+DATA_SHARE = 0.5  # NonZero nodes that read their anchor (a run-time count), where it has a rank
+
+
 def propose_non_zero(rng: random.Random, anchor: TensorType) -> Proposal:
-    """The anchor only picks the dtype; some element is non-zero (an empty output would
-    follow from an all-zero constant)."""
+    """Of the anchor, in ``DATA_SHARE`` of proposals where it has a rank; else of a constant
+    whose dtype the anchor picks, with some element non-zero (an empty output would follow
+    from an all-zero constant)."""
+    if anchor.rank and rng.random() < DATA_SHARE:
+        return Proposal({})
     shape = tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 3)))
     value = list(small_values(rng, anchor.dtype, math.prod(shape)))
     if not any(value):
@@ -104,16 +111,22 @@ def check_constant_input(op: str, types: tuple[TensorType, ...], attrs: Mapping[
 
 
 def infer_non_zero(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    if types:  # of a value: as many indices as it has elements, at most
+        if len(types) != 1 or not types[0].rank or attrs:
+            raise ShapeError(f"NonZero reads one value of rank 1 or more and no attributes, got {types} and {attrs}")
+        return (TensorType(DType.int64, (types[0].rank, types[0].numel), ((1, FRESH),)),)
     array = check_constant_input("NonZero", types, attrs, NON_ZERO_DTYPES)
     return (TensorType(DType.int64, (array.ndim, int(np.count_nonzero(array)))),)
 
 
 def torch_non_zero(xs, attrs):
+    if xs:
+        return torch.nonzero(xs[0]).T.contiguous()
     return torch.tensor(np.stack(np.nonzero(constant_array(attrs))).astype(np.int64))
 
 
 def lower_non_zero(builder: OnnxBuilder, node: Node) -> None:
-    builder.node("NonZero", [builder.constant(constant_array(node.attr))], node.outputs)
+    builder.node("NonZero", list(node.inputs) or [builder.constant(constant_array(node.attr))], node.outputs)
 
 
 def propose_unique(rng: random.Random, anchor: TensorType) -> Proposal:
@@ -273,8 +286,8 @@ def lower_nms(builder: OnnxBuilder, node: Node) -> None:
     builder.node("NonMaxSuppression", inputs, node.outputs, **attrs)
 
 
-# NonZero, Unique and NonMaxSuppression hold their inputs' values as attributes (the IR has no
-# run-time extent yet), which ONNX import cannot read back from a model's constants.
+# Unique and NonMaxSuppression hold their inputs' values as attributes, which ONNX import cannot
+# read back from a model's constants (it reads every NonZero as one of a value).
 HELD_INPUTS = OnnxForm(not_imported="tcfuzz holds its inputs as attributes of the node; ONNX import does not "
                                     "fold constants into them")
 
@@ -284,9 +297,9 @@ SPECS = [
     OpSpec("Constant", Family.CONSTANTS, ALL_DTYPES, infer_constant, torch_constant, propose_constant,
            onnx=lower_constant, exact=True, dtype_attr=("dtype", None)),
     # Unique's float values follow the float64 judge through the dtype attribute; NonZero's
-    # int64 indices need not.
+    # int64 indices need not. The input search cannot steer which indices a count gives.
     OpSpec("NonZero", Family.CONSTANTS, NON_ZERO_DTYPES, infer_non_zero, torch_non_zero, propose_non_zero,
-           onnx=lower_non_zero, exact=True, onnx_form=HELD_INPUTS, constant_result=True),
+           onnx=lower_non_zero, exact=True, constant_result=True, steering=(), value_range=(0.0, math.inf)),
     OpSpec("Unique", Family.CONSTANTS, UNIQUE_DTYPES, infer_unique, torch_unique, propose_unique, onnx=lower_unique,
            exact=True, dtype_attr=("dtype", None), onnx_form=HELD_INPUTS, constant_result=True),
     # The reference evaluator fails without max_output_boxes_per_class (ONNX's default 0 selects nothing).

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fuzzer.graph.ir import ALL_DTYPES, FLOATS, INTS, NUMERIC, DType, Node, TensorType
+from fuzzer.graph.ir import ALL_DTYPES, FLOATS, FRESH, INTS, NUMERIC, DType, Node, TensorType
 from fuzzer.graph.ops.spec import (ANCHOR, F, Family, OnnxBuilder, OnnxForm, Operand, OpSpec, Proposal,
                                    constant_input, normalize_axis, torch)
 from fuzzer.graph.rejected import ShapeError, Unsatisfiable
@@ -225,6 +225,34 @@ def propose_scatter_elements(rng: random.Random, anchor: TensorType) -> Proposal
     positions = np.take(np.argsort(keys, axis=axis), range(shape[axis]), axis=axis)
     values = maybe_negative(gen, positions, dim).astype(rng.choice(INDEX_DTYPES).numpy)
     return Proposal({**attrs, **reduction}, (ANCHOR, fixed(values), Operand(anchor.with_shape(shape))))
+
+
+def colliding_elements(types: tuple[TensorType, ...], values: tuple[np.ndarray | None, ...],
+                       attrs: Mapping[str, Any]) -> str | None:
+    """Two constant indices of a ScatterElements without reduction that target one element
+    (negative ones count from the end): which update lands there ONNX leaves undefined."""
+    data, indices = types[0], values[1]
+    if indices is None or attrs.get("reduction", "none") != "none":
+        return None
+    axis = normalize_axis(attrs.get("axis", 0), data.rank)
+    targets = np.indices(indices.shape).reshape(indices.ndim, -1)
+    targets[axis] = indices.reshape(-1) % data.shape[axis]
+    if len(np.unique(targets, axis=1).T) < targets.shape[1]:
+        return f"two of its indices target one element of {data} along axis {axis}"
+    return None
+
+
+def colliding_rows(types: tuple[TensorType, ...], values: tuple[np.ndarray | None, ...],
+                   attrs: Mapping[str, Any]) -> str | None:
+    """Two constant index rows of a ScatterND without reduction that name one slice."""
+    data, indices = types[0], values[1]
+    if indices is None or attrs.get("reduction", "none") != "none":
+        return None
+    depth = indices.shape[-1]
+    rows = indices.reshape(-1, depth) % np.asarray(data.shape[:depth])
+    if len(np.unique(rows, axis=0)) < len(rows):
+        return f"two of its index rows name one slice of {data}"
+    return None
 
 
 def infer_scatter_elements(types, attrs):
@@ -504,8 +532,13 @@ def reverse_sequence(xs, attrs):
 # ---------------------------------------------------------------- Compress
 
 
+COMPUTED_CONDITION_SHARE = 0.5  # Compress nodes whose condition is a value: they keep a run-time extent
+
+
 def propose_compress(rng: random.Random, anchor: TensorType) -> Proposal:
-    """A condition at most as long as the axis (or the flattened input), with a true element."""
+    """A condition at most as long as the axis (or the flattened input): a bool value in
+    ``COMPUTED_CONDITION_SHARE`` of proposals (the slices kept are a run-time extent), else a
+    constant with a true element."""
     attrs: dict[str, Any] = {}
     extent = anchor.numel
     if anchor.rank and rng.random() < 0.7:
@@ -515,6 +548,8 @@ def propose_compress(rng: random.Random, anchor: TensorType) -> Proposal:
     if extent < 1:
         raise Unsatisfiable(f"Compress keeps at least one of the input's {extent} slices")
     length = rng.randint(1, extent) if rng.random() < 0.3 else extent
+    if rng.random() < COMPUTED_CONDITION_SHARE:
+        return Proposal(attrs, (ANCHOR, Operand(TensorType(DType.bool, (length,)))))
     condition = [int(rng.random() < 0.6) for _ in range(length)]
     condition[rng.randrange(length)] = 1
     attrs["condition"] = tuple(condition)
@@ -522,19 +557,29 @@ def propose_compress(rng: random.Random, anchor: TensorType) -> Proposal:
 
 
 def infer_compress(types: tuple[TensorType, ...], attrs: Mapping[str, Any]) -> tuple[TensorType, ...]:
+    """A constant condition keeps as many slices as it has true elements; a bool vector's
+    (a second input) keeps a run-time extent of at most its length."""
     x = types[0]
-    condition = tuple(attrs["condition"])
-    if len(types) != 1 or not condition or any(c not in (0, 1) for c in condition):
-        raise ShapeError(f"Compress takes one input and a non-empty 0/1 condition, got {types} and {condition}")
-    kept = sum(bool(c) for c in condition)
+    if len(types) == 2:
+        condition = types[1]
+        if condition.dtype is not DType.bool or condition.rank != 1 or condition.runtime or "condition" in attrs:
+            raise ShapeError(f"Compress takes a condition that is a bool vector of fixed length, got {condition}")
+        length, kept = condition.shape[0], None
+    else:
+        values = tuple(attrs["condition"])
+        if len(types) != 1 or not values or any(c not in (0, 1) for c in values):
+            raise ShapeError(f"Compress takes one input and a non-empty 0/1 condition, got {types} and {values}")
+        length, kept = len(values), sum(bool(c) for c in values)
+    runtime = ((0, FRESH),) if kept is None else ()
     if "axis" not in attrs:
-        if len(condition) > x.numel:
-            raise ShapeError(f"Compress condition of {len(condition)} is longer than the flattened {x}")
-        return (x.with_shape((kept,)),)
+        if length > x.numel:
+            raise ShapeError(f"Compress condition of {length} is longer than the flattened {x}")
+        return (TensorType(x.dtype, (length if kept is None else kept,), runtime),)
     axis = normalize_axis(attrs["axis"], x.rank)
-    if x.rank == 0 or len(condition) > x.shape[axis]:
-        raise ShapeError(f"Compress condition of {len(condition)} is longer than axis {axis} of {x}")
-    return (x.with_shape((*x.shape[:axis], kept, *x.shape[axis + 1:])),)
+    if x.rank == 0 or length > x.shape[axis]:
+        raise ShapeError(f"Compress condition of {length} is longer than axis {axis} of {x}")
+    shape = (*x.shape[:axis], length if kept is None else kept, *x.shape[axis + 1:])
+    return (TensorType(x.dtype, shape, tuple((axis, symbol) for _, symbol in runtime)),)
 
 
 def torch_compress(xs, attrs):
@@ -543,11 +588,17 @@ def torch_compress(xs, attrs):
         axis = attrs["axis"] % x.dim()
     else:
         x, axis = x.reshape(-1), 0
-    kept = torch.tensor([i for i, c in enumerate(attrs["condition"]) if c], dtype=torch.int64, device=x.device)
+    if len(xs) == 2:
+        kept = torch.nonzero(xs[1]).reshape(-1)
+    else:
+        kept = torch.tensor([i for i, c in enumerate(attrs["condition"]) if c], dtype=torch.int64, device=x.device)
     return torch.index_select(x, axis, kept)
 
 
 def lower_compress(builder: OnnxBuilder, node: Node) -> None:
+    if len(node.inputs) == 2:
+        builder.node("Compress", list(node.inputs), node.outputs, **node.attr)
+        return
     attrs = {k: v for k, v in node.attr.items() if k != "condition"}
     condition = builder.constant(np.asarray(node.attr["condition"], dtype=bool))
     builder.node("Compress", [node.inputs[0], condition], node.outputs, **attrs)
@@ -666,9 +717,10 @@ SPECS = [
            ranks=(1, 4), exact=True, fixed_input_types=True),
     OpSpec("ScatterElements", Family.INDEXING, ALL_DTYPES, infer_scatter_elements, torch_scatter_elements,
            propose_scatter_elements, ranks=(1, 4), onnx=lower_scatter("GatherElements"), exact=True,
-           fixed_input_types=True),
+           fixed_input_types=True, constants_rule=colliding_elements),
     OpSpec("ScatterND", Family.INDEXING, ALL_DTYPES, infer_scatter_nd, torch_scatter_nd, propose_scatter_nd,
-           ranks=(1, 4), onnx=lower_scatter("GatherND"), exact=True, fixed_input_types=True),
+           ranks=(1, 4), onnx=lower_scatter("GatherND"), exact=True, fixed_input_types=True,
+           constants_rule=colliding_rows),
     OpSpec("OneHot", Family.INDEXING, INTS, infer_one_hot, torch_one_hot,
            propose_one_hot, ranks=(1, 3), onnx=lower_one_hot, exact=True,
            onnx_form=constant_input("depth", scalar=True)),
@@ -680,7 +732,8 @@ SPECS = [
            fixed_input_types=True),
     # bfloat16 Compress: ONNX types it from opset 11 without bfloat16.
     OpSpec("Compress", Family.INDEXING, ALL_DTYPES - {DType.bfloat16}, infer_compress, torch_compress, propose_compress,
-           ranks=(1, 4), onnx=lower_compress, keeps_values=True, exact=True, onnx_form=constant_input("condition")),
+           ranks=(1, 4), onnx=lower_compress, keeps_values=True, steering=(0,), exact=True,
+           onnx_form=constant_input("condition", value_inputs=frozenset({"condition"}))),
     # output_dtype is the IR's alone (see the module docstring); the output counts n-grams.
     OpSpec("TfIdfVectorizer", Family.INDEXING, frozenset(INDEX_DTYPES), infer_tfidf, tfidf_vectorizer, propose_tfidf,
            ranks=(1, 2), onnx=lower_tfidf, steering=(), exact=True, dtype_attr=("output_dtype", "float32")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import random
 from typing import Any, Callable, Mapping
 
@@ -177,3 +178,5 @@ SPECS = [
     OpSpec("CastLike", Family.LOGIC, ALL_DTYPES, lambda types, attrs: (types[0].with_dtype(types[1].dtype),),
            lambda xs, attrs: xs[0].to(xs[1].dtype), propose_cast_like, since=15, type_only=(1,), exact=True),
 ]
+# Each of these operators works elementwise: it takes values whose extents only the run gives.
+SPECS = [replace(spec, extent_free=True) for spec in SPECS]

@@ -138,17 +138,18 @@ class Reduction:
 REDUCE_FORM = constant_input("axes", defaults={"axes": (), "keepdims": 1})
 ARITHMETIC = {"integer_arithmetic": True}
 SUMS = {"accumulates": True}
+ANY_EXTENT = {"extent_free": True}  # a sum of no elements is 0, of their squares too
 SELECTS = {"exact": True, "min_max": True}
 
 
 REDUCTIONS = [
-    Reduction("ReduceSum", REDUCE_DTYPES, summed, facts=ARITHMETIC | SUMS),
+    Reduction("ReduceSum", REDUCE_DTYPES, summed, facts=ARITHMETIC | SUMS | ANY_EXTENT),
     Reduction("ReduceMean", REDUCE_DTYPES, mean, facts=SUMS),
     Reduction("ReduceMax", ORDERED_DTYPES, lambda x, axes, keep: x.amax(axes, keep), facts=SELECTS),
     Reduction("ReduceMin", ORDERED_DTYPES, lambda x, axes, keep: x.amin(axes, keep), facts=SELECTS),
     Reduction("ReduceProd", REDUCE_DTYPES, product, facts=ARITHMETIC),
-    Reduction("ReduceL1", REDUCE_DTYPES, summed, before=torch.abs, facts=ARITHMETIC),
-    Reduction("ReduceL2", REDUCE_DTYPES, summed, before=torch.square, after=square_root),
+    Reduction("ReduceL1", REDUCE_DTYPES, summed, before=torch.abs, facts=ARITHMETIC | ANY_EXTENT),
+    Reduction("ReduceL2", REDUCE_DTYPES, summed, before=torch.square, after=square_root, facts=ANY_EXTENT),
     # Log of an integer sum has no integer meaning; the reference refuses integer inputs
     # and opset 28 drops them from both schemas.
     Reduction("ReduceLogSum", FLOATS, summed, after=torch.log,
@@ -156,7 +157,8 @@ REDUCTIONS = [
     # The reference evaluator's ReduceLogSumExp fails on 0-D inputs.
     Reduction("ReduceLogSumExp", FLOATS, lambda x, axes, keep: torch.logsumexp(x, axes, keep), ranks=(1, 4)),
     # The reference sums int32 squares in numpy's default int64 and returns int64.
-    Reduction("ReduceSumSquare", FLOATS | {DType.int64}, summed, before=torch.square, facts=ARITHMETIC),
+    Reduction("ReduceSumSquare", FLOATS | {DType.int64}, summed, before=torch.square,
+              facts=ARITHMETIC | ANY_EXTENT),
 ]
 
 
@@ -259,7 +261,7 @@ SPECS = [
            propose_arg_reduce, ranks=(1, 4), ties=True, onnx_form=ARG_FORM),
     # float16 and bfloat16 CumSum arrive in opset 14.
     OpSpec("CumSum", Family.REDUCTION, REDUCE_DTYPES, infer_cumsum, cumsum, propose_cumsum, ranks=(1, 4),
-           onnx=lower_cumsum, since=14, integer_arithmetic=True, accumulates=True,
+           onnx=lower_cumsum, since=14, integer_arithmetic=True, accumulates=True, extent_free=True,
            onnx_form=constant_input("axis", scalar=True, defaults={"exclusive": 0, "reverse": 0})),
     OpSpec("TopK", Family.REDUCTION, TOPK_DTYPES, infer_topk, topk, propose_topk, ranks=(1, 4),
            onnx=lower_topk, exact=True, ties=True,

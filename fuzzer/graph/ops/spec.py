@@ -111,6 +111,7 @@ Infer = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[TensorType, 
 # (input types, attributes) -> bounds of the output values that no input moves, or None
 Pinned = Callable[[tuple[TensorType, ...], Mapping[str, Any]], tuple[float, float] | None]
 TorchLowering = Callable[..., Any]  # (inputs: list[Tensor], attrs: dict) -> Tensor | tuple
+ConstantsRule = Callable[[tuple[TensorType, ...], tuple[np.ndarray | None, ...], Mapping[str, Any]], str | None]
 
 
 def as_results(result: Any) -> tuple[Any, ...]:
@@ -222,6 +223,7 @@ class OnnxForm:
 
     constant_inputs: Mapping[int, str] = field(default_factory=dict)  # ONNX input position -> IR attribute
     scalar_inputs: frozenset[str] = frozenset()  # of those attributes, the ones the IR holds as a number
+    value_inputs: frozenset[str] = frozenset()  # of those attributes, the ones the IR reads as an input when computed
     defaults: Mapping[str, Any] = field(default_factory=dict)  # attributes ONNX may omit, with its default
     dropped: frozenset[str] = frozenset()  # ONNX attributes without effect in inference (not modelled)
     window: tuple[str, ...] = ()  # window attributes of WINDOW_DEFAULTS to fill in for the input's rank
@@ -276,9 +278,18 @@ class OpSpec:
     # ONNX types its float operands and results float32 only (quantization's scales): the float64
     # judge runs it at its declared types, between casts (oracles.precision.promote_to_float64).
     float32_only: bool = False
-    # Its result follows from its attributes alone, computed in numpy: a torch module holds it as
-    # a constant, as an ONNX compiler folds it (torch.compile cannot trace the numpy).
+    # A node of it without inputs computes its result from its attributes alone, in numpy: a
+    # torch module holds it as a constant, as an ONNX compiler folds it (torch.compile cannot
+    # trace the numpy).
     constant_result: bool = False
+    # It takes values whose extents only the run gives (NonZero's count): each output element
+    # follows the input elements at its position, or sums them (elementwise operators, casts,
+    # sums), whatever the extent, even zero. Which output axes keep such an extent, its shape
+    # rule says (fuzzer.graph.ops.infer_types).
+    extent_free: bool = False
+    # Why the values of its constant inputs (None: computed) leave its result undefined, or None:
+    # two scatter updates to one element (fuzzer.graph.ops.undefined_by_constants).
+    constants_rule: ConstantsRule | None = None
     commutative: bool = False  # swapping its two operands keeps the result
     # The implementation compilers share between it and its kin (HannWindow, HammingWindow and
     # BlackmanWindow are one cosine-sum kernel): a bug in one is one bug, named by the kernel.
@@ -298,7 +309,7 @@ class OpSpec:
 
     def accepts(self, anchor: TensorType, opset: int) -> bool:
         return (self.dtype_since.get(anchor.dtype, self.since) <= opset and anchor.dtype in self.dtypes
-                and self.ranks[0] <= anchor.rank <= self.ranks[1])
+                and self.ranks[0] <= anchor.rank <= self.ranks[1] and (self.extent_free or not anchor.runtime))
 
 
 # ---------------------------------------------------------------- shape helpers
@@ -365,8 +376,9 @@ def check_spec(spec: OpSpec, family: Family) -> None:
     form = spec.onnx_form
     if form.data_input and any(position < 1 for position in form.constant_inputs):
         fail(f"onnx_form.constant_inputs {dict(form.constant_inputs)} names input 0, the data itself")
-    if not form.scalar_inputs <= set(form.constant_inputs.values()):
-        fail(f"onnx_form.scalar_inputs {sorted(form.scalar_inputs)} are not all in onnx_form.constant_inputs")
+    if not (form.scalar_inputs | form.value_inputs) <= set(form.constant_inputs.values()):
+        fail(f"onnx_form.scalar_inputs {sorted(form.scalar_inputs)} and value_inputs {sorted(form.value_inputs)} "
+             "are not all in onnx_form.constant_inputs")
     if form.dropped & set(form.defaults):
         fail(f"onnx_form.dropped and onnx_form.defaults share {sorted(form.dropped & set(form.defaults))}")
     unknown = set(form.window) - set(WINDOW_DEFAULTS)
