@@ -28,10 +28,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fuzzer.graph.ir import Graph, TensorType
-from fuzzer.execution.outcome import Outcome
+from fuzzer.execution.outcome import Outcome, Stage
 from oracles.compare import (FAILURES, agree_everywhere, agreement_classes, compare_arrays, comparison_finding,
                              failure_finding, mismatch_mask, output_stats, partition_outcomes, reference_usable,
-                             votes, worst_output)
+                             type_name, votes, worst_output)
 from oracles.differential import differential
 from oracles.finding import Finding, FindingKind, Suppression, Verdict
 from oracles.guards import GUARDS, Context, Guard, apply_guards
@@ -65,8 +65,15 @@ def judge(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
     majority = _majority(expected, conforming, policy)
     suppressions: list[Suppression] = []
     blamed: dict[str, dict[str, dict[str, Any]]] = {}
+    wrong_extents: dict[str, Finding] = {}
     for name, declared in expected.items():
-        verdicts, suppressed = _judge_output(context, name, declared, conforming, guards)
+        judged = conforming
+        if declared.runtime:
+            judged, off, suppressed = _judge_extents(reference, name, declared, conforming)
+            suppressions += suppressed
+            for finding in off:
+                wrong_extents.setdefault(finding.backends[0], finding)
+        verdicts, suppressed = _judge_output(context, name, declared, judged, guards)
         suppressions += suppressed
         for backend, stats in verdicts.items():
             blamed.setdefault(backend, {})[name] = stats
@@ -76,7 +83,7 @@ def judge(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
                 "in the majority" if outcome.backend in majority else "outside the majority"
             findings.append(_mismatch_finding(outcome.backend, blamed[outcome.backend], expected,
                                               standing, reference_backend))
-    return Verdict(findings, suppressions)
+    return Verdict(findings + list(wrong_extents.values()), suppressions)
 
 
 def blame(expected: Mapping[str, TensorType], outcomes: Sequence[Outcome],
@@ -93,6 +100,33 @@ def reference_for_comparison(reference: np.ndarray, declared: TensorType) -> np.
     """The reference value rounded to the declared dtype (float64 overflows become Inf)."""
     with np.errstate(over="ignore"):
         return np.asarray(reference).astype(declared.dtype.numpy)
+
+
+def _judge_extents(reference: Outcome, name: str, declared: TensorType, outcomes: Sequence[Outcome]
+                   ) -> tuple[list[Outcome], list[Finding], list[Suppression]]:
+    """For an output with an extent only the run gives: the outcomes whose extents are the
+    reference's (their values are judged next), and a shape mismatch finding for each other
+    one; none when every backend returns one other shape (the reference is the odd one out)."""
+    wanted = np.shape(reference.outputs[name])
+    off = [o for o in outcomes if np.shape(o.outputs[name]) != wanted]
+    agreeing = [o for o in outcomes if np.shape(o.outputs[name]) == wanted]
+    if not off:
+        return agreeing, [], []
+    if len(outcomes) >= 2 and not agreeing and len({np.shape(o.outputs[name]) for o in off}) == 1:
+        return [], [], [Suppression(o.backend, name, f"every backend returns {name} at extents "
+                                    f"{list(np.shape(o.outputs[name]))}, {reference.backend} at {list(wanted)}: "
+                                    "the reference is the odd one out", "reference-outlier") for o in off]
+    findings = []
+    for outcome in off:
+        actual = type_name(np.asarray(outcome.outputs[name]))
+        findings.append(Finding(FindingKind.SHAPE_MISMATCH, (outcome.backend,), Stage.COMPARE,
+                                f"{outcome.backend} returns {name} as {actual}, {reference.backend} at extents "
+                                f"{list(wanted)} (declared {declared})", {
+                                    "compared_with": reference.backend, "output": name, "dtype": declared.dtype.value,
+                                    "error_class": "extent", "outputs": {name: {
+                                        "declared": str(declared), "actual": actual,
+                                        "kind": FindingKind.SHAPE_MISMATCH.value}}}))
+    return agreeing, findings, []
 
 
 def _judge_output(context: Context, name: str, declared: TensorType, outcomes: Sequence[Outcome],

@@ -202,6 +202,13 @@ def output_stats(declared: TensorType, tolerance: Tolerance | None, actual: np.n
             "share": comparison.mismatched / max(comparison.total, 1), "signal": signal}
 
 
+def extent_stats(declared: TensorType, actual: np.ndarray, expected: np.ndarray, signal: str) -> dict[str, Any]:
+    """:func:`output_stats` of two arrays whose run-time extents differ: every element differs."""
+    comparison = compare_arrays(declared, actual, expected, None)
+    return {**comparison.stats(), "mismatched": max(actual.size, expected.size), "total": expected.size,
+            "max_ulp": 0.0, "share": 1.0, "signal": signal}
+
+
 # ---------------------------------------------------------------- findings
 
 

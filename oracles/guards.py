@@ -46,7 +46,7 @@ import numpy as np
 from fuzzer.graph.ir import DType, Graph, Node, TensorType
 from fuzzer.execution.outcome import Outcome
 from fuzzer.graph.ops import get_spec
-from oracles.compare import mismatch_mask, output_stats, reference_usable
+from oracles.compare import extent_stats, mismatch_mask, output_stats, reference_usable
 from oracles.finding import Suppression
 from oracles.precision import deviation
 from oracles.probes import flags_probe, spread_probe, value_probe
@@ -342,6 +342,9 @@ def pair_differences(expected: Mapping[str, TensorType], actual: Outcome, baseli
     for name, declared in expected.items():
         tolerance = policy.for_output(name, declared.dtype)
         mine, theirs = np.asarray(actual.outputs[name]), np.asarray(baseline.outputs[name])
+        if mine.shape != theirs.shape:  # extents that only the run gives, and they differ
+            differing[name] = extent_stats(declared, mine, theirs, "pair")
+            continue
         left = mismatch_mask(mine, theirs, tolerance)
         if left.any() and context is not None and reference_usable(context.reference, {name: declared}):
             left, claimed = apply_guards(context, actual.backend, name, mine, theirs, left, guards)

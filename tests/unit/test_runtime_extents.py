@@ -134,3 +134,31 @@ def test_reduction_cuts_a_run_time_extent_into_an_input_of_the_extent_it_had() -
     cut = without_nodes(case, {"nz"}, {"nz": np.array([[0, 1, 2], [0, 2, 0]], np.int64)})
     assert cut is not None and cut.graph.types["nz"] == TensorType(DType.int64, (2, 3))
     assert cut.graph.types["as_float"] == TensorType(DType.float32, (2, 3))
+
+
+def test_a_backend_with_another_count_than_the_reference_is_a_shape_mismatch() -> None:
+    from tests.helpers import verdict
+
+    graph, _ = nonzero_graph()
+    x = np.array([[1, -1, 2, 0], [0, 0, 3, 1], [-2, 1, 0, 0]], np.float32)
+    right = np.array([[0, 0, 1, 1, 2], [0, 2, 2, 3, 1]], np.int64)
+    wrong = np.array([[0, 0, 1, 1], [0, 2, 2, 3]], np.int64)
+    outputs = lambda nz: {"nz": nz, "as_float": nz.astype(np.float32)}  # noqa: E731
+    result = verdict(graph, {"x": x}, {"ort": outputs(right), "tvm": outputs(wrong), "torch": outputs(right)})
+    assert [(f.kind.value, f.backends) for f in result.findings] == [("shape_mismatch", ("tvm",))]
+    assert "at extents [2, 5]" in result.findings[0].summary
+    agreeing = verdict(graph, {"x": x}, {"ort": outputs(wrong), "tvm": outputs(wrong)})
+    assert not agreeing.findings and {s.guard for s in agreeing.suppressions} == {"reference-outlier"}
+
+
+def test_two_runs_with_other_counts_differ_in_a_pair_oracle() -> None:
+    from fuzzer.execution.outcome import Outcome, Stage, Status
+    from oracles.guards import pair_differences
+    from oracles.tolerance import DEFAULT_POLICY
+
+    graph, _ = nonzero_graph()
+    expected = {"nz": graph.types["nz"]}
+    first, second = (Outcome(name, Status.OK, Stage.RUN, {"nz": np.zeros((2, n), np.int64)})
+                     for name, n in (("ort-all", 3), ("ort-none", 4)))
+    differing, _ = pair_differences(expected, first, second, DEFAULT_POLICY)
+    assert differing["nz"]["kind"] == "shape_mismatch" and differing["nz"]["share"] == 1.0
