@@ -452,7 +452,9 @@ def expected_vs_actual(finding: Any) -> list[str]:
                 "with its optimizations off",
                 f"- actual: {finding.summary}"]
     lines = [f"- expected: agreement with {details.get('compared_with', 'the reference')} within tolerance"]
-    if "output" in details:
+    if kind in ("shape_mismatch", "dtype_mismatch"):
+        lines.append(f"- actual: {finding.summary}")
+    elif "output" in details:
         lines.append(f"- actual: output `{details['output']}` ({details.get('dtype', '?')}): "
                      f"{details.get('error_class', 'differs')}, max abs error {details.get('max_abs_error', '?')}, "
                      f"max rel error {details.get('max_rel_error', '?')}, max ULP {details.get('max_ulp', '?')}, "
