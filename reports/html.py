@@ -10,9 +10,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from reports.markdown import (BUG_HEADER, CATEGORY_SECTIONS, EFFECTS_NOTE, PERFORMANCE_HEADER, PERFORMANCE_NOTE,
-                              RAN_ON_ALL, bug_cause, bug_ops, bug_regression, bug_verified, bugs_in, bugs_sentence,
-                              coverage_text, effects_over_time, performance_rows, ran_on_all_text, short)
+from reports.markdown import (BUG_HEADER, EFFECTS_NOTE, PERFORMANCE_HEADER, PERFORMANCE_NOTE, RAN_ON_ALL, bug_cause,
+                              bug_ops, bug_regression, bug_verified, bugs_in, bugs_sentence, coverage_text,
+                              effects_over_time, performance_rows, ran_on_all_text, short, shown_sections)
 from reports.model import RunSummary
 from triage.bugs import Bug
 
@@ -101,9 +101,9 @@ def _bug_table(bugs: list[Bug], run_dir: Path, out_dir: Path) -> str:
 
 
 def _bug_sections(summary: RunSummary, run_dir: Path, out_dir: Path) -> str:
-    """A section per category: bugs, reference issues, invalid tests."""
+    """A section per category: bugs, reference issues, invalid tests (and findings not reproduced)."""
     sections = []
-    for category, heading, meaning in CATEGORY_SECTIONS:
+    for category, heading, meaning in shown_sections(summary):
         chosen = bugs_in(summary, category)
         body = _bug_table(chosen, run_dir, out_dir) if chosen else "<p>None.</p>"
         sections.append(f'<h2 id="{category}">{html.escape(heading)}</h2>\n<p>{html.escape(meaning)}</p>\n{body}')

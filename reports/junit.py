@@ -18,6 +18,7 @@ CATEGORY_TEXT = {
     "bug": "compiler bug",
     "reference-issue": "reference issue: a judge is wrong, not the compiler under test; not counted as a bug",
     "invalid-test": "invalid test: the reduced graph breaks the ONNX specification; not counted as a bug",
+    "unreproduced": "not reproduced in triage's fresh re-runs; not counted as a bug",
 }
 
 

@@ -15,13 +15,15 @@ from triage.bugs import Bug
 MAX_ROWS = 50
 CELL_LIMIT = 160
 SUMMARY_LIMIT = 100  # of a bug's summary in its table row (the id leads to the rest)
-CATEGORY_SECTIONS = (  # category, heading, what it means
+CATEGORY_SECTIONS = (  # category, heading, what it means; the last is shown only when it lists some
     ("bug", "Bugs", "Distinct root causes in the compilers under test, most urgent first. Each joins every "
      "finding and configuration that shows it; new and flaky ones fail CI."),
     ("reference-issue", "Reference issues", "A judge (onnx-ref, ref-f64) is wrong, not the compiler under "
      "test: shown for the judge's maintainers, not counted as bugs, never failing CI."),
     ("invalid-test", "Invalid tests", "The reduced graph breaks the ONNX specification: the generator's "
      "fault, not counted as bugs, never failing CI."),
+    ("unreproduced", "Not reproduced", "Seen in the campaign, never again in triage's fresh re-runs (a hang "
+     "on a loaded machine, most often): not counted as bugs, never failing CI."),
 )
 BUG_HEADER = ["id", "status", "compiler", "kind", "summary", "culprit / scope", "reduced ops", "configurations",
               "findings", "regression range", "verified", "repro"]
@@ -125,6 +127,12 @@ def ran_on_all_text(summary: RunSummary) -> str:
     return f"{summary.valid_share:.1%}"
 
 
+def shown_sections(summary: RunSummary) -> tuple[tuple[str, str, str], ...]:
+    """The category sections a report shows: all but "Not reproduced" always, that one when it lists some."""
+    *always, optional = CATEGORY_SECTIONS
+    return (*always, optional) if bugs_in(summary, optional[0]) else tuple(always)
+
+
 def bugs_sentence(summary: RunSummary) -> str:
     """One line: bugs beside raw findings and signatures."""
     bugs = summary.compiler_bugs()
@@ -176,7 +184,7 @@ def render_markdown(summary: RunSummary, out_dir: Path | None = None) -> str:
         + ("Triaged." if summary.triaged else "Not triaged: bugs are not reduced yet and statuses come from "
            f"the baseline (`tcfuzz triage {summary.run_dir}`)."),
     ]
-    for category, heading, meaning in CATEGORY_SECTIONS:
+    for category, heading, meaning in shown_sections(summary):
         chosen = bugs_in(summary, category)
         lines += ["", f"## {heading}", "", meaning, ""]
         lines += bug_rows(summary, chosen, out_dir) if chosen else ["None."]

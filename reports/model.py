@@ -114,7 +114,7 @@ class RunSummary(Throughput):
     perf_seconds: float = 0.0  # wall time the lanes spent timing and confirming
 
     def compiler_bugs(self) -> tuple[Bug, ...]:
-        """The bugs that count: not reference issues, not invalid tests."""
+        """The bugs that count: not reference issues, invalid tests or findings not reproduced."""
         return tuple(bug for bug in self.bugs if bug.category == "bug")
 
     def failing_bugs(self) -> tuple[Bug, ...]:
@@ -154,6 +154,7 @@ class RunSummary(Throughput):
                          "bugs": len(self.compiler_bugs()),
                          "reference_issues": sum(b.category == "reference-issue" for b in self.bugs),
                          "invalid_tests": sum(b.category == "invalid-test" for b in self.bugs),
+                         "unreproduced": sum(b.category == "unreproduced" for b in self.bugs),
                          "verified_bugs": sum(b.verified for b in self.compiler_bugs()),
                          "by_kind": self.findings_by_kind, "by_status": self.by_status()},
             "bugs": [bug.to_dict() for bug in self.bugs],

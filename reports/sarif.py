@@ -30,6 +30,7 @@ BASELINE_STATES = {"new": "new", "flaky": "new", "triage-failed": "new", "known"
 CATEGORY_MESSAGES = {
     "reference-issue": "reference issue, not a compiler bug: the judge {compiler} is wrong",
     "invalid-test": "invalid test, not a compiler bug: the reduced graph breaks the ONNX specification",
+    "unreproduced": "not reproduced in triage's fresh re-runs, not counted as a bug",
 }
 KIND_DESCRIPTIONS = {
     "crash": "the compiler's process died (signal or exit)",

@@ -51,6 +51,8 @@ def status_table(summary: RunSummary, now: float | None = None) -> Table:
     table.add_row("reference issues", f"{len(bugs_in(summary, 'reference-issue')):,}")
     if invalid := bugs_in(summary, "invalid-test"):
         table.add_row("invalid tests", f"{len(invalid):,}")
+    if unreproduced := bugs_in(summary, "unreproduced"):
+        table.add_row("not reproduced", f"{len(unreproduced):,}")
     return table
 
 

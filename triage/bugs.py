@@ -41,7 +41,7 @@ from oracles.judge_defects import known_defect
 
 KIND_ORDER = ("crash", "oom", "hang", "error", "shape_mismatch", "dtype_mismatch", "mismatch", "opt_mismatch",
               "nondeterminism", "metamorphic", "slowdown")  # triage order: what takes a compiler down first
-CATEGORIES = ("bug", "reference-issue", "invalid-test")
+CATEGORIES = ("bug", "reference-issue", "invalid-test", "unreproduced")
 STATUS_ORDER = ("new", "flaky", "triage-failed", "known", "fixed")  # most urgent first
 FAILING_STATUSES = frozenset({"new", "flaky", "triage-failed"})  # a compiler bug with one fails a CI job
 UNBLAMED_TIR_CASE = "tvm-tir:case"  # a TIR case that failed as a whole (fuzzer.tir.campaign.TirCampaign.record)
@@ -67,11 +67,23 @@ def root_cause_fingerprint(finding: StoredFinding, notes: Mapping | None, judges
         return "/".join([role, facts.compiler, caught, "@" + "+".join(map(kernel_of, ops))])
     if finding.kind in FAILURE_KINDS:
         tail = [failure_cause(finding.details), error_headline(finding.message)]
-    elif finding.kind in TYPE_KINDS:
-        tail = []
+    elif finding.kind in TYPE_KINDS or all(places_values(op) for op in ops):
+        tail = []  # a wrong type, or values in the wrong places, whatever their dtype
     else:
         tail = [dtype_class(finding.dtype)]
     return "/".join([role, facts.compiler, finding.kind, *tail, "@" + "+".join(map(kernel_of, ops))])
+
+
+def places_values(op: str) -> bool:
+    """Whether ``op`` only places input values in its output (movement, gathers, scatters):
+    exact, with no arithmetic, no choice by value, no conversion and no bounded result. A
+    wrong value it returns is in the wrong place, in every dtype alike."""
+    try:
+        spec = get_spec(op)
+    except KeyError:  # an operator of another tcfuzz release
+        return False
+    return (spec.exact and not (spec.min_max or spec.integer_arithmetic or spec.ties or spec.type_only)
+            and spec.dtype_attr is None and spec.value_range is None)
 
 
 def kernel_of(op: str) -> str:
@@ -222,8 +234,10 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
     origin = notes.get("origin") or {}
     facts = backend_facts(stored.backends[0], specs)
     validity = notes.get("validity") or {}
+    reruns = notes.get("reproducibility") or {}
     category = ("invalid-test" if validity.get("valid") is False else
-                "reference-issue" if facts.role == "judge" and not judges_as_targets else "bug")
+                "reference-issue" if facts.role == "judge" and not judges_as_targets else
+                "unreproduced" if reruns.get("runs") and not reruns.get("reproduced") else "bug")
     configurations = tuple(sorted({b for f in members for b in f.backends}))
     signatures = tuple(dict.fromkeys(f.signature for f in members))
     fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))

@@ -158,10 +158,12 @@ def command_bugs(args: argparse.Namespace) -> int:
 
 
 def print_bug_lists(bugs) -> None:
-    """The bugs, then the reference issues and invalid tests, one line each."""
+    """The bugs, then the reference issues, invalid tests and findings not reproduced, one line each."""
     for category, title in (("bug", "bugs"), ("reference-issue", "reference issues (a judge is wrong; not "
                                                                   "counted as bugs)"),
-                            ("invalid-test", "invalid tests (the generator broke the ONNX specification)")):
+                            ("invalid-test", "invalid tests (the generator broke the ONNX specification)"),
+                            ("unreproduced", "not reproduced (never again in triage's fresh re-runs, as a hang "
+                                             "on a loaded machine; not counted as bugs)")):
         chosen = [bug for bug in bugs if bug.category == category]
         if chosen or category == "bug":
             print(f"{len(chosen)} {title}:")

@@ -421,3 +421,16 @@ def test_status_reads_a_run_while_it_is_written(tmp_path):
     output = "".join(lines)
     assert watch.returncode == 130
     assert output.count("tcfuzz status") >= 2 and re.search(r"│ tests\s+│\s+600 │", output)
+
+
+def test_a_finding_not_reproduced_gets_its_own_section_and_fails_nothing(summary, tmp_path):
+    hang = replace(summary.bugs[0], id="Bhang001", status="flaky", category="unreproduced", kind="hang")
+    with_hang = replace(summary, bugs=(*summary.bugs, hang))
+    markdown = render_markdown(with_hang)
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings[:4] == ["## Bugs", "## Reference issues", "## Invalid tests", "## Not reproduced"]
+    assert "Not reproduced" not in render_markdown(summary)
+    assert hang not in with_hang.compiler_bugs() and hang not in with_hang.failing_bugs()
+    assert '<h2 id="unreproduced">Not reproduced</h2>' in render_html(with_hang, tmp_path)
+    suite = ElementTree.fromstring(render_junit(with_hang).encode())
+    assert suite.get("failures") == str(len(summary.failing_bugs()))

@@ -202,3 +202,24 @@ def test_a_run_time_shape_check_joins_the_wrong_shape_it_caught():
     records[other.signature] = record(other.signature, {"reduction": {"done": True, "ops": ["NonMaxSuppression"]}})
     assert len(build_bugs([checked, wrong, other], records)) == 2
 
+
+
+def test_a_finding_no_rerun_reproduces_is_listed_apart_from_bugs():
+    """A hang seen once on a loaded machine and in none of triage's fresh re-runs is not a
+    bug a maintainer can act on; one that comes back some of the time is a flaky bug."""
+    hang = finding(1, "tvm-torch", "hang")
+    for reproduced, category in ((0, "unreproduced"), (1, "bug")):
+        records = {hang.signature: record(hang.signature, {"reproducibility": {"runs": 2, "reproduced": reproduced}},
+                                          Status.FLAKY)}
+        (bug,) = build_bugs([hang], records)
+        assert bug.category == category
+
+
+def test_values_a_scatter_puts_in_the_wrong_place_are_one_bug_whatever_their_dtype():
+    """ScatterElements only places values: float16, int8 and bool mismatches are one bug;
+    Erf computes, and Max chooses by value (NaN), so their dtypes stay apart."""
+    mismatches = [finding(n, "tvm", "mismatch", dtype=dtype, error_class="magnitude")
+                  for n, dtype in ((1, "float16"), (2, "int8"), (3, "bool"))]
+    for op, expected in (("ScatterElements", 1), ("Erf", 3), ("Max", 3)):
+        records = {f.signature: record(f.signature, {"reduction": {"done": True, "ops": [op]}}) for f in mismatches}
+        assert len(build_bugs(mismatches, records)) == expected, op
