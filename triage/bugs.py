@@ -195,37 +195,18 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
                known: frozenset[str] = frozenset(), judges_as_targets: bool = False, tir_key=None,
                specs: Mapping[str, str] = {}) -> list[Bug]:
     """The bugs of a run: its ``findings`` clustered, with triage's ``records`` by signature,
-    clusters whose representatives reduced to one fingerprint joined, and so are those whose
-    representatives reduced to one graph on one compiler (one test failing differently in
-    two configurations). ``known`` holds the fingerprints of earlier runs' bugs (and known
-    signatures: a bug with one is known)."""
-    entries: list[tuple[str, str, list[StoredFinding]]] = []  # (fingerprint or cluster key, cluster key, members)
-    joins: dict[str, str] = {}  # fingerprint -> one it joins (union-find)
-    graph_owners: dict[tuple[str, str], str] = {}  # (compiler, reduced graph) -> the first fingerprint with it
-
-    def root(fingerprint: str) -> str:
-        while joins.get(fingerprint, fingerprint) != fingerprint:
-            fingerprint = joins[fingerprint]
-        return fingerprint
-
-    for key, members in clusters(findings, judges_as_targets, tir_key, specs).items():
+    clusters whose representatives reduced to one fingerprint joined. ``known`` holds the
+    fingerprints of earlier runs' bugs (and known signatures: a bug with one is known)."""
+    by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
+    grouped = clusters(findings, judges_as_targets, tir_key, specs)
+    for key, members in grouped.items():
         representative = representative_signature(members, specs)
         record = records.get(representative)
         stored = next(f for f in members if f.signature == representative)
         fingerprint = (None if tir_key is not None else
                        root_cause_fingerprint(stored, record.notes if record else None, judges_as_targets, specs))
-        entries.append((fingerprint or key, key, members))
-        graph = (((record.notes if record else None) or {}).get("reduction") or {}).get("graph")
-        if graph and fingerprint:
-            owner = graph_owners.setdefault((backend_facts(stored.backends[0], specs).compiler, graph), fingerprint)
-            if root(owner) != root(fingerprint):
-                joins[root(fingerprint)] = root(owner)
-    by_fingerprint: dict[str, list[tuple[str, list[StoredFinding]]]] = {}
-    merged: dict[str, list[str]] = {}
-    for fingerprint, key, members in entries:
-        by_fingerprint.setdefault(root(fingerprint), []).append((key, members))
-        merged.setdefault(root(fingerprint), []).append(fingerprint)
-    bugs = [_bug(fingerprint, joined, records, known, judges_as_targets, specs, tuple(merged[fingerprint]))
+        by_fingerprint.setdefault(fingerprint or key, []).append((key, members))
+    bugs = [_bug(fingerprint, joined, records, known, judges_as_targets, specs)
             for fingerprint, joined in by_fingerprint.items()]
     bugs.sort(key=lambda bug: (CATEGORIES.index(bug.category), STATUS_ORDER.index(bug.status),
                                KIND_ORDER.index(bug.kind) if bug.kind in KIND_ORDER else len(KIND_ORDER),
@@ -234,10 +215,10 @@ def build_bugs(findings: Sequence[StoredFinding], records: Mapping[str, Signatur
 
 
 def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], records: Mapping[str, SignatureRecord],
-         known: frozenset[str], judges_as_targets: bool, specs: Mapping[str, str], also: tuple[str, ...] = ()) -> Bug:
-    """One bug from its clusters (``also``: the fingerprints joined into ``fingerprint``). The
-    first (in triage order) that is not a consequence of another speaks for it; a bug seen only
-    through its consequences is described by the divergence upstream that they share."""
+         known: frozenset[str], judges_as_targets: bool, specs: Mapping[str, str]) -> Bug:
+    """One bug from its clusters. The first (in triage order) that is not a consequence of
+    another speaks for it; a bug seen only through its consequences is described by the
+    divergence upstream that they share."""
     members = [f for _, cluster in joined for f in cluster]
 
     def notes_of(cluster: list[StoredFinding]) -> dict:
@@ -259,7 +240,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
                 "unreproduced" if reruns.get("runs") and not reruns.get("reproduced") else "bug")
     configurations = tuple(sorted({b for f in members for b in f.backends}))
     signatures = tuple(dict.fromkeys(f.signature for f in members))
-    fingerprints = tuple(dict.fromkeys([fingerprint, *also, *(key for key, _ in joined)]))
+    fingerprints = tuple(dict.fromkeys([fingerprint, *(key for key, _ in joined)]))
     repro_note = notes.get("repro") or {}
     culprit = (record.culprit or {}).get("description") if record and record.culprit else None
     miscompile = MISCOMPILE_KEY.search(fingerprint) if stored.backends[0].startswith("tvm-tir") else None
@@ -276,7 +257,7 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         summary += f" (a consequence: {origin['op']} already returns {origin.get('summary', 'a wrong type')})"
     return Bug(
         id=bug_id(fingerprint), compiler=facts.compiler, category=category, kind=origin.get("kind") or stored.kind,
-        status=_status([records.get(s) for s in signatures], _known_by(fingerprint, joined, signatures, also), known,
+        status=_status([records.get(s) for s in signatures], _known_by(fingerprint, joined, signatures), known,
                        triage_error),
         summary=summary, configurations=configurations, signatures=signatures,
         fingerprints=fingerprints, representative=representative, findings=len(members),
@@ -288,13 +269,12 @@ def _bug(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], record
         first_test=min(f.test_index for f in members), regression=notes.get("regression"))
 
 
-def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], signatures: Sequence[str],
-              also: tuple[str, ...] = ()) -> tuple:
-    """The keys that make a bug known: its root-cause fingerprints once reduced (a cluster key
+def _known_by(fingerprint: str, joined: list[tuple[str, list[StoredFinding]]], signatures: Sequence[str]) -> tuple:
+    """The keys that make a bug known: its root-cause fingerprint once reduced (a cluster key
     is coarse: another bug of the same compiler, kind and error class shares it), else its
     cluster keys and signatures."""
     if fingerprint not in {key for key, _ in joined}:
-        return tuple(dict.fromkeys((fingerprint, *also)))
+        return (fingerprint,)
     return (*(key for key, _ in joined), *signatures)
 
 

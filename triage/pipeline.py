@@ -174,7 +174,7 @@ class Triage:
         return add_note(self.store, record, "reduction", {
             "done": reduced.done, "nodes_before": reduced.nodes_before, "nodes_after": reduced.nodes_after,
             "tests": reduced.tests, "seconds": round(reduced.seconds, 1),
-            "ops": [node.op for node in reduced.case.graph.nodes], "graph": reduced.case.graph.content_hash})
+            "ops": [node.op for node in reduced.case.graph.nodes]})
 
     def origin(self, record: SignatureRecord, stored: StoredFinding) -> SignatureRecord:
         """Whether a failure or a value disagreement is a consequence: its reduced graph

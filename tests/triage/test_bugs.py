@@ -223,22 +223,3 @@ def test_values_a_scatter_puts_in_the_wrong_place_are_one_bug_whatever_their_dty
     for op, expected in (("ScatterElements", 1), ("Erf", 3), ("Max", 3)):
         records = {f.signature: record(f.signature, {"reduction": {"done": True, "ops": [op]}}) for f in mismatches}
         assert len(build_bugs(mismatches, records)) == expected, op
-
-
-def test_one_test_failing_differently_in_two_configurations_is_one_bug():
-    """tvm and tvm-noopt fail on one Compress graph with two errors; their reductions end in
-    the same graph: one bug, known by both fingerprints. Another graph keeps them apart."""
-    fused = finding(1, "tvm", message="AssertionError: emit_te now only supports Tensor that has ShapeExpr shape")
-    plain = finding(2, "tvm-noopt", message="InternalError: CodeGenVM cannot emit this Relax operator directly")
-    for graphs, expected in ((("g1", "g1"), 1), (("g1", "g2"), 2)):
-        records = {f.signature: record(f.signature, {"reduction": {"done": True, "ops": ["Compress", "Split"],
-                                                                   "graph": graph}})
-                   for f, graph in zip((fused, plain), graphs)}
-        bugs = build_bugs([fused, plain], records)
-        assert len(bugs) == expected
-    (bug,) = build_bugs([fused, plain], {f.signature: record(f.signature, {"reduction": {
-        "done": True, "ops": ["Compress", "Split"], "graph": "g1"}}) for f in (fused, plain)})
-    assert bug.configurations == ("tvm", "tvm-noopt") and len(bug.fingerprints) >= 2
-    (again,) = build_bugs([plain], {plain.signature: record(plain.signature, {"reduction": {
-        "done": True, "ops": ["Compress", "Split"], "graph": "g1"}})}, known=frozenset({bug.fingerprints[1]}))
-    assert again.status == "known"
