@@ -46,7 +46,7 @@ class Family(enum.Enum):
     SAMPLING = "sampling"
     LOSS = "loss"
     SEQUENCE = "sequence"
-    CONSTANTS = "constants"  # Constant, and the operators whose output extents follow constant inputs
+    CONSTANTS = "constants"  # Constant, and the operators whose output extents follow their inputs' values
     CONTROL = "control"  # If, Loop, Scan: added on purpose (GeneratorOptions.control_flow), never drawn
 
 
