@@ -108,13 +108,14 @@ def _judge_extents(reference: Outcome, name: str, declared: TensorType, outcomes
     reference's (their values are judged next), and a shape mismatch finding for each other
     one; none when every backend returns one other shape (the reference is the odd one out)."""
     wanted = np.shape(reference.outputs[name])
-    off = [o for o in outcomes if np.shape(o.outputs[name]) != wanted]
-    agreeing = [o for o in outcomes if np.shape(o.outputs[name]) == wanted]
+    shapes = {o.backend: np.shape(o.outputs[name]) for o in outcomes}
+    off = [o for o in outcomes if shapes[o.backend] != wanted]
+    agreeing = [o for o in outcomes if shapes[o.backend] == wanted]
     if not off:
         return agreeing, [], []
-    if len(outcomes) >= 2 and not agreeing and len({np.shape(o.outputs[name]) for o in off}) == 1:
+    if len(outcomes) >= 2 and not agreeing and len(set(shapes.values())) == 1:
         return [], [], [Suppression(o.backend, name, f"every backend returns {name} at extents "
-                                    f"{list(np.shape(o.outputs[name]))}, {reference.backend} at {list(wanted)}: "
+                                    f"{list(shapes[o.backend])}, {reference.backend} at {list(wanted)}: "
                                     "the reference is the odd one out", "reference-outlier") for o in off]
     findings = []
     for outcome in off:

@@ -76,12 +76,6 @@ def fragment(backend: str) -> str:
         raise ReproUnsupported(str(error)) from None
 
 
-def declared_dims(tensor_type) -> list:
-    """A declared output shape for a script: None where only the run gives the extent."""
-    runtime = dict(tensor_type.runtime)
-    return [None if axis in runtime else d for axis, d in enumerate(tensor_type.shape)]
-
-
 def _b64(data: bytes) -> str:
     encoded = base64.b64encode(data).decode()
     return "\n".join(encoded[i:i + 100] for i in range(0, len(encoded), 100))
@@ -133,7 +127,7 @@ def write_repro(case: TestCase, backend: str, reference: str | None, finding: An
         "reference": reference if uses_fragment else "onnx.reference (float64)",
         "model": _b64(case.model), "artifact": _b64(artifact_for(backend, case)),
         "inputs": _b64(arrays_to_npz(dict(case.inputs))),
-        "declared": {name: [t.dtype.value, declared_dims(t)] for name, t in declared.items()},
+        "declared": {name: [t.dtype.value, list(t.fixed_dims)] for name, t in declared.items()},
         "tolerances": tolerances, "expected_failure": expected_failure, "timeout": timeout,
         "memory_mb": memory_mb, "packages": VERSION_PACKAGES,
         "backend_source": fragment(backend),

@@ -41,9 +41,7 @@ def graph_proto(graph: Graph, opset: int, name: str, inputs: Sequence[str] | Non
 
     def value_info(value: str) -> onnx.ValueInfoProto:
         # A dynamic graph's outputs leave their sizes to shape inference, as run-time extents are.
-        runtime = dict(types[value].runtime)
-        shape = dims.get(value, [None] * types[value].rank if graph.symbols else
-                         [None if axis in runtime else d for axis, d in enumerate(types[value].shape)])
+        shape = dims.get(value, [None] * types[value].rank if graph.symbols else list(types[value].fixed_dims))
         return helper.make_tensor_value_info(value, types[value].dtype.onnx, shape)
 
     formal_inputs = [i.name for i in graph.inputs] if inputs is None else inputs

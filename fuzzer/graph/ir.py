@@ -118,13 +118,23 @@ class TensorType:
         """This type with every extent at its bound, as if known before the run."""
         return TensorType(self.dtype, self.shape)
 
+    @property
+    def fixed_dims(self) -> tuple[int | None, ...]:
+        """The shape with None for each extent that only the run gives."""
+        runtime = dict(self.runtime)
+        return tuple(None if axis in runtime else d for axis, d in enumerate(self.shape))
+
+    def grown(self, symbol: str) -> TensorType:
+        """The static type with run-time extent ``symbol`` one larger than its bound."""
+        symbols = dict(self.runtime)
+        return self.with_shape(d + (symbols.get(axis) == symbol) for axis, d in enumerate(self.shape))
+
     def admits(self, shape: tuple[int, ...]) -> bool:
         """Whether an array of ``shape`` has this type's shape: its extents, or for a
         run-time axis any extent up to the bound."""
-        runtime = dict(self.runtime)
         return len(shape) == self.rank and all(
-            actual <= bound if axis in runtime else actual == bound
-            for axis, (actual, bound) in enumerate(zip(shape, self.shape)))
+            actual == fixed if fixed is not None else actual <= bound
+            for actual, fixed, bound in zip(shape, self.fixed_dims, self.shape))
 
     def with_shape(self, shape: Iterable[int]) -> TensorType:
         """This dtype at ``shape``: static (a shape rule names no run-time extent it keeps)."""
@@ -134,8 +144,7 @@ class TensorType:
         return TensorType(dtype, self.shape, self.runtime)
 
     def __str__(self) -> str:
-        runtime = dict(self.runtime)
-        dims = (f"<={d}" if axis in runtime else str(d) for axis, d in enumerate(self.shape))
+        dims = (f"<={bound}" if fixed is None else str(fixed) for fixed, bound in zip(self.fixed_dims, self.shape))
         return f"{self.dtype.value}[{','.join(dims)}]"
 
 

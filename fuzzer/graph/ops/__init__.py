@@ -70,10 +70,8 @@ def infer_types(spec: OpSpec, types: tuple[ir.TensorType, ...], attrs: Mapping[s
     bounds = tuple(spec.infer(tuple(t.static for t in types), attrs))
     runtime: list[dict[int, str]] = [{} for _ in bounds]
     for symbol in symbols:
-        grown = tuple(t.with_shape(d + (name == symbol) for d, name in
-                                   zip(t.shape, map(dict(t.runtime).get, range(t.rank)))) for t in types)
         try:
-            larger = tuple(spec.infer(grown, attrs))
+            larger = tuple(spec.infer(tuple(t.grown(symbol) for t in types), attrs))
         except ShapeError as error:
             raise ShapeError(f"{spec.name} needs a fixed extent where its input's extent {symbol} only the run "
                              f"gives: {error}") from None
@@ -81,10 +79,11 @@ def infer_types(spec: OpSpec, types: tuple[ir.TensorType, ...], attrs: Mapping[s
             if at_bound.rank != at_larger.rank:
                 raise ShapeError(f"{spec.name}'s output rank follows run-time extent {symbol}")
             for axis, (before, after) in enumerate(zip(at_bound.shape, at_larger.shape)):
-                if before != after and (after != before + 1 or axis in runtime[position]):
+                if before == after:
+                    continue
+                if after != before + 1 or axis in runtime[position]:
                     raise ShapeError(f"{spec.name}'s output axis {axis} is not run-time extent {symbol} itself")
-                if before != after:
-                    runtime[position][axis] = symbol
+                runtime[position][axis] = symbol
     return tuple(ir.TensorType(t.dtype, t.shape, tuple(sorted(extents.items())))
                  for t, extents in zip(bounds, runtime))
 
